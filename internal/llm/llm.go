@@ -1,0 +1,206 @@
+// Package llm is the gateway's vocabulary: requests, streamed chunks,
+// responses, token usage, the Provider contract and classified errors.
+// It imports only the standard library; every other package speaks it.
+package llm
+
+import (
+	"context"
+	"encoding/json"
+	"iter"
+)
+
+// Role is the author of a message.
+type Role string
+
+// The roles a conversation may contain. System text travels in
+// Request.System; developer messages are folded into it by the API layer.
+const (
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+	RoleTool      Role = "tool"
+)
+
+// Message is one turn of a conversation.
+type Message struct {
+	Role    Role
+	Content string
+	// ToolCalls are the calls an assistant turn made.
+	ToolCalls []ToolCall
+	// ToolCallID and Name identify the call a tool turn answers.
+	ToolCallID string
+	Name       string
+}
+
+// ToolCall is one complete function call requested by the model.
+type ToolCall struct {
+	ID        string
+	Name      string
+	Arguments string // a JSON object
+}
+
+// Tool is a function the model may call.
+type Tool struct {
+	Name        string
+	Description string
+	Parameters  json.RawMessage // JSON Schema of the arguments; nil means none
+}
+
+// Request is a provider-neutral chat request. Pointer fields are optional:
+// nil leaves the provider's default in place.
+type Request struct {
+	// Model is the provider's own model name (routing has already
+	// stripped any "provider/" prefix).
+	Model       string
+	System      string
+	Messages    []Message
+	MaxTokens   int
+	Temperature *float64
+	TopP        *float64
+	Stop        []string
+	Seed        *int64
+	JSON        bool // ask for a JSON object answer
+	Tools       []Tool
+	ToolChoice  string // "", "auto", "none", "required", or a tool name
+	User        string
+	// ThinkingBudget overrides the provider's configured thinking budget
+	// (Gemini 2.5); nil keeps the configured one.
+	ThinkingBudget *int
+}
+
+// Clone returns a copy that can be changed without touching r's slices.
+func (r *Request) Clone() *Request {
+	c := *r
+	c.Messages = append([]Message(nil), r.Messages...)
+	c.Stop = append([]string(nil), r.Stop...)
+	c.Tools = append([]Tool(nil), r.Tools...)
+	return &c
+}
+
+// Usage is what a provider billed, normalised once in the adapter:
+// CachedInputTokens ⊂ InputTokens, ThinkingTokens ⊂ OutputTokens.
+type Usage struct {
+	InputTokens        int `json:"input_tokens"`
+	OutputTokens       int `json:"output_tokens"`
+	ThinkingTokens     int `json:"thinking_tokens,omitempty"`
+	CachedInputTokens  int `json:"cached_input_tokens,omitempty"`
+	ToolUseInputTokens int `json:"tool_use_input_tokens,omitempty"`
+	// TotalTokens is the provider's own total when it reports one
+	// (Gemini totalTokenCount), else InputTokens+OutputTokens.
+	TotalTokens int `json:"total_tokens"`
+}
+
+// Total returns TotalTokens, or the sum of the parts when it is unset.
+func (u Usage) Total() int {
+	if u.TotalTokens > 0 {
+		return u.TotalTokens
+	}
+	return u.InputTokens + u.OutputTokens + u.ToolUseInputTokens
+}
+
+// Finish reasons, normalised across providers.
+const (
+	FinishStop          = "stop"
+	FinishLength        = "length"
+	FinishToolCalls     = "tool_calls"
+	FinishContentFilter = "content_filter"
+)
+
+// Chunk is one increment of a streamed answer.
+type Chunk struct {
+	Delta     string     // text appended to the answer
+	ToolCalls []ToolCall // complete tool calls, in order
+	// FinishReason, Usage and Model are set when the provider reports
+	// them, usually on the last chunk. Usage is cumulative: the last one
+	// wins, it is never summed.
+	FinishReason string
+	Usage        *Usage
+	Model        string
+	// Provider names the adapter that produced the chunk; the router
+	// fills it in when the adapter leaves it empty.
+	Provider string
+}
+
+// HasContent reports whether the chunk carries answer content.
+func (c Chunk) HasContent() bool { return c.Delta != "" || len(c.ToolCalls) > 0 }
+
+// Response is a complete answer.
+type Response struct {
+	Text         string     `json:"text"`
+	ToolCalls    []ToolCall `json:"tool_calls,omitempty"`
+	FinishReason string     `json:"finish_reason,omitempty"`
+	Usage        Usage      `json:"usage"`
+	Model        string     `json:"model"`
+	Provider     string     `json:"provider"`
+}
+
+// Provider sends a chat request to one model backend.
+//
+// Stream is the only call. It starts no work until iterated; it yields
+// chunks in order and ends after the last one, or after the first error.
+// Breaking out of the loop cancels the upstream request. A non-streaming
+// caller uses Collect(p.Stream(ctx, req)).
+type Provider interface {
+	Stream(ctx context.Context, req *Request) iter.Seq2[Chunk, error]
+}
+
+// Pinger is implemented by providers that can check their upstream
+// cheaply (a deep health probe).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Collect drains seq into a Response. On error it returns the partial
+// response gathered so far together with the error.
+func Collect(seq iter.Seq2[Chunk, error]) (*Response, error) {
+	r := &Response{}
+	var text []byte
+	for c, err := range seq {
+		if err != nil {
+			r.Text = string(text)
+			return r, err
+		}
+		r.add(c, &text)
+	}
+	r.Text = string(text)
+	return r, nil
+}
+
+// Add folds one chunk into r. Text is appended; usage, model, provider and
+// finish reason are replaced by the latest value reported.
+func (r *Response) Add(c Chunk) {
+	b := []byte(r.Text)
+	r.add(c, &b)
+	r.Text = string(b)
+}
+
+func (r *Response) add(c Chunk, text *[]byte) {
+	*text = append(*text, c.Delta...)
+	r.ToolCalls = append(r.ToolCalls, c.ToolCalls...)
+	if c.FinishReason != "" {
+		r.FinishReason = c.FinishReason
+	}
+	if c.Usage != nil {
+		r.Usage = *c.Usage
+	}
+	if c.Model != "" {
+		r.Model = c.Model
+	}
+	if c.Provider != "" {
+		r.Provider = c.Provider
+	}
+}
+
+// Replay turns a complete response back into a stream: one content chunk
+// and one final chunk with the finish reason and usage. Cache hits and
+// tests use it.
+func Replay(r *Response) iter.Seq2[Chunk, error] {
+	return func(yield func(Chunk, error) bool) {
+		if r.Text != "" || len(r.ToolCalls) > 0 {
+			if !yield(Chunk{Delta: r.Text, ToolCalls: r.ToolCalls, Model: r.Model, Provider: r.Provider}, nil) {
+				return
+			}
+		}
+		u := r.Usage
+		yield(Chunk{FinishReason: r.FinishReason, Usage: &u, Model: r.Model, Provider: r.Provider}, nil)
+	}
+}

@@ -1,0 +1,194 @@
+// Package sse reads and writes text/event-stream, as the WHATWG HTML
+// standard defines it ("Server-sent events"). It imports only the
+// standard library.
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"strings"
+)
+
+// Event is one dispatched event. Type is empty for the default "message".
+type Event struct {
+	Type string
+	ID   string
+	Data string
+}
+
+// MaxLine bounds one line of input so that a hostile or broken upstream
+// cannot make the reader buffer without end.
+const MaxLine = 8 << 20
+
+// ErrLineTooLong is returned when a line exceeds MaxLine.
+var ErrLineTooLong = errors.New("sse: line too long")
+
+// Read yields the events of r in order. Comments and empty events are
+// skipped; a final event without its blank line is still dispatched, as
+// browsers do at end of stream. Lines may end in LF, CR or CRLF.
+func Read(r io.Reader) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 4096), MaxLine)
+		sc.Split(scanLines)
+		var ev Event
+		var data strings.Builder
+		hasData := false
+		dispatch := func() bool {
+			if !hasData {
+				ev = Event{}
+				return true
+			}
+			ev.Data = data.String()
+			out := ev
+			ev, hasData = Event{}, false
+			data.Reset()
+			return yield(out, nil)
+		}
+		for sc.Scan() {
+			line := sc.Bytes()
+			if len(line) == 0 {
+				if !dispatch() {
+					return
+				}
+				continue
+			}
+			if line[0] == ':' {
+				continue
+			}
+			field, value, _ := bytes.Cut(line, []byte(":"))
+			value = bytes.TrimPrefix(value, []byte(" "))
+			switch string(field) {
+			case "data":
+				if hasData {
+					data.WriteByte('\n')
+				}
+				data.Write(value)
+				hasData = true
+			case "event":
+				ev.Type = string(value)
+			case "id":
+				if !bytes.ContainsRune(value, 0) {
+					ev.ID = string(value)
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				err = ErrLineTooLong
+			}
+			yield(Event{}, err)
+			return
+		}
+		dispatch()
+	}
+}
+
+// scanLines splits on LF, CRLF or a lone CR.
+func scanLines(data []byte, atEOF bool) (int, []byte, error) {
+	for i, b := range data {
+		switch b {
+		case '\n':
+			return i + 1, data[:i], nil
+		case '\r':
+			if i+1 < len(data) {
+				if data[i+1] == '\n' {
+					return i + 2, data[:i], nil
+				}
+				return i + 1, data[:i], nil
+			}
+			if atEOF {
+				return i + 1, data[:i], nil
+			}
+			return 0, nil, nil // need one more byte to tell CR from CRLF
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
+// Writer writes events to an HTTP response and flushes each one at once.
+type Writer struct {
+	w   io.Writer
+	f   http.Flusher
+	buf []byte
+}
+
+// NewWriter wraps w. If w is an http.ResponseWriter, the caller sets the
+// headers (see Headers) before the first event.
+func NewWriter(w io.Writer) *Writer {
+	sw := &Writer{w: w}
+	if f, ok := w.(http.Flusher); ok {
+		sw.f = f
+	} else if rc, ok := w.(http.ResponseWriter); ok {
+		ctl := http.NewResponseController(rc)
+		sw.f = flushFunc(func() { _ = ctl.Flush() })
+	}
+	return sw
+}
+
+type flushFunc func()
+
+func (f flushFunc) Flush() { f() }
+
+// Headers sets the response headers of an event stream.
+func Headers(h http.Header) {
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+}
+
+// Event writes one event. Data may span lines; each becomes a data: line.
+// typ may be empty for the default message type.
+func (s *Writer) Event(typ string, data []byte) error {
+	b := s.buf[:0]
+	if typ != "" {
+		if strings.ContainsAny(typ, "\r\n") {
+			return fmt.Errorf("sse: event type %q contains a line break", typ)
+		}
+		b = append(b, "event: "...)
+		b = append(b, typ...)
+		b = append(b, '\n')
+	}
+	for {
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			break
+		}
+		b = append(b, "data: "...)
+		b = append(b, data[:i]...)
+		b = append(b, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	b = append(b, "data: "...)
+	b = append(b, data...)
+	b = append(b, '\n', '\n')
+	s.buf = b
+	return s.write(b)
+}
+
+// Comment writes a comment line, used as a heartbeat.
+func (s *Writer) Comment(text string) error {
+	return s.write([]byte(": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(text) + "\n\n"))
+}
+
+func (s *Writer) write(b []byte) error {
+	if _, err := s.w.Write(b); err != nil {
+		return fmt.Errorf("sse: write: %w", err)
+	}
+	if s.f != nil {
+		s.f.Flush()
+	}
+	return nil
+}
