@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/config"
+	"github.com/llm-connector/llm-connector/internal/gateway"
+	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/anthropic"
+	"github.com/llm-connector/llm-connector/internal/provider/gemini"
+	"github.com/llm-connector/llm-connector/internal/provider/ollama"
+	"github.com/llm-connector/llm-connector/internal/provider/openai"
+	"github.com/llm-connector/llm-connector/internal/route"
+	"github.com/llm-connector/llm-connector/internal/router"
+	"github.com/llm-connector/llm-connector/internal/server"
+)
+
+// app is the wired service.
+type app struct {
+	handler http.Handler
+	closers []func(context.Context) error
+	routes  *route.Table
+}
+
+func (a *app) close(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](ctx); err != nil {
+			log.Error("shutdown step failed", "err", err)
+		}
+	}
+}
+
+// build wires every component from cfg.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	a := &app{}
+	hc := providerHTTPClient(cfg)
+	backends, err := buildBackends(cfg, hc, log)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Google.APIKey == "" {
+		log.Warn("GOOGLE_API_KEY is not set: Gemini is disabled and requests go to the fallback",
+			"fallback", cfg.Fallback)
+	}
+	primary := cfg.Provider
+	if _, ok := backends[primary]; !ok {
+		if cfg.Fallback == "" || cfg.Fallback == "none" {
+			return nil, fmt.Errorf("primary provider %q has no credentials and there is no fallback", primary)
+		}
+		primary = cfg.Fallback
+	}
+	table, err := route.New(route.Config{
+		Backends: backends,
+		Primary:  primary,
+		Fallback: cfg.Fallback,
+		Aliases:  aliasesOf(cfg),
+		Policy:   policyOf(cfg),
+		Breakers: router.NewBreakers(router.BreakerConfig{Failures: cfg.Retry.BreakerFailures, Cooldown: cfg.Retry.BreakerCooldown}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.routes = table
+	gw := &gateway.Gateway{Routes: table, Log: log}
+	srv := &server.Server{
+		GW:         gw,
+		Info:       infoOf(cfg, backends),
+		Log:        log,
+		BodyLimit:  cfg.BodyLimit,
+		Heartbeat:  cfg.Heartbeat,
+		UserHeader: cfg.Auth.UserHeader,
+		LimitByIP:  cfg.RateLimit.Key == "ip",
+		Models: func() []server.ModelInfo {
+			var out []server.ModelInfo
+			for _, m := range table.Models() {
+				out = append(out, server.ModelInfo{ID: m.ID, OwnedBy: m.OwnedBy})
+			}
+			return out
+		},
+	}
+	srv.Health = healthOf(cfg, table, backends)
+	a.handler = srv.Handler()
+	return a, nil
+}
+
+// providerHTTPClient is shared by all adapters: bounded connect and TLS
+// handshake, pooled connections, no overall timeout (streams are long;
+// the request context bounds each call).
+func providerHTTPClient(cfg *config.Config) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: cfg.Retry.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.ResponseHeaderTimeout = 0
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 64
+	tr.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: tr}
+}
+
+func buildBackends(cfg *config.Config, hc *http.Client, log *slog.Logger) (map[string]route.Backend, error) {
+	b := map[string]route.Backend{}
+	if cfg.Google.APIKey != "" {
+		b["google"] = route.Backend{
+			P:            gemini.New(gemini.Config{BaseURL: cfg.Google.BaseURL, APIKey: cfg.Google.APIKey, ThinkingBudget: cfg.Google.ThinkingBudget, HTTPClient: hc}),
+			DefaultModel: cfg.Google.Model,
+		}
+	}
+	oc, err := ollama.New(ollama.Config{Host: cfg.Ollama.Host, HTTPClient: hc})
+	if err != nil {
+		return nil, fmt.Errorf("OLLAMA_HOST: %w", err)
+	}
+	b["ollama"] = route.Backend{P: oc, DefaultModel: cfg.Ollama.Model}
+	if cfg.OpenAI.APIKey != "" || cfg.Provider == "openai" || cfg.Fallback == "openai" {
+		b["openai"] = route.Backend{
+			P:            openai.New(openai.Config{BaseURL: cfg.OpenAI.BaseURL, APIKey: cfg.OpenAI.APIKey, HTTPClient: hc}),
+			DefaultModel: cfg.OpenAI.Model,
+		}
+	}
+	if cfg.Anthropic.APIKey != "" {
+		b["anthropic"] = route.Backend{
+			P: anthropic.New(anthropic.Config{BaseURL: cfg.Anthropic.BaseURL, APIKey: cfg.Anthropic.APIKey,
+				Version: cfg.Anthropic.Version, HTTPClient: hc}),
+			DefaultModel: cfg.Anthropic.Model,
+		}
+	}
+	if cfg.File != nil {
+		for name, spec := range cfg.File.Providers {
+			p, err := extraProvider(name, spec, hc)
+			if err != nil {
+				return nil, err
+			}
+			b[name] = route.Backend{P: p, DefaultModel: spec.Model, Models: spec.Models}
+		}
+	}
+	return b, nil
+}
+
+func extraProvider(name string, spec config.ProviderSpec, hc *http.Client) (llm.Provider, error) {
+	key := ""
+	if spec.APIKeyEnv != "" {
+		key = os.Getenv(spec.APIKeyEnv)
+	}
+	switch spec.Type {
+	case "openai":
+		return openai.New(openai.Config{Name: name, BaseURL: spec.BaseURL, APIKey: key, HTTPClient: hc, ExtraHeaders: spec.Headers}), nil
+	case "anthropic":
+		return anthropic.New(anthropic.Config{BaseURL: spec.BaseURL, APIKey: key, HTTPClient: hc}), nil
+	case "google":
+		return gemini.New(gemini.Config{BaseURL: spec.BaseURL, APIKey: key, HTTPClient: hc}), nil
+	case "ollama":
+		return ollama.New(ollama.Config{Host: spec.BaseURL, HTTPClient: hc})
+	}
+	return nil, fmt.Errorf("provider %q: unknown type %q", name, spec.Type)
+}
+
+func aliasesOf(cfg *config.Config) map[string]route.Alias {
+	if cfg.File == nil {
+		return nil
+	}
+	out := map[string]route.Alias{}
+	for name, a := range cfg.File.Aliases {
+		out[name] = route.Alias{Targets: a.Targets, Retries: a.Retries, Timeout: a.Timeout}
+	}
+	return out
+}
+
+func policyOf(cfg *config.Config) router.Policy {
+	return router.Policy{
+		Retries:        cfg.Retry.Retries,
+		BaseDelay:      cfg.Retry.BaseDelay,
+		MaxDelay:       cfg.Retry.MaxDelay,
+		Deadline:       cfg.RequestTimeout,
+		TTFT:           cfg.Retry.FirstToken,
+		Idle:           cfg.Retry.StreamIdle,
+		FallbackOnAuth: cfg.Retry.FallbackOnAuth,
+	}
+}
+
+func infoOf(cfg *config.Config, backends map[string]route.Backend) server.Info {
+	fb := cfg.Fallback
+	if fb == "" {
+		fb = "none"
+	}
+	names := make([]string, 0, len(backends))
+	for n := range backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	info := server.Info{
+		Provider:      cfg.Provider,
+		Model:         modelOf(cfg, cfg.Provider),
+		Fallback:      fb,
+		FallbackModel: modelOf(cfg, fb),
+		MLflowEnabled: cfg.MLflow.TrackingURI != "",
+		GoogleKey:     cfg.Google.APIKey != "",
+		Providers:     names,
+	}
+	return info
+}
+
+func modelOf(cfg *config.Config, provider string) string {
+	switch provider {
+	case "google":
+		return cfg.Google.Model
+	case "ollama":
+		return cfg.Ollama.Model
+	case "openai":
+		return cfg.OpenAI.Model
+	case "anthropic":
+		return cfg.Anthropic.Model
+	}
+	if cfg.File != nil {
+		return cfg.File.Providers[provider].Model
+	}
+	return ""
+}
+
+// healthOf reports breaker states and configuration problems without I/O,
+// and probes providers when deep.
+func healthOf(cfg *config.Config, table *route.Table, backends map[string]route.Backend) server.HealthFunc {
+	return func(ctx context.Context, deep bool) server.Health {
+		h := server.Health{Status: server.Healthy, Components: map[string]any{}}
+		usable := 0
+		states := map[string]router.TargetHealth{}
+		for _, th := range table.Breakers().Health() {
+			states[th.Name] = th
+		}
+		for _, name := range []string{cfg.Provider, cfg.Fallback} {
+			if name == "" || name == "none" {
+				continue
+			}
+			comp := map[string]any{"model": modelOf(cfg, name)}
+			b, ok := backends[name]
+			switch {
+			case !ok && name == "google":
+				comp["status"], comp["reason"] = "unavailable", "GOOGLE_API_KEY is not set"
+			case !ok:
+				comp["status"], comp["reason"] = "unavailable", "not configured"
+			default:
+				st := states[name+"/"+modelOf(cfg, name)]
+				comp["status"] = "ok"
+				if st.State == router.StateOpen {
+					comp["status"], comp["reason"] = "unavailable", "circuit open: "+st.LastError
+				} else {
+					usable++
+				}
+				if st.State != "" {
+					comp["breaker"] = st
+				}
+				if deep {
+					if p, ok := b.P.(llm.Pinger); ok {
+						pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+						if err := p.Ping(pctx); err != nil {
+							comp["status"], comp["reason"] = "unavailable", llm.PublicMessage(err)
+							if comp["breaker"] == nil || st.State != router.StateOpen {
+								usable--
+							}
+						}
+						cancel()
+					}
+				}
+			}
+			h.Components[name] = comp
+		}
+		switch {
+		case usable <= 0:
+			h.Status = server.Unhealthy
+		case usable < len(h.Components):
+			h.Status = server.Degraded
+		}
+		return h
+	}
+}
+
+var _ = errors.New

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/llm-connector/llm-connector/internal/config"
+)
+
+// newLogger returns a JSON logger that redacts every configured secret
+// from every string attribute, as a last line of defence: code should
+// never log a secret in the first place.
+func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	secrets := secretsOf(cfg)
+	opts := &slog.HandlerOptions{Level: level}
+	if len(secrets) > 0 {
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindString {
+				v := a.Value.String()
+				for _, s := range secrets {
+					if strings.Contains(v, s) {
+						v = strings.ReplaceAll(v, s, "[REDACTED]")
+					}
+				}
+				a.Value = slog.StringValue(v)
+			} else if a.Value.Kind() == slog.KindAny {
+				if err, ok := a.Value.Any().(error); ok {
+					v := err.Error()
+					for _, s := range secrets {
+						v = strings.ReplaceAll(v, s, "[REDACTED]")
+					}
+					a.Value = slog.StringValue(v)
+				}
+			}
+			return a
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func secretsOf(cfg *config.Config) []string {
+	var out []string
+	for _, s := range []string{cfg.Google.APIKey, cfg.OpenAI.APIKey, cfg.Anthropic.APIKey, cfg.MLflow.Token,
+		cfg.MLflow.Password, cfg.MLflow.AWSSecretKey, cfg.Auth.AdminKey} {
+		if len(s) >= 6 { // shorter strings would redact ordinary words
+			out = append(out, s)
+		}
+	}
+	return out
+}

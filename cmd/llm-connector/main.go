@@ -1,0 +1,99 @@
+// Command llm-connector is an LLM gateway: the seed's /chat API (and an
+// OpenAI-compatible one) on Gemini with Ollama fallback, more providers,
+// tracking, caching, limits and cost accounting. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "llm-connector:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program, with its environment injected so that tests
+// can start it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keys" {
+		return runKeys(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, cfg)
+	app, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.close(log)
+	return serve(ctx, cfg, app.handler, log, nil)
+}
+
+const usage = `usage: llm-connector            run the service (configuration from the environment; see README.md)
+       llm-connector keys ...   manage API keys (create, list, revoke, usage)`
+
+// serve runs the HTTP server until ctx ends, then shuts down gracefully:
+// it stops accepting, lets in-flight requests finish within
+// ShutdownTimeout, and returns nil. ready, when set, receives the bound
+// address (tests listen on port 0).
+func serve(ctx context.Context, cfg *config.Config, h http.Handler, log *slog.Logger, ready chan<- string) error {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown deadline passed; closing remaining connections", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+var _ = time.Second

@@ -1,0 +1,122 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(map[string]string{"GOOGLE_API_KEY_FILE": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"addr", c.Addr, ":8000"},
+		{"provider", c.Provider, "google"},
+		{"fallback", c.Fallback, "ollama"},
+		{"google model", c.Google.Model, "gemini-2.5-flash"},
+		{"ollama host", c.Ollama.Host, "http://host.docker.internal:11434"},
+		{"ollama model", c.Ollama.Model, "llama2"},
+		{"retries", c.Retry.Retries, 3},
+		{"timeout", c.RequestTimeout, 60 * time.Second},
+		{"body limit", c.BodyLimit, int64(1 << 20)},
+		{"mlflow disabled", c.MLflow.TrackingURI, ""},
+		{"experiment", c.MLflow.ExperimentName, "llm-connector"},
+		{"thinking budget", c.Google.ThinkingBudget, 0},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %v, want %v", ck.name, ck.got, ck.want)
+		}
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"LLM_PROVIDER":    "nope",
+		"LLM_RETRIES":     "many",
+		"REQUEST_TIMEOUT": "soon",
+		"LOG_LEVEL":       "loud",
+		"GOOGLE_API_KEY":  "AIzaSECRETSECRET",
+	}))
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{"LLM_PROVIDER", "LLM_RETRIES", "REQUEST_TIMEOUT", "LOG_LEVEL"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %s:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "SECRET") {
+		t.Errorf("error leaks the key:\n%s", msg)
+	}
+}
+
+func TestGoogleKeyFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(path, []byte("file-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"GOOGLE_API_KEY_FILE": path}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Google.APIKey != "file-key" || c.Google.KeySource != "file:"+path {
+		t.Errorf("key %q from %q", c.Google.APIKey, c.Google.KeySource)
+	}
+	if _, err := Load(env(map[string]string{"GOOGLE_API_KEY_FILE": path + ".missing"})); err == nil {
+		t.Error("missing explicit key file accepted")
+	}
+}
+
+func TestParseFile(t *testing.T) {
+	good := `
+providers:
+  groq:
+    type: openai
+    base_url: https://api.groq.com/openai/v1
+    api_key_env: GROQ_API_KEY
+aliases:
+  fast:
+    targets: [google/gemini-2.5-flash-lite, groq/llama-3.1-8b-instant, ollama/llama3]
+    retries: 1
+prices:
+  openai/ft:gpt-4o-mini:org::abc: {input: 0.3, output: 1.2}
+`
+	f, err := ParseFile("test.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Aliases["fast"].Targets; len(got) != 3 || got[1] != "groq/llama-3.1-8b-instant" {
+		t.Errorf("targets = %v", got)
+	}
+	bad := `aliases:
+  fast:
+    targets: [nowhere/x, justname]
+providers:
+  local:
+    type: soap
+    base_url: ftp://x
+`
+	_, err = ParseFile("bad.yaml", []byte(bad))
+	if err == nil {
+		t.Fatal("bad file accepted")
+	}
+	for _, want := range []string{"bad.yaml:3:", `unknown provider "nowhere"`, "want provider/model", "bad.yaml:6:", "bad.yaml:7:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := ParseFile("typo.yaml", []byte("aliasses: {}\n")); err == nil {
+		t.Error("unknown top-level key accepted")
+	}
+}

@@ -1,0 +1,198 @@
+// Package route turns configuration into the gateway's routes: the seed's
+// default chain (primary then fallback), explicit "provider/model" names,
+// and aliases with their own ordered fallback chains. All chains share
+// one set of circuit breakers, keyed by "provider/model".
+package route
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/gateway"
+	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/router"
+)
+
+// Backend is one configured provider: an adapter and its default model.
+type Backend struct {
+	P            llm.Provider
+	DefaultModel string
+	Models       []string // advertised by /v1/models besides the default
+}
+
+// Alias is an ordered chain of "provider/model" targets.
+type Alias struct {
+	Targets []string
+	Retries *int
+	Timeout time.Duration
+}
+
+// Table resolves requested models to routers.
+type Table struct {
+	backends  map[string]Backend
+	aliases   map[string]Alias
+	policy    router.Policy
+	breakers  *router.Breakers
+	def       gateway.Route
+	cache     map[string]gateway.Route // aliases, built by New and read-only after
+	explicit  sync.Map                 // "provider/model" → gateway.Route, built on first use
+	explicitN atomic.Int64
+}
+
+const maxExplicit = 1024
+
+// Config builds a Table.
+type Config struct {
+	Backends map[string]Backend // by provider name
+	Primary  string             // default route's primary provider
+	Fallback string             // default route's fallback provider ("" or "none": none)
+	Aliases  map[string]Alias
+	Policy   router.Policy
+	Breakers *router.Breakers
+}
+
+// New builds the table and checks that every name it refers to exists.
+func New(cfg Config) (*Table, error) {
+	t := &Table{backends: cfg.Backends, aliases: cfg.Aliases, policy: cfg.Policy, breakers: cfg.Breakers,
+		cache: map[string]gateway.Route{}}
+	if t.breakers == nil {
+		t.breakers = router.NewBreakers(router.BreakerConfig{})
+	}
+	primary, ok := cfg.Backends[cfg.Primary]
+	if !ok {
+		return nil, fmt.Errorf("route: primary provider %q is not configured", cfg.Primary)
+	}
+	chain := []string{cfg.Primary + "/" + primary.DefaultModel}
+	if fb := cfg.Fallback; fb != "" && fb != "none" && fb != cfg.Primary {
+		b, ok := cfg.Backends[fb]
+		if !ok {
+			return nil, fmt.Errorf("route: fallback provider %q is not configured", fb)
+		}
+		chain = append(chain, fb+"/"+b.DefaultModel)
+	}
+	def, err := t.build("default", chain, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	t.def = def
+	for name, a := range cfg.Aliases {
+		r, err := t.build(name, a.Targets, a.Retries, a.Timeout)
+		if err != nil {
+			return nil, fmt.Errorf("route: alias %q: %w", name, err)
+		}
+		t.cache[name] = r
+	}
+	return t, nil
+}
+
+func (t *Table) build(name string, chain []string, retries *int, timeout time.Duration) (gateway.Route, error) {
+	targets := make([]router.Target, 0, len(chain))
+	for _, spec := range chain {
+		prov, model, ok := strings.Cut(spec, "/")
+		b, known := t.backends[prov]
+		if !ok || !known {
+			return gateway.Route{}, fmt.Errorf("%w: provider %q is not configured", gateway.ErrNoRoute, prov)
+		}
+		tg := router.Target{Name: spec, Provider: prov, Model: model, P: b.P, Retries: -1}
+		if retries != nil {
+			tg.Retries = *retries
+		}
+		targets = append(targets, tg)
+	}
+	p := t.policy
+	if timeout > 0 {
+		p.Deadline = timeout
+	}
+	return gateway.Route{
+		Name:     name,
+		P:        router.New(targets, p, t.breakers),
+		Provider: targets[0].Provider,
+		Model:    targets[0].Model,
+	}, nil
+}
+
+// Resolve implements gateway.Resolver. model may be empty (default
+// route), an alias, "provider/model", or a bare model of the provider
+// pinned by provider (or of the primary when provider is empty).
+func (t *Table) Resolve(model, provider string) (gateway.Route, error) {
+	provider = strings.ToLower(strings.TrimSpace(provider))
+	model = strings.TrimSpace(model)
+	switch {
+	case model == "" && provider == "":
+		return t.def, nil
+	case model == "" || model == "default":
+		if provider == "" {
+			return t.def, nil
+		}
+		b, ok := t.backends[provider]
+		if !ok {
+			return gateway.Route{}, fmt.Errorf("%w: unknown provider %q", gateway.ErrNoRoute, provider)
+		}
+		return t.explicitRoute(provider + "/" + b.DefaultModel)
+	}
+	if r, ok := t.cache[model]; ok && provider == "" {
+		return r, nil
+	}
+	if prov, _, ok := strings.Cut(model, "/"); ok && provider == "" {
+		if _, known := t.backends[prov]; known {
+			return t.explicitRoute(model)
+		}
+	}
+	if provider == "" {
+		provider = t.def.Provider
+	}
+	if _, ok := t.backends[provider]; !ok {
+		return gateway.Route{}, fmt.Errorf("%w: unknown provider %q", gateway.ErrNoRoute, provider)
+	}
+	return t.explicitRoute(provider + "/" + model)
+}
+
+// explicit builds (once) a single-target route for "provider/model".
+func (t *Table) explicitRoute(spec string) (gateway.Route, error) {
+	if r, ok := t.explicit.Load(spec); ok {
+		return r.(gateway.Route), nil
+	}
+	r, err := t.build(spec, []string{spec}, nil, 0)
+	if err != nil {
+		return gateway.Route{}, err
+	}
+	// Model names come from callers: keep at most maxExplicit routes so
+	// that a stream of made-up names cannot grow memory without bound.
+	if t.explicitN.Load() >= maxExplicit {
+		return r, nil
+	}
+	actual, loaded := t.explicit.LoadOrStore(spec, r)
+	if !loaded {
+		t.explicitN.Add(1)
+	}
+	return actual.(gateway.Route), nil
+}
+
+// Breakers returns the shared breaker state (for /health).
+func (t *Table) Breakers() *router.Breakers { return t.breakers }
+
+// Models lists the routable names: aliases, then every provider's models.
+func (t *Table) Models() []Model {
+	var out []Model
+	for name := range t.aliases {
+		out = append(out, Model{ID: name, OwnedBy: "alias"})
+	}
+	for prov, b := range t.backends {
+		seen := map[string]bool{}
+		for _, m := range append([]string{b.DefaultModel}, b.Models...) {
+			if m != "" && !seen[m] {
+				seen[m] = true
+				out = append(out, Model{ID: prov + "/" + m, OwnedBy: prov})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Model is one routable model.
+type Model struct{ ID, OwnedBy string }

@@ -1,0 +1,175 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/llm-connector/llm-connector/internal/gateway"
+	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/sse"
+)
+
+// ChatResponse is the seed's /chat answer, plus fields the seed's users
+// can ignore.
+type ChatResponse struct {
+	Response         string `json:"response"`
+	Model            string `json:"model"`
+	TokensUsed       int    `json:"tokens_used"`
+	ProcessingTimeMS int64  `json:"processing_time_ms"`
+	Provider         string `json:"provider"`
+	Cached           bool   `json:"cached"`
+	FinishReason     string `json:"finish_reason,omitempty"`
+	RequestID        string `json:"request_id,omitempty"`
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	body, rerr := readBody(w, r, s.bodyLimit())
+	if rerr == nil {
+		var req *ChatRequest
+		if req, rerr = DecodeChat(body); rerr == nil {
+			s.serveChat(w, r, req)
+			return
+		}
+	}
+	writeDetail(w, rerr.status, rerr.detail)
+}
+
+func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatRequest) {
+	temp := cr.temperature()
+	req := &llm.Request{
+		System:      str(cr.Context),
+		Messages:    []llm.Message{{Role: llm.RoleUser, Content: *cr.Prompt}},
+		MaxTokens:   cr.maxTokens(),
+		Temperature: &temp,
+	}
+	stream := (cr.Stream != nil && *cr.Stream) ||
+		(cr.Stream == nil && strings.Contains(r.Header.Get("Accept"), "text/event-stream"))
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	in := s.input(r, "/chat", req, stream)
+	in.Model, in.Provider = str(cr.Model), str(cr.Provider)
+	req.User = in.Who.User
+	res, seq, err := s.GW.Chat(ctx, in)
+	setAdmissionHeaders(w.Header(), res)
+	if err != nil {
+		s.chatError(w, err)
+		return
+	}
+	if stream {
+		s.pump(ctx, cancel, w, res, seq, chatEvents{})
+		return
+	}
+	for _, err := range seq {
+		if err != nil {
+			break
+		}
+	}
+	s.finishHeaders(w, res)
+	if res.Err != nil {
+		s.chatError(w, res.Err)
+		return
+	}
+	writeJSON(w, http.StatusOK, chatResponse(res, RequestID(r.Context())))
+}
+
+func chatResponse(res *gateway.Result, id string) ChatResponse {
+	return ChatResponse{
+		Response:         res.Response.Text,
+		Model:            res.Response.Model,
+		TokensUsed:       res.Response.Usage.Total(),
+		ProcessingTimeMS: res.Duration.Milliseconds(),
+		Provider:         res.Response.Provider,
+		Cached:           res.Cached,
+		FinishReason:     res.Response.FinishReason,
+		RequestID:        id,
+	}
+}
+
+func (s *Server) chatError(w http.ResponseWriter, err error) {
+	setRetryAfter(w.Header(), err)
+	status := statusOf(err)
+	annotate(w, slog.String("error_kind", llm.KindOf(err).String()))
+	writeDetail(w, status, publicMessage(err))
+}
+
+// input builds the gateway input shared by /chat and /v1.
+func (s *Server) input(r *http.Request, endpoint string, req *llm.Request, stream bool) *gateway.Input {
+	who := s.identity(r)
+	cc := strings.ToLower(r.Header.Get("Cache-Control"))
+	return &gateway.Input{
+		RequestID: RequestID(r.Context()),
+		Endpoint:  endpoint,
+		Who:       who,
+		LimitKey:  s.limitKey(r, who),
+		Req:       req,
+		Stream:    stream,
+		NoCache:   strings.Contains(cc, "no-cache"),
+		NoStore:   strings.Contains(cc, "no-store"),
+	}
+}
+
+func setAdmissionHeaders(h http.Header, res *gateway.Result) {
+	if res == nil {
+		return
+	}
+	for k, v := range res.Admission.Headers {
+		h.Set(k, v)
+	}
+}
+
+// finishHeaders sets what is known once the answer is complete.
+func (s *Server) finishHeaders(w http.ResponseWriter, res *gateway.Result) {
+	h := w.Header()
+	if res.CostKnown {
+		h.Set("X-Cost-USD", strconv.FormatFloat(res.CostUSD, 'f', -1, 64))
+	}
+	if res.Cached {
+		h.Set("X-Cache", "HIT")
+	} else {
+		h.Set("X-Cache", "MISS")
+	}
+	h.Set("X-Overhead-Ms", strconv.FormatFloat(float64(res.Overhead().Microseconds())/1000, 'f', 3, 64))
+	if res.Response.Provider != "" {
+		h.Set("X-LLM-Provider", res.Response.Provider)
+	}
+	annotate(w,
+		slog.String("provider", res.Response.Provider),
+		slog.String("model", res.Response.Model),
+		slog.Int("tokens", res.Response.Usage.Total()),
+		slog.Int("attempts", res.Attempts),
+		slog.Bool("cached", res.Cached),
+	)
+}
+
+// chatEvents writes /chat's event stream: "delta" events with the text,
+// a final "done" event with the seed's response fields, or an "error"
+// event with a detail when the stream fails after it started.
+type chatEvents struct{}
+
+func (chatEvents) headers(h http.Header) {}
+
+func (chatEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
+	if c.Delta == "" {
+		return nil
+	}
+	b, _ := json.Marshal(struct {
+		Text string `json:"text"`
+	}{c.Delta})
+	return sw.Event("delta", b)
+}
+
+func (chatEvents) done(sw *sse.Writer, res *gateway.Result, id string) error {
+	b, _ := json.Marshal(chatResponse(res, id))
+	return sw.Event("done", b)
+}
+
+func (chatEvents) fail(sw *sse.Writer, err error) error {
+	b, _ := json.Marshal(map[string]string{"detail": publicMessage(err), "kind": llm.KindOf(err).String()})
+	return sw.Event("error", b)
+}
+
+func (chatEvents) failBeforeStart(s *Server, w http.ResponseWriter, err error) { s.chatError(w, err) }

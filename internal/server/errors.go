@@ -1,0 +1,80 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/gateway"
+	"github.com/llm-connector/llm-connector/internal/llm"
+)
+
+// statusOf is the one place that maps an error to an HTTP status.
+// Upstream credential problems are the operator's, not the caller's:
+// they become 502, never 401.
+func statusOf(err error) int {
+	if errors.Is(err, gateway.ErrNoRoute) {
+		return http.StatusNotFound
+	}
+	var e *llm.Error
+	upstream := errors.As(err, &e) && e.Provider != ""
+	switch llm.KindOf(err) {
+	case llm.KindInvalid, llm.KindBlocked:
+		return http.StatusBadRequest
+	case llm.KindUnauthorized:
+		if upstream {
+			return http.StatusBadGateway
+		}
+		return http.StatusUnauthorized
+	case llm.KindForbidden:
+		if upstream {
+			return http.StatusBadGateway
+		}
+		return http.StatusForbidden
+	case llm.KindNotFound:
+		return http.StatusNotFound
+	case llm.KindRateLimited:
+		return http.StatusTooManyRequests
+	case llm.KindUnavailable:
+		return http.StatusServiceUnavailable
+	case llm.KindTimeout:
+		return http.StatusGatewayTimeout
+	case llm.KindUpstream, llm.KindEmpty:
+		return http.StatusBadGateway
+	case llm.KindCanceled:
+		return 499 // client closed request; nobody reads it
+	}
+	return http.StatusInternalServerError
+}
+
+// publicMessage is the text a client may see.
+func publicMessage(err error) string {
+	if errors.Is(err, gateway.ErrNoRoute) {
+		return err.Error()
+	}
+	return llm.PublicMessage(err)
+}
+
+func setRetryAfter(h http.Header, err error) {
+	if d := llm.RetryAfter(err); d > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	}
+}
+
+// writeDetail writes FastAPI's error shape: {"detail": ...}.
+func writeDetail(w http.ResponseWriter, status int, detail any) {
+	writeJSON(w, status, map[string]any{"detail": detail})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"detail":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,268 @@
+// Package server is the HTTP face of the gateway: routes, JSON decoding
+// and validation, SSE writing, request IDs and logging, and the one table
+// that maps error kinds to HTTP statuses.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/gateway"
+)
+
+// Info is what GET /info reports: the real configuration.
+type Info struct {
+	Service       string `json:"service"`
+	Version       string `json:"version"`
+	Provider      string `json:"provider"`
+	Model         string `json:"model"`
+	Fallback      string `json:"fallback"`
+	MLflowEnabled bool   `json:"mlflow_enabled"`
+	// Extra fields beyond the seed's.
+	FallbackModel string   `json:"fallback_model,omitempty"`
+	GoogleKey     bool     `json:"google_api_key_configured"`
+	Providers     []string `json:"providers,omitempty"`
+}
+
+// Server holds the dependencies of the HTTP layer.
+type Server struct {
+	GW        *gateway.Gateway
+	Info      Info
+	Health    HealthFunc
+	Log       *slog.Logger
+	BodyLimit int64         // default 1 MiB
+	Heartbeat time.Duration // SSE comment interval while a stream is idle; 0 disables
+	// Identify returns the caller (set by the auth middleware); nil means
+	// anonymous, with the user taken from UserHeader.
+	Identify   func(r *http.Request) gateway.Identity
+	UserHeader string
+	LimitByIP  bool // rate-limit key is the client IP even when a user is known
+	// Wrap, when set, wraps the model endpoints (authentication).
+	Wrap func(http.Handler) http.Handler
+	// Models lists what GET /v1/models reports.
+	Models func() []ModelInfo
+	// Extra registers more routes (metrics, admin) on the mux.
+	Extra func(mux *http.ServeMux)
+}
+
+// ModelInfo is one entry of GET /v1/models.
+type ModelInfo struct {
+	ID      string `json:"id"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// Handler returns the service's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	wrap := s.Wrap
+	if wrap == nil {
+		wrap = func(h http.Handler) http.Handler { return h }
+	}
+	mux.Handle("POST /chat", wrap(http.HandlerFunc(s.chat)))
+	mux.Handle("POST /v1/chat/completions", wrap(http.HandlerFunc(s.completions)))
+	mux.Handle("GET /v1/models", wrap(http.HandlerFunc(s.models)))
+	mux.HandleFunc("GET /health", s.health)
+	mux.HandleFunc("GET /ready", s.ready)
+	mux.HandleFunc("GET /info", s.info)
+	if s.Extra != nil {
+		s.Extra(mux)
+	}
+	return s.middleware(mux)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestID returns the request ID of ctx.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// middleware gives every request an ID, recovers panics into a JSON 500,
+// answers unknown paths and wrong methods in JSON, and logs one line.
+func (s *Server) middleware(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := requestIDFrom(r.Header.Get("X-Request-ID"))
+		w.Header().Set("X-Request-ID", id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(ctx)
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.logger().Error("panic serving request", "request_id", id, "panic", p)
+				if !rec.wrote {
+					writeDetail(rec, http.StatusInternalServerError, "internal error")
+				}
+			}
+			s.logRequest(r, rec, start)
+		}()
+		h, pattern := mux.Handler(r)
+		if pattern == "" {
+			s.notRouted(rec, r, h)
+			return
+		}
+		h.ServeHTTP(rec, r)
+	})
+}
+
+// notRouted answers 404 and 405 in JSON (the mux's own answers are text).
+func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	probe := &recorder{ResponseWriter: discard{header: http.Header{}}, status: http.StatusOK}
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		if allow := probe.Header().Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	writeDetail(w, http.StatusNotFound, "Not Found")
+}
+
+func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time) {
+	attrs := []slog.Attr{
+		slog.String("request_id", RequestID(r.Context())),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.String("remote", clientIP(r)),
+	}
+	attrs = append(attrs, rec.attrs...)
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelError
+	}
+	s.logger().LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *Server) identity(r *http.Request) gateway.Identity {
+	if s.Identify != nil {
+		if id := s.Identify(r); id.User != "" || id.KeyID != "" {
+			return id
+		}
+	}
+	h := s.UserHeader
+	if h == "" {
+		h = "X-User-ID"
+	}
+	return gateway.Identity{User: sanitize(r.Header.Get(h), 128)}
+}
+
+func (s *Server) limitKey(r *http.Request, who gateway.Identity) string {
+	switch {
+	case s.LimitByIP:
+		return "ip:" + clientIP(r)
+	case who.KeyID != "":
+		return "key:" + who.KeyID
+	case who.User != "":
+		return "user:" + who.User
+	}
+	return "ip:" + clientIP(r)
+}
+
+// requestIDFrom accepts a caller's ID when it is short and plain, else
+// makes a new one.
+func requestIDFrom(h string) string {
+	if h != "" && len(h) <= 128 && sanitize(h, 128) == h {
+		return h
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// sanitize keeps [A-Za-z0-9._:@-] and cuts to max, so header values are
+// safe in logs and keys.
+func sanitize(s string, max int) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(out) < max; i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._:@-", c) >= 0 {
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// recorder remembers the status and size for the log line and passes
+// Flush through (SSE needs it).
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+	attrs  []slog.Attr
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	r.wrote = true
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// annotate adds attributes to the request's log line.
+func annotate(w http.ResponseWriter, attrs ...slog.Attr) {
+	for {
+		switch x := w.(type) {
+		case *recorder:
+			x.attrs = append(x.attrs, attrs...)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
+}
+
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header         { return d.header }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"iter"
+	"net/http"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/gateway"
+	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/sse"
+)
+
+// eventFormat is what differs between /chat's and /v1's event streams.
+type eventFormat interface {
+	headers(h http.Header)
+	chunk(sw *sse.Writer, c llm.Chunk) error
+	done(sw *sse.Writer, res *gateway.Result, requestID string) error
+	fail(sw *sse.Writer, err error) error
+	failBeforeStart(s *Server, w http.ResponseWriter, err error)
+}
+
+type item struct {
+	c   llm.Chunk
+	err error
+}
+
+// pump streams seq to the client. Nothing is written until the first
+// chunk arrives: a failure before it is a normal JSON error with its
+// status. After it, a failure is an explicit error event, never a clean
+// end. A heartbeat comment goes out when the stream is idle. A client
+// that leaves cancels the upstream at once (cancel), and pump waits for
+// the producer so that the interaction is recorded before it returns.
+func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
+	res *gateway.Result, seq iter.Seq2[llm.Chunk, error], f eventFormat) {
+	ch := make(chan item, 8)
+	producerDone := make(chan struct{})
+	go func() {
+		defer close(producerDone)
+		defer close(ch)
+		for c, err := range seq {
+			select {
+			case ch <- item{c, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		<-producerDone
+	}()
+
+	var sw *sse.Writer
+	var tick <-chan time.Time
+	var ticker *time.Ticker
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
+	for {
+		select {
+		case it, ok := <-ch:
+			if !ok {
+				if sw == nil { // ended without a chunk: the gateway saw an error or a cancel
+					<-producerDone
+					if res.Err != nil {
+						f.failBeforeStart(s, w, res.Err)
+						return
+					}
+					sw = s.startStream(w, res, f)
+				}
+				<-producerDone // res is complete once the producer returned
+				if res.Err != nil {
+					_ = f.fail(sw, res.Err)
+					return
+				}
+				_ = f.done(sw, res, RequestID(ctx))
+				return
+			}
+			if it.err != nil {
+				if sw == nil {
+					f.failBeforeStart(s, w, it.err)
+				} else {
+					_ = f.fail(sw, it.err)
+				}
+				return
+			}
+			if sw == nil {
+				sw = s.startStream(w, res, f)
+				if s.Heartbeat > 0 {
+					ticker = time.NewTicker(s.Heartbeat)
+					tick = ticker.C
+				}
+			}
+			if err := f.chunk(sw, it.c); err != nil {
+				return // client gone; the deferred cancel stops the upstream
+			}
+			if ticker != nil {
+				ticker.Reset(s.Heartbeat)
+			}
+		case <-tick:
+			if err := sw.Comment("keep-alive"); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *Server) startStream(w http.ResponseWriter, res *gateway.Result, f eventFormat) *sse.Writer {
+	h := w.Header()
+	sse.Headers(h)
+	if res.Cached {
+		h.Set("X-Cache", "HIT")
+	} else {
+		h.Set("X-Cache", "MISS")
+	}
+	f.headers(h)
+	w.WriteHeader(http.StatusOK)
+	sw := sse.NewWriter(w)
+	return sw
+}
