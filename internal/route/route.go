@@ -138,9 +138,11 @@ func (t *Table) Resolve(model, provider string) (gateway.Route, error) {
 		return r, nil
 	}
 	if prov, _, ok := strings.Cut(model, "/"); ok && provider == "" {
-		if _, known := t.backends[prov]; known {
-			return t.explicitRoute(model)
+		if _, known := t.backends[prov]; !known {
+			return gateway.Route{}, fmt.Errorf("%w: unknown provider %q in model %q (configured: %s)",
+				gateway.ErrNoRoute, prov, model, strings.Join(t.providerNames(), ", "))
 		}
+		return t.explicitRoute(model)
 	}
 	if provider == "" {
 		provider = t.def.Provider
@@ -196,3 +198,12 @@ func (t *Table) Models() []Model {
 
 // Model is one routable model.
 type Model struct{ ID, OwnedBy string }
+
+func (t *Table) providerNames() []string {
+	names := make([]string, 0, len(t.backends))
+	for n := range t.backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

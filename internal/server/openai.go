@@ -1,9 +1,299 @@
 package server
 
-import "net/http"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
 
-// completions and models are the OpenAI-compatible surface; see
-// openai_*.go.
+	"github.com/llm-connector/llm-connector/internal/llm"
+)
+
+// The OpenAI-compatible surface: POST /v1/chat/completions and
+// GET /v1/models, in OpenAI's exact shapes (wire.md §4), so that existing
+// SDKs work unchanged. Every request field is either honoured or refused
+// with a 400 that names it.
+
+type oaRequest struct {
+	Model               string          `json:"model"`
+	Messages            []oaMessage     `json:"messages"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	N                   *int            `json:"n"`
+	Stop                json.RawMessage `json:"stop"`
+	Seed                *int64          `json:"seed"`
+	User                string          `json:"user"`
+	ResponseFormat      *struct {
+		Type string `json:"type"`
+	} `json:"response_format"`
+	Tools         []oaTool        `json:"tools"`
+	ToolChoice    json.RawMessage `json:"tool_choice"`
+	Stream        bool            `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	PresencePenalty   *float64        `json:"presence_penalty"`
+	FrequencyPenalty  *float64        `json:"frequency_penalty"`
+	Logprobs          *bool           `json:"logprobs"`
+	TopLogprobs       *int            `json:"top_logprobs"`
+	LogitBias         json.RawMessage `json:"logit_bias"`
+	ParallelToolCalls *bool           `json:"parallel_tool_calls"`
+	// Provider pins the provider, as on /chat (an extension).
+	Provider string `json:"provider"`
+}
+
+type oaMessage struct {
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	Name       string          `json:"name,omitempty"`
+	ToolCalls  []oaToolCall    `json:"tool_calls,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
+}
+
+type oaToolCall struct {
+	Index    *int   `json:"index,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+type oaTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+// oaError is OpenAI's error body.
+type oaError struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+func invalidParam(param, format string, args ...any) *oaFail {
+	return &oaFail{status: http.StatusBadRequest, err: oaError{
+		Message: fmt.Sprintf(format, args...), Type: "invalid_request_error", Param: &param}}
+}
+
+type oaFail struct {
+	status int
+	err    oaError
+}
+
+func writeOAError(w http.ResponseWriter, f *oaFail) {
+	writeJSON(w, f.status, map[string]oaError{"error": f.err})
+}
+
+// decodeOA parses and validates a completions body into an llm.Request.
+func decodeOA(body []byte) (*oaRequest, *llm.Request, *oaFail) {
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
+		return nil, nil, invalidParam("", "the request body must be a JSON object")
+	}
+	var r oaRequest
+	if err := json.Unmarshal(body, &r); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, nil, invalidParam(te.Field, "invalid type for '%s': expected %s", te.Field, te.Type)
+		}
+		return nil, nil, invalidParam("", "the request body is not valid JSON")
+	}
+	if f := r.refuseUnsupported(); f != nil {
+		return nil, nil, f
+	}
+	req, f := r.toLLM()
+	if f != nil {
+		return nil, nil, f
+	}
+	return &r, req, nil
+}
+
+// refuseUnsupported rejects fields that would change the answer and that
+// the gateway does not carry to providers.
+func (r *oaRequest) refuseUnsupported() *oaFail {
+	switch {
+	case r.Model == "":
+		return invalidParam("model", "you must provide a model parameter")
+	case len(r.Messages) == 0:
+		return invalidParam("messages", "'messages' must contain at least one message")
+	case r.N != nil && *r.N != 1:
+		return invalidParam("n", "n=%d is not supported: this gateway returns exactly one choice", *r.N)
+	case r.PresencePenalty != nil && *r.PresencePenalty != 0:
+		return invalidParam("presence_penalty", "presence_penalty is not supported by this gateway")
+	case r.FrequencyPenalty != nil && *r.FrequencyPenalty != 0:
+		return invalidParam("frequency_penalty", "frequency_penalty is not supported by this gateway")
+	case r.Logprobs != nil && *r.Logprobs, r.TopLogprobs != nil:
+		return invalidParam("logprobs", "logprobs are not supported by this gateway")
+	case len(r.LogitBias) > 0 && string(r.LogitBias) != "null" && string(r.LogitBias) != "{}":
+		return invalidParam("logit_bias", "logit_bias is not supported by this gateway")
+	case r.ParallelToolCalls != nil && !*r.ParallelToolCalls:
+		return invalidParam("parallel_tool_calls", "parallel_tool_calls=false is not supported by this gateway")
+	case r.MaxTokens != nil && r.MaxCompletionTokens != nil && *r.MaxTokens != *r.MaxCompletionTokens:
+		return invalidParam("max_tokens", "set either max_tokens or max_completion_tokens, not both")
+	case r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2):
+		return invalidParam("temperature", "temperature must be between 0 and 2")
+	case r.TopP != nil && (*r.TopP < 0 || *r.TopP > 1):
+		return invalidParam("top_p", "top_p must be between 0 and 1")
+	}
+	if rf := r.ResponseFormat; rf != nil && rf.Type != "text" && rf.Type != "json_object" {
+		return invalidParam("response_format", "response_format type %q is not supported: use text or json_object", rf.Type)
+	}
+	return nil
+}
+
+func (r *oaRequest) toLLM() (*llm.Request, *oaFail) {
+	req := &llm.Request{Model: r.Model, Temperature: r.Temperature, TopP: r.TopP, Seed: r.Seed, User: r.User}
+	switch {
+	case r.MaxCompletionTokens != nil:
+		req.MaxTokens = *r.MaxCompletionTokens
+	case r.MaxTokens != nil:
+		req.MaxTokens = *r.MaxTokens
+	}
+	if req.MaxTokens < 0 || req.MaxTokens > maxTokensLimit {
+		return nil, invalidParam("max_tokens", "max_tokens must be between 1 and %d", maxTokensLimit)
+	}
+	if req.MaxTokens == 0 {
+		req.MaxTokens = defaultOAMaxTokens
+	}
+	req.JSON = r.ResponseFormat != nil && r.ResponseFormat.Type == "json_object"
+	stop, f := parseStop(r.Stop)
+	if f != nil {
+		return nil, f
+	}
+	req.Stop = stop
+	if f := r.convertTools(req); f != nil {
+		return nil, f
+	}
+	if f := r.convertMessages(req); f != nil {
+		return nil, f
+	}
+	return req, nil
+}
+
+// defaultOAMaxTokens applies when neither max_tokens field is sent: a
+// bounded answer, since every provider needs some limit.
+const defaultOAMaxTokens = 4096
+
+func parseStop(raw json.RawMessage) ([]string, *oaFail) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil || len(many) > 4 {
+		return nil, invalidParam("stop", "stop must be a string or an array of at most 4 strings")
+	}
+	return many, nil
+}
+
+func (r *oaRequest) convertTools(req *llm.Request) *oaFail {
+	for i, t := range r.Tools {
+		if t.Type != "function" || t.Function.Name == "" {
+			return invalidParam(fmt.Sprintf("tools[%d]", i), "each tool must be {\"type\":\"function\",\"function\":{\"name\":...}}")
+		}
+		req.Tools = append(req.Tools, llm.Tool{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
+	}
+	if len(r.ToolChoice) == 0 || string(r.ToolChoice) == "null" {
+		return nil
+	}
+	var mode string
+	if json.Unmarshal(r.ToolChoice, &mode) == nil {
+		switch mode {
+		case "auto", "none", "required":
+			req.ToolChoice = mode
+			return nil
+		}
+		return invalidParam("tool_choice", "tool_choice must be none, auto, required or a function")
+	}
+	var named struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if err := json.Unmarshal(r.ToolChoice, &named); err != nil || named.Type != "function" || named.Function.Name == "" {
+		return invalidParam("tool_choice", "tool_choice must be none, auto, required or {\"type\":\"function\",\"function\":{\"name\":...}}")
+	}
+	req.ToolChoice = named.Function.Name
+	return nil
+}
+
+func (r *oaRequest) convertMessages(req *llm.Request) *oaFail {
+	var system []string
+	names := map[string]string{} // tool call ID → function name
+	for i, m := range r.Messages {
+		param := fmt.Sprintf("messages[%d]", i)
+		text, f := contentText(m.Content, param+".content")
+		if f != nil {
+			return f
+		}
+		switch m.Role {
+		case "system", "developer":
+			system = append(system, text)
+		case "user":
+			req.Messages = append(req.Messages, llm.Message{Role: llm.RoleUser, Content: text})
+		case "assistant":
+			msg := llm.Message{Role: llm.RoleAssistant, Content: text}
+			for _, tc := range m.ToolCalls {
+				msg.ToolCalls = append(msg.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+				names[tc.ID] = tc.Function.Name
+			}
+			req.Messages = append(req.Messages, msg)
+		case "tool":
+			if m.ToolCallID == "" {
+				return invalidParam(param+".tool_call_id", "a tool message needs tool_call_id")
+			}
+			req.Messages = append(req.Messages, llm.Message{Role: llm.RoleTool, Content: text, ToolCallID: m.ToolCallID, Name: names[m.ToolCallID]})
+		default:
+			return invalidParam(param+".role", "unsupported role %q: use system, developer, user, assistant or tool", m.Role)
+		}
+	}
+	if len(req.Messages) == 0 {
+		return invalidParam("messages", "messages must contain at least one user message")
+	}
+	req.System = strings.Join(system, "\n\n")
+	return nil
+}
+
+// contentText accepts a string, null, or an array of text parts.
+func contentText(raw json.RawMessage, param string) (string, *oaFail) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", invalidParam(param, "content must be a string or an array of content parts")
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return "", invalidParam(param, "content part type %q is not supported: only text", p.Type)
+		}
+		b.WriteString(p.Text)
+	}
+	return b.String(), nil
+}
+
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	var list []ModelInfo
 	if s.Models != nil {
@@ -14,9 +304,4 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 		data = append(data, map[string]any{"id": m.ID, "object": "model", "created": 0, "owned_by": m.OwnedBy})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
-}
-
-func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusNotImplemented, map[string]any{"error": map[string]any{
-		"message": "not implemented yet", "type": "server_error", "param": nil, "code": nil}})
 }
