@@ -1,0 +1,202 @@
+package fakegemini
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// exchange is one request being answered.
+type exchange struct {
+	s         *Server
+	w         http.ResponseWriter
+	r         *http.Request
+	eol       string // "\r\n\r\n" or "\n\n", one style per stream
+	abandoned bool
+}
+
+// play answers with rep: an error, a unary body, an SSE stream, or the
+// JSON array that streamGenerateContent sends without alt=sse.
+func (x *exchange) play(rep Reply, model string, stream, sse bool) {
+	switch rep.Fault {
+	case FaultReset:
+		x.reset()
+		return
+	case FaultHang:
+		if !x.hold(rep.Release) {
+			return
+		}
+	}
+	if rep.Status != 0 && rep.Status != http.StatusOK {
+		writeError(x.w, errorStatus(rep), rep.Header)
+		return
+	}
+	chunks := rep.chunks(model, "fake-"+randomHex(6))
+	switch {
+	case !stream:
+		x.unary(rep, chunks)
+	case sse:
+		x.stream(rep, chunks, x.event, "")
+	default:
+		x.stream(rep, chunks, x.element, "]")
+	}
+}
+
+func errorStatus(rep Reply) *Status {
+	if rep.Error != nil {
+		return rep.Error
+	}
+	return &Status{Code: rep.Status, Status: rpcStatus(rep.Status), Message: http.StatusText(rep.Status)}
+}
+
+func (x *exchange) unary(rep Reply, chunks []Response) {
+	switch rep.Fault {
+	case FaultCut:
+		x.reset()
+		return
+	case FaultStall:
+		if !x.hold(rep.Release) {
+			return
+		}
+	case FaultMalformed:
+		x.w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		_, _ = x.w.Write([]byte(`{"candidates": [{"content": {"parts": [{"text": "Hel`))
+		return
+	case FaultInBandError:
+		writeError(x.w, errorStatus(Reply{Status: 500, Error: rep.Error}), nil)
+		return
+	}
+	if !x.pause(rep.Delay) {
+		return
+	}
+	writeJSON(x.w, http.StatusOK, unary(chunks))
+}
+
+// stream writes chunks with write, injecting rep's fault before chunk
+// rep.After (after the last chunk when After is past the end), then
+// writes tail.
+func (x *exchange) stream(rep Reply, chunks []Response, write func(i int, v any) error, tail string) {
+	h := x.w.Header()
+	if tail == "" {
+		h.Set("Content-Type", "text/event-stream")
+	} else {
+		h.Set("Content-Type", "application/json; charset=UTF-8")
+	}
+	h.Set("Vary", "Origin, X-Origin, Referer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	x.w.WriteHeader(http.StatusOK)
+	x.flush()
+	for i := 0; i <= len(chunks); i++ {
+		if i == min(rep.After, len(chunks)) && !x.fault(rep, i, write) {
+			return
+		}
+		if i == len(chunks) {
+			break
+		}
+		if !x.pause(rep.Delay) || write(i, chunks[i]) != nil {
+			x.abandon()
+			return
+		}
+	}
+	if tail != "" {
+		_, _ = x.w.Write([]byte(tail))
+	}
+}
+
+// fault plays rep.Fault at position i; false ends the answer.
+func (x *exchange) fault(rep Reply, i int, write func(int, any) error) bool {
+	switch rep.Fault {
+	case FaultCut:
+		x.reset()
+		return false
+	case FaultStall:
+		return x.hold(rep.Release)
+	case FaultMalformed:
+		_, _ = x.w.Write([]byte(`data: {"candidates": [{"content": {"parts": [{"text": "Hel` + x.eol))
+		x.flush()
+		return false
+	case FaultInBandError:
+		_ = write(i, errorBody{Error: errorStatus(Reply{Status: 500, Error: rep.Error})})
+		return false
+	}
+	return true
+}
+
+// event writes one data-only SSE event: "data: <json>" and a blank line.
+func (x *exchange) event(_ int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := x.w.Write(append(append([]byte("data: "), b...), x.eol...)); err != nil {
+		return err
+	}
+	return x.flush()
+}
+
+// element writes one element of the JSON array form.
+func (x *exchange) element(i int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	sep := []byte(",\r\n")
+	if i == 0 {
+		sep = []byte("[")
+	}
+	if _, err := x.w.Write(append(sep, b...)); err != nil {
+		return err
+	}
+	return x.flush()
+}
+
+func (x *exchange) flush() error { return http.NewResponseController(x.w).Flush() }
+
+// reset closes the connection without ending the response.
+func (x *exchange) reset() {
+	conn, _, err := http.NewResponseController(x.w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
+}
+
+// hold blocks until release is closed, or (release nil) until the
+// client gives up. It returns false, noting the cancellation, if the
+// client went away first.
+func (x *exchange) hold(release <-chan struct{}) bool {
+	select {
+	case <-release:
+		return true
+	case <-x.r.Context().Done():
+		x.abandon()
+		return false
+	case <-x.s.closing:
+		return false
+	}
+}
+
+// pause waits d (a trickle's delay); false if the client went away.
+func (x *exchange) pause(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-x.r.Context().Done():
+		x.abandon()
+		return false
+	case <-x.s.closing:
+		return false
+	}
+}
+
+func (x *exchange) abandon() {
+	if !x.abandoned {
+		x.abandoned = true
+		x.s.noteCanceled()
+	}
+}

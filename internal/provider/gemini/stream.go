@@ -1,0 +1,159 @@
+package gemini
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
+)
+
+// decoder turns the data of streamed events into llm chunks. Text and
+// function-call parts become content chunks as they come; the finish
+// reason and the usage (cumulative, so the last snapshot wins) are held
+// until the stream ends, then checked and reported in one final chunk.
+type decoder struct {
+	model  string // modelVersion once seen, else the requested model
+	errs   errorMapper
+	finish string // Gemini's finishReason; "" until seen
+	usage  *usageMetadata
+	text   bool // an answer text part was seen
+	calls  int  // function calls seen
+}
+
+func newDecoder(model string, errs errorMapper) *decoder {
+	return &decoder{model: modelID(model), errs: errs}
+}
+
+// decode reads one event. The chunk has content only when the event
+// carried answer text or function calls; thought parts are dropped.
+func (d *decoder) decode(data []byte) (llm.Chunk, error) {
+	var r generateResponse
+	if err := json.Unmarshal(data, &r); err != nil {
+		return llm.Chunk{}, upstreamError("malformed stream chunk", fmt.Errorf("decode chunk: %w", err))
+	}
+	if r.Error != nil {
+		return llm.Chunk{}, d.errs.fromStatus(r.Error.Code, nil, r.Error)
+	}
+	if r.ModelVersion != "" {
+		d.model = r.ModelVersion
+	}
+	if r.UsageMetadata != nil {
+		d.usage = r.UsageMetadata
+	}
+	if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
+		return llm.Chunk{}, llm.Errorf(llm.KindBlocked, ProviderName,
+			"the prompt was blocked by Gemini's safety filter (blockReason %s)", r.PromptFeedback.BlockReason)
+	}
+	c := d.chunk()
+	for _, cand := range r.Candidates {
+		if cand.Index != 0 {
+			continue
+		}
+		if cand.FinishReason != "" {
+			d.finish = cand.FinishReason
+		}
+		if cand.Content != nil {
+			d.addParts(&c, cand.Content.Parts)
+		}
+	}
+	return c, nil
+}
+
+func (d *decoder) addParts(c *llm.Chunk, parts []part) {
+	for _, p := range parts {
+		switch {
+		case p.Thought:
+			// A thought summary is never answer text.
+		case p.FunctionCall != nil:
+			c.ToolCalls = append(c.ToolCalls, d.toolCall(p.FunctionCall))
+		case p.Text != "":
+			c.Delta += p.Text
+			d.text = true
+		}
+	}
+}
+
+// toolCall names the call with Gemini's id when it sends one; the
+// Gemini API usually does not, so the adapter numbers the calls of the
+// answer. The ids are only for matching results to calls: Gemini itself
+// matches function responses by name and order.
+func (d *decoder) toolCall(fc *functionCall) llm.ToolCall {
+	id := fc.ID
+	if id == "" {
+		id = "call_" + strconv.Itoa(d.calls)
+	}
+	d.calls++
+	args := string(fc.Args)
+	if args == "" || args == "null" {
+		args = "{}"
+	}
+	return llm.ToolCall{ID: id, Name: fc.Name, Arguments: args}
+}
+
+func (d *decoder) chunk() llm.Chunk { return llm.Chunk{Model: d.model, Provider: ProviderName} }
+
+// done reports whether the stream has reported its finish reason.
+func (d *decoder) done() bool { return d.finish != "" }
+
+// end is called when the body has ended. It returns the final chunk, or
+// the error that an empty, blocked or cut answer is.
+func (d *decoder) end() (llm.Chunk, error) {
+	if d.finish == "" {
+		return llm.Chunk{}, upstreamError("stream ended before finish", nil)
+	}
+	reason := mapFinish(d.finish, d.calls > 0)
+	if !d.text && d.calls == 0 {
+		return llm.Chunk{}, d.emptyError(reason)
+	}
+	c := d.chunk()
+	c.FinishReason = reason
+	if d.usage != nil {
+		c.Usage = d.usage.normalise()
+	}
+	return c, nil
+}
+
+func (d *decoder) emptyError(reason string) error {
+	var thoughts int
+	if d.usage != nil {
+		thoughts = d.usage.ThoughtsTokenCount
+	}
+	switch {
+	case reason == llm.FinishContentFilter:
+		return llm.Errorf(llm.KindBlocked, ProviderName,
+			"the answer was blocked by Gemini's safety filter (finishReason %s)", d.finish)
+	case d.finish == "MAX_TOKENS":
+		return llm.Errorf(llm.KindEmpty, ProviderName,
+			"empty answer: the model reached max tokens before writing any text (finishReason MAX_TOKENS, thoughtsTokenCount %d); raise max_tokens, or lower the thinking budget (0 turns thinking off)", thoughts)
+	}
+	return llm.Errorf(llm.KindEmpty, ProviderName, "empty answer (finishReason %s, thoughtsTokenCount %d)", d.finish, thoughts)
+}
+
+// mapFinish normalises Gemini's finishReason. A turn that called
+// functions ends with STOP; it is reported as tool_calls.
+func mapFinish(reason string, calls bool) string {
+	switch reason {
+	case "MAX_TOKENS":
+		return llm.FinishLength
+	case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY":
+		return llm.FinishContentFilter
+	}
+	if calls {
+		return llm.FinishToolCalls
+	}
+	return llm.FinishStop
+}
+
+// normalise maps usageMetadata to llm.Usage: thoughts are output tokens
+// (billed at the output rate), cached tokens are part of the prompt.
+func (u *usageMetadata) normalise() *llm.Usage {
+	return &llm.Usage{
+		InputTokens:        u.PromptTokenCount,
+		OutputTokens:       u.CandidatesTokenCount + u.ThoughtsTokenCount,
+		ThinkingTokens:     u.ThoughtsTokenCount,
+		CachedInputTokens:  u.CachedContentTokenCount,
+		ToolUseInputTokens: u.ToolUsePromptTokenCount,
+		TotalTokens:        u.TotalTokenCount,
+	}
+}

@@ -1,0 +1,245 @@
+package ollama
+
+// Integration tests against a real Ollama serving the deterministic model
+// "tiny" (/work/shared/tools/ollama-test-server). They run when
+// OLLAMA_TEST_URL is set, skip with a message otherwise, and fail when
+// CI=true and it is unset (fakeollama.RealURL).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/llmtest"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeollama"
+)
+
+// realTimeout bounds each real call; tiny answers in ~50 ms, so this only
+// turns a hang into a failure.
+const realTimeout = 60 * time.Second
+
+func realClient(t *testing.T) *Client {
+	t.Helper()
+	return newClient(t, fakeollama.RealURL(t))
+}
+
+func realCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), realTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestRealChat(t *testing.T) {
+	c := realClient(t)
+	var deltas []string
+	var last llm.Chunk
+	for ch, err := range c.Stream(realCtx(t), userRequest("tiny")) {
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		if ch.Delta != "" {
+			deltas = append(deltas, ch.Delta)
+		}
+		if ch.Usage != nil && ch.FinishReason == "" {
+			t.Errorf("usage on a chunk that is not the last: %+v", ch)
+		}
+		last = ch
+	}
+	if got := strings.Join(deltas, ""); got != fakeollama.TinyAnswer {
+		t.Errorf("answer %q, want %q", got, fakeollama.TinyAnswer)
+	}
+	if len(deltas) < 5 {
+		t.Errorf("answer came in %d chunks, want it streamed", len(deltas))
+	}
+	u := last.Usage
+	if u == nil || u.OutputTokens != 11 || u.InputTokens <= 0 || u.TotalTokens != u.InputTokens+u.OutputTokens {
+		t.Errorf("usage %+v, want eval_count 11 and a prompt count", u)
+	}
+	if last.FinishReason != llm.FinishStop || last.Model != "tiny" || last.Provider != "ollama" {
+		t.Errorf("last chunk %+v", last)
+	}
+}
+
+func TestRealOptions(t *testing.T) {
+	c := realClient(t)
+	tests := []struct {
+		name   string
+		edit   func(*llm.Request)
+		text   string
+		finish string
+	}{
+		{"num_predict 3", func(r *llm.Request) { r.MaxTokens = 3 }, " the quick brown", llm.FinishLength},
+		{"stop fox", func(r *llm.Request) { r.Stop = []string{"fox"} }, " the quick brown ", llm.FinishStop},
+		{"system and sampling", func(r *llm.Request) {
+			r.System, r.Temperature, r.TopP, r.Seed = "be brief", ptr(0.0), ptr(0.9), ptr(int64(7))
+		}, fakeollama.TinyAnswer, llm.FinishStop},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := userRequest("tiny")
+			tt.edit(req)
+			r, err := llm.Collect(c.Stream(realCtx(t), req))
+			if err != nil {
+				t.Fatalf("collect: %v", err)
+			}
+			if r.Text != tt.text || r.FinishReason != tt.finish {
+				t.Errorf("got %q (%s), want %q (%s)", r.Text, r.FinishReason, tt.text, tt.finish)
+			}
+		})
+	}
+}
+
+func TestRealJSON(t *testing.T) {
+	req := userRequest("tiny")
+	req.JSON = true
+	r, err := llm.Collect(realClient(t).Stream(realCtx(t), req))
+	if err != nil {
+		t.Fatalf("collect: %v", err)
+	}
+	if !json.Valid([]byte(r.Text)) {
+		t.Errorf("format json answered %q", r.Text)
+	}
+}
+
+func TestRealToolCall(t *testing.T) {
+	c := realClient(t)
+	req := userRequest("tiny")
+	req.Messages[0].Content = "weather in Paris?"
+	req.Tools = []llm.Tool{llmtest.WeatherTool}
+	r, err := llm.Collect(c.Stream(realCtx(t), req))
+	if err != nil {
+		t.Fatalf("collect: %v", err)
+	}
+	if len(r.ToolCalls) != 1 || r.ToolCalls[0].Name != "get_weather" || r.ToolCalls[0].Arguments != `{"city":"Paris"}` || r.ToolCalls[0].ID == "" {
+		t.Fatalf("tool calls %+v", r.ToolCalls)
+	}
+	if r.FinishReason != llm.FinishToolCalls || r.Usage.OutputTokens == 0 {
+		t.Errorf("response %+v", r)
+	}
+	// Second turn: the call and its result go back; tiny answers.
+	call := r.ToolCalls[0]
+	req.Messages = append(req.Messages,
+		llm.Message{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{call}},
+		llm.Message{Role: llm.RoleTool, ToolCallID: call.ID, Name: call.Name, Content: "sunny, 21C"})
+	r, err = llm.Collect(c.Stream(realCtx(t), req))
+	if err != nil {
+		t.Fatalf("second turn: %v", err)
+	}
+	if r.Text != fakeollama.TinyAnswer || r.FinishReason != llm.FinishStop {
+		t.Errorf("second turn %+v", r)
+	}
+}
+
+func TestRealUnknownModel(t *testing.T) {
+	_, err := llm.Collect(realClient(t).Stream(realCtx(t), userRequest("does-not-exist")))
+	var e *llm.Error
+	if !errors.As(err, &e) || e.Kind != llm.KindNotFound || e.StatusCode != 404 || llm.Retryable(err) {
+		t.Fatalf("err = %v (kind %v), want not_found 404", err, llm.KindOf(err))
+	}
+	if msg := llm.PublicMessage(err); !strings.Contains(msg, "ollama pull does-not-exist") {
+		t.Errorf("message %q does not suggest ollama pull", msg)
+	}
+}
+
+func TestRealPing(t *testing.T) {
+	if err := realClient(t).Ping(realCtx(t)); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+// TestRealCancelStopsGeneration proves that leaving a stream makes the
+// real server stop generating. "tiny" always ends a chat prompt with
+// "assistant:" and then says its sentence, so no chat can make it talk
+// forever; the test derives a model from it whose template is just the
+// message text, so that the message " tick" yields an endless
+// " tock tick tock ..." (the README's raw /api/generate trick, through
+// /api/chat and this adapter).
+//
+// Proof: Ollama runs at most OLLAMA_NUM_PARALLEL generations per model;
+// more requests wait for a free slot. The test starts 2×slots+1 endless
+// generations one after the other (num_predict 2^20: minutes of work each)
+// and leaves each after a few chunks, half by break, half by canceling the
+// context. If leaving did not stop the generation, the request after the
+// first slots-many would never get a first chunk and hit its deadline.
+func TestRealCancelStopsGeneration(t *testing.T) {
+	base := fakeollama.RealURL(t)
+	c := newClient(t, base)
+	model := createTickModel(t, c)
+	slots := 4
+	if n, err := strconv.Atoi(os.Getenv("OLLAMA_NUM_PARALLEL")); err == nil && n > slots {
+		slots = n
+	}
+	for i := range 2*slots + 1 {
+		ctx, cancel := context.WithTimeout(context.Background(), realTimeout)
+		req := &llm.Request{Model: model, MaxTokens: 1 << 20, Messages: []llm.Message{{Role: llm.RoleUser, Content: " tick"}}}
+		text, n := "", 0
+		var err error
+		for ch, e := range c.Stream(ctx, req) {
+			if e != nil {
+				err = e
+				break
+			}
+			if ch.FinishReason != "" {
+				err = fmt.Errorf("stream finished (%s) although it should be endless", ch.FinishReason)
+				break
+			}
+			text += ch.Delta
+			if n++; n == 5 {
+				if i%2 == 0 {
+					break // leave the loop: the adapter cancels
+				}
+				cancel() // cancel the context: the next read fails
+			}
+		}
+		cancel()
+		if i%2 == 1 && llm.KindOf(err) == llm.KindCanceled {
+			err = nil
+		}
+		if err != nil {
+			t.Fatalf("stream %d (slots %d): %v (kind %v): an earlier generation was not stopped?", i, slots, err, llm.KindOf(err))
+		}
+		if !strings.HasPrefix(text, " tock tick tock") {
+			t.Fatalf("stream %d said %q, want the endless tick-tock", i, text)
+		}
+	}
+	// The model still answers normally afterwards.
+	r, err := llm.Collect(c.Stream(realCtx(t), userRequest(model)))
+	if err != nil || r.Text != fakeollama.TinyAnswer {
+		t.Fatalf("after cancellations: %q, %v", r.Text, err)
+	}
+}
+
+// createTickModel creates, for this test process, a copy of "tiny" whose
+// prompt is the bare message text, and deletes it when the test ends.
+func createTickModel(t *testing.T, c *Client) string {
+	t.Helper()
+	name := fmt.Sprintf("tiny-tick-test-%d", os.Getpid())
+	admin := func(method, path string, body any) {
+		b, _ := json.Marshal(body)
+		req, err := http.NewRequestWithContext(realCtx(t), method, c.base.JoinPath(path).String(), bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %s", method, path, resp.Status)
+		}
+	}
+	admin(http.MethodPost, "api/create", map[string]any{"model": name, "from": "tiny", "stream": false,
+		"template": "{{ range .Messages }}{{ .Content }}{{ end }}"})
+	t.Cleanup(func() { admin(http.MethodDelete, "api/delete", map[string]any{"model": name}) })
+	return name
+}

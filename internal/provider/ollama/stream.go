@@ -1,0 +1,119 @@
+package ollama
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"iter"
+	"net/http"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
+)
+
+// maxLine bounds one NDJSON line, as Ollama's own client does (8 MB).
+const maxLine = 8 << 20
+
+// Stream sends req to POST /api/chat with "stream": true and yields one
+// chunk per NDJSON line that carries text or tool calls, then a final
+// chunk with the finish reason and usage. Nothing is sent until the
+// sequence is iterated; breaking out of the loop closes the connection,
+// which makes Ollama stop generating.
+func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chunk, error] {
+	return func(yield func(llm.Chunk, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		resp, err := c.send(ctx, req)
+		if err != nil {
+			yield(llm.Chunk{}, err)
+			return
+		}
+		defer resp.Body.Close()
+		if err := decodeStream(resp.Body, yield); err != nil {
+			if ce := contextError(ctx, err); ce != nil {
+				err = ce
+			}
+			yield(llm.Chunk{}, err)
+		}
+	}
+}
+
+func (c *Client) send(ctx context.Context, req *llm.Request) (*http.Response, error) {
+	w, err := toWire(req, c.keepAlive)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(w)
+	if err != nil {
+		return nil, llm.Errorf(llm.KindInvalid, providerName, "encode request: %v", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.chatURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, llm.Errorf(llm.KindInternal, providerName, "build request: %v", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/x-ndjson")
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, statusError(resp, req.Model, time.Now())
+	}
+	return resp, nil
+}
+
+// decodeStream reads NDJSON answer lines from r and yields chunks. It
+// returns nil after the done line (or when yield asks to stop) and an
+// error when the stream is cut, garbled or reports an error in band; the
+// chunks decoded before a failure have been yielded.
+func decodeStream(r io.Reader, yield func(llm.Chunk, error) bool) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 16<<10), maxLine)
+	calls := 0
+	for sc.Scan() {
+		b := sc.Bytes()
+		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		var line chatLine
+		if err := json.Unmarshal(b, &line); err != nil {
+			return upstreamError("decode stream line: %v", err)
+		}
+		if line.Error != "" {
+			return upstreamError("error in stream: %s", clean(line.Error))
+		}
+		c := llm.Chunk{Delta: line.Message.Content, Model: line.Model, Provider: providerName}
+		c.ToolCalls = fromWireToolCalls(line.Message.ToolCalls, calls)
+		calls += len(c.ToolCalls)
+		if line.Done {
+			c.FinishReason = finishReason(line.DoneReason, calls > 0)
+			c.Usage = &llm.Usage{InputTokens: line.PromptEvalCount, OutputTokens: line.EvalCount,
+				TotalTokens: line.PromptEvalCount + line.EvalCount}
+			if yield(c, nil) {
+				// Reach EOF so that the connection can be reused; Ollama
+				// ends the body right after the done line.
+				_, _ = io.CopyN(io.Discard, r, 4<<10)
+			}
+			return nil
+		}
+		if !c.HasContent() {
+			continue // e.g. a thinking-only line
+		}
+		if !yield(c, nil) {
+			return nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return upstreamError("stream line longer than %d bytes", maxLine)
+		}
+		return &llm.Error{Kind: llm.KindUpstream, Provider: providerName, StatusCode: http.StatusOK,
+			Message: "stream cut before done", Err: errors.Join(errors.New("ollama: read stream"), err)}
+	}
+	return upstreamError("stream ended before done")
+}
