@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/llm-connector/llm-connector/internal/config"
 )
@@ -38,6 +37,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
+	return start(ctx, getenv, stdout, nil)
+}
+
+// start loads the configuration, wires the service and serves until ctx
+// ends. ready, when set, receives the bound address.
+func start(ctx context.Context, getenv func(string) string, stdout io.Writer, ready chan<- string) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
@@ -48,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer app.close(log)
-	return serve(ctx, cfg, app.handler, log, nil)
+	return serve(ctx, cfg, app.handler, log, ready)
 }
 
 const usage = `usage: llm-connector            run the service (configuration from the environment; see README.md)
@@ -95,5 +100,3 @@ func serve(ctx context.Context, cfg *config.Config, h http.Handler, log *slog.Lo
 	log.Info("stopped")
 	return nil
 }
-
-var _ = time.Second
