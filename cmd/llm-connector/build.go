@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -48,6 +47,14 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	if err != nil {
 		return nil, err
 	}
+	rdb, err := redisClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if rdb != nil {
+		a.closers = append(a.closers, func(context.Context) error { return rdb.Close() })
+	}
+	outbound(cfg, rdb, backends, log)
 	if cfg.Google.APIKey == "" {
 		log.Warn("GOOGLE_API_KEY is not set: Gemini is disabled and requests go to the fallback",
 			"fallback", cfg.Fallback)
@@ -72,6 +79,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	}
 	a.routes = table
 	gw := &gateway.Gateway{Routes: table, Log: log}
+	degraded := wireLimits(cfg, rdb, gw, log)
 	srv := &server.Server{
 		GW:         gw,
 		Info:       infoOf(cfg, backends),
@@ -88,7 +96,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 			return out
 		},
 	}
-	srv.Health = healthOf(cfg, table, backends)
+	srv.Health = healthOf(cfg, table, backends, degraded)
 	a.handler = srv.Handler()
 	return a, nil
 }
@@ -227,59 +235,65 @@ func modelOf(cfg *config.Config, provider string) string {
 
 // healthOf reports breaker states and configuration problems without I/O,
 // and probes providers when deep.
-func healthOf(cfg *config.Config, table *route.Table, backends map[string]route.Backend) server.HealthFunc {
+func healthOf(cfg *config.Config, table *route.Table, backends map[string]route.Backend, degraded map[string]func() bool) server.HealthFunc {
 	return func(ctx context.Context, deep bool) server.Health {
 		h := server.Health{Status: server.Healthy, Components: map[string]any{}}
-		usable := 0
 		states := map[string]router.TargetHealth{}
 		for _, th := range table.Breakers().Health() {
 			states[th.Name] = th
 		}
+		usable, providers := 0, 0
 		for _, name := range []string{cfg.Provider, cfg.Fallback} {
 			if name == "" || name == "none" {
 				continue
 			}
-			comp := map[string]any{"model": modelOf(cfg, name)}
-			b, ok := backends[name]
-			switch {
-			case !ok && name == "google":
-				comp["status"], comp["reason"] = "unavailable", "GOOGLE_API_KEY is not set"
-			case !ok:
-				comp["status"], comp["reason"] = "unavailable", "not configured"
-			default:
-				st := states[name+"/"+modelOf(cfg, name)]
-				comp["status"] = "ok"
-				if st.State == router.StateOpen {
-					comp["status"], comp["reason"] = "unavailable", "circuit open: "+st.LastError
-				} else {
-					usable++
-				}
-				if st.State != "" {
-					comp["breaker"] = st
-				}
-				if deep {
-					if p, ok := b.P.(llm.Pinger); ok {
-						pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-						if err := p.Ping(pctx); err != nil {
-							comp["status"], comp["reason"] = "unavailable", llm.PublicMessage(err)
-							if comp["breaker"] == nil || st.State != router.StateOpen {
-								usable--
-							}
-						}
-						cancel()
-					}
-				}
+			providers++
+			comp := providerHealth(ctx, cfg, name, backends, states, deep)
+			if comp["status"] == "ok" {
+				usable++
 			}
 			h.Components[name] = comp
 		}
+		for name, isDegraded := range degraded {
+			if isDegraded() {
+				h.Components[name] = map[string]any{"status": "degraded", "reason": "backend unreachable; serving without it"}
+				h.Status = server.Degraded
+			}
+		}
 		switch {
-		case usable <= 0:
+		case usable == 0:
 			h.Status = server.Unhealthy
-		case usable < len(h.Components):
+		case usable < providers:
 			h.Status = server.Degraded
 		}
 		return h
 	}
 }
 
-var _ = errors.New
+func providerHealth(ctx context.Context, cfg *config.Config, name string, backends map[string]route.Backend,
+	states map[string]router.TargetHealth, deep bool) map[string]any {
+	model := modelOf(cfg, name)
+	comp := map[string]any{"model": model, "status": "ok"}
+	b, ok := backends[name]
+	if !ok {
+		comp["status"], comp["reason"] = "unavailable", "not configured"
+		if name == "google" {
+			comp["reason"] = "GOOGLE_API_KEY is not set"
+		}
+		return comp
+	}
+	if st, ok := states[name+"/"+model]; ok {
+		comp["breaker"] = st
+		if st.State == router.StateOpen {
+			comp["status"], comp["reason"] = "unavailable", "circuit open after repeated failures: "+st.LastError
+		}
+	}
+	if p, ok := b.P.(llm.Pinger); ok && deep {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := p.Ping(pctx); err != nil {
+			comp["status"], comp["reason"] = "unavailable", llm.PublicMessage(err)
+		}
+	}
+	return comp
+}

@@ -27,7 +27,7 @@ type File struct {
 	Prices map[string]Price `yaml:"prices"`
 	// RateLimits overrides the per-caller limits, keyed by user or API key ID.
 	RateLimits map[string]Limit `yaml:"rate_limits"`
-	// ProviderLimits is an outbound budget per "provider" or "provider/model".
+	// ProviderLimits is an outbound budget per provider name.
 	ProviderLimits map[string]ProviderLimit `yaml:"provider_limits"`
 }
 
@@ -64,9 +64,10 @@ type Limit struct {
 // ProviderLimit is an outbound budget; Queue waits for room instead of
 // going to the fallback at once.
 type ProviderLimit struct {
-	RPM   int  `yaml:"rpm"`
-	TPM   int  `yaml:"tpm"`
-	Queue bool `yaml:"queue"`
+	RPM      int  `yaml:"rpm"`
+	TPM      int  `yaml:"tpm"`
+	Queue    bool `yaml:"queue"`     // wait for room (up to the deadline) instead of failing over at once
+	PerModel bool `yaml:"per_model"` // one budget per model of the provider instead of one in all
 }
 
 // LoadFile reads and validates the YAML file at path. Every problem is
