@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/llm-connector/llm-connector/internal/admin"
 	"github.com/llm-connector/llm-connector/internal/config"
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -20,6 +21,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/route"
 	"github.com/llm-connector/llm-connector/internal/router"
 	"github.com/llm-connector/llm-connector/internal/server"
+	"github.com/llm-connector/llm-connector/internal/track"
 )
 
 // app is the wired service.
@@ -27,10 +29,12 @@ type app struct {
 	handler http.Handler
 	closers []func(context.Context) error
 	routes  *route.Table
+	// closeTimeout bounds flushing queues (tracking, ledger) at shutdown.
+	closeTimeout time.Duration
 }
 
 func (a *app) close(log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), a.closeTimeout)
 	defer cancel()
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](ctx); err != nil {
@@ -41,7 +45,7 @@ func (a *app) close(log *slog.Logger) {
 
 // build wires every component from cfg.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
-	a := &app{}
+	a := &app{closeTimeout: cfg.ShutdownTimeout}
 	hc := providerHTTPClient(cfg)
 	backends, err := buildBackends(cfg, hc, log)
 	if err != nil {
@@ -80,6 +84,23 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 	a.routes = table
 	gw := &gateway.Gateway{Routes: table, Log: log}
 	degraded := wireLimits(cfg, rdb, gw, log)
+	acc, err := openAccounting(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, acc.close)
+	wrapChat, wrapV1 := acc.wire(cfg, gw, log)
+	tracker, err := openTracker(cfg, log)
+	if err != nil {
+		a.close(log)
+		return nil, err
+	}
+	sinks := track.Multi{acc.ledger}
+	if tracker != nil {
+		sinks = append(sinks, tracker)
+		a.closers = append(a.closers, tracker.Close)
+	}
+	gw.Sink = sinks
 	srv := &server.Server{
 		GW:         gw,
 		Info:       infoOf(cfg, backends),
@@ -87,6 +108,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		BodyLimit:  cfg.BodyLimit,
 		Heartbeat:  cfg.Heartbeat,
 		UserHeader: cfg.Auth.UserHeader,
+		Identify:   identify,
+		WrapChat:   wrapChat,
+		WrapV1:     wrapV1,
+		Extra:      func(mux *http.ServeMux) { admin.Register(mux, acc.deps) },
 		LimitByIP:  cfg.RateLimit.Key == "ip",
 		Models: func() []server.ModelInfo {
 			var out []server.ModelInfo
@@ -96,7 +121,18 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 			return out
 		},
 	}
-	srv.Health = healthOf(cfg, table, backends, degraded)
+	health := healthOf(cfg, table, backends, degraded)
+	srv.Health = func(ctx context.Context, deep bool) server.Health {
+		h := health(ctx, deep)
+		if tracker != nil {
+			comp := trackingHealth(tracker)
+			h.Components["tracking"] = comp
+			if comp["status"] != "ok" && h.Status == server.Healthy {
+				h.Status = server.Degraded
+			}
+		}
+		return h
+	}
 	a.handler = srv.Handler()
 	return a, nil
 }

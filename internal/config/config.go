@@ -46,6 +46,7 @@ type Config struct {
 	Cache     Cache
 	RateLimit RateLimit
 	Auth      Auth
+	Budget    Budget
 
 	// File holds what the optional YAML file adds (aliases, extra providers, prices).
 	File *File
@@ -134,6 +135,13 @@ type Auth struct {
 	AdminKey   string // LLM_ADMIN_KEY (or LLM_ADMIN_KEY_FILE): enables /admin
 }
 
+// Budget configures spend limits and the usage ledger.
+type Budget struct {
+	UserDailyUSD   float64 // USER_BUDGET_DAILY_USD: per user per UTC day; 0 = none (default)
+	UserMonthlyUSD float64 // USER_BUDGET_MONTHLY_USD: per user per month; 0 = none (default)
+	RetentionDays  int     // LEDGER_RETENTION_DAYS: delete ledger rows older than this; 0 keeps all (default)
+}
+
 // Getenv is how configuration reads the environment (os.Getenv in main,
 // a map in tests).
 type Getenv func(string) string
@@ -214,6 +222,11 @@ func Load(getenv Getenv) (*Config, error) {
 			TPM:      l.int("RATE_LIMIT_TPM", 0),
 			Key:      strings.ToLower(l.str("RATE_LIMIT_KEY", "user")),
 			FailOpen: l.bool("RATE_LIMIT_FAIL_OPEN", true),
+		},
+		Budget: Budget{
+			UserDailyUSD:   l.float("USER_BUDGET_DAILY_USD", 0),
+			UserMonthlyUSD: l.float("USER_BUDGET_MONTHLY_USD", 0),
+			RetentionDays:  l.int("LEDGER_RETENTION_DAYS", 0),
 		},
 		Auth: Auth{
 			Required:   l.bool("AUTH_REQUIRED", false),
@@ -325,6 +338,19 @@ func (l *loader) int(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (l *loader) float(name string, def float64) float64 {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		l.errs = append(l.errs, fmt.Errorf("%s=%q: want a non-negative number", name, v))
+		return def
+	}
+	return f
 }
 
 func (l *loader) bool(name string, def bool) bool {

@@ -27,6 +27,8 @@ type File struct {
 	Prices map[string]Price `yaml:"prices"`
 	// RateLimits overrides the per-caller limits, keyed by user or API key ID.
 	RateLimits map[string]Limit `yaml:"rate_limits"`
+	// Budgets sets per-user spend limits in USD, overriding the defaults.
+	Budgets map[string]UserBudget `yaml:"budgets"`
 	// ProviderLimits is an outbound budget per provider name.
 	ProviderLimits map[string]ProviderLimit `yaml:"provider_limits"`
 }
@@ -46,6 +48,12 @@ type Alias struct {
 	Targets []string      `yaml:"targets"` // "provider/model", first is primary
 	Retries *int          `yaml:"retries"` // per-target retries; default LLM_RETRIES
 	Timeout time.Duration `yaml:"timeout"` // request deadline for this alias; default REQUEST_TIMEOUT
+}
+
+// UserBudget is a user's spend limit in USD; 0 means none.
+type UserBudget struct {
+	Daily   float64 `yaml:"daily"`
+	Monthly float64 `yaml:"monthly"`
 }
 
 // Price is USD per million tokens.

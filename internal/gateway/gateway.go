@@ -86,6 +86,9 @@ type Gateway struct {
 	Log      *slog.Logger
 	// EstimateTokens is the admission estimate (prompt + max_tokens).
 	EstimateTokens func(req *llm.Request) int
+	// Authorize, when set, may refuse a resolved route for the caller in
+	// ctx (a key's model allow-list).
+	Authorize func(ctx context.Context, r Route) error
 }
 
 // Input is one request as the HTTP layer decoded it.
@@ -135,6 +138,13 @@ func (g *Gateway) Chat(ctx context.Context, in *Input) (*Result, iter.Seq2[llm.C
 		return res, nil, err
 	}
 	res.Route = route
+	if g.Authorize != nil {
+		if err := g.Authorize(ctx, route); err != nil {
+			res.Err = err
+			g.record(ctx, in, res)
+			return res, nil, err
+		}
+	}
 	adm := admission{g: g, in: in, res: res}
 	if err := adm.admit(ctx); err != nil {
 		res.Err = err

@@ -43,8 +43,9 @@ type Server struct {
 	Identify   func(r *http.Request) gateway.Identity
 	UserHeader string
 	LimitByIP  bool // rate-limit key is the client IP even when a user is known
-	// Wrap, when set, wraps the model endpoints (authentication).
-	Wrap func(http.Handler) http.Handler
+	// WrapChat and WrapV1, when set, wrap /chat and the /v1 model
+	// endpoints (authentication, each answering in its API's error shape).
+	WrapChat, WrapV1 func(http.Handler) http.Handler
 	// Models lists what GET /v1/models reports.
 	Models func() []ModelInfo
 	// Extra registers more routes (metrics, admin) on the mux.
@@ -60,13 +61,10 @@ type ModelInfo struct {
 // Handler returns the service's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	wrap := s.Wrap
-	if wrap == nil {
-		wrap = func(h http.Handler) http.Handler { return h }
-	}
-	mux.Handle("POST /chat", wrap(http.HandlerFunc(s.chat)))
-	mux.Handle("POST /v1/chat/completions", wrap(http.HandlerFunc(s.completions)))
-	mux.Handle("GET /v1/models", wrap(http.HandlerFunc(s.models)))
+	wrapChat, wrapV1 := orIdentity(s.WrapChat), orIdentity(s.WrapV1)
+	mux.Handle("POST /chat", wrapChat(http.HandlerFunc(s.chat)))
+	mux.Handle("POST /v1/chat/completions", wrapV1(http.HandlerFunc(s.completions)))
+	mux.Handle("GET /v1/models", wrapV1(http.HandlerFunc(s.models)))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("GET /info", s.info)
@@ -162,11 +160,7 @@ func (s *Server) identity(r *http.Request) gateway.Identity {
 			return id
 		}
 	}
-	h := s.UserHeader
-	if h == "" {
-		h = "X-User-ID"
-	}
-	return gateway.Identity{User: sanitize(r.Header.Get(h), 128)}
+	return gateway.Identity{User: sanitize(r.Header.Get(s.userHeader()), 128)}
 }
 
 func (s *Server) limitKey(r *http.Request, who gateway.Identity) string {
@@ -175,10 +169,17 @@ func (s *Server) limitKey(r *http.Request, who gateway.Identity) string {
 		return "ip:" + clientIP(r)
 	case who.KeyID != "":
 		return "key:" + who.KeyID
-	case who.User != "":
+	case who.User != "" && r.Header.Get(s.userHeader()) != "":
 		return "user:" + who.User
 	}
 	return "ip:" + clientIP(r)
+}
+
+func (s *Server) userHeader() string {
+	if s.UserHeader == "" {
+		return "X-User-ID"
+	}
+	return s.UserHeader
 }
 
 // requestIDFrom accepts a caller's ID when it is short and plain, else
@@ -266,3 +267,10 @@ type discard struct{ header http.Header }
 func (d discard) Header() http.Header         { return d.header }
 func (d discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d discard) WriteHeader(int)             {}
+
+func orIdentity(wrap func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	if wrap == nil {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	return wrap
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/admin"
+	"github.com/llm-connector/llm-connector/internal/auth"
+	"github.com/llm-connector/llm-connector/internal/config"
+	"github.com/llm-connector/llm-connector/internal/cost"
+	"github.com/llm-connector/llm-connector/internal/gateway"
+	"github.com/llm-connector/llm-connector/internal/store"
+)
+
+// accounting is the ledger, budgets, API keys and admin API, on SQLite in
+// DATA_DIR or on PostgreSQL when DATABASE_URL is set.
+type accounting struct {
+	db      *store.DB
+	prices  *cost.Table
+	ledger  *cost.Ledger
+	budgets *cost.Budgets
+	keys    *auth.Store // nil unless keys are in use
+	deps    admin.Deps
+}
+
+func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (*accounting, error) {
+	db, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		return nil, fmt.Errorf("ledger database: %w", err)
+	}
+	a := &accounting{db: db}
+	if a.prices, err = pricesOf(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.ledger, err = cost.NewLedger(ctx, cost.LedgerConfig{DB: db, Prices: a.prices, Logger: log,
+		Retention: time.Duration(cfg.Budget.RetentionDays) * 24 * time.Hour})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	if a.budgets, err = cost.NewBudgets(ctx, cost.BudgetConfig{DB: db}); err != nil {
+		return nil, fmt.Errorf("budgets: %w", err)
+	}
+	if cfg.Auth.Required || cfg.Auth.AdminKey != "" {
+		if a.keys, err = auth.NewStore(ctx, auth.StoreConfig{DB: db}); err != nil {
+			return nil, fmt.Errorf("api keys: %w", err)
+		}
+	}
+	a.deps = admin.Deps{Keys: a.keys, Ledger: a.ledger, Budgets: a.budgets, AdminKey: cfg.Auth.AdminKey,
+		UserBudget: userBudget(cfg), Logger: log}
+	log.Info("ledger ready", "database", db.Where, "prices", a.prices.Version())
+	return a, nil
+}
+
+func (a *accounting) close(ctx context.Context) error {
+	err := a.ledger.Close(ctx)
+	if cerr := a.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func pricesOf(cfg *config.Config) (*cost.Table, error) {
+	t := cost.Default()
+	if cfg.File == nil || len(cfg.File.Prices) == 0 {
+		return t, nil
+	}
+	var entries []cost.PriceEntry
+	for name, p := range cfg.File.Prices {
+		prov, model := splitRoute(name)
+		e := cost.PriceEntry{Provider: prov, Model: model, Input: p.Input, Output: p.Output}
+		if p.CachedInput > 0 {
+			ci := p.CachedInput
+			e.CachedInput = &ci
+		}
+		entries = append(entries, e)
+	}
+	t, err := t.With(entries)
+	if err != nil {
+		return nil, fmt.Errorf("LLM_CONFIG prices: %w", err)
+	}
+	return t, nil
+}
+
+func userBudget(cfg *config.Config) func(string) (float64, float64) {
+	return func(user string) (float64, float64) {
+		if cfg.File != nil {
+			if b, ok := cfg.File.Budgets[user]; ok {
+				return b.Daily, b.Monthly
+			}
+		}
+		return cfg.Budget.UserDailyUSD, cfg.Budget.UserMonthlyUSD
+	}
+}
+
+// wire connects accounting to the gateway and the server.
+func (a *accounting) wire(cfg *config.Config, gw *gateway.Gateway, log *slog.Logger) (wrapChat, wrapV1 func(http.Handler) http.Handler) {
+	gw.Pricer = a.prices
+	gw.Budget = budgetAdapter{b: a.budgets, userBudget: a.deps.UserBudget}
+	gw.Authorize = func(ctx context.Context, r gateway.Route) error {
+		id := auth.FromContext(ctx)
+		if id.AllowsModel(r.Name) {
+			return nil
+		}
+		return id.CheckModel(r.Provider + "/" + r.Model)
+	}
+	var keys auth.Authenticator
+	if cfg.Auth.Required {
+		keys = a.keys
+	}
+	wrapChat = auth.Middleware(auth.Config{Keys: keys, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteDetailError, Logger: log})
+	wrapV1 = auth.Middleware(auth.Config{Keys: keys, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteOpenAIError, Logger: log})
+	a.deps.Auth = wrapV1
+	return wrapChat, wrapV1
+}
+
+// budgetAdapter reserves the worst case against the caller's user and
+// key budgets.
+type budgetAdapter struct {
+	b          *cost.Budgets
+	userBudget func(string) (float64, float64)
+}
+
+func (a budgetAdapter) Reserve(ctx context.Context, _ gateway.Identity, worstUSD float64) (func(float64), error) {
+	subjects := admin.Subjects(auth.FromContext(ctx), a.userBudget)
+	if len(subjects) == 0 {
+		return func(float64) {}, nil
+	}
+	res, err := a.b.Reserve(ctx, worstUSD, subjects...)
+	if err != nil {
+		return nil, err
+	}
+	return func(actual float64) {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = res.Commit(cctx, actual)
+	}, nil
+}
+
+// identify maps the authenticated caller to the gateway's identity.
+func identify(r *http.Request) gateway.Identity {
+	id := auth.FromContext(r.Context())
+	return gateway.Identity{User: id.User, KeyID: id.KeyID, Team: id.Team}
+}
+
+func splitRoute(s string) (provider, model string) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return s[:i], s[i+1:]
+		}
+	}
+	return "", s
+}

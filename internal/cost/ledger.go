@@ -1,0 +1,317 @@
+package cost
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/store"
+	"github.com/llm-connector/llm-connector/internal/track"
+)
+
+// LedgerConfig configures a Ledger. Zero values take the defaults.
+type LedgerConfig struct {
+	// DB is the database (store.Open). Required.
+	DB *store.DB
+	// Prices computes the cost of calls that arrive without one
+	// (Call.PriceVersion empty). Default: Default().
+	Prices *Table
+	// FlushInterval is how often queued rows are written. It is the crash
+	// window: after a crash (not a clean Close) at most the rows accepted
+	// in the last FlushInterval are missing. Default: 200ms.
+	FlushInterval time.Duration
+	// BatchSize is the most rows written in one transaction; a full batch
+	// is written at once without waiting for the interval. Default: 500.
+	BatchSize int
+	// QueueSize bounds the rows held in memory while the database is slow
+	// or down; beyond it Record drops the row, counts it and returns
+	// track.ErrDropped. Default: 100000.
+	QueueSize int
+	// MaxRetryDelay caps the back-off between write attempts while the
+	// database fails. Default: 10s.
+	MaxRetryDelay time.Duration
+	// Retention deletes interaction rows older than this (daily rollups
+	// are kept). 0 keeps everything.
+	Retention time.Duration
+	// WriteTimeout bounds one batch transaction. Default: 30s.
+	WriteTimeout time.Duration
+	// PruneInterval is how often retention runs. Default: 1h.
+	PruneInterval time.Duration
+	Logger        *slog.Logger
+	// Now is the clock (tests). Default: time.Now.
+	Now func() time.Time
+}
+
+func (c *LedgerConfig) defaults() {
+	c.Prices = cmp.Or(c.Prices, Default())
+	c.FlushInterval = cmp.Or(c.FlushInterval, 200*time.Millisecond)
+	c.BatchSize = cmp.Or(c.BatchSize, 500)
+	c.QueueSize = cmp.Or(c.QueueSize, 100_000)
+	c.MaxRetryDelay = cmp.Or(c.MaxRetryDelay, 10*time.Second)
+	c.PruneInterval = cmp.Or(c.PruneInterval, time.Hour)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, 30*time.Second)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// LedgerStats are the ledger's counters, for /health and metrics.
+type LedgerStats struct {
+	Queued      int    `json:"queued"`       // accepted, not yet written
+	Written     int64  `json:"written"`      // rows inserted
+	Duplicates  int64  `json:"duplicates"`   // rows skipped: request id already present
+	Dropped     int64  `json:"dropped"`      // rows refused because the queue was full
+	WriteErrors int64  `json:"write_errors"` // failed batch attempts (rows stay queued)
+	LastError   string `json:"last_error,omitempty"`
+}
+
+// Ledger is the usage ledger: one narrow row per interaction plus daily
+// rollups per day × user × key × model. It implements track.Sink: Record
+// only queues; a background writer inserts batches in one transaction,
+// idempotent on the request id, and keeps rows queued and retries while
+// the database is down.
+type Ledger struct {
+	db  *store.DB
+	cfg LedgerConfig
+
+	mu     sync.Mutex
+	queue  []row
+	stats  LedgerStats
+	closed bool
+
+	kick    chan struct{}
+	flushes chan chan error
+	stop    chan struct{}
+	done    chan struct{}
+	abandon chan struct{} // tests: stop without writing (a crash)
+}
+
+var _ track.Sink = (*Ledger)(nil)
+
+// row is what the ledger keeps of a track.Call: no prompt, no answer.
+type row struct {
+	requestID, user, keyID, team, endpoint, provider, model string
+	start                                                   time.Time
+	input, output, thinking, cached                         int
+	costUSD                                                 float64
+	costKnown                                               bool
+	priceVersion, status                                    string
+	latencyMS                                               int64
+	cacheHit                                                bool
+}
+
+// NewLedger applies the ledger's migrations and starts its writer. Stop it
+// with Close.
+func NewLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("cost: ledger needs a database")
+	}
+	cfg.defaults()
+	if err := cfg.DB.Migrate(ctx, "ledger", ledgerMigrations); err != nil {
+		return nil, fmt.Errorf("cost: ledger: %w", err)
+	}
+	l := &Ledger{
+		db: cfg.DB, cfg: cfg,
+		kick: make(chan struct{}, 1), flushes: make(chan chan error),
+		stop: make(chan struct{}), done: make(chan struct{}), abandon: make(chan struct{}),
+	}
+	go l.run()
+	return l, nil
+}
+
+// Record implements track.Sink. It queues the call and returns at once;
+// it never touches the database. A call without a price version is
+// priced here with cfg.Prices.
+func (l *Ledger) Record(_ context.Context, c track.Call) error {
+	r := l.toRow(c)
+	l.mu.Lock()
+	if l.closed || len(l.queue) >= l.cfg.QueueSize {
+		l.stats.Dropped++
+		closed := l.closed
+		l.mu.Unlock()
+		if closed {
+			return fmt.Errorf("cost: ledger closed: %w", track.ErrDropped)
+		}
+		return fmt.Errorf("cost: ledger queue full: %w", track.ErrDropped)
+	}
+	l.queue = append(l.queue, r)
+	full := len(l.queue) >= l.cfg.BatchSize
+	l.mu.Unlock()
+	if full {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) toRow(c track.Call) row {
+	r := row{
+		requestID: c.ID, user: c.User, keyID: c.KeyID, team: c.Team, endpoint: c.Endpoint,
+		provider: c.Provider, model: c.Model, start: c.Start,
+		input: c.Usage.InputTokens, output: c.Usage.OutputTokens,
+		thinking: c.Usage.ThinkingTokens, cached: c.Usage.CachedInputTokens,
+		costUSD: c.CostUSD, costKnown: c.CostKnown, priceVersion: c.PriceVersion,
+		latencyMS: c.Duration.Milliseconds(), cacheHit: c.Cached, status: "ok",
+	}
+	if r.requestID == "" {
+		var b [12]byte
+		rand.Read(b[:])
+		r.requestID = "gen-" + hex.EncodeToString(b[:])
+	}
+	if r.start.IsZero() {
+		r.start = l.cfg.Now()
+	}
+	if r.priceVersion == "" {
+		r.costUSD, r.costKnown = l.cfg.Prices.Cost(c.Provider, c.Model, c.Usage)
+		r.priceVersion = l.cfg.Prices.Version()
+	}
+	if !r.costKnown {
+		r.costUSD = 0
+	}
+	if !c.Success {
+		r.status = cmp.Or(c.ErrorKind, "error")
+	}
+	return r
+}
+
+// Flush writes everything queued now and reports the first failure.
+func (l *Ledger) Flush(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case l.flushes <- reply:
+	case <-l.done:
+		return errors.New("cost: ledger closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting rows and writes every queued one, retrying while
+// the database fails, until ctx ends. After a nil return no accepted
+// interaction is missing. It does not close the database.
+func (l *Ledger) Close(ctx context.Context) error {
+	l.mu.Lock()
+	already := l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if !already {
+		close(l.stop)
+	}
+	<-l.done
+	err := l.drain(ctx)
+	if n := l.Stats().Queued; n > 0 {
+		return fmt.Errorf("cost: ledger close: %d rows not written: %w", n, cmp.Or(err, ctx.Err()))
+	}
+	return nil
+}
+
+// Stats returns the counters.
+func (l *Ledger) Stats() LedgerStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.stats
+	s.Queued = len(l.queue)
+	return s
+}
+
+func (l *Ledger) run() {
+	defer close(l.done)
+	tick := time.NewTicker(l.cfg.FlushInterval)
+	defer tick.Stop()
+	prune := time.NewTicker(l.cfg.PruneInterval)
+	defer prune.Stop()
+	var retryAt time.Time
+	delay := l.cfg.FlushInterval
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.abandon:
+			return
+		case reply := <-l.flushes:
+			reply <- l.writeQueued(context.Background())
+			continue
+		case <-prune.C:
+			l.pruneNow()
+			continue
+		case <-tick.C:
+		case <-l.kick:
+		}
+		if time.Now().Before(retryAt) {
+			continue
+		}
+		if err := l.writeQueued(context.Background()); err != nil {
+			delay = min(delay*2, l.cfg.MaxRetryDelay)
+			retryAt = time.Now().Add(delay)
+			continue
+		}
+		delay = l.cfg.FlushInterval
+	}
+}
+
+// drain writes until the queue is empty, backing off on failures, until
+// ctx ends.
+func (l *Ledger) drain(ctx context.Context) error {
+	delay := l.cfg.FlushInterval
+	for {
+		err := l.writeQueued(ctx)
+		if err == nil || l.Stats().Queued == 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, l.cfg.MaxRetryDelay)
+	}
+}
+
+// writeQueued writes the queue in batches until it is empty or a batch
+// fails; a failed batch stays at the head of the queue.
+func (l *Ledger) writeQueued(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		n := min(len(l.queue), l.cfg.BatchSize)
+		batch := l.queue[:n:n]
+		l.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		bctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
+		inserted, err := l.writeBatch(bctx, batch)
+		cancel()
+		l.mu.Lock()
+		if err != nil {
+			l.stats.WriteErrors++
+			l.stats.LastError = err.Error()
+			queued := len(l.queue)
+			l.mu.Unlock()
+			l.cfg.Logger.Warn("ledger write failed; rows stay queued", "rows", queued, "err", err)
+			return err
+		}
+		l.queue = l.queue[n:]
+		if len(l.queue) == 0 {
+			l.queue = nil // let the old array go
+		}
+		l.stats.Written += int64(inserted)
+		l.stats.Duplicates += int64(n - inserted)
+		l.stats.LastError = ""
+		l.mu.Unlock()
+	}
+}

@@ -1,0 +1,379 @@
+package cost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/store"
+	"github.com/llm-connector/llm-connector/internal/store/storetest"
+	"github.com/llm-connector/llm-connector/internal/track"
+)
+
+var day1 = time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
+
+func call(id, user, model string, start time.Time, u llm.Usage) track.Call {
+	return track.Call{ID: id, User: user, KeyID: "k-" + user, Provider: "openai", Model: model,
+		Endpoint: "/v1/chat/completions", Usage: u, Start: start, Duration: 1500 * time.Millisecond,
+		Success: true, Prompt: "PROMPT-TEXT-" + id, Response: "ANSWER-TEXT-" + id}
+}
+
+// newLedger opens a ledger whose writer only writes on Flush or Close
+// (FlushInterval of an hour), so tests decide when batches happen.
+func newLedger(t *testing.T, db *store.DB, mod func(*LedgerConfig)) *Ledger {
+	t.Helper()
+	cfg := LedgerConfig{DB: db, FlushInterval: time.Hour, MaxRetryDelay: 10 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)}
+	if mod != nil {
+		mod(&cfg)
+	}
+	l, err := NewLedger(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(context.Background()) })
+	return l
+}
+
+func record(t *testing.T, l *Ledger, calls ...track.Call) {
+	t.Helper()
+	for _, c := range calls {
+		if err := l.Record(context.Background(), c); err != nil {
+			t.Fatalf("Record(%s): %v", c.ID, err)
+		}
+	}
+}
+
+func count(t *testing.T, l *Ledger) int64 {
+	t.Helper()
+	n, err := l.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestLedger runs the same suite over SQLite and PostgreSQL, each case on
+// a fresh database.
+func TestLedger(t *testing.T) {
+	suite := []struct {
+		name string
+		fn   func(*testing.T, storetest.Backend)
+	}{
+		{"close flushes all", testCloseFlushes},
+		{"restart keeps rows", testRestart},
+		{"replay is idempotent", testIdempotent},
+		{"crash loses at most the last window", testCrashWindow},
+		{"outage then recovery loses nothing", testOutage},
+		{"usage queries", testUsage},
+		{"retention", testRetention},
+		{"writer flushes by itself", testBackgroundWriter},
+		{"no prompt text stored", testNoPromptText},
+	}
+	for _, tc := range suite {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, b := range storetest.Backends(t) {
+				t.Run(b.Name, func(t *testing.T) { tc.fn(t, b) })
+			}
+		})
+	}
+}
+
+func testCloseFlushes(t *testing.T, b storetest.Backend) {
+	db := b.Open(t)
+	l := newLedger(t, db, func(c *LedgerConfig) { c.BatchSize = 7 })
+	const n = 1234
+	for i := range n {
+		record(t, l, call(fmt.Sprintf("r%d", i), "u", "gpt-4o-mini", day1, llm.Usage{InputTokens: 1, OutputTokens: 1}))
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, l); got != n {
+		t.Errorf("rows after Close = %d, want %d", got, n)
+	}
+	if err := l.Record(context.Background(), call("late", "u", "m", day1, llm.Usage{})); !errors.Is(err, track.ErrDropped) {
+		t.Errorf("Record after Close = %v, want ErrDropped", err)
+	}
+}
+
+func testRestart(t *testing.T, b storetest.Backend) {
+	l := newLedger(t, b.Open(t), nil)
+	record(t, l, call("a", "u", "gpt-4o", day1, llm.Usage{InputTokens: 10}), call("b", "u", "gpt-4o", day1, llm.Usage{}))
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l2 := newLedger(t, b.Open(t), nil) // a new process: new pool, migrations again
+	if got := count(t, l2); got != 2 {
+		t.Errorf("rows after restart = %d, want 2", got)
+	}
+	tot, err := l2.Totals(context.Background(), UsageQuery{User: "u"})
+	if err != nil || tot.Requests != 2 || tot.InputTokens != 10 {
+		t.Errorf("totals after restart = %+v, %v", tot, err)
+	}
+}
+
+func testIdempotent(t *testing.T, b storetest.Backend) {
+	l := newLedger(t, b.Open(t), nil)
+	c := call("same", "u", "gpt-4o", day1, llm.Usage{InputTokens: 100, OutputTokens: 10})
+	record(t, l, c, c) // twice in one batch
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	record(t, l, c) // and again in a later batch, as a spool replay would
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, l); got != 1 {
+		t.Errorf("rows = %d, want 1", got)
+	}
+	tot, _ := l.Totals(context.Background(), UsageQuery{})
+	if tot.Requests != 1 || tot.InputTokens != 100 {
+		t.Errorf("rollup counted a replay: %+v", tot)
+	}
+	if s := l.Stats(); s.Written != 1 || s.Duplicates != 2 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+// testCrashWindow states the crash guarantee: rows written by the last
+// flush survive; rows accepted after it (at most one FlushInterval of
+// them, since the writer flushes every interval) are lost.
+func testCrashWindow(t *testing.T, b storetest.Backend) {
+	l := newLedger(t, b.Open(t), nil)
+	for i := range 5 {
+		record(t, l, call(fmt.Sprintf("before%d", i), "u", "gpt-4o", day1, llm.Usage{}))
+	}
+	if err := l.Flush(context.Background()); err != nil { // the last tick before the crash
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		record(t, l, call(fmt.Sprintf("after%d", i), "u", "gpt-4o", day1, llm.Usage{}))
+	}
+	close(l.abandon) // crash: the writer stops, nothing more is written
+	<-l.done
+	l.mu.Lock()
+	l.closed = true
+	lost := len(l.queue)
+	l.queue = nil
+	l.mu.Unlock()
+
+	l2 := newLedger(t, b.Open(t), nil)
+	if got := count(t, l2); got != 5 || lost != 3 {
+		t.Errorf("after crash: %d rows kept, %d lost; want 5 kept, 3 lost (the window since the last flush)", got, lost)
+	}
+}
+
+func testOutage(t *testing.T, b storetest.Backend) {
+	db := b.Open(t)
+	l := newLedger(t, db, nil)
+	ctx := context.Background()
+	record(t, l, call("pre", "u", "gpt-4o", day1, llm.Usage{}))
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The database "goes away" for the ledger: its table vanishes.
+	if _, err := db.ExecContext(ctx, `ALTER TABLE usage_events RENAME TO usage_events_gone`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		record(t, l, call(fmt.Sprintf("during%d", i), "u", "gpt-4o", day1, llm.Usage{OutputTokens: 1}))
+	}
+	if err := l.Flush(ctx); err == nil {
+		t.Fatal("Flush during the outage succeeded")
+	}
+	if s := l.Stats(); s.Queued != 20 || s.WriteErrors == 0 || s.LastError == "" {
+		t.Errorf("stats during outage = %+v; want 20 queued and a write error", s)
+	}
+	if _, err := db.ExecContext(ctx, `ALTER TABLE usage_events_gone RENAME TO usage_events`); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatalf("Close after recovery: %v", err)
+	}
+	if got := count(t, l); got != 21 {
+		t.Errorf("rows after recovery = %d, want 21", got)
+	}
+	if tot, _ := l.Totals(ctx, UsageQuery{}); tot.Requests != 21 || tot.OutputTokens != 20 {
+		t.Errorf("rollups after recovery = %+v", tot)
+	}
+}
+
+func testUsage(t *testing.T, b storetest.Backend) {
+	l := newLedger(t, b.Open(t), nil)
+	ctx := context.Background()
+	day2 := day1.Add(24 * time.Hour)
+	failed := call("f1", "alice", "gpt-4o", day2, llm.Usage{InputTokens: 5})
+	failed.Success, failed.ErrorKind = false, "timeout"
+	record(t, l,
+		call("a1", "alice", "gpt-4o-mini", day1, llm.Usage{InputTokens: 1_000_000}),             // $0.15
+		call("a2", "alice", "gpt-4o-mini", day1, llm.Usage{OutputTokens: 1_000_000}),            // $0.60
+		call("a3", "alice", "gpt-4o", day2, llm.Usage{InputTokens: 1_000_000, OutputTokens: 0}), // $2.50
+		call("a4", "alice", "mystery-model", day2, llm.Usage{InputTokens: 7}),                   // unknown
+		failed,
+		call("b1", "bob", "gpt-4o", day1, llm.Usage{InputTokens: 1_000_000}),
+	)
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	byModel, err := l.Usage(ctx, UsageQuery{User: "alice", GroupBy: []Dimension{DimModel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []UsageRow{
+		{Provider: "openai", Model: "gpt-4o", Requests: 2, Errors: 1, InputTokens: 1_000_005, CostUSD: 2.5 + 5*2.5/1e6},
+		{Provider: "openai", Model: "gpt-4o-mini", Requests: 2, InputTokens: 1_000_000, OutputTokens: 1_000_000, CostUSD: 0.75},
+		{Provider: "openai", Model: "mystery-model", Requests: 1, InputTokens: 7, CostUnknown: 1},
+	}
+	if d := cmp.Diff(want, byModel, cmp.Comparer(approx)); d != "" {
+		t.Errorf("alice by model (-want +got):\n%s", d)
+	}
+	byDay, _ := l.Usage(ctx, UsageQuery{User: "alice", GroupBy: []Dimension{DimDay}})
+	if len(byDay) != 2 || byDay[0].Day != "2025-06-01" || byDay[0].Requests != 2 || byDay[1].Requests != 3 {
+		t.Errorf("alice by day = %+v", byDay)
+	}
+	one, _ := l.Usage(ctx, UsageQuery{From: day2, To: day2, GroupBy: []Dimension{DimUser}})
+	if len(one) != 1 || one[0].User != "alice" || one[0].Requests != 3 {
+		t.Errorf("day2 by user = %+v", one)
+	}
+	bob, _ := l.Totals(ctx, UsageQuery{KeyID: "k-bob"})
+	if bob.Requests != 1 || !approx(bob.CostUSD, 2.5) {
+		t.Errorf("bob's key totals = %+v", bob)
+	}
+	none, _ := l.Totals(ctx, UsageQuery{User: "nobody"})
+	if none.Requests != 0 {
+		t.Errorf("nobody = %+v", none)
+	}
+}
+
+func approx(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func testRetention(t *testing.T, b storetest.Backend) {
+	l := newLedger(t, b.Open(t), nil)
+	ctx := context.Background()
+	old := day1.Add(-40 * 24 * time.Hour)
+	for i := range 12 {
+		record(t, l, call(fmt.Sprintf("old%d", i), "u", "gpt-4o", old, llm.Usage{InputTokens: 1}))
+	}
+	record(t, l, call("new", "u", "gpt-4o", day1, llm.Usage{InputTokens: 1}))
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, err := l.Prune(ctx, day1.Add(-30*24*time.Hour))
+	if err != nil || n != 12 {
+		t.Fatalf("Prune = %d, %v; want 12", n, err)
+	}
+	if got := count(t, l); got != 1 {
+		t.Errorf("rows after prune = %d, want 1", got)
+	}
+	if tot, _ := l.Totals(ctx, UsageQuery{}); tot.Requests != 13 {
+		t.Errorf("rollups must outlive retention: %+v", tot)
+	}
+}
+
+func testBackgroundWriter(t *testing.T, b storetest.Backend) {
+	l := newLedger(t, b.Open(t), func(c *LedgerConfig) { c.FlushInterval = 20 * time.Millisecond })
+	record(t, l, call("bg", "u", "gpt-4o", day1, llm.Usage{}))
+	deadline := time.Now().Add(30 * time.Second) // generous: a liveness check, not a timing one
+	for count(t, l) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never wrote the row")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func testNoPromptText(t *testing.T, b storetest.Backend) {
+	db := b.Open(t)
+	l := newLedger(t, db, nil)
+	record(t, l, call("p1", "u", "gpt-4o", day1, llm.Usage{}))
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT * FROM usage_events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range vals {
+			if s := fmt.Sprint(v); strings.Contains(s, "PROMPT-TEXT") || strings.Contains(s, "ANSWER-TEXT") {
+				t.Errorf("column %s holds conversation text", cols[i])
+			}
+		}
+	}
+}
+
+func TestLedgerQueueBound(t *testing.T) {
+	l := newLedger(t, storetest.SQLite(t).Open(t), func(c *LedgerConfig) { c.QueueSize = 3 })
+	for i := range 3 {
+		record(t, l, call(fmt.Sprintf("q%d", i), "u", "gpt-4o", day1, llm.Usage{}))
+	}
+	err := l.Record(context.Background(), call("q3", "u", "gpt-4o", day1, llm.Usage{}))
+	if !errors.Is(err, track.ErrDropped) {
+		t.Fatalf("Record on a full queue = %v, want ErrDropped", err)
+	}
+	if s := l.Stats(); s.Dropped != 1 || s.Queued != 3 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+func TestLedgerPricesUnpricedCalls(t *testing.T) {
+	l := newLedger(t, storetest.SQLite(t).Open(t), nil)
+	given := call("given", "u", "gpt-4o", day1, llm.Usage{InputTokens: 1_000_000})
+	given.CostUSD, given.CostKnown, given.PriceVersion = 9, true, "custom-1"
+	record(t, l, given, call("computed", "u", "gpt-4o", day1, llm.Usage{InputTokens: 1_000_000}))
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var versions []string
+	rows, _ := l.db.Query(`SELECT price_version, cost_usd FROM usage_events ORDER BY request_id`)
+	defer rows.Close()
+	var costs []float64
+	for rows.Next() {
+		var v string
+		var c float64
+		rows.Scan(&v, &c)
+		versions, costs = append(versions, v), append(costs, c)
+	}
+	if d := cmp.Diff([]string{Default().Version(), "custom-1"}, versions); d != "" || costs[0] != 2.5 || costs[1] != 9 {
+		t.Errorf("versions (-want +got): %s costs %v", d, costs)
+	}
+}
+
+func BenchmarkLedgerRecord(b *testing.B) {
+	db, err := store.Open(context.Background(), store.Config{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	l, err := NewLedger(context.Background(), LedgerConfig{DB: db, QueueSize: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := call("x", "user-1", "gpt-4o-mini", day1, llm.Usage{InputTokens: 900, OutputTokens: 100})
+	c.CostUSD, c.CostKnown, c.PriceVersion = 0.001, true, "v"
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Record(context.Background(), c) // same id: the writer dedups, Record's cost is the same
+	}
+	b.StopTimer()
+	l.Close(context.Background())
+}

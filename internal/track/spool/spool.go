@@ -1,0 +1,618 @@
+// Package spool is a durable, bounded, local queue of track.Call records:
+// the request path appends, a shipper takes records out with Next and
+// removes them with Ack only once they have been delivered.
+//
+// On disk a spool is a directory of append-only segment files
+// (seg-<first seq>.log) and one ack log (acks.log). Every record is one
+// line, "<crc32c hex> <seq> <appended unix ns> <Call JSON>\n", whose
+// checksum covers everything after the first space, so a torn or zeroed
+// line left by a crash is detected and skipped on reopen. The ack log holds
+// "<crc32c hex> A <seq>" lines for delivered (or dropped) records and a
+// "<crc32c hex> W <seq>" watermark below which every record is done; it is
+// rewritten compactly at open and when it grows. A segment file is deleted
+// once every record in it is done and it is no longer written to.
+//
+// Durability. Record writes the line to the segment file with one write(2)
+// before it returns (no fsync), and a background flusher fsyncs dirty
+// segments and the ack log in groups, at most SyncInterval (default 5 ms)
+// after the first unsynced write. So a record for which Record returned
+// nil survives a crash of the process (SIGKILL, panic, OOM kill) at once:
+// it is in the kernel's page cache. It survives a crash of the machine
+// (power loss, kernel panic) once the next group fsync has completed,
+// normally within SyncInterval plus one fsync; that is the loss window.
+// Sync waits for that point for callers that need it (shutdown, tests).
+// Acks follow the same rule: an ack lost in a machine crash makes the
+// record be delivered again, which the shipper must tolerate (the MLflow
+// shipper looks the interaction up before creating anything).
+//
+// Bounds. MaxBytes bounds the bytes of undelivered records. When a new
+// record does not fit, policy DropOldest (the default) drops the oldest
+// undelivered records, counts them and logs loudly; policy Reject refuses
+// the new record with track.ErrDropped. Disk use can exceed MaxBytes by
+// the delivered records still sharing a segment with undelivered ones (at
+// most SegmentBytes per such segment).
+package spool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/track"
+)
+
+// Policy says what Record does when the spool is full.
+type Policy string
+
+// The full-spool policies.
+const (
+	// DropOldest keeps serving: the oldest undelivered records are dropped,
+	// counted and logged at error level.
+	DropOldest Policy = "drop_oldest"
+	// Reject refuses the new record: Record returns track.ErrDropped.
+	Reject Policy = "reject"
+)
+
+// ParsePolicy maps a configuration string to a Policy; "" is DropOldest.
+func ParsePolicy(s string) (Policy, error) {
+	switch Policy(strings.ToLower(strings.TrimSpace(s))) {
+	case "", DropOldest:
+		return DropOldest, nil
+	case Reject:
+		return Reject, nil
+	}
+	return "", fmt.Errorf("spool: unknown full policy %q (want drop_oldest or reject)", s)
+}
+
+// Options configure Open. Zero values take the defaults noted.
+type Options struct {
+	Dir          string        // required
+	MaxBytes     int64         // bytes of undelivered records; default 256 MiB
+	Policy       Policy        // default DropOldest
+	SegmentBytes int64         // a new segment starts past this size; default 4 MiB
+	SyncInterval time.Duration // group-commit delay; default 5 ms
+	Logger       *slog.Logger  // default slog.Default()
+	Now          func() time.Time
+}
+
+// Defaults.
+const (
+	DefaultMaxBytes     = 256 << 20
+	DefaultSegmentBytes = 4 << 20
+	DefaultSyncInterval = 5 * time.Millisecond
+)
+
+// ErrClosed is returned by every method once Close has been called.
+var ErrClosed = errors.New("spool: closed")
+
+// Entry is one record handed out by Next.
+type Entry struct {
+	Seq      uint64
+	Call     track.Call
+	Appended time.Time
+	// Recovered is true when the record was already in the spool when it
+	// was opened: an earlier process may have delivered it in part.
+	Recovered bool
+	// Attempts counts how often Next has handed this record out in this
+	// process, this time included.
+	Attempts int
+}
+
+// Stats is a snapshot of the spool.
+type Stats struct {
+	Backlog   int           // undelivered records, in flight included
+	Bytes     int64         // their bytes on disk
+	OldestAge time.Duration // age of the oldest undelivered record; 0 if none
+	InFlight  int           // handed out by Next, not yet acked or released
+	Appended  uint64        // records accepted by Record since Open
+	Acked     uint64        // records acked since Open
+	Dropped   uint64        // records dropped by DropOldest since Open
+	Rejected  uint64        // records refused by Reject (or too large) since Open
+	Corrupt   uint64        // torn or corrupt lines skipped since Open
+	Segments  int           // segment files on disk
+}
+
+const (
+	stReady uint8 = iota
+	stInFlight
+	stDelayed
+	stDone
+)
+
+type entry struct {
+	seq       uint64
+	seg       *segment
+	off       int64
+	n         int64
+	at        int64 // appended, unix ns
+	retryAt   int64 // unix ns, for stDelayed
+	attempts  int
+	state     uint8
+	recovered bool
+}
+
+type segment struct {
+	first uint64
+	path  string
+	f     *os.File // read handle; also the write handle of the active segment
+	size  int64
+	live  int // entries not done
+	dirty bool
+}
+
+// Spool is safe for concurrent use.
+type Spool struct {
+	opt Options
+	log *slog.Logger
+	dir string
+	lk  *os.File // flock on dir/LOCK
+
+	mu       sync.Mutex
+	closed   bool
+	nextSeq  uint64
+	all      []*entry // by seq; entries before head are done
+	head     int
+	bySeq    map[uint64]*entry
+	ready    seqHeap
+	delayed  timeHeap
+	segs     []*segment // by first seq; last is active
+	active   *segment
+	bytes    int64
+	live     int
+	inflight int
+	wake     chan struct{} // closed and replaced when work may be available
+	wakeUsed bool          // someone waits on wake
+	stats    Stats
+
+	ackBuf        []byte // ack lines not yet written
+	ackFile       *os.File
+	ackLines      int
+	dirDirty      bool
+	dirty         bool
+	flushMu       sync.Mutex
+	gen           uint64        // bumped by every write and ack
+	syncedGen     uint64        // gen covered by the last completed flush
+	syncedCh      chan struct{} // closed and replaced after every group fsync
+	toSync        []*segment    // rotated segments still to fsync
+	toRemove      []*segment
+	kick          chan struct{}
+	done          chan struct{}
+	flusherErr    error
+	lastDropLog   time.Time
+	dropsSinceLog uint64
+}
+
+// Open recovers the spool in opt.Dir (creating it if needed) and starts
+// its flusher. Only one process may have a directory open at a time.
+func Open(opt Options) (*Spool, error) {
+	if opt.Dir == "" {
+		return nil, errors.New("spool: no directory")
+	}
+	if opt.MaxBytes <= 0 {
+		opt.MaxBytes = DefaultMaxBytes
+	}
+	if opt.Policy == "" {
+		opt.Policy = DropOldest
+	}
+	if opt.Policy != DropOldest && opt.Policy != Reject {
+		return nil, fmt.Errorf("spool: unknown full policy %q", opt.Policy)
+	}
+	if opt.SegmentBytes <= 0 {
+		opt.SegmentBytes = DefaultSegmentBytes
+	}
+	if opt.SyncInterval <= 0 {
+		opt.SyncInterval = DefaultSyncInterval
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Spool{
+		opt:      opt,
+		log:      opt.Logger,
+		dir:      opt.Dir,
+		bySeq:    make(map[uint64]*entry),
+		wake:     make(chan struct{}),
+		syncedCh: make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
+		return nil, fmt.Errorf("spool: create dir: %w", err)
+	}
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	if err := s.recover(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	go s.flusher()
+	return s, nil
+}
+
+func (s *Spool) lock() error {
+	f, err := os.OpenFile(filepath.Join(s.dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return fmt.Errorf("spool: lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("spool: %s is in use by another process: %w", s.dir, err)
+	}
+	s.lk = f
+	return nil
+}
+
+// Record appends c. It never touches the network and waits for no fsync;
+// see the package comment for what is durable when.
+func (s *Spool) Record(_ context.Context, c track.Call) error {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("spool: encode record: %w", err)
+	}
+	now := s.opt.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	need := int64(len(body)) + 48
+	if s.bytes+need > s.opt.MaxBytes {
+		if !s.makeRoomLocked(need) {
+			return track.ErrDropped
+		}
+	}
+	if s.active.size >= s.opt.SegmentBytes {
+		if err := s.rotateLocked(); err != nil {
+			return err
+		}
+	}
+	seq := s.nextSeq
+	line := encodeLine(seq, now, body)
+	seg := s.active
+	if _, err := seg.f.WriteAt(line, seg.size); err != nil {
+		// A short write may leave a torn line: start a fresh segment so
+		// the next record does not share its line.
+		seg.size += int64(len(line))
+		_ = s.rotateLocked()
+		return fmt.Errorf("spool: write: %w", err)
+	}
+	s.nextSeq++
+	e := &entry{seq: seq, seg: seg, off: seg.size, n: int64(len(line)), at: now}
+	seg.size += e.n
+	seg.live++
+	seg.dirty = true
+	s.addLocked(e)
+	s.stats.Appended++
+	s.markDirtyLocked()
+	return nil
+}
+
+// makeRoomLocked applies the full policy; false means the record is refused.
+func (s *Spool) makeRoomLocked(need int64) bool {
+	if s.opt.Policy == Reject || need > s.opt.MaxBytes {
+		s.stats.Rejected++
+		s.dropLogLocked("mlflow spool full: record rejected", 1)
+		return false
+	}
+	var n uint64
+	for s.bytes+need > s.opt.MaxBytes {
+		e := s.oldestLocked()
+		if e == nil {
+			break
+		}
+		s.doneLocked(e)
+		n++
+	}
+	s.stats.Dropped += n
+	s.dropLogLocked("mlflow spool full: dropped oldest records", n)
+	return s.bytes+need <= s.opt.MaxBytes
+}
+
+// dropLogLocked logs drops loudly but at most once a second.
+func (s *Spool) dropLogLocked(msg string, n uint64) {
+	s.dropsSinceLog += n
+	now := s.opt.Now()
+	if now.Sub(s.lastDropLog) < time.Second {
+		return
+	}
+	s.log.Error(msg, "policy", string(s.opt.Policy), "count", s.dropsSinceLog,
+		"dropped_total", s.stats.Dropped, "rejected_total", s.stats.Rejected,
+		"max_bytes", s.opt.MaxBytes, "dir", s.dir)
+	s.lastDropLog = now
+	s.dropsSinceLog = 0
+}
+
+func (s *Spool) addLocked(e *entry) {
+	s.all = append(s.all, e)
+	s.bySeq[e.seq] = e
+	s.bytes += e.n
+	s.live++
+	s.ready.push(e)
+	s.wakeLocked()
+}
+
+func (s *Spool) wakeLocked() {
+	if !s.wakeUsed {
+		return
+	}
+	s.wakeUsed = false
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+func (s *Spool) markDirtyLocked() {
+	s.gen++
+	if !s.dirty {
+		s.dirty = true
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Spool) oldestLocked() *entry {
+	for s.head < len(s.all) && s.all[s.head].state == stDone {
+		s.all[s.head] = nil
+		s.head++
+	}
+	if s.head > 1024 && s.head > len(s.all)/2 {
+		s.all = append([]*entry(nil), s.all[s.head:]...)
+		s.head = 0
+	}
+	if s.head < len(s.all) {
+		return s.all[s.head]
+	}
+	return nil
+}
+
+// doneLocked retires e (acked or dropped) and logs the ack.
+func (s *Spool) doneLocked(e *entry) {
+	if e.state == stInFlight {
+		s.inflight--
+	}
+	e.state = stDone
+	delete(s.bySeq, e.seq)
+	s.bytes -= e.n
+	s.live--
+	e.seg.live--
+	if e.seg.live == 0 && e.seg != s.active {
+		s.toRemove = append(s.toRemove, e.seg)
+	}
+	s.ackBuf = appendAck(s.ackBuf, 'A', e.seq)
+	s.markDirtyLocked()
+}
+
+func (s *Spool) rotateLocked() error {
+	old := s.active
+	seg, err := s.createSegment(s.nextSeq)
+	if err != nil {
+		return err
+	}
+	s.segs = append(s.segs, seg)
+	s.active = seg
+	if old != nil {
+		s.toSync = append(s.toSync, old)
+		if old.live == 0 {
+			s.toRemove = append(s.toRemove, old)
+		}
+	}
+	s.dirDirty = true
+	s.markDirtyLocked()
+	return nil
+}
+
+func (s *Spool) createSegment(first uint64) (*segment, error) {
+	path := filepath.Join(s.dir, fmt.Sprintf("seg-%020d.log", first))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("spool: create segment: %w", err)
+	}
+	return &segment{first: first, path: path, f: f}, nil
+}
+
+// Next blocks until a record is ready and hands it out; it stays in the
+// spool, in flight, until Ack or Release. It returns ctx.Err() when ctx
+// ends and ErrClosed after Close.
+func (s *Spool) Next(ctx context.Context) (Entry, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return Entry{}, ErrClosed
+		}
+		now := s.opt.Now().UnixNano()
+		e := s.popLocked(now)
+		if e != nil {
+			e.state = stInFlight
+			e.attempts++
+			s.inflight++
+			out := Entry{Seq: e.seq, Appended: time.Unix(0, e.at), Recovered: e.recovered, Attempts: e.attempts}
+			seg, off, n := e.seg, e.off, e.n
+			s.mu.Unlock()
+			call, err := readCall(seg.f, off, n)
+			if err != nil {
+				s.mu.Lock()
+				if e.state == stInFlight { // not dropped meanwhile: the line is bad
+					s.stats.Corrupt++
+					s.doneLocked(e)
+					s.log.Error("spool: skipping unreadable record", "seq", e.seq, "err", err)
+				}
+				s.mu.Unlock()
+				continue
+			}
+			out.Call = call
+			return out, nil
+		}
+		wake := s.wake
+		s.wakeUsed = true
+		var timer *time.Timer
+		var fire <-chan time.Time
+		if d := s.delayed.peek(); d != nil {
+			timer = time.NewTimer(time.Duration(d.retryAt - now))
+			fire = timer.C
+		}
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-fire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return Entry{}, ctx.Err()
+		}
+	}
+}
+
+func (s *Spool) popLocked(now int64) *entry {
+	for {
+		d := s.delayed.peek()
+		if d == nil || d.retryAt > now {
+			break
+		}
+		s.delayed.pop()
+		if d.state == stDelayed {
+			d.state = stReady
+			s.ready.push(d)
+		}
+	}
+	for s.ready.Len() > 0 {
+		e := s.ready.pop()
+		if e.state == stReady {
+			return e
+		}
+	}
+	return nil
+}
+
+// Ack removes a delivered record. Acking an unknown or already-done
+// record (dropped while in flight) is a no-op.
+func (s *Spool) Ack(seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	e, ok := s.bySeq[seq]
+	if !ok {
+		return nil
+	}
+	s.doneLocked(e)
+	s.stats.Acked++
+	return nil
+}
+
+// Release puts an in-flight record back; Next hands it out again, lowest
+// sequence first, but not before retryAt.
+func (s *Spool) Release(seq uint64, retryAt time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.bySeq[seq]
+	if !ok || e.state != stInFlight {
+		return
+	}
+	s.inflight--
+	if r := retryAt.UnixNano(); !retryAt.IsZero() && r > s.opt.Now().UnixNano() {
+		e.state = stDelayed
+		e.retryAt = r
+		s.delayed.push(e)
+	} else {
+		e.state = stReady
+		s.ready.push(e)
+	}
+	s.wakeLocked()
+}
+
+// Sync waits until every record appended and every ack made before the
+// call has been fsynced.
+func (s *Spool) Sync(ctx context.Context) error {
+	s.mu.Lock()
+	target := s.gen
+	for {
+		if s.closed {
+			err := s.flusherErr
+			s.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			return ErrClosed
+		}
+		if s.syncedGen >= target {
+			s.mu.Unlock()
+			return nil
+		}
+		ch := s.syncedCh
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+		s.mu.Lock()
+	}
+}
+
+// Stats returns a snapshot.
+func (s *Spool) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Backlog = s.live
+	st.Bytes = s.bytes
+	st.InFlight = s.inflight
+	st.Segments = len(s.segs)
+	if e := s.oldestLocked(); e != nil {
+		st.OldestAge = max(0, s.opt.Now().Sub(time.Unix(0, e.at)))
+	}
+	return st
+}
+
+// Close stops the flusher after a last fsync and closes the files.
+// Undelivered records stay for the next Open.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.wakeLocked()
+	s.mu.Unlock()
+	err := s.flush(true)
+	close(s.done)
+	s.flushMu.Lock() // wait out a flush the flusher may have started
+	s.closeFiles()
+	s.flushMu.Unlock()
+	return err
+}
+
+func (s *Spool) closeFiles() {
+	for _, seg := range s.segs {
+		seg.f.Close()
+	}
+	if s.ackFile != nil {
+		s.ackFile.Close()
+	}
+	if s.lk != nil {
+		s.lk.Close()
+	}
+}
