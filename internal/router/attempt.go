@@ -1,0 +1,234 @@
+package router
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
+)
+
+// errClientGone cancels an attempt whose caller broke out of the loop.
+var errClientGone = errors.New("router: caller stopped reading")
+
+// attempt makes one try of target t under its own context. done is true
+// when the request is over: content reached the caller (whatever came
+// after it, success or a terminal error, has been sent too), or the caller
+// stopped. Otherwise err is the attempt's failure, nothing was sent, and
+// the caller of attempt decides what comes next.
+func (s *run) attempt(t *Target, br *breaker) (err error, done bool) {
+	actx, cancel := context.WithCancelCause(s.ctx)
+	defer cancel(nil)
+	a := &attemptState{s: s, t: t, br: br, cancel: cancel, start: s.r.clock.Now()}
+	a.w.start(s.r.clock, cancel, s.r.policy.TTFT, s.r.policy.Idle)
+	defer a.w.stop()
+
+	req := s.req
+	a.model = cmp.Or(t.Model, req.Model)
+	if a.model != req.Model {
+		rq := *req
+		rq.Model = a.model
+		req = &rq
+	}
+	for c, e := range t.P.Stream(actx, req) {
+		if e != nil {
+			a.err = e
+			break
+		}
+		if !a.chunk(c) {
+			break
+		}
+	}
+
+	switch {
+	case s.stopped:
+		a.end(&llm.Error{Kind: llm.KindCanceled, Provider: t.Provider, Message: "caller stopped reading", Err: errClientGone})
+		return nil, true
+	case a.err == nil && actx.Err() != nil:
+		// The adapter ended quietly although its context was canceled.
+		a.err = context.Cause(actx)
+	}
+	if a.err != nil {
+		err := s.attemptErr(actx, t, a.err)
+		a.end(err)
+		if a.sent {
+			s.send(llm.Chunk{}, err) // terminal: the caller has content already
+			return nil, true
+		}
+		return err, false
+	}
+	if !a.sent {
+		err := emptyErr(t, a.held)
+		a.end(err)
+		return err, false
+	}
+	a.end(nil)
+	return nil, true
+}
+
+// attemptState is the bookkeeping of one attempt.
+type attemptState struct {
+	s       *run
+	t       *Target
+	br      *breaker
+	cancel  context.CancelCauseFunc
+	w       watchdog
+	model   string
+	start   time.Time
+	err     error       // the adapter's error
+	sent    bool        // content reached the caller
+	held    []llm.Chunk // non-content chunks waiting for the first content
+	verdict bool        // the breaker has heard of this attempt
+}
+
+// chunk handles one chunk from the adapter. It reports false when the
+// caller stopped reading; the attempt is then canceled at once.
+func (a *attemptState) chunk(c llm.Chunk) bool {
+	c.Provider = cmp.Or(c.Provider, a.t.Provider)
+	c.Model = cmp.Or(c.Model, a.model)
+	if !a.sent {
+		if !c.HasContent() {
+			a.held = append(a.held, c)
+			return true
+		}
+		a.w.gotContent()
+		if !a.first() {
+			a.cancel(errClientGone)
+			return false
+		}
+	}
+	a.w.pause()
+	if !a.s.send(c, nil) {
+		a.cancel(errClientGone)
+		return false
+	}
+	a.w.resume()
+	return true
+}
+
+// first handles the first content chunk: the target is healthy, and the
+// held chunks go to the caller ahead of it. It reports false if the
+// caller stopped.
+func (a *attemptState) first() bool {
+	a.sent = true
+	a.verdict = true
+	a.br.success()
+	a.s.trace.MarkFirstToken(a.s.r.clock.Now())
+	for _, h := range a.held {
+		if !a.s.send(h, nil) {
+			return false
+		}
+	}
+	a.held = nil
+	return true
+}
+
+// end records the attempt in the trace and tells the breaker.
+func (a *attemptState) end(err error) {
+	now := a.s.r.clock.Now()
+	a.s.trace.Add(llm.Attempt{
+		Provider: a.t.Provider,
+		Model:    a.model,
+		Start:    a.start,
+		Duration: now.Sub(a.start),
+		Err:      err,
+	})
+	switch {
+	case err != nil && a.s.ctx.Err() == nil && countsAgainst(err):
+		a.br.failure(publicText(err))
+	case !a.verdict:
+		a.br.release()
+	}
+}
+
+// attemptErr turns the failure of an attempt into the error the router
+// acts on: a watchdog cancellation becomes a Timeout naming the stall, a
+// done request context becomes the request's own end (canceled or past
+// its deadline); anything else is the adapter's error as-is.
+func (s *run) attemptErr(actx context.Context, t *Target, err error) error {
+	if s.ctx.Err() != nil {
+		if errors.Is(s.parent.Err(), context.Canceled) {
+			return &llm.Error{Kind: llm.KindCanceled, Provider: t.Provider, Message: "request canceled", Err: err}
+		}
+		return &llm.Error{Kind: llm.KindTimeout, Provider: t.Provider, Message: "interrupted by the request deadline", Err: err}
+	}
+	var st *stallError
+	if errors.As(context.Cause(actx), &st) {
+		return &llm.Error{Kind: llm.KindTimeout, Provider: t.Provider, Message: st.msg, Err: st}
+	}
+	return err
+}
+
+// emptyErr is the failure of a stream that ended without content.
+func emptyErr(t *Target, held []llm.Chunk) error {
+	msg := "answer has no content"
+	for _, c := range held {
+		if c.FinishReason != "" {
+			msg = fmt.Sprintf("answer has no content (finish reason %q)", c.FinishReason)
+		}
+	}
+	return &llm.Error{Kind: llm.KindEmpty, Provider: t.Provider, Message: msg}
+}
+
+// stallError is the cause of an attempt canceled by its watchdog.
+type stallError struct{ msg string }
+
+func (e *stallError) Error() string { return e.msg }
+
+// watchdog cancels an attempt that goes silent: no content within ttft,
+// or no chunk within idle once content has started. The adapters only
+// honour their context; stalls are detected here, for all of them. Time
+// the caller spends with a chunk does not count: the timer is paused
+// while a chunk is handed over. A zero watchdog, or one started with both
+// limits 0, does nothing.
+type watchdog struct {
+	clock      clock
+	cancel     context.CancelCauseFunc
+	ttft, idle time.Duration
+	t          timer
+	content    atomic.Bool // the first content chunk has arrived
+}
+
+func (w *watchdog) start(c clock, cancel context.CancelCauseFunc, ttft, idle time.Duration) {
+	w.clock, w.cancel, w.ttft, w.idle = c, cancel, ttft, idle
+	if ttft > 0 {
+		w.t = c.AfterFunc(ttft, w.fire)
+	}
+}
+
+func (w *watchdog) fire() {
+	if w.content.Load() {
+		w.cancel(&stallError{fmt.Sprintf("stream stalled for %s", w.idle)})
+		return
+	}
+	w.cancel(&stallError{fmt.Sprintf("no first token within %s", w.ttft)})
+}
+
+// gotContent stops the first-token clock.
+func (w *watchdog) gotContent() {
+	w.content.Store(true)
+	w.pause()
+}
+
+// pause stops the clock while the caller holds a chunk.
+func (w *watchdog) pause() {
+	if w.t != nil {
+		w.t.Stop()
+	}
+}
+
+// resume restarts the idle clock after the caller took a chunk.
+func (w *watchdog) resume() {
+	switch {
+	case w.idle <= 0:
+	case w.t == nil:
+		w.t = w.clock.AfterFunc(w.idle, w.fire)
+	default:
+		w.t.Reset(w.idle)
+	}
+}
+
+func (w *watchdog) stop() { w.pause() }

@@ -1,0 +1,174 @@
+package router
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// BreakerConfig tunes the circuit breakers. Zero fields take defaults.
+type BreakerConfig struct {
+	// Failures is how many consecutive failed attempts open a target's
+	// breaker. Default 5.
+	Failures int
+	// Cooldown is how long an open breaker skips its target before one
+	// probe request may try it again. Default 30s.
+	Cooldown time.Duration
+}
+
+// Breaker states, as reported by Health.
+const (
+	StateClosed   = "closed"
+	StateOpen     = "open"
+	StateHalfOpen = "half_open"
+)
+
+// TargetHealth is one breaker's state, for /health and metrics.
+type TargetHealth struct {
+	Name                string    `json:"name"`
+	State               string    `json:"state"` // "closed", "open" or "half_open"
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	LastError           string    `json:"last_error,omitempty"` // public text of the last failure
+	OpenUntil           time.Time `json:"open_until,omitzero"`  // zero unless open or half-open
+}
+
+// Breakers holds one circuit breaker per target name. It is shared by all
+// routers built over the same targets (alias chains), so that a dead
+// target is learned once. It is safe for concurrent use.
+type Breakers struct {
+	cfg BreakerConfig
+	now func() time.Time // replaced in tests
+
+	mu sync.Mutex
+	m  map[string]*breaker
+}
+
+// NewBreakers returns an empty breaker set.
+func NewBreakers(cfg BreakerConfig) *Breakers {
+	if cfg.Failures <= 0 {
+		cfg.Failures = 5
+	}
+	if cfg.Cooldown <= 0 {
+		cfg.Cooldown = 30 * time.Second
+	}
+	return &Breakers{cfg: cfg, now: time.Now, m: make(map[string]*breaker)}
+}
+
+// get returns the breaker for name, creating a closed one.
+func (b *Breakers) get(name string) *breaker {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	br, ok := b.m[name]
+	if !ok {
+		br = &breaker{set: b, name: name}
+		b.m[name] = br
+	}
+	return br
+}
+
+// Health returns every known breaker's state, sorted by name.
+func (b *Breakers) Health() []TargetHealth {
+	b.mu.Lock()
+	list := make([]*breaker, 0, len(b.m))
+	for _, br := range b.m {
+		list = append(list, br)
+	}
+	b.mu.Unlock()
+	out := make([]TargetHealth, 0, len(list))
+	for _, br := range list {
+		out = append(out, br.health())
+	}
+	slices.SortFunc(out, func(x, y TargetHealth) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+// breaker is one target's circuit breaker.
+//
+// Closed: every request may try the target; Failures consecutive failed
+// attempts open it. Open: the target is skipped until Cooldown has passed;
+// then it is half-open and exactly one request (the probe) may try it,
+// once. The probe's success closes the breaker, its failure opens it for
+// another Cooldown; a probe that ends without a verdict (the client left,
+// the request was invalid) frees the slot for the next request.
+type breaker struct {
+	set  *Breakers
+	name string
+
+	mu        sync.Mutex
+	failures  int
+	lastErr   string
+	open      bool
+	openUntil time.Time
+	probing   bool
+}
+
+// allow reports whether a request may try the target now, and whether
+// that try is the half-open probe.
+func (br *breaker) allow() (ok, probe bool) {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if !br.open {
+		return true, false
+	}
+	if br.probing || br.set.now().Before(br.openUntil) {
+		return false, false
+	}
+	br.probing = true
+	return true, true
+}
+
+// isOpen reports whether the breaker is open or half-open; retries stop
+// at once when it is.
+func (br *breaker) isOpen() bool {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	return br.open
+}
+
+// success records an attempt that produced content: the breaker closes.
+func (br *breaker) success() {
+	br.mu.Lock()
+	br.failures = 0
+	br.open = false
+	br.probing = false
+	br.openUntil = time.Time{}
+	br.mu.Unlock()
+}
+
+// failure records an attempt that failed for a reason that speaks about
+// the target's health. A failed probe, a failure while open (a late
+// request, or the forced try when every target is open) or the Failures-th
+// consecutive failure opens the breaker for Cooldown.
+func (br *breaker) failure(msg string) {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	br.failures++
+	br.lastErr = msg
+	if br.probing || br.open || br.failures >= br.set.cfg.Failures {
+		br.open = true
+		br.probing = false
+		br.openUntil = br.set.now().Add(br.set.cfg.Cooldown)
+	}
+}
+
+// release frees the probe slot after a probe that gave no verdict.
+func (br *breaker) release() {
+	br.mu.Lock()
+	br.probing = false
+	br.mu.Unlock()
+}
+
+func (br *breaker) health() TargetHealth {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	h := TargetHealth{Name: br.name, State: StateClosed, ConsecutiveFailures: br.failures, LastError: br.lastErr}
+	if br.open {
+		h.State = StateOpen
+		h.OpenUntil = br.openUntil
+		if !br.set.now().Before(br.openUntil) {
+			h.State = StateHalfOpen
+		}
+	}
+	return h
+}

@@ -1,0 +1,215 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
+)
+
+// run is the state of one request going through the router.
+type run struct {
+	r      *Router
+	req    *llm.Request
+	yield  func(llm.Chunk, error) bool
+	parent context.Context // the caller's context
+	ctx    context.Context // parent plus the request deadline
+	trace  *llm.Trace
+
+	start, deadline time.Time
+	fails           []failure // each target's last failure, in the order first met
+	stopped         bool      // the caller's yield returned false
+}
+
+// failure is a target's last failure, for the final error message.
+type failure struct {
+	name string
+	err  error
+	open bool // skipped: its breaker was open
+}
+
+// route tries the targets in order until one answers or the request
+// has to end.
+func (s *run) route() {
+	if len(s.r.targets) == 0 {
+		s.send(llm.Chunk{}, llm.Errorf(llm.KindInternal, "", "router: no targets"))
+		return
+	}
+	tried := false
+	for i := range s.r.targets {
+		t, br := &s.r.targets[i], s.r.brs[i]
+		ok, probe := br.allow()
+		if !ok {
+			s.fail(t.Name, errCircuitOpen(br), true)
+			continue
+		}
+		tried = true
+		if s.tryTarget(t, br, probe) {
+			return
+		}
+	}
+	if !tried {
+		// Every breaker is open and none may probe yet: try the primary
+		// once rather than fail with nothing tried.
+		if s.tryTarget(&s.r.targets[0], s.r.brs[0], true) {
+			return
+		}
+	}
+	s.send(llm.Chunk{}, s.allFailed())
+}
+
+// tryTarget runs the attempts on one target. It reports true when the
+// request is over (answered, or an error was sent to the caller) and false
+// to move on to the next target. once limits it to a single attempt (a
+// half-open probe, or the forced try when every breaker is open).
+func (s *run) tryTarget(t *Target, br *breaker, once bool) (done bool) {
+	retries := t.Retries
+	if retries < 0 {
+		retries = s.r.policy.Retries
+	}
+	if once {
+		retries = 0
+	}
+	for n := 0; ; n++ {
+		if s.ctx.Err() != nil {
+			s.send(llm.Chunk{}, s.ctxErr())
+			return true
+		}
+		err, done := s.attempt(t, br)
+		if done {
+			return true
+		}
+		s.fail(t.Name, err, false)
+		if s.ctx.Err() != nil {
+			s.send(llm.Chunk{}, s.ctxErr())
+			return true
+		}
+		switch s.r.decide(err) {
+		case giveUp:
+			s.send(llm.Chunk{}, err)
+			return true
+		case nextTarget:
+			return false
+		}
+		if n >= retries || br.isOpen() {
+			return false
+		}
+		wait := s.r.backoff(n, err)
+		if s.r.clock.Now().Add(wait).After(s.deadline) {
+			return false // waiting would pass the deadline: fall back now
+		}
+		if s.r.clock.Sleep(s.ctx, wait) != nil {
+			s.send(llm.Chunk{}, s.ctxErr())
+			return true
+		}
+	}
+}
+
+// send yields to the caller unless the caller has already stopped.
+func (s *run) send(c llm.Chunk, err error) bool {
+	if s.stopped {
+		return false
+	}
+	if !s.yield(c, err) {
+		s.stopped = true
+	}
+	return !s.stopped
+}
+
+// fail records err as the last failure of the target called name.
+func (s *run) fail(name string, err error, open bool) {
+	for i := range s.fails {
+		if s.fails[i].name == name {
+			s.fails[i] = failure{name, err, open}
+			return
+		}
+	}
+	s.fails = append(s.fails, failure{name, err, open})
+}
+
+// ctxErr is the error that ends a request whose context is done: the
+// caller left, or the deadline passed.
+func (s *run) ctxErr() error {
+	if errors.Is(s.parent.Err(), context.Canceled) {
+		return &llm.Error{Kind: llm.KindCanceled, Message: "request canceled", Err: context.Cause(s.parent)}
+	}
+	msg := fmt.Sprintf("request deadline passed after %s", s.r.clock.Now().Sub(s.start).Round(time.Millisecond))
+	if len(s.fails) > 0 {
+		msg += "; tried " + s.summary()
+	}
+	return &llm.Error{Kind: llm.KindTimeout, Message: msg, Err: context.Cause(s.ctx)}
+}
+
+// allFailed is the error when no target could answer. Its kind is
+// RateLimited when every target's last failure was a rate limit (so the
+// client gets 429 with the smallest retry hint), Empty when every target
+// answered empty (the budget is too small for the model's thinking), and
+// Unavailable otherwise.
+func (s *run) allFailed() error {
+	kind := llm.KindOf(s.fails[0].err)
+	var hint time.Duration
+	errs := make([]error, 0, len(s.fails))
+	for _, f := range s.fails {
+		if f.open || llm.KindOf(f.err) != kind {
+			kind = llm.KindUnavailable
+		}
+		if h := llm.RetryAfter(f.err); h > 0 && (hint == 0 || h < hint) {
+			hint = h
+		}
+		errs = append(errs, f.err)
+	}
+	if kind != llm.KindRateLimited && kind != llm.KindEmpty {
+		kind = llm.KindUnavailable
+	}
+	return &llm.Error{
+		Kind:       kind,
+		RetryAfter: hint,
+		Message:    "all providers failed: " + s.summary(),
+		Err:        errors.Join(errs...),
+	}
+}
+
+// summary lists each target's last failure: "name: message; name: ...".
+func (s *run) summary() string {
+	var b strings.Builder
+	for i, f := range s.fails {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.name)
+		b.WriteString(": ")
+		b.WriteString(publicText(f.err))
+	}
+	return b.String()
+}
+
+// publicText is the part of err that is safe to show a client: an
+// llm.Error's Message (never its cause, which may hold a raw body), else
+// a generic text for the error's kind.
+func publicText(err error) string {
+	var e *llm.Error
+	if errors.As(err, &e) {
+		msg := e.Message
+		if msg == "" {
+			msg = e.Kind.String()
+		}
+		if e.StatusCode != 0 && !strings.Contains(msg, fmt.Sprint(e.StatusCode)) {
+			msg += fmt.Sprintf(" (%d)", e.StatusCode)
+		}
+		return msg
+	}
+	return llm.PublicMessage(err)
+}
+
+// errCircuitOpen is the failure noted for a target skipped by its breaker.
+func errCircuitOpen(br *breaker) error {
+	h := br.health()
+	msg := "circuit open"
+	if h.LastError != "" {
+		msg += " (last error: " + h.LastError + ")"
+	}
+	return &llm.Error{Kind: llm.KindUnavailable, Message: msg}
+}
