@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/llm-connector/llm-connector/internal/config"
 )
@@ -30,6 +31,9 @@ func main() {
 // run is the whole program, with its environment injected so that tests
 // can start it in-process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, getenv, stdout)
+	}
 	if len(args) > 0 && args[0] == "keys" {
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
 	}
@@ -56,8 +60,35 @@ func start(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	return serve(ctx, cfg, app.handler, log, ready)
 }
 
-const usage = `usage: llm-connector            run the service (configuration from the environment; see README.md)
-       llm-connector keys ...   manage API keys (create, list, revoke, usage)`
+const usage = `usage: llm-connector              run the service (configuration from the environment; see README.md)
+       llm-connector keys ...     manage API keys (create, list, revoke, usage)
+       llm-connector healthcheck  exit 0 when the local service answers GET /health with 200 (for containers)`
+
+// healthcheck probes the local service, for container health checks
+// (distroless images have no curl).
+func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	port := getenv("PORT")
+	if port == "" {
+		port = "8000"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	fmt.Fprintf(stdout, "%s", body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: status %d", resp.StatusCode)
+	}
+	return nil
+}
 
 // serve runs the HTTP server until ctx ends, then shuts down gracefully:
 // it stops accepting, lets in-flight requests finish within

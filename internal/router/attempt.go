@@ -47,8 +47,9 @@ func (s *run) attempt(t *Target, br *breaker) (err error, done bool) {
 	case s.stopped:
 		a.end(&llm.Error{Kind: llm.KindCanceled, Provider: t.Provider, Message: "caller stopped reading", Err: errClientGone})
 		return nil, true
-	case a.err == nil && actx.Err() != nil:
-		// The adapter ended quietly although its context was canceled.
+	case a.err == nil && actx.Err() != nil && !a.finished:
+		// The adapter ended quietly although its context was canceled
+		// before the answer was finished: never a silent clean end.
 		a.err = context.Cause(actx)
 	}
 	if a.err != nil {
@@ -71,17 +72,18 @@ func (s *run) attempt(t *Target, br *breaker) (err error, done bool) {
 
 // attemptState is the bookkeeping of one attempt.
 type attemptState struct {
-	s       *run
-	t       *Target
-	br      *breaker
-	cancel  context.CancelCauseFunc
-	w       watchdog
-	model   string
-	start   time.Time
-	err     error       // the adapter's error
-	sent    bool        // content reached the caller
-	held    []llm.Chunk // non-content chunks waiting for the first content
-	verdict bool        // the breaker has heard of this attempt
+	s        *run
+	t        *Target
+	br       *breaker
+	cancel   context.CancelCauseFunc
+	w        watchdog
+	model    string
+	start    time.Time
+	err      error       // the adapter's error
+	sent     bool        // content reached the caller
+	finished bool        // a chunk carried a finish reason
+	held     []llm.Chunk // non-content chunks waiting for the first content
+	verdict  bool        // the breaker has heard of this attempt
 }
 
 // chunk handles one chunk from the adapter. It reports false when the
@@ -89,6 +91,7 @@ type attemptState struct {
 func (a *attemptState) chunk(c llm.Chunk) bool {
 	c.Provider = cmp.Or(c.Provider, a.t.Provider)
 	c.Model = cmp.Or(c.Model, a.model)
+	a.finished = a.finished || c.FinishReason != ""
 	if !a.sent {
 		if !c.HasContent() {
 			a.held = append(a.held, c)

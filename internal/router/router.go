@@ -8,6 +8,28 @@
 // content, so every failure before it is retried or falls back invisibly;
 // after it, a failure ends the stream with that error (a provider is never
 // switched mid-answer).
+//
+// Decisions worth knowing:
+//   - RateLimited, Unavailable, Timeout and Upstream are retried on the
+//     same target (waiting max(server hint, full-jitter backoff)), unless
+//     the wait would pass the request deadline: then the next target is
+//     tried at once.
+//   - Invalid and Blocked return at once: the request itself is wrong.
+//   - Unauthorized and Forbidden go to the next target (Policy.FallbackOnAuth).
+//   - NotFound goes to the next target, without retry: the model sent is
+//     the target's configured Model, so a 404 is configuration trouble
+//     (or a retired model), not the client's fault, and the next target
+//     may serve. Empty (thinking used the budget) and Internal do the same.
+//   - When every target failed, the error is RateLimited if every last
+//     failure was a rate limit (429 with the smallest hint), Empty if every
+//     one was empty, Unavailable otherwise; its message names each target's
+//     last failure by its public text only. A passed deadline is a Timeout
+//     naming what was tried; a caller who left gets Canceled.
+//   - Breakers count failed attempts (not requests) whose kind speaks
+//     about the target: RateLimited, Unavailable, Timeout, Upstream,
+//     Unauthorized, Forbidden, NotFound. Retries on a target stop as soon
+//     as its breaker opens. When every breaker is open and none may probe,
+//     the primary is tried once anyway.
 package router
 
 import (

@@ -563,3 +563,79 @@ func TestPolicyDefaults(t *testing.T) {
 		t.Errorf("DefaultPolicy = %+v", d)
 	}
 }
+
+// The real clock end to end, with tiny durations: a stalled first attempt
+// is abandoned by the watchdog and retried after a real sleep, and the
+// adapter sees the request deadline on its context. Only outcomes are
+// checked, never durations.
+func TestRouterRealClock(t *testing.T) {
+	p := DefaultPolicy()
+	p.BaseDelay, p.MaxDelay = time.Millisecond, 2*time.Millisecond
+	p.TTFT = 20 * time.Millisecond
+	var sawDeadline bool
+	prim := fp.New("google",
+		[]fp.Step{fp.Hang()},
+		[]fp.Step{fp.Do(func(ctx context.Context) { _, sawDeadline = ctx.Deadline() }), fp.Text("ok")},
+	)
+	r := New([]Target{gemini(prim)}, p, nil)
+	tr := &llm.Trace{}
+	res := drain(llm.WithTrace(context.Background(), tr), r)
+	if res.err != nil || res.text != "ok" {
+		t.Fatalf("result %+v", res)
+	}
+	a := tr.Attempts()
+	if len(a) != 2 || !strings.Contains(a[0].Err.Error(), "no first token within 20ms") {
+		t.Errorf("attempts = %+v, want a first-token timeout then success", a)
+	}
+	if !sawDeadline {
+		t.Error("adapter's context carries no deadline")
+	}
+}
+
+// A deadline on the caller's context that comes before the policy's wins.
+func TestRouterCallerDeadline(t *testing.T) {
+	p := DefaultPolicy()
+	p.TTFT = 0
+	prim := fp.New("google", []fp.Step{fp.Hang()})
+	sec := fp.New("ollama", []fp.Step{fp.Text("never")})
+	r := New([]Target{gemini(prim), ollama(sec)}, p, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	res := drain(ctx, r)
+	if llm.KindOf(res.err) != llm.KindTimeout || !strings.Contains(res.err.Error(), "request deadline passed") {
+		t.Errorf("err = %v, want the request deadline", res.err)
+	}
+	if sec.NumCalls() != 0 {
+		t.Errorf("fallback called %d times after the deadline", sec.NumCalls())
+	}
+}
+
+// A caller who stops on a held chunk (flushed with the first content)
+// cancels the attempt there.
+func TestRouterBreakOnHeldChunk(t *testing.T) {
+	prim := fp.New("google", []fp.Step{fp.Chunk(llm.Chunk{Model: "gemini-001"}), fp.Text("a"), fp.Text("b")})
+	r, _ := newTestRouter(t, testPolicy(), nil, gemini(prim))
+	var got []llm.Chunk
+	for c := range r.Stream(context.Background(), testRequest()) {
+		got = append(got, c)
+		break
+	}
+	calls := prim.Calls()
+	if len(got) != 1 || got[0].Model != "gemini-001" || !calls[0].Stopped || calls[0].CtxErr == nil {
+		t.Errorf("got %+v, calls %+v; want the held chunk only and a canceled call", got, calls)
+	}
+}
+
+// An adapter that ends quietly when its context is canceled mid-answer
+// must not turn a stall into a clean end.
+func TestRouterQuietEndAfterStallIsAnError(t *testing.T) {
+	var clk *fakeClock
+	quiet := fp.Do(func(ctx context.Context) { <-ctx.Done() }) // then the script just ends
+	prim := fp.New("google", []fp.Step{fp.Text("a"), advance(&clk, 31*time.Second), quiet})
+	r, c := newTestRouter(t, testPolicy(), nil, gemini(prim))
+	clk = c
+	res := drain(context.Background(), r)
+	if res.text != "a" || llm.KindOf(res.err) != llm.KindTimeout {
+		t.Errorf("result %+v, want the partial answer and a timeout", res)
+	}
+}

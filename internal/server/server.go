@@ -106,12 +106,14 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 			}
 			s.logRequest(r, rec, start)
 		}()
-		h, pattern := mux.Handler(r)
-		if pattern == "" {
+		// mux.Handler only finds the route; ServeHTTP also sets path
+		// values. The mux's own 404/405 answers are plain text, so
+		// unrouted requests are answered here in JSON.
+		if h, pattern := mux.Handler(r); pattern == "" {
 			s.notRouted(rec, r, h)
 			return
 		}
-		h.ServeHTTP(rec, r)
+		mux.ServeHTTP(rec, r)
 	})
 }
 
