@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/llm-connector/llm-connector/internal/auth"
 	"github.com/llm-connector/llm-connector/internal/cache"
 	"github.com/llm-connector/llm-connector/internal/config"
 	"github.com/llm-connector/llm-connector/internal/gateway"
@@ -36,16 +37,21 @@ type limiterAdapter struct {
 	policy ratelimit.Policy
 }
 
-func (a limiterAdapter) limits(key string) ratelimit.Limits {
+// limits picks the caller's limits: the API key's own, else an override
+// from the configuration file for the user or key ID, else the default.
+func (a limiterAdapter) limits(ctx context.Context, key string) ratelimit.Limits {
+	if id := auth.FromContext(ctx); id.RPM > 0 || id.TPM > 0 {
+		return ratelimit.Limits{RPM: id.RPM, TPM: id.TPM}
+	}
 	_, id, _ := strings.Cut(key, ":") // "user:alice", "key:k1", "ip:1.2.3.4"
 	if l, ok := a.policy.Overrides[id]; ok {
 		return l
 	}
-	return a.policy.For(key)
+	return a.policy.Default
 }
 
 func (a limiterAdapter) Admit(ctx context.Context, key string, tokens int) (gateway.Admission, error) {
-	lim := a.limits(key)
+	lim := a.limits(ctx, key)
 	if lim.Unlimited() {
 		return gateway.Admission{Allowed: true}, nil
 	}
@@ -63,7 +69,7 @@ func (a limiterAdapter) Admit(ctx context.Context, key string, tokens int) (gate
 }
 
 func (a limiterAdapter) Reconcile(ctx context.Context, key string, reserved, actual int) {
-	lim := a.limits(key)
+	lim := a.limits(ctx, key)
 	if lim.Unlimited() {
 		return
 	}
@@ -81,7 +87,9 @@ func wireLimits(cfg *config.Config, rdb *redis.Client, gw *gateway.Gateway, log 
 			policy.Overrides[k] = ratelimit.Limits{RPM: v.RPM, TPM: v.TPM}
 		}
 	}
-	if !policy.Default.Unlimited() || len(policy.Overrides) > 0 {
+	// Keys may carry their own limits, so the limiter is on whenever keys
+	// can exist.
+	if !policy.Default.Unlimited() || len(policy.Overrides) > 0 || cfg.Auth.Required || cfg.Auth.AdminKey != "" {
 		var lim ratelimit.Limiter = ratelimit.NewMemory()
 		if rdb != nil {
 			fp := ratelimit.FailOpen

@@ -16,14 +16,15 @@ import (
 // ChatResponse is the seed's /chat answer, plus fields the seed's users
 // can ignore.
 type ChatResponse struct {
-	Response         string `json:"response"`
-	Model            string `json:"model"`
-	TokensUsed       int    `json:"tokens_used"`
-	ProcessingTimeMS int64  `json:"processing_time_ms"`
-	Provider         string `json:"provider"`
-	Cached           bool   `json:"cached"`
-	FinishReason     string `json:"finish_reason,omitempty"`
-	RequestID        string `json:"request_id,omitempty"`
+	Response         string   `json:"response"`
+	Model            string   `json:"model"`
+	TokensUsed       int      `json:"tokens_used"`
+	ProcessingTimeMS int64    `json:"processing_time_ms"`
+	Provider         string   `json:"provider"`
+	Cached           bool     `json:"cached"`
+	CostUSD          *float64 `json:"cost_usd,omitempty"`
+	FinishReason     string   `json:"finish_reason,omitempty"`
+	RequestID        string   `json:"request_id,omitempty"`
 }
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +78,12 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 }
 
 func chatResponse(res *gateway.Result, id string) ChatResponse {
+	var cost *float64
+	if res.CostKnown {
+		cost = &res.CostUSD
+	}
 	return ChatResponse{
+		CostUSD:          cost,
 		Response:         res.Response.Text,
 		Model:            res.Response.Model,
 		TokensUsed:       res.Response.Usage.Total(),

@@ -1,0 +1,211 @@
+package fakeanthropic
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+var idSeq atomic.Int64
+
+// answer is one reply rendered for one request.
+type answer struct {
+	id, model string
+	text      []string
+	calls     []ToolCall
+	stop      string
+	usage     Usage
+}
+
+func newAnswer(req *messagesRequest, r *Reply) *answer {
+	a := &answer{id: "msg_fake" + strconv.FormatInt(idSeq.Add(1), 10), model: r.Model, text: r.Text, calls: r.ToolCalls, stop: r.StopReason}
+	if a.model == "" {
+		a.model = req.Model
+	}
+	if a.text == nil && a.calls == nil {
+		a.text = DefaultText
+	}
+	if a.stop == "" {
+		a.stop = "end_turn"
+		if len(a.calls) > 0 {
+			a.stop = "tool_use"
+		}
+	}
+	a.usage = Usage{InputTokens: 10, OutputTokens: len(a.text) + len(a.calls)}
+	if r.Usage != nil {
+		a.usage = *r.Usage
+	}
+	return a
+}
+
+func (a *answer) usageJSON(output bool) map[string]any {
+	u := map[string]any{
+		"input_tokens":                a.usage.InputTokens,
+		"cache_creation_input_tokens": a.usage.CacheCreationInputTokens,
+		"cache_read_input_tokens":     a.usage.CacheReadInputTokens,
+		"output_tokens":               1,
+		"service_tier":                "standard",
+	}
+	if output {
+		u["output_tokens"] = a.usage.OutputTokens
+		u["output_tokens_details"] = map[string]int{"thinking_tokens": a.usage.ThinkingTokens}
+	}
+	return u
+}
+
+// message is the non-stream body.
+func (a *answer) message() map[string]any {
+	content := []map[string]any{}
+	if text := strings.Join(a.text, ""); text != "" {
+		content = append(content, map[string]any{"type": "text", "text": text})
+	}
+	for _, c := range a.calls {
+		content = append(content, map[string]any{"type": "tool_use", "id": c.ID, "name": c.Name, "input": json.RawMessage(c.Input)})
+	}
+	return map[string]any{
+		"id": a.id, "type": "message", "role": "assistant", "model": a.model, "content": content,
+		"stop_reason": a.stop, "stop_sequence": nil, "usage": a.usageJSON(true),
+	}
+}
+
+type event struct {
+	name  string
+	data  []byte
+	delta bool
+}
+
+// events renders the stream in the API's order: message_start, each
+// block (start, ping after the first, deltas, stop), message_delta,
+// message_stop.
+func (a *answer) events() []event {
+	var out []event
+	add := func(name string, v map[string]any, delta bool) {
+		out = append(out, event{name: name, data: typeFirst(name, v), delta: delta})
+	}
+	add("message_start", map[string]any{"message": map[string]any{
+		"id": a.id, "type": "message", "role": "assistant", "model": a.model, "content": []any{},
+		"stop_reason": nil, "stop_sequence": nil, "usage": a.usageJSON(false),
+	}}, false)
+	index := 0
+	block := func(start map[string]any, deltas []map[string]any) {
+		add("content_block_start", map[string]any{"index": index, "content_block": start}, false)
+		if index == 0 {
+			add("ping", map[string]any{}, false)
+		}
+		for _, d := range deltas {
+			add("content_block_delta", map[string]any{"index": index, "delta": d}, true)
+		}
+		add("content_block_stop", map[string]any{"index": index}, false)
+		index++
+	}
+	if len(a.text) > 0 {
+		var ds []map[string]any
+		for _, t := range a.text {
+			ds = append(ds, map[string]any{"type": "text_delta", "text": t})
+		}
+		block(map[string]any{"type": "text", "text": ""}, ds)
+	}
+	for _, c := range a.calls {
+		var ds []map[string]any
+		for _, f := range fragments(c.Input, 8) {
+			ds = append(ds, map[string]any{"type": "input_json_delta", "partial_json": f})
+		}
+		block(map[string]any{"type": "tool_use", "id": c.ID, "name": c.Name, "input": map[string]any{}}, ds)
+	}
+	add("message_delta", map[string]any{
+		"delta": map[string]any{"stop_reason": a.stop, "stop_sequence": nil},
+		"usage": map[string]any{"output_tokens": a.usage.OutputTokens, "output_tokens_details": map[string]int{"thinking_tokens": a.usage.ThinkingTokens}},
+	}, false)
+	add("message_stop", map[string]any{}, false)
+	return out
+}
+
+// typeFirst renders v with "type": name as its first key, as the API does.
+func typeFirst(name string, v map[string]any) []byte {
+	b := []byte(`{"type":` + strconv.Quote(name))
+	if rest := mustJSON(v); len(rest) > 2 {
+		b = append(b, ',')
+		b = append(b, rest[1:]...)
+		return b
+	}
+	return append(b, '}')
+}
+
+func fragments(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return append(out, s)
+}
+
+// stream writes the SSE answer, playing r's fault; false means the client
+// went away first.
+func (a *answer) stream(ctx context.Context, w http.ResponseWriter, r *Reply) bool {
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_ = flush(w)
+	sent := 0
+	for i, ev := range a.events() {
+		if i > 0 && sent == r.After && r.Fault >= FaultCutAfter {
+			return playFault(ctx, w, r)
+		}
+		if ev.delta {
+			if !sleep(ctx, r.Trickle) {
+				return false
+			}
+			sent++
+		}
+		if !writeEvent(w, ev.name, ev.data) {
+			return false
+		}
+	}
+	return true
+}
+
+func playFault(ctx context.Context, w http.ResponseWriter, r *Reply) bool {
+	switch r.Fault {
+	case FaultStallAfter:
+		<-ctx.Done()
+		return false
+	case FaultMalformedAfter:
+		return writeEvent(w, "content_block_delta", []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x`))
+	case FaultErrorAfter:
+		e := r.Error
+		if e.Type == "" {
+			e = APIError{Type: "overloaded_error", Message: "Overloaded"}
+		}
+		return writeEvent(w, "error", mustJSON(map[string]any{"type": "error", "error": map[string]string{"type": e.Type, "message": e.Message}}))
+	}
+	panic(http.ErrAbortHandler) // FaultCutAfter
+}
+
+func writeEvent(w http.ResponseWriter, name string, data []byte) bool {
+	b := make([]byte, 0, len(name)+len(data)+16)
+	b = append(b, "event: "...)
+	b = append(b, name...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	b = append(b, '\n', '\n')
+	if _, err := w.Write(b); err != nil {
+		return false
+	}
+	return flush(w) == nil
+}
+
+func flush(w http.ResponseWriter) error { return http.NewResponseController(w).Flush() }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

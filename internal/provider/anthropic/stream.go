@@ -1,0 +1,167 @@
+package anthropic
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/sse"
+)
+
+// decodeStream reads the named SSE events of a streaming call: text
+// deltas are yielded as they come, the rest is gathered and yielded in
+// one final chunk at message_stop.
+func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(llm.Chunk, error) bool) {
+	var st streamState
+	for sev, err := range sse.Read(body) {
+		if err != nil {
+			yield(llm.Chunk{}, transportError(ctx, "read stream", err))
+			return
+		}
+		var ev event
+		if err := json.Unmarshal([]byte(sev.Data), &ev); err != nil {
+			yield(llm.Chunk{}, upstreamError("malformed stream event", err))
+			return
+		}
+		if ev.Type == "" {
+			ev.Type = sev.Type
+		}
+		switch ev.Type {
+		case "error":
+			if ev.Error == nil {
+				ev.Error = &apiError{}
+			}
+			yield(llm.Chunk{}, c.apiError(0, ev.Error, nil))
+			return
+		case "message_stop":
+			yield(st.final(), nil)
+			return
+		}
+		if d := st.add(&ev); d != "" {
+			if !yield(llm.Chunk{Delta: d, Provider: providerName}, nil) {
+				return
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		yield(llm.Chunk{}, transportError(ctx, "read stream", ctx.Err()))
+		return
+	}
+	yield(llm.Chunk{}, upstreamError("stream ended without message_stop", io.ErrUnexpectedEOF))
+}
+
+type streamState struct {
+	model string
+	usage llm.Usage
+	// input, cache reads and cache writes, kept apart until the end.
+	input, cacheRead, cacheWrite int
+	stop                         string
+	tools                        map[int]*toolBuilder
+	order                        []int
+}
+
+type toolBuilder struct {
+	id, name string
+	input    json.RawMessage // from content_block_start
+	partial  []byte          // input_json_delta fragments
+}
+
+// add folds one event in and returns its text, if any. Unknown events
+// and block types (thinking, citations) are ignored, as the API allows.
+func (s *streamState) add(ev *event) string {
+	switch ev.Type {
+	case "message_start":
+		if ev.Message != nil {
+			s.model = ev.Message.Model
+			s.addUsage(ev.Message.Usage)
+		}
+	case "content_block_start":
+		cb := ev.ContentBlock
+		if cb == nil {
+			return ""
+		}
+		switch cb.Type {
+		case "text":
+			return cb.Text
+		case "tool_use":
+			if s.tools == nil {
+				s.tools = map[int]*toolBuilder{}
+			}
+			s.tools[ev.Index] = &toolBuilder{id: cb.ID, name: cb.Name, input: cb.Input}
+			s.order = append(s.order, ev.Index)
+		}
+	case "content_block_delta":
+		if ev.Delta == nil {
+			return ""
+		}
+		switch ev.Delta.Type {
+		case "text_delta":
+			return ev.Delta.Text
+		case "input_json_delta":
+			if b := s.tools[ev.Index]; b != nil {
+				b.partial = append(b.partial, ev.Delta.PartialJSON...)
+			}
+		}
+	case "message_delta":
+		if ev.Delta != nil && ev.Delta.StopReason != "" {
+			s.stop = ev.Delta.StopReason
+		}
+		s.addUsage(ev.Usage)
+	}
+	return ""
+}
+
+// addUsage takes the counts present in u; message_delta counts are
+// cumulative, so a later value replaces an earlier one.
+func (s *streamState) addUsage(u *usage) {
+	if u == nil {
+		return
+	}
+	set := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&s.input, u.InputTokens)
+	set(&s.cacheRead, u.CacheReadTokens)
+	set(&s.cacheWrite, u.CacheCreationTokens)
+	set(&s.usage.OutputTokens, u.OutputTokens)
+	if u.OutputTokensDetails != nil {
+		s.usage.ThinkingTokens = u.OutputTokensDetails.ThinkingTokens
+	}
+}
+
+func (s *streamState) final() llm.Chunk {
+	u := s.usage
+	u.InputTokens = s.input + s.cacheRead + s.cacheWrite
+	u.CachedInputTokens = s.cacheRead
+	u.TotalTokens = u.InputTokens + u.OutputTokens
+	out := llm.Chunk{FinishReason: mapStop(s.stop), Usage: &u, Model: s.model, Provider: providerName}
+	for _, i := range s.order {
+		b := s.tools[i]
+		args := string(b.partial)
+		if args == "" {
+			args = string(b.input)
+		}
+		if args == "" || args == "null" {
+			args = "{}"
+		}
+		out.ToolCalls = append(out.ToolCalls, llm.ToolCall{ID: b.id, Name: b.name, Arguments: args})
+	}
+	return out
+}
+
+func mapStop(r string) string {
+	switch r {
+	case "end_turn", "stop_sequence", "pause_turn":
+		return llm.FinishStop
+	case "max_tokens", "model_context_window_exceeded":
+		return llm.FinishLength
+	case "tool_use":
+		return llm.FinishToolCalls
+	case "refusal":
+		return llm.FinishContentFilter
+	}
+	return r
+}

@@ -1,0 +1,196 @@
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/sse"
+)
+
+// decodeStream reads the data-only SSE body of a streaming call and yields
+// text deltas, then one final chunk at "data: [DONE]".
+func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(llm.Chunk, error) bool) {
+	var st streamState
+	for ev, err := range sse.Read(body) {
+		if err != nil {
+			yield(llm.Chunk{}, c.transportError(ctx, "read stream", err))
+			return
+		}
+		if ev.Data == "[DONE]" {
+			yield(st.final(c.name), nil)
+			return
+		}
+		var ch chunk
+		if err := json.Unmarshal([]byte(ev.Data), &ch); err != nil {
+			yield(llm.Chunk{}, c.upstreamError("malformed stream chunk", err))
+			return
+		}
+		if ch.Error != nil {
+			yield(llm.Chunk{}, c.apiError(0, ch.Error, nil))
+			return
+		}
+		if d := st.add(&ch); d != "" {
+			if !yield(llm.Chunk{Delta: d, Provider: c.name}, nil) {
+				return
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		yield(llm.Chunk{}, c.transportError(ctx, "read stream", ctx.Err()))
+		return
+	}
+	yield(llm.Chunk{}, c.upstreamError("stream ended without [DONE]", io.ErrUnexpectedEOF))
+}
+
+// maxCompletion bounds a non-stream body.
+const maxCompletion = 32 << 20
+
+// decodeCompletion reads a whole chat.completion, sent by compatible
+// servers that ignore "stream": true, and yields it as a stream would.
+func (c *Client) decodeCompletion(ctx context.Context, body io.Reader, yield func(llm.Chunk, error) bool) {
+	raw, err := io.ReadAll(io.LimitReader(body, maxCompletion))
+	if err != nil {
+		yield(llm.Chunk{}, c.transportError(ctx, "read stream", err))
+		return
+	}
+	var ch chunk
+	if err := json.Unmarshal(raw, &ch); err != nil {
+		yield(llm.Chunk{}, c.upstreamError("malformed completion", err))
+		return
+	}
+	if ch.Error != nil {
+		yield(llm.Chunk{}, c.apiError(0, ch.Error, nil))
+		return
+	}
+	for i := range ch.Choices {
+		if m := ch.Choices[i].Message; m != nil {
+			ch.Choices[i].Delta = *m
+		}
+	}
+	var st streamState
+	if d := st.add(&ch); d != "" {
+		if !yield(llm.Chunk{Delta: d, Provider: c.name}, nil) {
+			return
+		}
+	}
+	yield(st.final(c.name), nil)
+}
+
+// streamState gathers what arrives across chunks: tool-call fragments by
+// index, the finish reason, the usage and the model.
+type streamState struct {
+	model   string
+	finish  string
+	refused bool
+	usage   *llm.Usage
+	calls   []callBuilder
+}
+
+type callBuilder struct {
+	id, name string
+	args     []byte
+}
+
+// add folds one chunk in and returns its text delta. Only choice 0 is
+// read: the adapter never asks for n > 1.
+func (s *streamState) add(ch *chunk) string {
+	if ch.Model != "" {
+		s.model = ch.Model
+	}
+	if ch.Usage != nil {
+		s.usage = convertUsage(ch.Usage)
+	}
+	var text string
+	for i := range ch.Choices {
+		cc := &ch.Choices[i]
+		if cc.Index != 0 {
+			continue
+		}
+		text += cc.Delta.Content
+		if cc.Delta.Refusal != "" {
+			text += cc.Delta.Refusal
+			s.refused = true
+		}
+		for j := range cc.Delta.ToolCalls {
+			s.addCall(&cc.Delta.ToolCalls[j])
+		}
+		if cc.FinishReason != "" {
+			s.finish = cc.FinishReason
+		}
+	}
+	return text
+}
+
+func (s *streamState) addCall(tc *toolCall) {
+	i := len(s.calls) - 1
+	switch {
+	case tc.Index != nil:
+		i = *tc.Index
+	case tc.ID != "" || i < 0:
+		i = len(s.calls) // servers that send no index: an id starts a call
+	}
+	if i < 0 || i > 1<<10 {
+		return
+	}
+	for len(s.calls) <= i {
+		s.calls = append(s.calls, callBuilder{})
+	}
+	b := &s.calls[i]
+	if b.id == "" {
+		b.id = tc.ID
+	}
+	if b.name == "" {
+		b.name = tc.Function.Name
+	}
+	b.args = append(b.args, tc.Function.Arguments...)
+}
+
+// final is the last chunk: complete tool calls, finish reason, usage.
+func (s *streamState) final(provider string) llm.Chunk {
+	out := llm.Chunk{Usage: s.usage, Model: s.model, Provider: provider, FinishReason: mapFinish(s.finish)}
+	for i := range s.calls {
+		b := &s.calls[i]
+		if b.name == "" && len(b.args) == 0 {
+			continue
+		}
+		args := string(b.args)
+		if args == "" {
+			args = "{}"
+		}
+		out.ToolCalls = append(out.ToolCalls, llm.ToolCall{ID: b.id, Name: b.name, Arguments: args})
+	}
+	switch {
+	case len(out.ToolCalls) > 0 && out.FinishReason == llm.FinishStop:
+		out.FinishReason = llm.FinishToolCalls // some compatible servers say "stop"
+	case s.refused && out.FinishReason == llm.FinishStop:
+		out.FinishReason = llm.FinishContentFilter
+	}
+	return out
+}
+
+func mapFinish(r string) string {
+	switch r {
+	case "function_call":
+		return llm.FinishToolCalls
+	case "eos", "eos_token": // a few compatible servers
+		return llm.FinishStop
+	}
+	return r // stop, length, tool_calls, content_filter, or unknown as sent
+}
+
+func convertUsage(u *usage) *llm.Usage {
+	out := &llm.Usage{
+		InputTokens:  u.PromptTokens,
+		OutputTokens: u.CompletionTokens, // already includes reasoning
+		TotalTokens:  u.TotalTokens,
+	}
+	if u.PromptTokensDetails != nil {
+		out.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+	}
+	if u.CompletionTokensDetails != nil {
+		out.ThinkingTokens = u.CompletionTokensDetails.ReasoningTokens
+	}
+	return out
+}
