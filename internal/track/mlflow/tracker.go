@@ -333,13 +333,15 @@ func (t *Tracker) worker(ctx context.Context) {
 }
 
 func (t *Tracker) failed(err error, e spool.Entry) {
-	t.failures.Add(1)
 	msg := Redact(err.Error(), t.secrets...)
 	t.errMu.Lock()
 	first := !t.failing
 	t.failing = true
 	t.lastErr, t.lastAt = msg, time.Now()
 	t.errMu.Unlock()
+	// Counted after the message is set, so that a reader who sees the
+	// count also sees the error.
+	t.failures.Add(1)
 	if first || !retryable(err) {
 		t.log.Warn("mlflow: delivery failed; the record stays in the spool", "err", msg, "attempt", e.Attempts, "retryable", retryable(err))
 	}
