@@ -55,13 +55,17 @@ type Request struct {
 	Messages    []Message
 	MaxTokens   int
 	Temperature *float64
-	TopP        *float64
-	Stop        []string
-	Seed        *int64
-	JSON        bool // ask for a JSON object answer
-	Tools       []Tool
-	ToolChoice  string // "", "auto", "none", "required", or a tool name
-	User        string
+	// TemperatureIsDefault says Temperature was filled in by an API
+	// default (the seed's 0.7), not asked for: a provider that refuses
+	// sampling parameters may leave it out instead of failing.
+	TemperatureIsDefault bool
+	TopP                 *float64
+	Stop                 []string
+	Seed                 *int64
+	JSON                 bool // ask for a JSON object answer
+	Tools                []Tool
+	ToolChoice           string // "", "auto", "none", "required", or a tool name
+	User                 string
 	// ThinkingBudget overrides the provider's configured thinking budget
 	// (Gemini 2.5); nil keeps the configured one.
 	ThinkingBudget *int

@@ -46,6 +46,9 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 		Messages:    []llm.Message{{Role: llm.RoleUser, Content: *cr.Prompt}},
 		MaxTokens:   cr.maxTokens(),
 		Temperature: &temp,
+		// The seed's default; providers that refuse sampling parameters
+		// (Anthropic's newest API version) may leave it out.
+		TemperatureIsDefault: cr.Temperature == nil,
 	}
 	stream := (cr.Stream != nil && *cr.Stream) ||
 		(cr.Stream == nil && strings.Contains(r.Header.Get("Accept"), "text/event-stream"))

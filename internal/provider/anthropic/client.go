@@ -8,7 +8,10 @@
 // refuses a request that sets Temperature or TopP itself, with
 // llm.KindInvalid and a message naming the field, before any network
 // call. It never drops them silently, since they change the answer; a
-// caller that wants them dropped clears them (or pins 2023-06-01).
+// caller that wants them dropped clears them (or pins 2023-06-01). The
+// one exception is a temperature the gateway filled in itself
+// (Request.TemperatureIsDefault, the /chat default 0.7): it was not asked
+// for, so it is left out.
 //
 // Fields with no Anthropic equivalent: Seed is ignored (Anthropic has no
 // seed and no determinism promise, so nothing the caller relied on is

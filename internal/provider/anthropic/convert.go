@@ -17,9 +17,13 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 	if req.Model == "" {
 		return nil, errors.New("model is required")
 	}
+	temperature := req.Temperature
 	if !samplingAllowed(version) {
+		if req.TemperatureIsDefault {
+			temperature = nil // the gateway's default, not the caller's choice: leave it out
+		}
 		switch {
-		case req.Temperature != nil:
+		case temperature != nil:
 			return nil, fmt.Errorf("temperature is not supported by anthropic-version %s", version)
 		case req.TopP != nil:
 			return nil, fmt.Errorf("top_p is not supported by anthropic-version %s", version)
@@ -33,7 +37,7 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 		MaxTokens:     req.MaxTokens,
 		System:        req.System,
 		StopSequences: req.Stop,
-		Temperature:   req.Temperature,
+		Temperature:   temperature,
 		TopP:          req.TopP,
 		Stream:        true,
 	}

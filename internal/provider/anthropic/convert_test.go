@@ -111,3 +111,24 @@ func TestEncodeRequestRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestDefaultTemperatureLeftOutUnder2026(t *testing.T) {
+	temp := 0.7
+	req := &llm.Request{Model: "claude-sonnet-4-5", MaxTokens: 10, Temperature: &temp, TemperatureIsDefault: true,
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}
+	b, err := encodeRequest(req, Version2026)
+	if err != nil {
+		t.Fatalf("a defaulted temperature was refused: %v", err)
+	}
+	if bytes.Contains(b, []byte("temperature")) {
+		t.Errorf("defaulted temperature sent under 2026: %s", b)
+	}
+	req.TemperatureIsDefault = false
+	if _, err := encodeRequest(req, Version2026); err == nil {
+		t.Error("an explicit temperature was accepted under 2026")
+	}
+	b, err = encodeRequest(req, Version2023)
+	if err != nil || !bytes.Contains(b, []byte(`"temperature":0.7`)) {
+		t.Errorf("2023: %s %v", b, err)
+	}
+}
