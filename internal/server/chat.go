@@ -52,19 +52,27 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 	}
 	stream := (cr.Stream != nil && *cr.Stream) ||
 		(cr.Stream == nil && strings.Contains(r.Header.Get("Accept"), "text/event-stream"))
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
 	in := s.input(r, "/chat", req, stream)
 	in.Model, in.Provider = str(cr.Model), str(cr.Provider)
 	req.User = in.Who.User
+	id := RequestID(r.Context())
+	s.answer(w, r, in, chatEvents{}, func(res *gateway.Result) any { return chatResponse(res, id) })
+}
+
+// answer runs one model request through the gateway and answers it as an
+// event stream in format f, or as the single JSON body made by body. The
+// two paths share everything up to the last step.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, in *gateway.Input, f eventFormat, body func(*gateway.Result) any) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	res, seq, err := s.GW.Chat(ctx, in)
 	setAdmissionHeaders(w.Header(), res)
 	if err != nil {
-		s.chatError(w, err)
+		f.failBeforeStart(s, w, err)
 		return
 	}
-	if stream {
-		s.pump(ctx, cancel, w, res, seq, chatEvents{})
+	if in.Stream {
+		s.pump(ctx, cancel, w, res, seq, f)
 		return
 	}
 	for _, err := range seq {
@@ -74,10 +82,10 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 	}
 	s.finishHeaders(w, res)
 	if res.Err != nil {
-		s.chatError(w, res.Err)
+		f.failBeforeStart(s, w, res.Err)
 		return
 	}
-	writeJSON(w, http.StatusOK, chatResponse(res, RequestID(r.Context())))
+	writeJSON(w, http.StatusOK, body(res))
 }
 
 func chatResponse(res *gateway.Result, id string) ChatResponse {

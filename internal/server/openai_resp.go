@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -24,37 +23,15 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		writeOAError(w, f)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
 	in := s.input(r, "/v1/chat/completions", req, oreq.Stream)
 	in.Model, in.Provider = oreq.Model, oreq.Provider
 	if req.User == "" {
 		req.User = in.Who.User
 	}
-	res, seq, err := s.GW.Chat(ctx, in)
-	setAdmissionHeaders(w.Header(), res)
-	if err != nil {
-		s.oaErrorFor(w, err)
-		return
-	}
 	id := "chatcmpl-" + RequestID(r.Context())
-	if oreq.Stream {
-		ev := &oaEvents{id: id, created: time.Now().Unix(), model: oreq.Model,
-			usage: oreq.StreamOptions != nil && oreq.StreamOptions.IncludeUsage}
-		s.pump(ctx, cancel, w, res, seq, ev)
-		return
-	}
-	for _, err := range seq {
-		if err != nil {
-			break
-		}
-	}
-	s.finishHeaders(w, res)
-	if res.Err != nil {
-		s.oaErrorFor(w, res.Err)
-		return
-	}
-	writeJSON(w, http.StatusOK, completion(id, res))
+	ev := &oaEvents{id: id, created: time.Now().Unix(), model: oreq.Model,
+		usage: oreq.StreamOptions != nil && oreq.StreamOptions.IncludeUsage}
+	s.answer(w, r, in, ev, func(res *gateway.Result) any { return completion(id, res) })
 }
 
 func completion(id string, res *gateway.Result) map[string]any {
