@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 )
 
 // Defaults.
@@ -125,13 +126,5 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	resp, err := c.http.Do(hreq)
-	if err != nil {
-		return nil, transportError(ctx, "send request", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, c.statusError(resp)
-	}
-	return resp, nil
+	return upstream.Do(c.http, hreq, providerName, c.statusError)
 }

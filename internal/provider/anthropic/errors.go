@@ -1,41 +1,24 @@
 package anthropic
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 )
-
-const maxErrorBody = 64 << 10
 
 // statusError classifies a non-2xx answer from its status, its
 // {"type":"error","error":{...}} body and its retry-after header.
 func (c *Client) statusError(resp *http.Response) error {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	raw := upstream.ReadErrorBody(resp)
 	var body errorBody
 	if json.Unmarshal(raw, &body) != nil || body.Error == nil {
-		body.Error = &apiError{Message: plainText(raw)}
+		body.Error = &apiError{Message: upstream.PlainText(raw)}
 	}
 	return c.apiError(resp.StatusCode, body.Error, resp.Header)
-}
-
-func plainText(raw []byte) string {
-	s := strings.TrimSpace(string(raw))
-	if strings.HasPrefix(s, "<") {
-		return ""
-	}
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return strings.ToValidUTF8(s, "")
 }
 
 // apiError classifies an error object; status is 0 for an in-band
@@ -49,25 +32,13 @@ func (c *Client) apiError(status int, e *apiError, h http.Header) error {
 	kind := kindFor(status, e)
 	out := &llm.Error{Kind: kind, Provider: providerName, StatusCode: status}
 	if kind == llm.KindRateLimited || kind == llm.KindUnavailable {
-		out.RetryAfter = retryAfter(h)
+		out.RetryAfter = upstream.RetryAfterHeaders(h, time.Now())
 	}
-	msg := c.redact(e.Message)
+	msg := upstream.Redact(e.Message, c.key)
 	if kind == llm.KindUnauthorized {
 		msg = ""
 	}
-	var b strings.Builder
-	if status != 0 {
-		b.WriteString(strconv.Itoa(status))
-	} else {
-		b.WriteString("stream error")
-	}
-	if e.Type != "" {
-		b.WriteString(" " + e.Type)
-	}
-	if msg != "" {
-		b.WriteString(": " + msg)
-	}
-	out.Message = b.String()
+	out.Message = upstream.Message(status, e.Type, msg)
 	out.Err = errors.New("anthropic: " + out.Message)
 	return out
 }
@@ -92,69 +63,8 @@ func kindFor(status int, e *apiError) llm.Kind {
 	case "timeout_error":
 		return llm.KindTimeout
 	}
-	switch {
-	case status == 0:
+	if status == 0 {
 		return llm.KindUpstream
-	case status == http.StatusUnauthorized:
-		return llm.KindUnauthorized
-	case status == http.StatusForbidden, status == http.StatusPaymentRequired:
-		return llm.KindForbidden
-	case status == http.StatusNotFound:
-		return llm.KindNotFound
-	case status == http.StatusTooManyRequests:
-		return llm.KindRateLimited
-	case status == http.StatusRequestTimeout:
-		return llm.KindTimeout
-	case status == http.StatusConflict, status >= 500:
-		return llm.KindUnavailable
 	}
-	return llm.KindInvalid
-}
-
-func (c *Client) redact(s string) string {
-	if c.key != "" && strings.Contains(s, c.key) {
-		s = strings.ReplaceAll(s, c.key, "[redacted]")
-	}
-	return s
-}
-
-// retryAfter reads retry-after-ms, then retry-after (seconds or an HTTP
-// date).
-func retryAfter(h http.Header) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	if v := h.Get("Retry-After"); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
-			return time.Duration(s * float64(time.Second))
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			if d := time.Until(t); d > 0 {
-				return d
-			}
-		}
-	}
-	return 0
-}
-
-// transportError classifies a failure to send or to read.
-func transportError(ctx context.Context, op string, err error) error {
-	kind := llm.KindUnavailable
-	switch {
-	case errors.Is(ctx.Err(), context.Canceled):
-		kind = llm.KindCanceled
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		kind = llm.KindTimeout
-	case op == "read stream":
-		kind = llm.KindUpstream
-	case llm.KindOf(err) == llm.KindTimeout:
-		kind = llm.KindTimeout
-	}
-	return &llm.Error{Kind: kind, Provider: providerName, Message: op + ": " + kind.String(), Err: fmt.Errorf("anthropic: %s: %w", op, err)}
-}
-
-func upstreamError(msg string, err error) error {
-	return &llm.Error{Kind: llm.KindUpstream, Provider: providerName, Message: msg, Err: fmt.Errorf("anthropic: %s: %w", msg, err)}
+	return upstream.KindForStatus(status)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 	"github.com/llm-connector/llm-connector/internal/sse"
 )
 
@@ -16,12 +17,12 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 	var st streamState
 	for sev, err := range sse.Read(body) {
 		if err != nil {
-			yield(llm.Chunk{}, transportError(ctx, "read stream", err))
+			yield(llm.Chunk{}, upstream.TransportError(ctx, providerName, upstream.OpRead, err))
 			return
 		}
 		var ev event
 		if err := json.Unmarshal([]byte(sev.Data), &ev); err != nil {
-			yield(llm.Chunk{}, upstreamError("malformed stream event", err))
+			yield(llm.Chunk{}, upstream.BadAnswer(providerName, "malformed stream event", err))
 			return
 		}
 		if ev.Type == "" {
@@ -45,10 +46,10 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 		}
 	}
 	if ctx.Err() != nil {
-		yield(llm.Chunk{}, transportError(ctx, "read stream", ctx.Err()))
+		yield(llm.Chunk{}, upstream.TransportError(ctx, providerName, upstream.OpRead, ctx.Err()))
 		return
 	}
-	yield(llm.Chunk{}, upstreamError("stream ended without message_stop", io.ErrUnexpectedEOF))
+	yield(llm.Chunk{}, upstream.BadAnswer(providerName, "stream ended without message_stop", io.ErrUnexpectedEOF))
 }
 
 type streamState struct {

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 	"github.com/llm-connector/llm-connector/internal/sse"
 )
 
@@ -218,6 +219,6 @@ func (c *Client) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, upstream.MaxErrorBody))
 	return resp.Body.Close()
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -12,10 +11,8 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 )
-
-// maxErrorBody bounds how much of an error response is read.
-const maxErrorBody = 64 << 10
 
 // maxMessage bounds the upstream message text kept in an error.
 const maxMessage = 512
@@ -74,7 +71,7 @@ type errorMapper struct {
 // in {"error":{...}}; anything else (an HTML proxy page) is not echoed.
 func (m errorMapper) fromResponse(resp *http.Response) error {
 	var body errorBody
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a short read leaves body.Error nil
+	raw := upstream.ReadErrorBody(resp) // a short read leaves body.Error nil
 	if json.Unmarshal(raw, &body) != nil {
 		body.Error = nil
 	}
@@ -116,9 +113,7 @@ func (m errorMapper) message(status int, e *apiError) string {
 	if len(text) > maxMessage {
 		text = text[:maxMessage] + "..."
 	}
-	if m.key != "" {
-		text = strings.ReplaceAll(text, m.key, "[redacted]")
-	}
+	text = upstream.Redact(text, m.key)
 	prefix := strconv.Itoa(status)
 	if e.Status != "" {
 		prefix += " " + e.Status
@@ -142,21 +137,7 @@ func (m errorMapper) retryAfter(h http.Header, e *apiError) time.Duration {
 			}
 		}
 	}
-	return retryAfterHeader(h.Get("Retry-After"), m.clock())
-}
-
-// retryAfterHeader parses delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-func retryAfterHeader(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return upstream.RetryAfter(h.Get("Retry-After"), m.clock())
 }
 
 // dailyQuota reports a per-day quota violation: backing off for seconds

@@ -88,18 +88,6 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
-func TestRetryAfterHeaderDate(t *testing.T) {
-	now := time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
-	if got := retryAfterHeader(now.Add(90*time.Second).Format(http.TimeFormat), now); got != 90*time.Second {
-		t.Errorf("date form: %v, want 90s", got)
-	}
-	for _, v := range []string{"", "-3", "soon", now.Add(-time.Hour).Format(http.TimeFormat)} {
-		if got := retryAfterHeader(v, now); got != 0 {
-			t.Errorf("retryAfterHeader(%q) = %v, want 0", v, got)
-		}
-	}
-}
-
 func TestTransportErrorKinds(t *testing.T) {
 	if k := llm.KindOf(transportError(errors.New("connection refused"))); k != llm.KindUnavailable {
 		t.Errorf("refused: %v", k)

@@ -5,19 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 )
-
-// maxErrorBody bounds how much of an error answer is read.
-const maxErrorBody = 64 << 10
 
 // maxMessage bounds the upstream text copied into a public message.
 const maxMessage = 300
@@ -26,25 +22,25 @@ const maxMessage = 300
 // {"error":"..."} with a JSON content type [routes.go]; a proxy in front
 // may answer anything, so the body is parsed, never shown raw.
 func statusError(resp *http.Response, model string, now time.Time) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	body := upstream.ReadErrorBody(resp)
 	var eb errorBody
-	upstream := ""
+	said := "" // the server's own error text
 	if json.Unmarshal(body, &eb) == nil {
-		upstream = clean(eb.Error)
+		said = clean(eb.Error)
 	}
 	code := resp.StatusCode
 	e := &llm.Error{Provider: providerName, StatusCode: code, Kind: kindForStatus(code)}
 	e.Err = fmt.Errorf("ollama: http %d: %s", code, clean(string(body)))
 	switch {
-	case code == http.StatusNotFound && model != "" && (upstream == "" || strings.Contains(upstream, "model")):
+	case code == http.StatusNotFound && model != "" && (said == "" || strings.Contains(said, "model")):
 		e.Message = fmt.Sprintf("model %q not found on the Ollama server; pull it with `ollama pull %s`", model, model)
-	case upstream != "":
-		e.Message = upstream
+	case said != "":
+		e.Message = said
 	default:
 		e.Message = fmt.Sprintf("http %d %s", code, http.StatusText(code))
 	}
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+		e.RetryAfter = upstream.RetryAfter(resp.Header.Get("Retry-After"), now)
 	}
 	return e
 }
@@ -71,24 +67,6 @@ func kindForStatus(code int) llm.Kind {
 		return llm.KindInvalid
 	}
 	return llm.KindUpstream
-}
-
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(n * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // transportError classifies a failure to send or to read: the caller's

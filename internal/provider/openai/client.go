@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 )
 
 // DefaultBaseURL is OpenAI's API root; it includes the /v1 path.
@@ -161,13 +162,5 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	} else {
 		hreq.Header.Set("Accept", "application/json")
 	}
-	resp, err := c.http.Do(hreq)
-	if err != nil {
-		return nil, c.transportError(ctx, "send request", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, c.statusError(resp)
-	}
-	return resp, nil
+	return upstream.Do(c.http, hreq, c.name, c.statusError)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 	"github.com/llm-connector/llm-connector/internal/sse"
 )
 
@@ -15,7 +16,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 	var st streamState
 	for ev, err := range sse.Read(body) {
 		if err != nil {
-			yield(llm.Chunk{}, c.transportError(ctx, "read stream", err))
+			yield(llm.Chunk{}, upstream.TransportError(ctx, c.name, upstream.OpRead, err))
 			return
 		}
 		if ev.Data == "[DONE]" {
@@ -24,7 +25,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 		}
 		var ch chunk
 		if err := json.Unmarshal([]byte(ev.Data), &ch); err != nil {
-			yield(llm.Chunk{}, c.upstreamError("malformed stream chunk", err))
+			yield(llm.Chunk{}, upstream.BadAnswer(c.name, "malformed stream chunk", err))
 			return
 		}
 		if ch.Error != nil {
@@ -38,10 +39,10 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 		}
 	}
 	if ctx.Err() != nil {
-		yield(llm.Chunk{}, c.transportError(ctx, "read stream", ctx.Err()))
+		yield(llm.Chunk{}, upstream.TransportError(ctx, c.name, upstream.OpRead, ctx.Err()))
 		return
 	}
-	yield(llm.Chunk{}, c.upstreamError("stream ended without [DONE]", io.ErrUnexpectedEOF))
+	yield(llm.Chunk{}, upstream.BadAnswer(c.name, "stream ended without [DONE]", io.ErrUnexpectedEOF))
 }
 
 // maxCompletion bounds a non-stream body.
@@ -52,12 +53,12 @@ const maxCompletion = 32 << 20
 func (c *Client) decodeCompletion(ctx context.Context, body io.Reader, yield func(llm.Chunk, error) bool) {
 	raw, err := io.ReadAll(io.LimitReader(body, maxCompletion))
 	if err != nil {
-		yield(llm.Chunk{}, c.transportError(ctx, "read stream", err))
+		yield(llm.Chunk{}, upstream.TransportError(ctx, c.name, upstream.OpRead, err))
 		return
 	}
 	var ch chunk
 	if err := json.Unmarshal(raw, &ch); err != nil {
-		yield(llm.Chunk{}, c.upstreamError("malformed completion", err))
+		yield(llm.Chunk{}, upstream.BadAnswer(c.name, "malformed completion", err))
 		return
 	}
 	if ch.Error != nil {
