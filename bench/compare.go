@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// measure is one row group of the report.
+type measure struct {
+	name   string
+	stream bool
+	rate   float64 // 0: closed loop with conns connections
+}
+
+// serviceEnv configures the service against the fake upstream: Gemini
+// for /chat, OpenAI for "openai/<model>" on /v1/chat/completions.
+func serviceEnv(upstreamURL, dataDir string) []string {
+	return []string{
+		"GOOGLE_API_KEY=bench", "GOOGLE_GEMINI_BASE_URL=" + upstreamURL,
+		"OPENAI_API_KEY=bench", "OPENAI_BASE_URL=" + upstreamURL + "/v1",
+		"LLM_FALLBACK=none", "DATA_DIR=" + dataDir, "CACHE_ENABLED=false", "LOG_LEVEL=warn",
+	}
+}
+
+// procs are the measured subprocesses of a comparison run.
+type procs struct {
+	floor, svc, svcT, mlflow *proc
+}
+
+func (p *procs) stop() {
+	for _, x := range []*proc{p.floor, p.svc, p.svcT, p.mlflow} {
+		if x != nil {
+			x.stop()
+		}
+	}
+}
+
+func startProcs(ctx context.Context, o options, bin, tmp string, core int, upURL string) (*procs, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("own executable: %w", err)
+	}
+	p := &procs{}
+	if p.floor, err = startProc(ctx, procSpec{name: "floor", argv: []string{self, "-floor", "-upstream", upURL},
+		dir: tmp, core: core, readyPath: "/bench-ready"}); err != nil {
+		return nil, err
+	}
+	if p.svc, err = startProc(ctx, procSpec{name: "service", argv: []string{bin}, env: serviceEnv(upURL, filepath.Join(tmp, "svc")),
+		dir: tmp, core: core, readyPath: "/health"}); err != nil {
+		p.stop()
+		return nil, err
+	}
+	if !o.tracking {
+		return p, nil
+	}
+	// The fake MLflow runs beside the generator (core 0) at the lowest
+	// priority: in production it is another machine.
+	genCore := -1
+	if core >= 0 {
+		genCore = 0
+	}
+	if p.mlflow, err = startProc(ctx, procSpec{name: "fake-mlflow", argv: []string{self, "-mlflow"},
+		dir: tmp, core: genCore, nice: true, readyPath: "/api/2.0/mlflow/experiments/get?experiment_id=0"}); err != nil {
+		p.stop()
+		return nil, err
+	}
+	env := append(serviceEnv(upURL, filepath.Join(tmp, "svct")), "MLFLOW_TRACKING_URI=http://"+p.mlflow.addr, "MLFLOW_EXPERIMENT_NAME=bench")
+	if p.svcT, err = startProc(ctx, procSpec{name: "service+mlflow", argv: []string{bin}, env: env,
+		dir: tmp, core: core, readyPath: "/health"}); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+func targetsOf(p *procs) []*target {
+	oaUp := openAIBody("gpt-4o-mini", false, true)
+	oaUpS := openAIBody("gpt-4o-mini", true, true)
+	ts := []*target{
+		{name: "floor (OpenAI)", floor: true, proc: p.floor, path: "/v1/chat/completions", body: oaUp, sbody: oaUpS},
+		{name: "service /v1/chat/completions", proc: p.svc, path: "/v1/chat/completions",
+			body: openAIBody("openai/gpt-4o-mini", false, false), sbody: openAIBody("openai/gpt-4o-mini", true, false)},
+		{name: "floor (Gemini SSE)", floor: true, proc: p.floor, path: geminiStreamPath, body: geminiBody(), sbody: geminiBody()},
+		{name: "service /chat", proc: p.svc, path: "/chat", body: chatBody(false), sbody: chatBody(true)},
+	}
+	if p.svcT != nil {
+		drain := drainTracking(p.svcT.addr, 30*time.Second)
+		ts = append(ts,
+			&target{name: "service+MLflow /v1/chat/completions", proc: p.svcT, path: "/v1/chat/completions",
+				body: openAIBody("openai/gpt-4o-mini", false, false), sbody: openAIBody("openai/gpt-4o-mini", true, false), drain: drain},
+			&target{name: "service+MLflow /chat", proc: p.svcT, path: "/chat", body: chatBody(false), sbody: chatBody(true), drain: drain})
+	}
+	for _, t := range ts {
+		t.client = newClient()
+	}
+	return ts
+}
+
+// floorOf pairs each service column with the floor column of the same
+// upstream exchange.
+func floorOf(ts []*target, i int) int {
+	if ts[i].floor {
+		return -1
+	}
+	switch ts[i].path {
+	case "/v1/chat/completions":
+		return 0
+	case "/chat":
+		return 2
+	}
+	return -1
+}
+
+// results of a comparison run.
+type results struct {
+	measures []measure
+	targets  []*target
+	s        [][]*samples // [target][measure]
+	rss64    map[*proc]uint64
+	drainErr error
+}
+
+func runCompare(ctx context.Context, o options, e env, bin, tmp string, core int, up *upstream) error {
+	p, err := startProcs(ctx, o, bin, tmp, core, up.URL)
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	ts := targetsOf(p)
+	ms := []measure{{name: fmt.Sprintf("max throughput (closed loop, %d connections)", o.conns)}}
+	for _, r := range o.rates {
+		ms = append(ms, measure{name: fmt.Sprintf("open loop %.0f req/s", r), rate: r})
+	}
+	ms = append(ms, measure{name: fmt.Sprintf("streaming, open loop %.0f req/s", o.streamRate), rate: o.streamRate, stream: true})
+	res := &results{measures: ms, targets: ts, rss64: map[*proc]uint64{}}
+	res.s = make([][]*samples, len(ts))
+	for i := range ts {
+		res.s[i] = make([]*samples, len(ms))
+		for j := range ms {
+			res.s[i][j] = &samples{}
+		}
+	}
+	fmt.Fprintln(os.Stderr, "bench: warming up …")
+	for _, t := range ts {
+		closedLoop(ctx, 8, o.warmup, t.fire(false), &samples{})
+		closedLoop(ctx, 8, o.warmup/4, t.fire(true), &samples{})
+		if t.drain != nil {
+			if err := t.drain(ctx); err != nil {
+				res.drainErr = err
+			}
+		}
+	}
+	slice := o.d / time.Duration(o.rounds)
+	for j, m := range ms {
+		fmt.Fprintf(os.Stderr, "bench: %s …\n", m.name)
+		for r := range o.rounds {
+			for k := range ts {
+				i := (k + r) % len(ts) // rotate the order every round
+				if err := res.runSlice(ctx, o, ts[i], m, slice, res.s[i][j]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	report := renderReport(o, e, res, []*proc{p.floor, p.svc, p.svcT})
+	fmt.Print(report)
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", o.out, err)
+		}
+	}
+	return nil
+}
+
+// runSlice runs one interleaved slice of measure m on t and charges the
+// process's CPU time over it (and over draining the work it queued).
+func (res *results) runSlice(ctx context.Context, o options, t *target, m measure, d time.Duration, s *samples) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("time budget exhausted: %w", ctx.Err())
+	}
+	cpu0, err := t.proc.cpu()
+	if err != nil {
+		return err
+	}
+	var rs *rssSampler
+	if m.rate == 0 {
+		rs = sampleRSS(t.proc, 50*time.Millisecond)
+		closedLoop(ctx, o.conns, d, t.fire(false), s)
+	} else {
+		openLoop(ctx, m.rate, d, o.maxInFlight, t.fire(m.stream), s)
+	}
+	if rs != nil {
+		res.rss64[t.proc] = max(res.rss64[t.proc], rs.end())
+	}
+	if t.drain != nil {
+		if err := t.drain(ctx); err != nil && res.drainErr == nil {
+			res.drainErr = err
+		}
+	}
+	sleep(ctx, 100*time.Millisecond) // let work queued by the slice finish (ledger writes, GC)
+	cpu1, err := t.proc.cpu()
+	if err != nil {
+		return err
+	}
+	s.cpu += cpu1 - cpu0
+	return nil
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
+
+// row renders one Markdown table row.
+func row(cells ...string) string { return "| " + strings.Join(cells, " | ") + " |\n" }
+
+func renderReport(o options, e env, res *results, ps []*proc) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Load benchmark, %s\n\n", e.date.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- Command: `%s`\n", e.command)
+	fmt.Fprintf(&b, "- Machine: %d CPUs, %s, Linux %s; load average at start: %s\n", e.nproc, e.cpuModel, e.kernel, e.loadAvg)
+	fmt.Fprintf(&b, "- Go: %s\n", e.goVersion)
+	if e.pinned {
+		b.WriteString("- Pinning: floor and service processes on core 1 (`taskset -c 1`), load generator and fake upstream on core 0.\n")
+	} else {
+		b.WriteString("- Pinning: none (taskset missing, one CPU, or -pin=false): numbers include contention with the generator.\n")
+	}
+	fmt.Fprintf(&b, "- Fake upstream in the generator process: %s. Loopback only.\n", e.upstreamNote)
+	fmt.Fprintf(&b, "- Each measurement: %s per column, in %d interleaved slices (columns rotate every round).\n", o.d, o.rounds)
+	b.WriteString("- Latency is measured from each request's scheduled send time (open loop, no coordinated omission), to the last byte;\n" +
+		"  streaming TTFB to the first body byte. CPU per request = (utime+stime of the process over the slices) / requests,\n" +
+		"  10 ms tick resolution; for the MLflow columns it includes shipping the records (the slice waits for the backlog to drain).\n\n")
+
+	b.WriteString(row(append([]string{"metric"}, names(res.targets)...)...))
+	b.WriteString(row(repeat("---", len(res.targets)+1)...))
+	for j, m := range res.measures {
+		b.WriteString(measureRows(res, j, m))
+	}
+	errs, firsts := []string{"errors / overflow"}, []string{}
+	for i := range res.targets {
+		n, ov, first := 0, 0, ""
+		for _, s := range res.s[i] {
+			n, ov = n+s.errors, ov+s.overflow
+			if first == "" {
+				first = s.firstErr
+			}
+		}
+		errs = append(errs, fmt.Sprintf("%d / %d", n, ov))
+		if first != "" {
+			firsts = append(firsts, fmt.Sprintf("First error of %s: `%.200s`\n", res.targets[i].name, first))
+		}
+	}
+	b.WriteString(row(errs...))
+	b.WriteString("\n")
+	for _, f := range firsts {
+		b.WriteString(f)
+	}
+	b.WriteString(comparison(res))
+	b.WriteString("\n")
+	b.WriteString(memoryTable(res, ps))
+	if res.drainErr != nil {
+		fmt.Fprintf(&b, "\nTracking drain: %v\n", res.drainErr)
+	}
+	return b.String()
+}
+
+func names(ts []*target) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.name
+	}
+	return out
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func measureRows(res *results, j int, m measure) string {
+	var b strings.Builder
+	cells := func(label string, f func(s *samples) string) {
+		c := []string{label}
+		for i := range res.targets {
+			c = append(c, f(res.s[i][j]))
+		}
+		b.WriteString(row(c...))
+	}
+	switch {
+	case m.rate == 0:
+		cells("max throughput, req/s ("+m.name+")", func(s *samples) string { return fmt.Sprintf("%.0f", s.throughput()) })
+		cells("  CPU per request at max throughput, ms", func(s *samples) string { return ms(s.cpuPerRequest()) })
+	case m.stream:
+		cells("streaming TTFB p50 / p99, ms ("+m.name+")", func(s *samples) string {
+			return ms(percentile(s.ttfb, 50)) + " / " + ms(percentile(s.ttfb, 99))
+		})
+	default:
+		cells("p50 / p99, ms ("+m.name+")", func(s *samples) string {
+			return ms(percentile(s.lat, 50)) + " / " + ms(percentile(s.lat, 99))
+		})
+		cells(fmt.Sprintf("  CPU per request at %.0f req/s, ms", m.rate), func(s *samples) string { return ms(s.cpuPerRequest()) })
+	}
+	return b.String()
+}
+
+// comparison states each service column against its floor, for the
+// issue's targets.
+func comparison(res *results) string {
+	var b strings.Builder
+	b.WriteString(row("service column vs its floor", "CPU/request ratio (highest fixed rate)", "added p99 at highest fixed rate, ms", "added streaming TTFB p50, ms"))
+	b.WriteString(row(repeat("---", 4)...))
+	hi, st := -1, -1
+	for j, m := range res.measures {
+		if m.rate > 0 && !m.stream && (hi < 0 || m.rate > res.measures[hi].rate) {
+			hi = j
+		}
+		if m.stream {
+			st = j
+		}
+	}
+	for i, t := range res.targets {
+		f := floorOf(res.targets, i)
+		if f < 0 || hi < 0 || st < 0 {
+			continue
+		}
+		svc, flo := res.s[i][hi], res.s[f][hi]
+		ratio := "n/a"
+		if c := flo.cpuPerRequest(); c > 0 {
+			ratio = fmt.Sprintf("%.2f×", float64(svc.cpuPerRequest())/float64(c))
+		}
+		addP99 := percentile(svc.lat, 99) - percentile(flo.lat, 99)
+		addTTFB := percentile(res.s[i][st].ttfb, 50) - percentile(res.s[f][st].ttfb, 50)
+		b.WriteString(row(t.name+" vs "+res.targets[f].name, ratio, ms(addP99), ms(addTTFB)))
+	}
+	return b.String()
+}
+
+func memoryTable(res *results, ps []*proc) string {
+	var b strings.Builder
+	b.WriteString(row("process", "idle RSS, MiB (after start)", "RSS at 64 connections, MiB (max sampled)", "peak RSS (VmHWM), MiB", "RSS at the end, MiB"))
+	b.WriteString(row(repeat("---", 5)...))
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		hwm, _ := p.hwm()
+		end, _ := p.rss()
+		b.WriteString(row(p.name, mib(p.idle), mib(res.rss64[p]), mib(hwm), mib(end)))
+	}
+	return b.String()
+}
