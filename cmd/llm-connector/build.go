@@ -14,6 +14,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/config"
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/metrics"
 	"github.com/llm-connector/llm-connector/internal/provider/anthropic"
 	"github.com/llm-connector/llm-connector/internal/provider/gemini"
 	"github.com/llm-connector/llm-connector/internal/provider/ollama"
@@ -95,12 +96,26 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		a.close(log)
 		return nil, err
 	}
-	sinks := track.Multi{acc.ledger}
+	met := metrics.New(metrics.WithCache(cfg.Cache.Enabled))
+	sinks := track.Multi{met, acc.ledger}
 	if tracker != nil {
 		sinks = append(sinks, tracker)
 		a.closers = append(a.closers, tracker.Close)
+		met.RegisterTracking(func() metrics.TrackingStats {
+			st := tracker.Stats()
+			return metrics.TrackingStats{Backlog: st.Backlog, OldestAge: st.OldestAge,
+				Dropped: st.Dropped + st.Rejected, ShipErrors: st.Failures, Shipped: st.Shipped}
+		})
 	}
-	gw.Sink = sinks
+	met.RegisterBreakers(func() []metrics.BreakerHealth {
+		hs := table.Breakers().Health()
+		out := make([]metrics.BreakerHealth, len(hs))
+		for i, h := range hs {
+			out[i] = metrics.BreakerHealth{Target: h.Name, State: h.State}
+		}
+		return out
+	})
+	gw.Sink, gw.Observer = sinks, met
 	srv := &server.Server{
 		GW:         gw,
 		Info:       infoOf(cfg, backends),
@@ -111,8 +126,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		Identify:   identify,
 		WrapChat:   wrapChat,
 		WrapV1:     wrapV1,
-		Extra:      func(mux *http.ServeMux) { admin.Register(mux, acc.deps) },
-		LimitByIP:  cfg.RateLimit.Key == "ip",
+		Observe:    met.ObserveHTTP,
+		Extra: func(mux *http.ServeMux) {
+			admin.Register(mux, acc.deps)
+			mux.Handle("GET /metrics", met.Handler())
+			registerPprof(mux, cfg.Auth.AdminKey)
+		},
+		LimitByIP: cfg.RateLimit.Key == "ip",
 		Models: func() []server.ModelInfo {
 			var out []server.ModelInfo
 			for _, m := range table.Models() {

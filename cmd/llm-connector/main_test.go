@@ -136,6 +136,22 @@ func TestGeminiPrimary(t *testing.T) {
 	if info["provider"] != "google" || info["model"] != "gemini-2.5-flash" || info["fallback"] != "ollama" || info["mlflow_enabled"] != false {
 		t.Errorf("info = %v", info)
 	}
+	resp, err = http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{
+		`gen_ai_client_token_usage_count{gen_ai_operation_name="chat",gen_ai_provider_name="google"`,
+		`llm_connector_http_requests_total{code="200",route="POST /chat"} 1`,
+		`llm_connector_overhead_seconds_count 1`,
+		`llm_connector_breaker_state{target="google/gemini-2.5-flash"} 0`,
+	} {
+		if !strings.Contains(string(m), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
 }
 
 // TestNoGoogleKey: the service starts without a key, says so, and

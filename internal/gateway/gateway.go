@@ -6,6 +6,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"iter"
@@ -89,6 +90,15 @@ type Gateway struct {
 	// Authorize, when set, may refuse a resolved route for the caller in
 	// ctx (a key's model allow-list).
 	Authorize func(ctx context.Context, r Route) error
+	// Observer, when set, receives what only the pipeline sees (metrics).
+	Observer Observer
+}
+
+// Observer is told about overhead, upstream attempts and refusals.
+type Observer interface {
+	ObserveOverhead(d time.Duration)
+	ObserveAttempts(attempts []llm.Attempt)
+	RateLimited(which string)
 }
 
 // Input is one request as the HTTP layer decoded it.
@@ -147,6 +157,9 @@ func (g *Gateway) Chat(ctx context.Context, in *Input) (*Result, iter.Seq2[llm.C
 	}
 	adm := admission{g: g, in: in, res: res}
 	if err := adm.admit(ctx); err != nil {
+		if g.Observer != nil && llm.KindOf(err) == llm.KindRateLimited {
+			g.Observer.RateLimited(cmp.Or(res.Admission.Which, "budget"))
+		}
 		res.Err = err
 		g.record(ctx, in, res)
 		return res, nil, err
@@ -247,6 +260,10 @@ func (g *Gateway) finish(ctx context.Context, in *Input, res *Result, adm *admis
 		}
 	}
 	adm.settle(context.WithoutCancel(ctx))
+	if g.Observer != nil {
+		g.Observer.ObserveOverhead(res.Overhead())
+		g.Observer.ObserveAttempts(attempts)
+	}
 	g.record(ctx, in, res)
 }
 

@@ -50,6 +50,9 @@ type Server struct {
 	Models func() []ModelInfo
 	// Extra registers more routes (metrics, admin) on the mux.
 	Extra func(mux *http.ServeMux)
+	// Observe, when set, is told the route pattern, status and duration
+	// of every request (metrics).
+	Observe func(route string, code int, d time.Duration)
 }
 
 // ModelInfo is one entry of GET /v1/models.
@@ -94,6 +97,7 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		h, pattern := mux.Handler(r)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -105,11 +109,14 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 				}
 			}
 			s.logRequest(r, rec, start)
+			if s.Observe != nil {
+				s.Observe(pattern, rec.status, time.Since(start))
+			}
 		}()
 		// mux.Handler only finds the route; ServeHTTP also sets path
 		// values. The mux's own 404/405 answers are plain text, so
 		// unrouted requests are answered here in JSON.
-		if h, pattern := mux.Handler(r); pattern == "" {
+		if pattern == "" {
 			s.notRouted(rec, r, h)
 			return
 		}
