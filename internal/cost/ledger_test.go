@@ -377,3 +377,31 @@ func BenchmarkLedgerRecord(b *testing.B) {
 	b.StopTimer()
 	l.Close(context.Background())
 }
+
+// BenchmarkLedgerWrite is the whole cost of one interaction in the
+// SQLite ledger: Record plus its share of the batched INSERT and rollup,
+// measured by closing (flushing) inside the timed loop's span.
+func BenchmarkLedgerWrite(b *testing.B) {
+	db, err := store.Open(context.Background(), store.Config{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	l, err := NewLedger(context.Background(), LedgerConfig{DB: db, QueueSize: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := call("x", "user-1", "gpt-4o-mini", day1, llm.Usage{InputTokens: 900, OutputTokens: 100})
+	c.CostUSD, c.CostKnown, c.PriceVersion = 0.001, true, "v"
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c.ID = fmt.Sprintf("req-%d", i)
+		i++
+		l.Record(context.Background(), c)
+	}
+	b.StartTimer() // b.Loop stopped it; the flush is part of the cost
+	if err := l.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -34,24 +34,86 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, in, ev, func(res *gateway.Result) any { return completion(id, res) })
 }
 
-func completion(id string, res *gateway.Result) map[string]any {
-	msg := map[string]any{"role": "assistant", "content": res.Response.Text, "refusal": nil}
-	if len(res.Response.ToolCalls) > 0 {
-		msg["tool_calls"] = oaToolCalls(res.Response.ToolCalls, false)
-		if res.Response.Text == "" {
-			msg["content"] = nil
-		}
+// OpenAI's response shapes (wire.md §4.2, §4.3).
+type (
+	oaCompletion struct {
+		ID                string     `json:"id"`
+		Object            string     `json:"object"`
+		Created           int64      `json:"created"`
+		Model             string     `json:"model"`
+		Choices           []oaChoice `json:"choices"`
+		Usage             *oaUsageT  `json:"usage"`
+		SystemFingerprint *string    `json:"system_fingerprint"`
+		// Extensions: who answered, and whether from the cache.
+		Provider string `json:"provider,omitempty"`
+		Cached   bool   `json:"cached,omitempty"`
 	}
-	return map[string]any{
-		"id": id, "object": "chat.completion", "created": res.Start.Unix(), "model": res.Response.Model,
-		"choices": []map[string]any{{
-			"index": 0, "message": msg, "logprobs": nil, "finish_reason": finishReason(res.Response),
-		}},
-		"usage":              oaUsage(res.Response.Usage),
-		"system_fingerprint": nil,
-		"provider":           res.Response.Provider,
-		"cached":             res.Cached,
+	oaChoice struct {
+		Index        int       `json:"index"`
+		Message      *oaMsgOut `json:"message,omitempty"`
+		Delta        *oaMsgOut `json:"delta,omitempty"`
+		Logprobs     *struct{} `json:"logprobs"`
+		FinishReason *string   `json:"finish_reason"`
 	}
+	oaMsgOut struct {
+		Role      string      `json:"role,omitempty"`
+		Content   *string     `json:"content,omitempty"`
+		Refusal   *string     `json:"refusal,omitempty"`
+		ToolCalls []oaToolOut `json:"tool_calls,omitempty"`
+	}
+	oaToolOut struct {
+		Index    *int   `json:"index,omitempty"`
+		ID       string `json:"id"`
+		Type     string `json:"type"`
+		Function struct {
+			Name      string `json:"name"`
+			Arguments string `json:"arguments"`
+		} `json:"function"`
+	}
+	oaUsageT struct {
+		PromptTokens        int `json:"prompt_tokens"`
+		CompletionTokens    int `json:"completion_tokens"`
+		TotalTokens         int `json:"total_tokens"`
+		PromptTokensDetails struct {
+			CachedTokens int `json:"cached_tokens"`
+		} `json:"prompt_tokens_details"`
+		CompletionTokensDetails struct {
+			ReasoningTokens int `json:"reasoning_tokens"`
+		} `json:"completion_tokens_details"`
+	}
+)
+
+// completionMessage is the non-stream message: content is null only when
+// the answer is tool calls alone; refusal is always present (null).
+type completionMessage struct {
+	Role      string      `json:"role"`
+	Content   *string     `json:"content"`
+	Refusal   *string     `json:"refusal"`
+	ToolCalls []oaToolOut `json:"tool_calls,omitempty"`
+}
+
+func completion(id string, res *gateway.Result) any {
+	text := res.Response.Text
+	msg := completionMessage{Role: "assistant", Content: &text, ToolCalls: oaToolCalls(res.Response.ToolCalls, -1)}
+	if len(msg.ToolCalls) > 0 && text == "" {
+		msg.Content = nil
+	}
+	fr := finishReason(res.Response)
+	return struct {
+		oaCompletion
+		Choices []completionChoice `json:"choices"`
+	}{
+		oaCompletion: oaCompletion{ID: id, Object: "chat.completion", Created: res.Start.Unix(), Model: res.Response.Model,
+			Usage: oaUsage(res.Response.Usage), Provider: res.Response.Provider, Cached: res.Cached},
+		Choices: []completionChoice{{Message: msg, FinishReason: fr}},
+	}
+}
+
+type completionChoice struct {
+	Index        int               `json:"index"`
+	Message      completionMessage `json:"message"`
+	Logprobs     *struct{}         `json:"logprobs"`
+	FinishReason string            `json:"finish_reason"`
 }
 
 func finishReason(r llm.Response) string {
@@ -64,25 +126,27 @@ func finishReason(r llm.Response) string {
 	return llm.FinishStop
 }
 
-func oaUsage(u llm.Usage) map[string]any {
-	return map[string]any{
-		"prompt_tokens":             u.InputTokens,
-		"completion_tokens":         u.OutputTokens,
-		"total_tokens":              u.Total(),
-		"prompt_tokens_details":     map[string]int{"cached_tokens": u.CachedInputTokens},
-		"completion_tokens_details": map[string]int{"reasoning_tokens": u.ThinkingTokens},
-	}
+func oaUsage(u llm.Usage) *oaUsageT {
+	out := &oaUsageT{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens, TotalTokens: u.Total()}
+	out.PromptTokensDetails.CachedTokens = u.CachedInputTokens
+	out.CompletionTokensDetails.ReasoningTokens = u.ThinkingTokens
+	return out
 }
 
-func oaToolCalls(calls []llm.ToolCall, indexed bool) []map[string]any {
-	out := make([]map[string]any, len(calls))
+// oaToolCalls converts tool calls; first >= 0 numbers them from first
+// (stream deltas carry an index), -1 leaves the index out.
+func oaToolCalls(calls []llm.ToolCall, first int) []oaToolOut {
+	if len(calls) == 0 {
+		return nil
+	}
+	out := make([]oaToolOut, len(calls))
 	for i, c := range calls {
-		tc := map[string]any{"id": c.ID, "type": "function",
-			"function": map[string]string{"name": c.Name, "arguments": c.Arguments}}
-		if indexed {
-			tc["index"] = i
+		out[i].ID, out[i].Type = c.ID, "function"
+		out[i].Function.Name, out[i].Function.Arguments = c.Name, c.Arguments
+		if first >= 0 {
+			n := first + i
+			out[i].Index = &n
 		}
-		out[i] = tc
 	}
 	return out
 }
@@ -127,16 +191,13 @@ type oaEvents struct {
 	usage   bool
 	started bool
 	tools   int
-	buf     []byte
 }
 
 func (e *oaEvents) headers(h http.Header) {}
 
-func (e *oaEvents) write(sw *sse.Writer, choices any, usage any) error {
-	b, _ := json.Marshal(map[string]any{
-		"id": e.id, "object": "chat.completion.chunk", "created": e.created, "model": e.model,
-		"system_fingerprint": nil, "choices": choices, "usage": usage,
-	})
+func (e *oaEvents) write(sw *sse.Writer, choices []oaChoice, usage *oaUsageT) error {
+	b, _ := json.Marshal(oaCompletion{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model,
+		Choices: choices, Usage: usage})
 	return sw.Event("", b)
 }
 
@@ -144,38 +205,36 @@ func (e *oaEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 	if c.Model != "" {
 		e.model = c.Model
 	}
-	delta := map[string]any{}
+	var delta oaMsgOut
 	if !e.started {
 		e.started = true
-		delta["role"] = "assistant"
+		delta.Role = "assistant"
+		empty := ""
+		delta.Content = &empty
 	}
 	if c.Delta != "" {
-		delta["content"] = c.Delta
+		delta.Content = &c.Delta
 	}
 	if len(c.ToolCalls) > 0 {
-		calls := oaToolCalls(c.ToolCalls, true)
-		for _, tc := range calls {
-			tc["index"] = e.tools
-			e.tools++
-		}
-		delta["tool_calls"] = calls
+		delta.ToolCalls = oaToolCalls(c.ToolCalls, e.tools)
+		e.tools += len(c.ToolCalls)
 	}
-	if len(delta) == 0 {
+	if delta.Role == "" && delta.Content == nil && delta.ToolCalls == nil {
 		return nil
 	}
-	return e.write(sw, []map[string]any{{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": nil}}, nil)
+	return e.write(sw, []oaChoice{{Delta: &delta}}, nil)
 }
 
 func (e *oaEvents) done(sw *sse.Writer, res *gateway.Result, _ string) error {
 	if res.Response.Model != "" {
 		e.model = res.Response.Model
 	}
-	if err := e.write(sw, []map[string]any{{"index": 0, "delta": map[string]any{}, "logprobs": nil,
-		"finish_reason": finishReason(res.Response)}}, nil); err != nil {
+	fr := finishReason(res.Response)
+	if err := e.write(sw, []oaChoice{{Delta: &oaMsgOut{}, FinishReason: &fr}}, nil); err != nil {
 		return err
 	}
 	if e.usage {
-		if err := e.write(sw, []any{}, oaUsage(res.Response.Usage)); err != nil {
+		if err := e.write(sw, []oaChoice{}, oaUsage(res.Response.Usage)); err != nil {
 			return err
 		}
 	}
