@@ -1,12 +1,12 @@
 package fakeanthropic
 
 import (
-	"context"
 	"encoding/json"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 var idSeq atomic.Int64
@@ -71,19 +71,13 @@ func (a *answer) message() map[string]any {
 	}
 }
 
-type event struct {
-	name  string
-	data  []byte
-	delta bool
-}
-
 // events renders the stream in the API's order: message_start, each
 // block (start, ping after the first, deltas, stop), message_delta,
 // message_stop.
-func (a *answer) events() []event {
-	var out []event
+func (a *answer) events() []fakeserver.Event {
+	var out []fakeserver.Event
 	add := func(name string, v map[string]any, delta bool) {
-		out = append(out, event{name: name, data: typeFirst(name, v), delta: delta})
+		out = append(out, fakeserver.Event{Name: name, Data: typeFirst(name, v), Delta: delta})
 	}
 	add("message_start", map[string]any{"message": map[string]any{
 		"id": a.id, "type": "message", "role": "assistant", "model": a.model, "content": []any{},
@@ -110,7 +104,7 @@ func (a *answer) events() []event {
 	}
 	for _, c := range a.calls {
 		var ds []map[string]any
-		for _, f := range fragments(c.Input, 8) {
+		for _, f := range fakeserver.Fragments(c.Input, 8) {
 			ds = append(ds, map[string]any{"type": "input_json_delta", "partial_json": f})
 		}
 		block(map[string]any{"type": "tool_use", "id": c.ID, "name": c.Name, "input": map[string]any{}}, ds)
@@ -126,7 +120,7 @@ func (a *answer) events() []event {
 // typeFirst renders v with "type": name as its first key, as the API does.
 func typeFirst(name string, v map[string]any) []byte {
 	b := []byte(`{"type":` + strconv.Quote(name))
-	if rest := mustJSON(v); len(rest) > 2 {
+	if rest := fakeserver.MustJSON(v); len(rest) > 2 {
 		b = append(b, ',')
 		b = append(b, rest[1:]...)
 		return b
@@ -134,78 +128,29 @@ func typeFirst(name string, v map[string]any) []byte {
 	return append(b, '}')
 }
 
-func fragments(s string, n int) []string {
-	var out []string
-	for len(s) > n {
-		out = append(out, s[:n])
-		s = s[n:]
+// stream writes the SSE answer, playing r's fault.
+func (a *answer) stream(c *fakeserver.Call, r *Reply) {
+	var fault func()
+	if r.Fault >= FaultCutAfter {
+		fault = func() { playFault(c, r) }
 	}
-	return append(out, s)
+	c.Stream(a.events(), r.Trickle, r.After, fault)
 }
 
-// stream writes the SSE answer, playing r's fault; false means the client
-// went away first.
-func (a *answer) stream(ctx context.Context, w http.ResponseWriter, r *Reply) bool {
-	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	_ = flush(w)
-	sent := 0
-	for i, ev := range a.events() {
-		if i > 0 && sent == r.After && r.Fault >= FaultCutAfter {
-			return playFault(ctx, w, r)
-		}
-		if ev.delta {
-			if !sleep(ctx, r.Trickle) {
-				return false
-			}
-			sent++
-		}
-		if !writeEvent(w, ev.name, ev.data) {
-			return false
-		}
-	}
-	return true
-}
-
-func playFault(ctx context.Context, w http.ResponseWriter, r *Reply) bool {
+// playFault plays an "after" fault in place of the rest of the stream.
+func playFault(c *fakeserver.Call, r *Reply) {
 	switch r.Fault {
 	case FaultStallAfter:
-		<-ctx.Done()
-		return false
+		c.Hold(nil)
 	case FaultMalformedAfter:
-		return writeEvent(w, "content_block_delta", []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x`))
+		c.Send(fakeserver.Event{Name: "content_block_delta", Data: []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x`)}.Frame())
 	case FaultErrorAfter:
 		e := r.Error
 		if e.Type == "" {
 			e = APIError{Type: "overloaded_error", Message: "Overloaded"}
 		}
-		return writeEvent(w, "error", mustJSON(map[string]any{"type": "error", "error": map[string]string{"type": e.Type, "message": e.Message}}))
+		c.Send(fakeserver.Event{Name: "error", Data: fakeserver.MustJSON(map[string]any{"type": "error", "error": map[string]string{"type": e.Type, "message": e.Message}})}.Frame())
+	default: // FaultCutAfter
+		c.Cut()
 	}
-	panic(http.ErrAbortHandler) // FaultCutAfter
 }
-
-func writeEvent(w http.ResponseWriter, name string, data []byte) bool {
-	b := make([]byte, 0, len(name)+len(data)+16)
-	b = append(b, "event: "...)
-	b = append(b, name...)
-	b = append(b, "\ndata: "...)
-	b = append(b, data...)
-	b = append(b, '\n', '\n')
-	if _, err := w.Write(b); err != nil {
-		return false
-	}
-	return flush(w) == nil
-}
-
-func flush(w http.ResponseWriter) error { return http.NewResponseController(w).Flush() }
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -11,16 +11,14 @@
 package fakeanthropic
 
 import (
-	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llmtest"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // Key is the API key the fake accepts, as x-api-key or Bearer token.
@@ -78,30 +76,22 @@ type APIError struct{ Type, Message, ErrorCode string }
 // DefaultText is the answer of the zero Reply.
 var DefaultText = []string{"Hello", ", ", "world"}
 
-// Request is one request the fake received.
-type Request struct {
-	Method, Path string
-	Header       http.Header
-	Body         []byte
-}
-
-// Decode unmarshals the body into v.
-func (r Request) Decode(v any) error { return json.Unmarshal(r.Body, v) }
+// Request is one request the fake received; Decode unmarshals its body.
+type Request = fakeserver.Request
 
 // Server is the scripted fake; point clients at its URL (the host root).
 type Server struct {
 	*httptest.Server
 
-	mu       sync.Mutex
-	queue    []Reply
-	requests []Request
-	canceled chan struct{}
+	queue    fakeserver.Queue[Reply]
+	requests fakeserver.Log[Request]
+	cancels  fakeserver.Cancels
 }
 
 // New starts a fake closed when t ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{canceled: make(chan struct{}, 64)}
+	s := &Server{}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
@@ -109,11 +99,7 @@ func New(t testing.TB) *Server {
 
 // Enqueue makes the next request play r; with none queued the fake
 // answers the default text.
-func (s *Server) Enqueue(r Reply) {
-	s.mu.Lock()
-	s.queue = append(s.queue, r)
-	s.mu.Unlock()
-}
+func (s *Server) Enqueue(r Reply) { s.queue.Push(r) }
 
 // Next implements llmtest.Scripter.
 func (s *Server) Next(sc llmtest.Scenario) { s.Enqueue(ScenarioReply(sc)) }
@@ -127,7 +113,7 @@ func ScenarioReply(sc llmtest.Scenario) Reply {
 	case llmtest.ScenarioRateLimited:
 		return Reply{Status: http.StatusTooManyRequests,
 			Error:  APIError{Type: "rate_limit_error", Message: "Number of request tokens has exceeded your per-minute rate limit"},
-			Header: http.Header{"Retry-After": {itoa(int(llmtest.RetryHint / time.Second))}}}
+			Header: http.Header{"Retry-After": {strconv.Itoa(int(llmtest.RetryHint / time.Second))}}}
 	case llmtest.ScenarioServerError:
 		return Reply{Status: http.StatusInternalServerError, Error: APIError{Type: "api_error", Message: "Internal server error"}}
 	case llmtest.ScenarioCutMidStream:
@@ -137,49 +123,21 @@ func ScenarioReply(sc llmtest.Scenario) Reply {
 }
 
 // Requests returns the requests received so far.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
+func (s *Server) Requests() []Request { return s.requests.All() }
 
 // LastRequest returns the latest request, or the zero Request.
 func (s *Server) LastRequest() Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.requests) == 0 {
-		return Request{}
-	}
-	return s.requests[len(s.requests)-1]
+	r, _ := s.requests.Last()
+	return r
 }
 
 // Canceled receives one value each time the fake sees a client go away
 // while it was still answering.
-func (s *Server) Canceled() <-chan struct{} { return s.canceled }
-
-func (s *Server) noteCanceled() {
-	select {
-	case s.canceled <- struct{}{}:
-	default:
-	}
-}
-
-func (s *Server) pop() Reply {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
-		return Reply{}
-	}
-	r := s.queue[0]
-	s.queue = s.queue[1:]
-	return r
-}
+func (s *Server) Canceled() <-chan struct{} { return s.cancels.C() }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
-	s.mu.Lock()
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
-	s.mu.Unlock()
+	body := fakeserver.ReadBody(r)
+	s.requests.Add(fakeserver.Record(r, body))
 	w.Header().Set("Request-Id", "req_fake")
 	w.Header().Set("Anthropic-Ratelimit-Requests-Limit", "4000")
 	w.Header().Set("Anthropic-Ratelimit-Requests-Remaining", "3999")
@@ -215,55 +173,33 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, body []byte, v
 		writeError(w, http.StatusBadRequest, APIError{Type: "invalid_request_error", Message: msg}, nil)
 		return
 	}
-	reply := s.pop()
+	reply, _ := s.queue.Pop()
 	if reply.Status != 0 && reply.Status != http.StatusOK {
 		if reply.RawBody != "" {
-			for k, v := range reply.Header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(reply.Status)
-			_, _ = io.WriteString(w, reply.RawBody)
+			fakeserver.WriteRaw(w, reply.Status, reply.Header, reply.RawBody)
 			return
 		}
 		writeError(w, reply.Status, reply.Error, reply.Header)
 		return
 	}
-	ctx := r.Context()
+	c := fakeserver.NewCall(w, r, &s.cancels, nil)
 	switch reply.Fault {
 	case FaultCutBefore:
-		panic(http.ErrAbortHandler)
+		c.Cut()
 	case FaultStallBefore:
-		<-ctx.Done()
-		s.noteCanceled()
+		c.Hold(nil)
 		return
 	}
-	if !sleep(ctx, reply.Delay) {
-		s.noteCanceled()
+	if !c.Sleep(reply.Delay) {
 		return
 	}
 	a := newAnswer(req, &reply)
 	if !req.Stream {
 		if reply.Fault != FaultNone {
-			panic(http.ErrAbortHandler)
+			c.Cut() // a broken non-stream answer
 		}
 		writeJSON(w, http.StatusOK, a.message())
 		return
 	}
-	if !a.stream(ctx, w, &reply) {
-		s.noteCanceled()
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	a.stream(c, &reply)
 }

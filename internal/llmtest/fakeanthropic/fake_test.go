@@ -2,12 +2,12 @@ package fakeanthropic_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeanthropic"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 func TestValidation(t *testing.T) {
@@ -46,12 +46,7 @@ func TestValidation(t *testing.T) {
 			if tt.version != "" {
 				req.Header.Set("Anthropic-Version", tt.version)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			raw, _ := io.ReadAll(resp.Body)
+			resp, raw := fakeserver.Do(t, req)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, raw)
 			}

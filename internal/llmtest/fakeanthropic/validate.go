@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 type messagesRequest struct {
@@ -201,9 +203,7 @@ func errorBody(e APIError) map[string]any {
 }
 
 func writeError(w http.ResponseWriter, status int, e APIError, extra http.Header) {
-	for k, v := range extra {
-		w.Header()[k] = v
-	}
+	fakeserver.CopyHeader(w.Header(), extra)
 	writeJSON(w, status, errorBody(e))
 }
 

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 const (
@@ -22,13 +23,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rec := Recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone()}
 	rec.Model, rec.Action, _ = strings.Cut(rest, ":")
 	if r.Method == http.MethodPost {
-		rec.Raw, _ = io.ReadAll(io.LimitReader(r.Body, 32<<20))
+		rec.Raw = fakeserver.ReadBody(r)
 	}
 	req, decodeErr := decodeRequest(rec.Raw)
 	if decodeErr == nil {
 		rec.Body = req
 	}
-	s.record(rec)
+	s.requests.Add(rec)
 	if st := s.checkKey(r); st != nil {
 		writeError(w, st, nil)
 		return
@@ -84,7 +85,7 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, rec Recor
 		writeError(w, invalid(msg), nil)
 		return
 	}
-	x := &exchange{s: s, w: w, r: r, eol: "\r\n\r\n"}
+	x := &exchange{Call: fakeserver.NewCall(w, r, &s.cancels, s.closing.C()), w: w, eol: "\r\n\r\n"}
 	if s.LF {
 		x.eol = "\n\n"
 	}
@@ -190,9 +191,7 @@ func invalid(msg string) *Status  { return &Status{Code: 400, Status: "INVALID_A
 
 // writeError writes a google.rpc.Status body, indented as Google does.
 func writeError(w http.ResponseWriter, st *Status, h http.Header) {
-	for k, vs := range h {
-		w.Header()[k] = vs
-	}
+	fakeserver.CopyHeader(w.Header(), h)
 	writeJSON(w, st.Code, errorBody{Error: st})
 }
 

@@ -4,15 +4,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // exchange is one request being answered.
 type exchange struct {
-	s         *Server
-	w         http.ResponseWriter
-	r         *http.Request
-	eol       string // "\r\n\r\n" or "\n\n", one style per stream
-	abandoned bool
+	*fakeserver.Call
+	w   http.ResponseWriter
+	eol string // "\r\n\r\n" or "\n\n", one style per stream
 }
 
 // play answers with rep: an error, a unary body, an SSE stream, or the
@@ -20,10 +20,9 @@ type exchange struct {
 func (x *exchange) play(rep Reply, model string, stream, sse bool) {
 	switch rep.Fault {
 	case FaultReset:
-		x.reset()
-		return
+		x.Cut()
 	case FaultHang:
-		if !x.hold(rep.Release) {
+		if !x.Hold(rep.Release) {
 			return
 		}
 	}
@@ -52,10 +51,9 @@ func errorStatus(rep Reply) *Status {
 func (x *exchange) unary(rep Reply, chunks []Response) {
 	switch rep.Fault {
 	case FaultCut:
-		x.reset()
-		return
+		x.Cut()
 	case FaultStall:
-		if !x.hold(rep.Release) {
+		if !x.Hold(rep.Release) {
 			return
 		}
 	case FaultMalformed:
@@ -85,7 +83,7 @@ func (x *exchange) stream(rep Reply, chunks []Response, write func(i int, v any)
 	h.Set("Vary", "Origin, X-Origin, Referer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	x.w.WriteHeader(http.StatusOK)
-	x.flush()
+	_ = x.Flush()
 	for i := 0; i <= len(chunks); i++ {
 		if i == min(rep.After, len(chunks)) && !x.fault(rep, i, write) {
 			return
@@ -94,7 +92,7 @@ func (x *exchange) stream(rep Reply, chunks []Response, write func(i int, v any)
 			break
 		}
 		if !x.pause(rep.Delay) || write(i, chunks[i]) != nil {
-			x.abandon()
+			x.Gone()
 			return
 		}
 	}
@@ -107,13 +105,11 @@ func (x *exchange) stream(rep Reply, chunks []Response, write func(i int, v any)
 func (x *exchange) fault(rep Reply, i int, write func(int, any) error) bool {
 	switch rep.Fault {
 	case FaultCut:
-		x.reset()
-		return false
+		x.Cut()
 	case FaultStall:
-		return x.hold(rep.Release)
+		return x.Hold(rep.Release)
 	case FaultMalformed:
-		_, _ = x.w.Write([]byte(`data: {"candidates": [{"content": {"parts": [{"text": "Hel` + x.eol))
-		x.flush()
+		_ = x.Write([]byte(`data: {"candidates": [{"content": {"parts": [{"text": "Hel` + x.eol))
 		return false
 	case FaultInBandError:
 		_ = write(i, errorBody{Error: errorStatus(Reply{Status: 500, Error: rep.Error})})
@@ -128,10 +124,7 @@ func (x *exchange) event(_ int, v any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := x.w.Write(append(append([]byte("data: "), b...), x.eol...)); err != nil {
-		return err
-	}
-	return x.flush()
+	return x.Write(append(append([]byte("data: "), b...), x.eol...))
 }
 
 // element writes one element of the JSON array form.
@@ -144,59 +137,9 @@ func (x *exchange) element(i int, v any) error {
 	if i == 0 {
 		sep = []byte("[")
 	}
-	if _, err := x.w.Write(append(sep, b...)); err != nil {
-		return err
-	}
-	return x.flush()
+	return x.Write(append(sep, b...))
 }
 
-func (x *exchange) flush() error { return http.NewResponseController(x.w).Flush() }
-
-// reset closes the connection without ending the response.
-func (x *exchange) reset() {
-	conn, _, err := http.NewResponseController(x.w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	_ = conn.Close()
-}
-
-// hold blocks until release is closed, or (release nil) until the
-// client gives up. It returns false, noting the cancellation, if the
-// client went away first.
-func (x *exchange) hold(release <-chan struct{}) bool {
-	select {
-	case <-release:
-		return true
-	case <-x.r.Context().Done():
-		x.abandon()
-		return false
-	case <-x.s.closing:
-		return false
-	}
-}
-
-// pause waits d (a trickle's delay); false if the client went away.
-func (x *exchange) pause(d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-x.r.Context().Done():
-		x.abandon()
-		return false
-	case <-x.s.closing:
-		return false
-	}
-}
-
-func (x *exchange) abandon() {
-	if !x.abandoned {
-		x.abandoned = true
-		x.s.noteCanceled()
-	}
-}
+// pause waits d before a chunk (a trickle); false if the client went
+// away or the fake stopped.
+func (x *exchange) pause(d time.Duration) bool { return d <= 0 || x.Sleep(d) }

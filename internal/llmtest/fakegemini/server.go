@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/llm-connector/llm-connector/internal/llmtest"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // Recorded is one request as the fake received it.
@@ -43,15 +44,14 @@ type Server struct {
 	// "\r\n\r\n". Set it before the first request.
 	LF bool
 
-	ts      *httptest.Server
-	closing chan struct{}
+	ts       *httptest.Server
+	closing  fakeserver.Gate // opened when the test ends: ends every stall
+	queue    fakeserver.Queue[Reply]
+	requests fakeserver.Log[Recorded]
+	cancels  fakeserver.Cancels
 
-	mu       sync.Mutex
-	queue    []Reply
-	models   map[string]bool
-	requests []Recorded
-	canceled int
-	cancelCh chan struct{}
+	mu     sync.Mutex
+	models map[string]bool
 }
 
 var _ llmtest.Scripter = (*Server)(nil)
@@ -61,19 +61,14 @@ var _ llmtest.Scripter = (*Server)(nil)
 // gemini-2.0-flash; AddModel adds more (tuned models).
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{
-		Key:      "test-gemini-" + randomHex(8),
-		closing:  make(chan struct{}),
-		models:   map[string]bool{},
-		cancelCh: make(chan struct{}, 1024),
-	}
+	s := &Server{Key: "test-gemini-" + randomHex(8), models: map[string]bool{}}
 	for _, m := range []string{"gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro", "gemini-2.0-flash"} {
 		s.AddModel(m)
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
 	t.Cleanup(func() {
-		close(s.closing) // ends every stall, so Close does not wait forever
+		s.closing.Open() // ends every stall, so Close does not wait forever
 		s.ts.CloseClientConnections()
 		s.ts.Close()
 	})
@@ -99,76 +94,35 @@ func (s *Server) Next(sc llmtest.Scenario) { s.Enqueue(ScenarioReply(sc)) }
 
 // Enqueue adds replies, played in order by the next valid generate
 // requests. With the queue empty the server answers the text scenario.
-func (s *Server) Enqueue(r ...Reply) {
-	s.mu.Lock()
-	s.queue = append(s.queue, r...)
-	s.mu.Unlock()
-}
+func (s *Server) Enqueue(r ...Reply) { s.queue.Push(r...) }
 
 func (s *Server) dequeue() Reply {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
-		return ScenarioReply(llmtest.ScenarioText)
+	if r, ok := s.queue.Pop(); ok {
+		return r
 	}
-	r := s.queue[0]
-	s.queue = s.queue[1:]
-	return r
+	return ScenarioReply(llmtest.ScenarioText)
 }
 
 // Requests returns the requests received so far, invalid ones included.
-func (s *Server) Requests() []Recorded {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Recorded(nil), s.requests...)
-}
+func (s *Server) Requests() []Recorded { return s.requests.All() }
 
 // Last returns the last request received; it fails t if there is none.
 func (s *Server) Last(t testing.TB) Recorded {
 	t.Helper()
-	rs := s.Requests()
-	if len(rs) == 0 {
+	r, ok := s.requests.Last()
+	if !ok {
 		t.Fatalf("fakegemini: no request received")
 	}
-	return rs[len(rs)-1]
-}
-
-func (s *Server) record(r Recorded) {
-	s.mu.Lock()
-	s.requests = append(s.requests, r)
-	s.mu.Unlock()
+	return r
 }
 
 // Canceled returns how many requests the client abandoned while the
 // fake was still answering (seen as the request context ending).
-func (s *Server) Canceled() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.canceled
-}
+func (s *Server) Canceled() int { return s.cancels.Count() }
 
 // WaitCanceled blocks until n requests in all have been abandoned by the
 // client, or ctx ends; it reports whether the count was reached.
-func (s *Server) WaitCanceled(ctx context.Context, n int) bool {
-	for s.Canceled() < n {
-		select {
-		case <-s.cancelCh:
-		case <-ctx.Done():
-			return s.Canceled() >= n
-		}
-	}
-	return true
-}
-
-func (s *Server) noteCanceled() {
-	s.mu.Lock()
-	s.canceled++
-	s.mu.Unlock()
-	select {
-	case s.cancelCh <- struct{}{}:
-	default:
-	}
-}
+func (s *Server) WaitCanceled(ctx context.Context, n int) bool { return s.cancels.Wait(ctx, n) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llmtest"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // Version is what GET /api/version reports.
@@ -137,14 +138,13 @@ type Server struct {
 	URL string
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	replies  []Reply
-	requests []Request
-	models   map[string]bool
-	release  chan struct{}
-	released bool
-	canceled chan struct{}
-	nCancel  int
+	replies  fakeserver.Queue[Reply]
+	requests fakeserver.Log[Request]
+	release  fakeserver.Gate
+	cancels  fakeserver.Cancels
+
+	mu     sync.Mutex
+	models map[string]bool
 }
 
 var _ llmtest.Scripter = (*Server)(nil)
@@ -153,11 +153,7 @@ var _ llmtest.Scripter = (*Server)(nil)
 // closed when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{
-		models:   map[string]bool{"tiny": true, "tiny-random": true},
-		release:  make(chan struct{}),
-		canceled: make(chan struct{}, 1024),
-	}
+	s := &Server{models: map[string]bool{"tiny": true, "tiny-random": true}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	t.Cleanup(s.Close)
@@ -180,11 +176,7 @@ func (s *Server) AddModel(name string) {
 
 // Enqueue scripts the next answers to POST /api/chat, in order. A chat
 // that finds the queue empty answers like "tiny".
-func (s *Server) Enqueue(r ...Reply) {
-	s.mu.Lock()
-	s.replies = append(s.replies, r...)
-	s.mu.Unlock()
-}
+func (s *Server) Enqueue(r ...Reply) { s.replies.Push(r...) }
 
 // Next implements llmtest.Scripter.
 func (s *Server) Next(sc llmtest.Scenario) { s.Enqueue(ScenarioReply(sc)) }
@@ -214,59 +206,32 @@ func ScenarioReply(sc llmtest.Scenario) Reply {
 }
 
 // Requests returns the requests received so far.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
+func (s *Server) Requests() []Request { return s.requests.All() }
 
 // LastChat returns the body of the last valid chat request, or nil.
 func (s *Server) LastChat() *ChatRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := len(s.requests) - 1; i >= 0; i-- {
-		if s.requests[i].Chat != nil {
-			return s.requests[i].Chat
+	rs := s.requests.All()
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].Chat != nil {
+			return rs[i].Chat
 		}
 	}
 	return nil
 }
 
 // Release lets every stalled answer, current and future, go on.
-func (s *Server) Release() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.released {
-		s.released = true
-		close(s.release)
-	}
-}
+func (s *Server) Release() { s.release.Open() }
 
 // Canceled delivers one value each time a client goes away before its
 // answer was complete (the fake saw the request context end).
-func (s *Server) Canceled() <-chan struct{} { return s.canceled }
+func (s *Server) Canceled() <-chan struct{} { return s.cancels.C() }
 
 // CanceledCount returns how many answers were abandoned by their client.
-func (s *Server) CanceledCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nCancel
-}
-
-func (s *Server) noteCanceled() {
-	s.mu.Lock()
-	s.nCancel++
-	s.mu.Unlock()
-	select {
-	case s.canceled <- struct{}{}:
-	default:
-	}
-}
+func (s *Server) CanceledCount() int { return s.cancels.Count() }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
-	rec := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
-	idx := s.record(rec)
+	body := fakeserver.ReadBody(r)
+	idx := s.requests.Add(Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
 	switch {
 	case r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -285,13 +250,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) record(r Request) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = append(s.requests, r)
-	return len(s.requests) - 1
-}
-
 // chat validates like Ollama's ChatHandler, in its order: body, JSON,
 // model name, model existence, thinking support.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte, idx int) {
@@ -307,8 +265,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte, idx i
 		writeError(w, http.StatusBadRequest, "model is required")
 		return
 	}
+	s.requests.Update(idx, func(r *Request) { r.Chat = &req })
 	s.mu.Lock()
-	s.requests[idx].Chat = &req
 	known := s.models[baseName(req.Model)]
 	s.mu.Unlock()
 	if !known {
@@ -324,7 +282,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte, idx i
 			Message: lineMessage{Role: "assistant"}, Done: true, DoneReason: "load"})
 		return
 	}
-	reply, ok := s.pop()
+	reply, ok := s.replies.Pop()
 	if !ok {
 		reply = tinyReply(&req)
 	}
@@ -332,9 +290,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte, idx i
 		reply.Model = req.Model
 	}
 	if reply.Status != 0 && reply.Status != http.StatusOK {
-		for k, v := range reply.Header {
-			w.Header()[k] = v
-		}
+		fakeserver.CopyHeader(w.Header(), reply.Header)
 		if reply.Body == "" {
 			reply.Body = fmt.Sprintf(`{"error":%q}`, strings.ToLower(http.StatusText(reply.Status)))
 		}
@@ -343,23 +299,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte, idx i
 		io.WriteString(w, reply.Body)
 		return
 	}
-	p := &player{s: s, w: w, r: r, reply: reply, start: time.Now()}
+	p := &player{Call: fakeserver.NewCall(w, r, &s.cancels, nil), w: w, release: s.release.C(), reply: reply, start: time.Now()}
 	if req.Stream != nil && !*req.Stream {
 		p.whole()
 		return
 	}
 	p.stream()
-}
-
-func (s *Server) pop() (Reply, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.replies) == 0 {
-		return Reply{}, false
-	}
-	r := s.replies[0]
-	s.replies = s.replies[1:]
-	return r, true
 }
 
 func baseName(name string) string { return strings.TrimSuffix(name, ":latest") }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // recording is one exchange recorded from the real Ollama 0.17.4 serving
@@ -101,12 +103,7 @@ func TestMatchesRecordings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			got, _ := io.ReadAll(resp.Body)
+			resp, got := fakeserver.Do(t, req)
 			if resp.StatusCode != rec.status {
 				t.Errorf("status %d, want %d", resp.StatusCode, rec.status)
 			}
@@ -162,12 +159,7 @@ func TestEndpoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(tt.method, f.URL+tt.path, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, b := fakeserver.Do(t, req)
 		if resp.StatusCode != tt.status || string(b) != tt.body {
 			t.Errorf("%s %s = %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, b, tt.status, tt.body)
 		}

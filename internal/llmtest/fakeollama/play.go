@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // line is one answer line, fields in the order Ollama's api.ChatResponse
@@ -44,12 +46,11 @@ type outFunction struct {
 
 // player writes one scripted answer.
 type player struct {
-	s        *Server
-	w        http.ResponseWriter
-	r        *http.Request
-	reply    Reply
-	start    time.Time
-	canceled bool
+	*fakeserver.Call
+	w       http.ResponseWriter
+	release <-chan struct{} // Server.Release
+	reply   Reply
+	start   time.Time
 }
 
 // stream writes the answer as NDJSON. Like Ollama, headers go out with the
@@ -58,9 +59,9 @@ func (p *player) stream() {
 	rep := p.reply
 	switch rep.Fault {
 	case FaultCutBeforeFirstByte:
-		panic(http.ErrAbortHandler)
+		p.Cut()
 	case FaultStallBeforeFirst:
-		if !p.stall() {
+		if !p.Hold(p.release) {
 			return
 		}
 	}
@@ -74,14 +75,14 @@ func (p *player) stream() {
 		if i == rep.After && !p.fault() {
 			return
 		}
-		if !p.wait(delay) || !p.write(lines[i%len(lines)]) {
+		if !p.Sleep(delay) || !p.write(lines[i%len(lines)]) {
 			return
 		}
 	}
 	if rep.After >= len(lines) && !p.fault() {
 		return
 	}
-	if p.wait(delay) {
+	if p.Sleep(delay) {
 		p.write(p.doneLine())
 	}
 }
@@ -91,16 +92,16 @@ func (p *player) stream() {
 func (p *player) fault() bool {
 	switch p.reply.Fault {
 	case FaultCutAfter:
-		panic(http.ErrAbortHandler)
+		p.Cut()
 	case FaultStallAfter:
-		return p.stall()
+		return p.Hold(p.release)
 	case FaultMalformedAfter:
-		p.raw(fmt.Sprintf(`{"model":%q,"created_at":"%s","message":{"role":"assistant","content":" fo`+"\n",
-			p.reply.Model, time.Now().UTC().Format(time.RFC3339Nano)))
+		p.Send([]byte(fmt.Sprintf(`{"model":%q,"created_at":"%s","message":{"role":"assistant","content":" fo`+"\n",
+			p.reply.Model, time.Now().UTC().Format(time.RFC3339Nano))))
 		return false
 	case FaultErrorLineAfter:
 		b, _ := json.Marshal(map[string]string{"error": p.reply.ErrorText})
-		p.raw(string(b) + "\n")
+		p.Send(append(b, '\n'))
 		return false
 	}
 	return true
@@ -111,9 +112,9 @@ func (p *player) whole() {
 	rep := p.reply
 	switch rep.Fault {
 	case FaultCutBeforeFirstByte, FaultCutAfter, FaultMalformedAfter:
-		panic(http.ErrAbortHandler)
+		p.Cut()
 	case FaultStallBeforeFirst, FaultStallAfter:
-		if !p.stall() {
+		if !p.Hold(p.release) {
 			return
 		}
 	case FaultErrorLineAfter:
@@ -167,64 +168,7 @@ func (p *player) doneLine() line {
 	return l
 }
 
-func (p *player) write(l line) bool {
-	b, err := json.Marshal(l)
-	if err != nil {
-		panic(err)
-	}
-	return p.raw(string(append(b, '\n')))
-}
-
-func (p *player) raw(s string) bool {
-	if _, err := p.w.Write([]byte(s)); err != nil {
-		p.gone()
-		return false
-	}
-	if err := http.NewResponseController(p.w).Flush(); err != nil {
-		p.gone()
-		return false
-	}
-	return true
-}
-
-// wait sleeps d, or only checks the client when d is 0; false means the
-// client went away.
-func (p *player) wait(d time.Duration) bool {
-	if d <= 0 {
-		if p.r.Context().Err() != nil {
-			p.gone()
-			return false
-		}
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-p.r.Context().Done():
-		p.gone()
-		return false
-	}
-}
-
-// stall waits for the client to go away (false) or for Release (true).
-func (p *player) stall() bool {
-	select {
-	case <-p.r.Context().Done():
-		p.gone()
-		return false
-	case <-p.s.release:
-		return true
-	}
-}
-
-func (p *player) gone() {
-	if !p.canceled {
-		p.canceled = true
-		p.s.noteCanceled()
-	}
-}
+func (p *player) write(l line) bool { return p.Send(append(fakeserver.MustJSON(l), '\n')) }
 
 // tinyReply answers like the model "tiny": with tools offering
 // get_weather after a user turn it calls get_weather(Paris); otherwise it

@@ -1,13 +1,13 @@
 package fakeopenai
 
 import (
-	"context"
 	"encoding/json"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // The response shapes, field for field in OpenAI's order (wire.md §4.2-4.3).
@@ -143,18 +143,13 @@ func (a *answer) completion() *completionOut {
 	}
 }
 
-// event is one rendered SSE data payload; delta marks content events.
-type event struct {
-	data  []byte
-	delta bool
-}
-
-// events renders the whole stream except the final [DONE].
-func (a *answer) events() []event {
-	var out []event
+// events renders the whole stream, the final [DONE] included; content
+// events (text and argument deltas) are marked Delta.
+func (a *answer) events() []fakeserver.Event {
+	var out []fakeserver.Event
 	add := func(d *deltaOut, finish *string, delta bool) {
 		c := a.chunk([]choiceOut{{Index: 0, Delta: d, Logprobs: nil, FinishReason: finish}})
-		out = append(out, event{data: mustJSON(c), delta: delta})
+		out = append(out, fakeserver.Event{Data: fakeserver.MustJSON(c), Delta: delta})
 	}
 	first := &deltaOut{Role: "assistant", Content: "", Refusal: null}
 	if len(a.text) == 0 && len(a.calls) > 0 {
@@ -169,7 +164,7 @@ func (a *answer) events() []event {
 		if i > 0 || len(a.text) > 0 {
 			add(&deltaOut{ToolCalls: []toolCallOut{a.callHeader(i)}}, nil, false)
 		}
-		for _, frag := range fragments(c.Arguments, 8) {
+		for _, frag := range fakeserver.Fragments(c.Arguments, 8) {
 			idx := i
 			add(&deltaOut{ToolCalls: []toolCallOut{{Index: &idx, Function: functionOut{Arguments: frag}}}}, nil, true)
 		}
@@ -179,9 +174,9 @@ func (a *answer) events() []event {
 	if a.includeUsage {
 		c := a.chunk([]choiceOut{})
 		c.Usage = a.usage
-		out = append(out, event{data: mustJSON(c)})
+		out = append(out, fakeserver.Event{Data: fakeserver.MustJSON(c)})
 	}
-	return out
+	return append(out, fakeserver.Event{Data: []byte("[DONE]")})
 }
 
 func (a *answer) callHeader(i int) toolCallOut {
@@ -198,79 +193,29 @@ func (a *answer) chunk(choices []choiceOut) *chunkOut {
 	return c
 }
 
-func fragments(s string, n int) []string {
-	var out []string
-	for len(s) > n {
-		out = append(out, s[:n])
-		s = s[n:]
+// stream writes the SSE answer, playing r's fault.
+func (a *answer) stream(c *fakeserver.Call, r *Reply) {
+	var fault func()
+	if r.Fault >= FaultCutAfter {
+		fault = func() { playFault(c, r) }
 	}
-	return append(out, s)
+	c.Stream(a.events(), r.Trickle, r.After, fault)
 }
 
-// stream writes the SSE answer, playing r's fault. It returns false when
-// the client went away before the end.
-func (a *answer) stream(ctx context.Context, w http.ResponseWriter, r *Reply) bool {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	flush(w)
-	sent := 0
-	for i, ev := range a.events() {
-		if i > 0 && sent == r.After && r.Fault >= FaultCutAfter {
-			return playFault(ctx, w, r)
-		}
-		if ev.delta {
-			if !sleep(ctx, r.Trickle) {
-				return false
-			}
-			sent++
-		}
-		if !writeData(w, ev.data) {
-			return false
-		}
-	}
-	return writeData(w, []byte("[DONE]"))
-}
-
-func playFault(ctx context.Context, w http.ResponseWriter, r *Reply) bool {
+// playFault plays an "after" fault in place of the rest of the stream.
+func playFault(c *fakeserver.Call, r *Reply) {
 	switch r.Fault {
 	case FaultStallAfter:
-		<-ctx.Done()
-		return false
+		c.Hold(nil)
 	case FaultMalformedAfter:
-		return writeData(w, []byte(`{"id":"chatcmpl-broken","object":"chat.completion.chunk","choices":[{"delta":{"content":"x"`))
+		c.Send(fakeserver.Event{Data: []byte(`{"id":"chatcmpl-broken","object":"chat.completion.chunk","choices":[{"delta":{"content":"x"`)}.Frame())
 	case FaultErrorAfter:
 		e := r.Error
 		if e.Message == "" {
 			e = APIError{Type: "server_error", Message: "The server had an error while processing your request. Sorry about that!"}
 		}
-		return writeData(w, mustJSON(errorBody(e)))
+		c.Send(fakeserver.Event{Data: fakeserver.MustJSON(errorBody(e))}.Frame())
+	default: // FaultCutAfter: close mid-stream
+		c.Cut()
 	}
-	panic(http.ErrAbortHandler) // FaultCutAfter: close mid-stream
 }
-
-func writeData(w http.ResponseWriter, data []byte) bool {
-	b := make([]byte, 0, len(data)+8)
-	b = append(b, "data: "...)
-	b = append(b, data...)
-	b = append(b, '\n', '\n')
-	if _, err := w.Write(b); err != nil {
-		return false
-	}
-	return flush(w) == nil
-}
-
-func flush(w http.ResponseWriter) error {
-	return http.NewResponseController(w).Flush()
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }

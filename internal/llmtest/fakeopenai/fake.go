@@ -10,16 +10,14 @@
 package fakeopenai
 
 import (
-	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llmtest"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // Key is the API key the fake accepts ("Authorization: Bearer <Key>").
@@ -78,30 +76,22 @@ type APIError struct{ Message, Type, Param, Code string }
 // DefaultText is the answer of the zero Reply.
 var DefaultText = []string{"Hello", ", ", "world"}
 
-// Request is one request the fake received.
-type Request struct {
-	Method, Path string
-	Header       http.Header
-	Body         []byte
-}
-
-// Decode unmarshals the body into v.
-func (r Request) Decode(v any) error { return json.Unmarshal(r.Body, v) }
+// Request is one request the fake received; Decode unmarshals its body.
+type Request = fakeserver.Request
 
 // Server is the scripted fake. Its URL is the host root; BaseURL adds /v1.
 type Server struct {
 	*httptest.Server
 
-	mu       sync.Mutex
-	queue    []Reply
-	requests []Request
-	canceled chan struct{}
+	queue    fakeserver.Queue[Reply]
+	requests fakeserver.Log[Request]
+	cancels  fakeserver.Cancels
 }
 
 // New starts a fake closed when t ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{canceled: make(chan struct{}, 64)}
+	s := &Server{}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
@@ -113,11 +103,7 @@ func (s *Server) BaseURL() string { return s.URL + "/v1" }
 // Enqueue makes the next request without a reply of its own play r.
 // Replies are used in order; when none is queued the fake answers the
 // default text.
-func (s *Server) Enqueue(r Reply) {
-	s.mu.Lock()
-	s.queue = append(s.queue, r)
-	s.mu.Unlock()
-}
+func (s *Server) Enqueue(r Reply) { s.queue.Push(r) }
 
 // Next implements llmtest.Scripter.
 func (s *Server) Next(sc llmtest.Scenario) { s.Enqueue(ScenarioReply(sc)) }
@@ -133,7 +119,7 @@ func ScenarioReply(sc llmtest.Scenario) Reply {
 		return Reply{Status: http.StatusTooManyRequests, Error: APIError{
 			Type: "requests", Code: "rate_limit_exceeded",
 			Message: "Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in " + llmtest.RetryHint.String() + ".",
-		}, Header: http.Header{"Retry-After": {itoa(secs)}}}
+		}, Header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}
 	case llmtest.ScenarioServerError:
 		return Reply{Status: http.StatusInternalServerError, Error: APIError{
 			Type: "server_error", Message: "The server had an error while processing your request. Sorry about that!",
@@ -145,49 +131,21 @@ func ScenarioReply(sc llmtest.Scenario) Reply {
 }
 
 // Requests returns the requests received so far.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
+func (s *Server) Requests() []Request { return s.requests.All() }
 
 // LastRequest returns the latest request, or the zero Request.
 func (s *Server) LastRequest() Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.requests) == 0 {
-		return Request{}
-	}
-	return s.requests[len(s.requests)-1]
+	r, _ := s.requests.Last()
+	return r
 }
 
 // Canceled receives one value each time the fake sees a client go away
 // while it was still answering.
-func (s *Server) Canceled() <-chan struct{} { return s.canceled }
-
-func (s *Server) noteCanceled() {
-	select {
-	case s.canceled <- struct{}{}:
-	default:
-	}
-}
-
-func (s *Server) pop() Reply {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
-		return Reply{}
-	}
-	r := s.queue[0]
-	s.queue = s.queue[1:]
-	return r
-}
+func (s *Server) Canceled() <-chan struct{} { return s.cancels.C() }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
-	s.mu.Lock()
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
-	s.mu.Unlock()
+	body := fakeserver.ReadBody(r)
+	s.requests.Add(fakeserver.Record(r, body))
 	setCommonHeaders(w.Header())
 	if r.Header.Get("Authorization") != "Bearer "+Key {
 		writeError(w, http.StatusUnauthorized, APIError{Type: "invalid_request_error", Code: "invalid_api_key",
@@ -213,56 +171,33 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeError(w, http.StatusBadRequest, *apiErr, nil)
 		return
 	}
-	reply := s.pop()
+	reply, _ := s.queue.Pop()
 	if reply.Status != 0 && reply.Status != http.StatusOK {
 		if reply.RawBody != "" {
-			for k, v := range reply.Header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(reply.Status)
-			_, _ = io.WriteString(w, reply.RawBody)
+			fakeserver.WriteRaw(w, reply.Status, reply.Header, reply.RawBody)
 			return
 		}
 		writeError(w, reply.Status, reply.Error, reply.Header)
 		return
 	}
-	ctx := r.Context()
+	c := fakeserver.NewCall(w, r, &s.cancels, nil)
 	switch reply.Fault {
 	case FaultCutBefore:
-		panic(http.ErrAbortHandler)
+		c.Cut()
 	case FaultStallBefore:
-		<-ctx.Done()
-		s.noteCanceled()
+		c.Hold(nil)
 		return
 	}
-	if !sleep(ctx, reply.Delay) {
-		s.noteCanceled()
+	if !c.Sleep(reply.Delay) {
 		return
 	}
 	a := newAnswer(req, &reply)
 	if !req.Stream {
 		if reply.Fault != FaultNone {
-			panic(http.ErrAbortHandler) // a broken non-stream answer: cut
+			c.Cut() // a broken non-stream answer
 		}
 		writeJSON(w, http.StatusOK, a.completion())
 		return
 	}
-	if !a.stream(ctx, w, &reply) {
-		s.noteCanceled()
-	}
-}
-
-// sleep waits d or until ctx is done; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	a.stream(c, &reply)
 }

@@ -2,12 +2,12 @@ package fakeopenai_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeopenai"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 func TestValidation(t *testing.T) {
@@ -38,12 +38,7 @@ func TestValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, f.BaseURL()+"/chat/completions", strings.NewReader(tt.body))
 			req.Header.Set("Authorization", "Bearer "+fakeopenai.Key)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			raw, _ := io.ReadAll(resp.Body)
+			resp, raw := fakeserver.Do(t, req)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, raw)
 			}
@@ -79,12 +74,7 @@ func TestStreamBytes(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, f.BaseURL()+"/chat/completions",
 		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`))
 	req.Header.Set("Authorization", "Bearer "+fakeopenai.Key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := fakeserver.Do(t, req)
 	events := strings.Split(strings.TrimSuffix(string(raw), "\n\n"), "\n\n")
 	if len(events) != 5 || events[4] != "data: [DONE]" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("stream = %q", raw)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // HandlerOptions configure the load-benchmark handler.
@@ -47,12 +49,11 @@ func NewHandler(opts HandlerOptions) http.Handler {
 		a := newAnswer(req, reply)
 		a.id, a.created = "chatcmpl-fake", 1730000000
 		for _, ev := range a.events() {
-			h.events[i] = append(h.events[i], sseData(ev.data))
+			h.events[i] = append(h.events[i], ev.Frame())
 		}
-		h.events[i] = append(h.events[i], sseData([]byte("[DONE]")))
 		h.whole[i] = []byte(strings.Join(toStrings(h.events[i]), ""))
 		if !usage {
-			h.json = append(mustJSON(a.completion()), '\n')
+			h.json = append(fakeserver.MustJSON(a.completion()), '\n')
 		}
 	}
 	return h
@@ -79,8 +80,8 @@ func (h *fixedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = io.Copy(io.Discard, r.Body)
-	ctx := r.Context()
-	if !sleep(ctx, h.opts.Delay) {
+	c := fakeserver.NewCall(w, r, nil, nil) // times the answer; counts nothing
+	if !c.Sleep(h.opts.Delay) {
 		return
 	}
 	if !req.Stream {
@@ -98,20 +99,15 @@ func (h *fixedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(h.whole[u])
 		return
 	}
-	rc := http.NewResponseController(w)
 	for i, ev := range h.events[u] {
-		if i > 0 && i <= h.opts.Deltas && !sleep(ctx, h.opts.DeltaDelay) {
+		if i > 0 && i <= h.opts.Deltas && !c.Sleep(h.opts.DeltaDelay) {
 			return
 		}
 		if _, err := w.Write(ev); err != nil {
 			return
 		}
-		_ = rc.Flush()
+		_ = c.Flush()
 	}
-}
-
-func sseData(data []byte) []byte {
-	return append(append([]byte("data: "), data...), '\n', '\n')
 }
 
 func toStrings(bs [][]byte) []string {

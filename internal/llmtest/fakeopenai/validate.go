@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeserver"
 )
 
 // chatRequest is what the fake reads of a request body.
@@ -192,9 +194,7 @@ func errorBody(e APIError) map[string]*errorObj {
 }
 
 func writeError(w http.ResponseWriter, status int, e APIError, extra http.Header) {
-	for k, v := range extra {
-		w.Header()[k] = v
-	}
+	fakeserver.CopyHeader(w.Header(), extra)
 	writeJSON(w, status, errorBody(e))
 }
 
