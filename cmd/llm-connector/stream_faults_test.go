@@ -725,7 +725,9 @@ func TestStreamCurlExample(t *testing.T) {
 	r := newRig(t, pOllama, false, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, curl, "-sS", "-N", "-X", "POST", r.url+"/chat",
+	// The README's example, byte for byte but for the address (and -sS
+	// to keep curl's progress meter out of the output).
+	out, err := exec.CommandContext(ctx, curl, "-sS", "-N", r.url+"/chat",
 		"-H", "Content-Type: application/json", "-d", `{"prompt":"hi","stream":true}`).Output()
 	if err != nil {
 		t.Fatalf("curl: %v\n%s", err, out)
@@ -864,20 +866,26 @@ func createTickModel(t *testing.T, base string) string {
 }
 
 // TestStreamClientDisconnectBeforeFirstDelta: a client that leaves while
-// the upstream has not said anything yet cancels it too, and nothing is
-// retried or sent to the fallback for nobody. The first-token timeout is
+// the upstream has not said anything yet cancels it too, streamed or not,
+// and nothing is retried or sent to the fallback for nobody. The first-token timeout is
 // long, so only the disconnect can end the upstream request within the
 // bound.
 func TestStreamClientDisconnectBeforeFirstDelta(t *testing.T) {
-	for _, p := range []string{pGoogle, pOllama} {
-		t.Run(p, func(t *testing.T) {
+	for _, tc := range []struct{ p, mode, body string }{
+		{pGoogle, "stream", `{"prompt":"hi","stream":true}`},
+		{pOllama, "stream", `{"prompt":"hi","stream":true}`},
+		{pGoogle, "json", `{"prompt":"hi"}`},
+		{pOllama, "json", `{"prompt":"hi"}`},
+	} {
+		p := tc.p
+		t.Run(p+"/"+tc.mode, func(t *testing.T) {
 			r := newRig(t, p, true, map[string]string{"LLM_FIRST_TOKEN_TIMEOUT": "60s"})
 			r.script(t, p, []step{{fault: hangBefore}})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			errc := make(chan error, 1)
 			go func() {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.url+"/chat", strings.NewReader(`{"prompt":"hi","stream":true}`))
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.url+"/chat", strings.NewReader(tc.body))
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := http.DefaultClient.Do(req)
 				if err == nil {
