@@ -149,6 +149,13 @@ func TestRouterStream(t *testing.T) {
 			wantCalls: [2]int{1, 1},
 		},
 		{
+			name:      "hint longer than MaxDelay falls back at once when a fallback exists",
+			primary:   [][]fp.Step{{fp.Err(rateLimited(40 * time.Second))}},
+			secondary: [][]fp.Step{fallbackOK},
+			wantText:  "from ollama",
+			wantCalls: [2]int{1, 1},
+		},
+		{
 			name:       "backoff past the remaining deadline falls back",
 			policy:     func(p *Policy) { p.TTFT = 0 },
 			primary:    [][]fp.Step{{fp.Err(unavailable("google"))}, {advance(&clk, 59*time.Second), fp.Err(unavailable("google"))}},
@@ -637,5 +644,20 @@ func TestRouterQuietEndAfterStallIsAnError(t *testing.T) {
 	res := drain(context.Background(), r)
 	if res.text != "a" || llm.KindOf(res.err) != llm.KindTimeout {
 		t.Errorf("result %+v, want the partial answer and a timeout", res)
+	}
+}
+
+// With no target left, a long server hint is honoured (within the
+// deadline) instead of failing at once.
+func TestRouterLastTargetHonoursLongHint(t *testing.T) {
+	p := fp.New("google", []fp.Step{fp.Err(rateLimited(40 * time.Second))},
+		[]fp.Step{fp.Text("late"), fp.Chunk(llm.Chunk{FinishReason: llm.FinishStop})})
+	r, clk := newTestRouter(t, DefaultPolicy(), nil, gemini(p))
+	res := drain(context.Background(), r)
+	if res.err != nil || res.text != "late" {
+		t.Fatalf("result = %+v", res)
+	}
+	if got := clk.Sleeps(); len(got) != 1 || got[0] != 40*time.Second {
+		t.Errorf("sleeps = %v, want [40s]", got)
 	}
 }

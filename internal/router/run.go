@@ -47,14 +47,14 @@ func (s *run) route() {
 			continue
 		}
 		tried = true
-		if s.tryTarget(t, br, probe) {
+		if s.tryTarget(t, br, probe, i < len(s.r.targets)-1) {
 			return
 		}
 	}
 	if !tried {
 		// Every breaker is open and none may probe yet: try the primary
 		// once rather than fail with nothing tried.
-		if s.tryTarget(&s.r.targets[0], s.r.brs[0], true) {
+		if s.tryTarget(&s.r.targets[0], s.r.brs[0], true, false) {
 			return
 		}
 	}
@@ -65,7 +65,12 @@ func (s *run) route() {
 // request is over (answered, or an error was sent to the caller) and false
 // to move on to the next target. once limits it to a single attempt (a
 // half-open probe, or the forced try when every breaker is open).
-func (s *run) tryTarget(t *Target, br *breaker, once bool) (done bool) {
+//
+// hasNext says another target follows: then a server hint longer than
+// Policy.MaxDelay (Gemini's free tier asks for ~40s) moves on at once
+// instead of leaving the client without an answer while the fallback
+// idles. With no target left, the hint is honoured up to the deadline.
+func (s *run) tryTarget(t *Target, br *breaker, once, hasNext bool) (done bool) {
 	retries := t.Retries
 	if retries < 0 {
 		retries = s.r.policy.Retries
@@ -96,6 +101,9 @@ func (s *run) tryTarget(t *Target, br *breaker, once bool) (done bool) {
 		}
 		if n >= retries || br.isOpen() {
 			return false
+		}
+		if hasNext && llm.RetryAfter(err) > s.r.policy.MaxDelay {
+			return false // the server asks for a long wait: the next target answers sooner
 		}
 		wait := s.r.backoff(n, err)
 		if s.r.clock.Now().Add(wait).After(s.deadline) {

@@ -54,6 +54,14 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 		<-producerDone
 	}()
 
+	// A client that stops reading but keeps the connection open must not
+	// pin this handler: every write gets a deadline.
+	rc := http.NewResponseController(w)
+	writeTimeout := max(2*s.Heartbeat, 30*time.Second)
+	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(writeTimeout)) }
+	// The server sets no deadline of its own (no WriteTimeout: streams are
+	// long), so clear ours for the next request on a kept-alive connection.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	var sw *sse.Writer
 	var tick <-chan time.Time
 	var ticker *time.Ticker
@@ -75,6 +83,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 					sw = s.startStream(w, res, f)
 				}
 				<-producerDone // res is complete once the producer returned
+				deadline()
 				if res.Err != nil {
 					_ = f.fail(sw, res.Err)
 					return
@@ -82,6 +91,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				_ = f.done(sw, res, RequestID(ctx))
 				return
 			}
+			deadline()
 			if it.err != nil {
 				if sw == nil {
 					f.failBeforeStart(s, w, it.err)
@@ -104,6 +114,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				ticker.Reset(s.Heartbeat)
 			}
 		case <-tick:
+			deadline()
 			if err := sw.Comment("keep-alive"); err != nil {
 				return
 			}
