@@ -110,6 +110,17 @@ func TestTrackingEndToEnd(t *testing.T) {
 	if !strings.Contains(body, `"tracking"`) || !strings.Contains(body, `"backlog"`) {
 		t.Errorf("health = %s", body)
 	}
+	resp, body = do(t, "GET", url+"/ready", "")
+	for _, want := range []string{`"database":{"reachable":true}`, `"mlflow":{"reachable":true}`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("ready lacks %s: %s", want, body)
+		}
+	}
+	ml.Down()
+	resp, body = do(t, "GET", url+"/health?deep=1", "")
+	if !strings.Contains(body, `"mlflow":{"error":"unreachable","reachable":false}`) || !strings.Contains(body, `"status":"degraded"`) {
+		t.Errorf("deep health with MLflow down: %s", body)
+	}
 }
 
 // TestKeysCostAndBudgets: with keys required, the admin creates a key; no

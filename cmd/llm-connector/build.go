@@ -10,6 +10,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/llm-connector/llm-connector/internal/admin"
 	"github.com/llm-connector/llm-connector/internal/config"
 	"github.com/llm-connector/llm-connector/internal/gateway"
@@ -142,6 +144,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		},
 	}
 	health := healthOf(cfg, table, backends, degraded)
+	probes := backendProbes(cfg, rdb, acc, hc)
 	srv.Health = func(ctx context.Context, deep bool) server.Health {
 		h := health(ctx, deep)
 		if tracker != nil {
@@ -150,6 +153,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 			if comp["status"] != "ok" && h.Status == server.Healthy {
 				h.Status = server.Degraded
 			}
+		}
+		if deep {
+			probeBackends(ctx, probes, &h)
 		}
 		return h
 	}
@@ -287,6 +293,69 @@ func modelOf(cfg *config.Config, provider string) string {
 		return cfg.File.Providers[provider].Model
 	}
 	return ""
+}
+
+// backendProbes are the deep checks of what the service depends on
+// besides providers: the database, Redis and the MLflow server.
+func backendProbes(cfg *config.Config, rdb *redis.Client, acc *accounting, hc *http.Client) map[string]func(context.Context) error {
+	p := map[string]func(context.Context) error{
+		"database": func(ctx context.Context) error { return acc.db.PingContext(ctx) },
+	}
+	if rdb != nil {
+		p["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	}
+	if uri := cfg.MLflow.TrackingURI; uri != "" {
+		p["mlflow"] = func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri+"/health", nil)
+			if err != nil {
+				return err
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		}
+	}
+	return p
+}
+
+// probeBackends runs the probes at once, each with a short timeout. A
+// failing backend degrades the service (it keeps serving: the cache and
+// limits degrade, records wait in their queues).
+func probeBackends(ctx context.Context, probes map[string]func(context.Context) error, h *server.Health) {
+	type result struct {
+		name string
+		err  error
+	}
+	out := make(chan result, len(probes))
+	for name, probe := range probes {
+		go func() {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			out <- result{name, probe(pctx)}
+		}()
+	}
+	for range probes {
+		r := <-out
+		comp, _ := h.Components[r.name].(map[string]any)
+		if comp == nil {
+			comp = map[string]any{}
+			h.Components[r.name] = comp
+		}
+		if r.err != nil {
+			comp["reachable"], comp["error"] = false, "unreachable"
+			if h.Status == server.Healthy {
+				h.Status = server.Degraded
+			}
+			continue
+		}
+		comp["reachable"] = true
+	}
 }
 
 // healthOf reports breaker states and configuration problems without I/O,

@@ -69,6 +69,10 @@ func decode(w http.ResponseWriter, body []byte, v any) bool {
 func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
 	p := r.URL.Path
 	switch {
+	case p == "/health" && r.Method == http.MethodGet:
+		// The tracking server's liveness endpoint answers a plain OK.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("OK"))
 	case p == artProxy && r.Method == http.MethodGet:
 		s.listProxy(w, r)
 	case strings.HasPrefix(p, artProxy+"/"):
