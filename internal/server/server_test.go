@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llm-connector/llm-connector/internal/cache"
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeprovider"
@@ -22,6 +23,7 @@ import (
 )
 
 type harness struct {
+	gw      *gateway.Gateway
 	srv     *httptest.Server
 	primary *fakeprovider.Provider
 	backup  *fakeprovider.Provider
@@ -52,6 +54,7 @@ func newHarness(t *testing.T) *harness {
 		h.calls <- c
 		return nil
 	})}
+	h.gw = gw
 	s := &Server{GW: gw, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), BodyLimit: 1 << 20,
 		Info: Info{Provider: "google", Model: "gemini-2.5-flash", Fallback: "ollama"}}
 	h.srv = httptest.NewServer(s.Handler())
@@ -366,5 +369,42 @@ func TestChatClientDisconnectCancelsUpstream(t *testing.T) {
 	calls := h.primary.Calls()
 	if calls[0].CtxErr == nil {
 		t.Error("upstream context was not canceled")
+	}
+}
+
+// A cache hit answers in the same shape, streams too, says so, bills no
+// tokens and is still recorded.
+func TestCacheHitStreamsAndIsRecorded(t *testing.T) {
+	h := newHarness(t)
+	h.gw.Cache, h.gw.CacheKey, h.gw.CacheTTL = cache.NewMemory(10, time.Hour), cache.Key, time.Hour
+	h.primary.Push(answer("cached answer", 30, "google", "gemini-2.5-flash"))
+	resp, body := h.post(t, "/chat", `{"prompt":"same"}`)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("first: %d %s %s", resp.StatusCode, resp.Header.Get("X-Cache"), body)
+	}
+	<-h.calls
+	resp, body = h.post(t, "/chat", `{"prompt":"same","stream":true}`)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "HIT" {
+		t.Fatalf("second: %d %s", resp.StatusCode, resp.Header.Get("X-Cache"))
+	}
+	evs := readEvents(t, bytes.NewReader(body))
+	last := evs[len(evs)-1]
+	var done ChatResponse
+	if err := json.Unmarshal([]byte(last.Data), &done); err != nil || last.Type != "done" {
+		t.Fatalf("events %+v", evs)
+	}
+	if evs[0].Type != "delta" || done.Response != "cached answer" || !done.Cached || done.TokensUsed != 0 || done.Provider != "google" {
+		t.Errorf("done = %+v", done)
+	}
+	if n := h.primary.NumCalls(); n != 1 {
+		t.Errorf("provider called %d times", n)
+	}
+	c := <-h.calls
+	if !c.Cached || !c.Success || c.Response != "cached answer" || c.Usage.Total() != 0 {
+		t.Errorf("record of the hit = %+v", c)
+	}
+	resp, _ = h.post(t, "/chat", `{"prompt":"same"}`, "Cache-Control", "no-cache")
+	if resp.Header.Get("X-Cache") != "MISS" || h.primary.NumCalls() != 2 {
+		t.Errorf("no-cache did not skip the lookup")
 	}
 }
