@@ -7,7 +7,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/llm-connector ./cmd/llm-connector
+RUN CGO_ENABLED=0 go build -tags grpcnotrace -trimpath -ldflags "-s -w" -o /out/llm-connector ./cmd/llm-connector
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/llm-connector /llm-connector

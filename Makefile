@@ -8,7 +8,7 @@ run: ## run the service (configuration from the environment)
 	$(GO) run ./cmd/llm-connector
 
 build: ## a static binary in bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/llm-connector ./cmd/llm-connector
+	CGO_ENABLED=0 $(GO) build -tags grpcnotrace -trimpath -ldflags "-s -w" -o bin/llm-connector ./cmd/llm-connector
 
 test: ## every test, with the race detector
 	$(GO) test -race -count=1 ./...

@@ -22,6 +22,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/route"
 	"github.com/llm-connector/llm-connector/internal/router"
 	"github.com/llm-connector/llm-connector/internal/server"
+	"github.com/llm-connector/llm-connector/internal/tracing"
 	"github.com/llm-connector/llm-connector/internal/track"
 )
 
@@ -45,9 +46,18 @@ func (a *app) close(log *slog.Logger) {
 }
 
 // build wires every component from cfg.
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+// tcfg is read from the same environment (tracing.ConfigFromEnv).
+func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *slog.Logger) (*app, error) {
 	a := &app{closeTimeout: cfg.ShutdownTimeout}
+	tcfg.Log = log
+	tracer, err := tracing.Setup(ctx, tcfg)
+	if err != nil {
+		return nil, err
+	}
+	// First in, so it runs last: spans of drained requests still leave.
+	a.closers = append(a.closers, tracer.Shutdown)
 	hc := providerHTTPClient(cfg)
+	hc.Transport = tracer.Transport(hc.Transport)
 	backends, err := buildBackends(cfg, hc, log)
 	if err != nil {
 		return nil, err
@@ -116,6 +126,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		return out
 	})
 	gw.Sink, gw.Observer = sinks, met
+	if tracer.Enabled() {
+		gw.Tracer = tracer
+	}
 	srv := &server.Server{
 		GW:         gw,
 		Info:       infoOf(cfg, backends),
@@ -127,6 +140,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, err
 		WrapChat:   wrapChat,
 		WrapV1:     wrapV1,
 		Observe:    met.ObserveHTTP,
+		Trace:      tracer.Middleware,
 		Extra: func(mux *http.ServeMux) {
 			admin.Register(mux, acc.deps)
 			mux.Handle("GET /metrics", met.Handler())

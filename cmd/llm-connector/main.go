@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/config"
+	"github.com/llm-connector/llm-connector/internal/tracing"
 )
 
 func main() {
@@ -59,8 +60,12 @@ func start(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
+	tcfg, err := tracing.ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
 	log := newLogger(stdout, cfg)
-	app, err := build(ctx, cfg, log)
+	app, err := build(ctx, cfg, tcfg, log)
 	if err != nil {
 		return err
 	}

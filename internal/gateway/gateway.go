@@ -92,6 +92,16 @@ type Gateway struct {
 	Authorize func(ctx context.Context, r Route) error
 	// Observer, when set, receives what only the pipeline sees (metrics).
 	Observer Observer
+	// Tracer, when set, is told about every finished stream with its
+	// context and upstream attempts (OpenTelemetry spans).
+	Tracer CallObserver
+}
+
+// CallObserver is told about a finished request: ctx is the request's
+// context (it carries the caller's trace span and the llm.Trace), and
+// attempts are every upstream try, in order. It must not block.
+type CallObserver interface {
+	ObserveCall(ctx context.Context, attempts []llm.Attempt, res *Result)
 }
 
 // Observer is told about overhead, upstream attempts and refusals.
@@ -263,6 +273,9 @@ func (g *Gateway) finish(ctx context.Context, in *Input, res *Result, adm *admis
 	if g.Observer != nil {
 		g.Observer.ObserveOverhead(res.Overhead())
 		g.Observer.ObserveAttempts(attempts)
+	}
+	if g.Tracer != nil {
+		g.Tracer.ObserveCall(ctx, attempts, res)
 	}
 	g.record(ctx, in, res)
 }

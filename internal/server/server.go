@@ -53,6 +53,10 @@ type Server struct {
 	// Observe, when set, is told the route pattern, status and duration
 	// of every request (metrics).
 	Observe func(route string, code int, d time.Duration)
+	// Trace, when set, wraps the routed handlers inside the request-ID
+	// and logging middleware, so it sees the request ID and the matched
+	// route pattern (tracing.Tracer.Middleware).
+	Trace func(http.Handler) http.Handler
 }
 
 // ModelInfo is one entry of GET /v1/models.
@@ -74,7 +78,11 @@ func (s *Server) Handler() http.Handler {
 	if s.Extra != nil {
 		s.Extra(mux)
 	}
-	return s.middleware(mux)
+	var routed http.Handler = mux
+	if s.Trace != nil {
+		routed = s.Trace(mux)
+	}
+	return s.middleware(mux, routed)
 }
 
 type ctxKey int
@@ -89,7 +97,7 @@ func RequestID(ctx context.Context) string {
 
 // middleware gives every request an ID, recovers panics into a JSON 500,
 // answers unknown paths and wrong methods in JSON, and logs one line.
-func (s *Server) middleware(mux *http.ServeMux) http.Handler {
+func (s *Server) middleware(mux *http.ServeMux, routed http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestIDFrom(r.Header.Get("X-Request-ID"))
@@ -120,7 +128,7 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 			s.notRouted(rec, r, h)
 			return
 		}
-		mux.ServeHTTP(rec, r)
+		routed.ServeHTTP(rec, r)
 	})
 }
 
