@@ -164,7 +164,7 @@ func buildService(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("run from inside the llm-connector module (go env GOMOD: %v)", err)
 	}
 	bin := filepath.Join(dir, "llm-connector")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/llm-connector")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "grpcnotrace", "-trimpath", "-o", bin, "./cmd/llm-connector")
 	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/llm-connector: %w\n%s", err, out)
