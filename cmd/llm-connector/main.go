@@ -119,6 +119,7 @@ func serve(ctx context.Context, cfg *config.Config, h http.Handler, log *slog.Lo
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout, // no WriteTimeout: answers stream for as long as the model writes
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

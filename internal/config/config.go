@@ -25,6 +25,7 @@ type Config struct {
 	RequestTimeout    time.Duration // REQUEST_TIMEOUT: one deadline per request, all attempts; default 60s
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: bound on draining in-flight requests; default 30s
 	ReadHeaderTimeout time.Duration // READ_HEADER_TIMEOUT; default 10s
+	ReadTimeout       time.Duration // READ_TIMEOUT: whole request (headers and body); default 30s
 	IdleTimeout       time.Duration // IDLE_TIMEOUT (keep-alive); default 120s
 	MaxHeaderBytes    int           // MAX_HEADER_BYTES; default 64 KiB
 	Heartbeat         time.Duration // SSE_HEARTBEAT: comment lines while a stream is idle; default 15s, 0 disables
@@ -157,6 +158,7 @@ func Load(getenv Getenv) (*Config, error) {
 		RequestTimeout:    l.dur("REQUEST_TIMEOUT", 60*time.Second),
 		ShutdownTimeout:   l.dur("SHUTDOWN_TIMEOUT", 30*time.Second),
 		ReadHeaderTimeout: l.dur("READ_HEADER_TIMEOUT", 10*time.Second),
+		ReadTimeout:       l.dur("READ_TIMEOUT", 30*time.Second),
 		IdleTimeout:       l.dur("IDLE_TIMEOUT", 120*time.Second),
 		MaxHeaderBytes:    l.int("MAX_HEADER_BYTES", 64<<10),
 		Heartbeat:         l.dur("SSE_HEARTBEAT", 15*time.Second),
