@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeprovider"
+	"github.com/llm-connector/llm-connector/internal/track"
+)
+
+type oneRoute struct{ p llm.Provider }
+
+func (o oneRoute) Resolve(model, provider string) (Route, error) {
+	if model == "missing" {
+		return Route{}, ErrNoRoute
+	}
+	return Route{Name: "default", P: o.p, Provider: "google", Model: "gemini"}, nil
+}
+
+type mapCache struct {
+	mu sync.Mutex
+	m  map[string]*llm.Response
+}
+
+func (c *mapCache) Get(_ context.Context, k string) (*llm.Response, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[k]
+	return r, ok, nil
+}
+
+func (c *mapCache) Set(_ context.Context, k string, r *llm.Response, _ time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[k] = r
+	return nil
+}
+
+type fixedLimiter struct {
+	adm        Admission
+	reconciled []int
+}
+
+func (l *fixedLimiter) Admit(context.Context, string, int) (Admission, error) { return l.adm, nil }
+func (l *fixedLimiter) Reconcile(_ context.Context, _ string, reserved, actual int) {
+	l.reconciled = append(l.reconciled, reserved, actual)
+}
+
+type fixedBudget struct {
+	err       error
+	committed []float64
+}
+
+func (b *fixedBudget) Reserve(context.Context, Identity, float64) (func(float64), error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	return func(usd float64) { b.committed = append(b.committed, usd) }, nil
+}
+
+type flatPrice struct{}
+
+func (flatPrice) Cost(_, _ string, u llm.Usage) (float64, bool) { return float64(u.Total()) / 1000, true }
+func (flatPrice) Version() string                               { return "test-1" }
+
+func answer() []fakeprovider.Step {
+	return []fakeprovider.Step{fakeprovider.Text("hi"),
+		fakeprovider.Chunk(llm.Chunk{FinishReason: "stop", Usage: &llm.Usage{InputTokens: 3, OutputTokens: 2, TotalTokens: 5}, Provider: "google", Model: "gemini"})}
+}
+
+func run(t *testing.T, g *Gateway, in *Input) (*Result, error) {
+	t.Helper()
+	res, seq, err := g.Chat(context.Background(), in)
+	if err != nil {
+		return res, err
+	}
+	for _, err := range seq {
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func input(model string) *Input {
+	return &Input{RequestID: "r1", Endpoint: "/chat", LimitKey: "user:a", Model: model,
+		Req: &llm.Request{MaxTokens: 10, Messages: []llm.Message{{Role: llm.RoleUser, Content: "q"}}}}
+}
+
+func TestGatewayPipeline(t *testing.T) {
+	tests := []struct {
+		name     string
+		setup    func(g *Gateway, in *Input)
+		wantKind llm.Kind // KindInternal = no error
+		wantErr  error
+		check    func(t *testing.T, g *Gateway, res *Result, calls []track.Call)
+	}{
+		{name: "answer is priced, recorded and settled", check: func(t *testing.T, g *Gateway, res *Result, calls []track.Call) {
+			if res.Response.Text != "hi" || !res.CostKnown || res.CostUSD != 0.005 || len(calls) != 1 || !calls[0].Success || calls[0].PriceVersion != "test-1" {
+				t.Errorf("res %+v calls %+v", res, calls)
+			}
+			if got := g.Limiter.(*fixedLimiter).reconciled; len(got) != 2 || got[1] != 5 {
+				t.Errorf("reconciled %v, want actual 5", got)
+			}
+			if got := g.Budget.(*fixedBudget).committed; len(got) != 1 || got[0] != 0.005 {
+				t.Errorf("committed %v", got)
+			}
+		}},
+		{name: "unknown route is refused and recorded", setup: func(g *Gateway, in *Input) { in.Model = "missing" }, wantErr: ErrNoRoute,
+			check: func(t *testing.T, g *Gateway, res *Result, calls []track.Call) {
+				if len(calls) != 1 || calls[0].Success {
+					t.Errorf("calls %+v", calls)
+				}
+			}},
+		{name: "rate limited before any upstream call", setup: func(g *Gateway, in *Input) {
+			g.Limiter = &fixedLimiter{adm: Admission{Which: "tokens", RetryAfter: 3 * time.Second, Headers: map[string]string{"X-Ratelimit-Remaining-Tokens": "0"}}}
+		}, wantKind: llm.KindRateLimited, check: func(t *testing.T, g *Gateway, res *Result, calls []track.Call) {
+			if res.Admission.Headers["X-Ratelimit-Remaining-Tokens"] != "0" || len(calls) != 1 || calls[0].ErrorKind != "rate_limited" {
+				t.Errorf("res %+v calls %+v", res, calls)
+			}
+		}},
+		{name: "budget refusal releases the rate-limit reservation", setup: func(g *Gateway, in *Input) {
+			g.Budget = &fixedBudget{err: llm.Errorf(llm.KindRateLimited, "", "daily budget of user a spent")}
+		}, wantKind: llm.KindRateLimited, check: func(t *testing.T, g *Gateway, res *Result, calls []track.Call) {
+			if got := g.Limiter.(*fixedLimiter).reconciled; len(got) != 2 || got[1] != 0 {
+				t.Errorf("reconciled %v, want the reservation returned", got)
+			}
+		}},
+		{name: "authorize refuses the route", setup: func(g *Gateway, in *Input) {
+			g.Authorize = func(context.Context, Route) error { return llm.Errorf(llm.KindForbidden, "", "model not allowed") }
+		}, wantKind: llm.KindForbidden},
+		{name: "second identical request is a cache hit at no cost", setup: func(g *Gateway, in *Input) {
+			g.Cache, g.CacheKey = &mapCache{m: map[string]*llm.Response{}}, func(r string, req *llm.Request) string { return r + req.Messages[0].Content }
+			if _, err := run(t, g, input("")); err != nil {
+				t.Fatal(err)
+			}
+		}, check: func(t *testing.T, g *Gateway, res *Result, calls []track.Call) {
+			if !res.Cached || res.CostUSD != 0 || res.Response.Usage.Total() != 0 || res.Response.Text != "hi" || len(calls) != 2 || !calls[1].Cached {
+				t.Errorf("res %+v calls %+v", res, calls)
+			}
+		}},
+		{name: "no-store keeps the answer out of the cache", setup: func(g *Gateway, in *Input) {
+			g.Cache, g.CacheKey = &mapCache{m: map[string]*llm.Response{}}, func(r string, req *llm.Request) string { return r }
+			in.NoStore = true
+		}, check: func(t *testing.T, g *Gateway, res *Result, calls []track.Call) {
+			if len(g.Cache.(*mapCache).m) != 0 {
+				t.Error("no-store answer was stored")
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := fakeprovider.New("google")
+			p.SetDefault(answer()...)
+			var mu sync.Mutex
+			var calls []track.Call
+			g := &Gateway{Routes: oneRoute{p}, Pricer: flatPrice{}, Limiter: &fixedLimiter{adm: Admission{Allowed: true}},
+				Budget: &fixedBudget{}, CacheTTL: time.Minute,
+				Sink: track.SinkFunc(func(_ context.Context, c track.Call) error {
+					mu.Lock()
+					calls = append(calls, c)
+					mu.Unlock()
+					return nil
+				})}
+			in := input("")
+			if tt.setup != nil {
+				tt.setup(g, in)
+			}
+			res, err := run(t, g, in)
+			switch {
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+			case tt.wantKind != llm.KindInternal:
+				if llm.KindOf(err) != tt.wantKind {
+					t.Fatalf("err = %v (%v), want %v", err, llm.KindOf(err), tt.wantKind)
+				}
+			case err != nil:
+				t.Fatal(err)
+			}
+			if tt.check != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				tt.check(t, g, res, calls)
+			}
+		})
+	}
+}
