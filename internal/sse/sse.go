@@ -12,6 +12,7 @@ import (
 	"iter"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // Event is one dispatched event. Type is empty for the default "message".
@@ -25,6 +26,8 @@ type Event struct {
 // cannot make the reader buffer without end.
 const MaxLine = 8 << 20
 
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
 // ErrLineTooLong is returned when a line exceeds MaxLine.
 var ErrLineTooLong = errors.New("sse: line too long")
 
@@ -34,7 +37,13 @@ var ErrLineTooLong = errors.New("sse: line too long")
 func Read(r io.Reader) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 4096), MaxLine)
+		// The first buffer comes from a pool: a stream per request would
+		// otherwise allocate 4 KiB each. Events are copied out (strings),
+		// so nothing refers to it once the loop ends. A scanner that needs
+		// more grows its own buffer and leaves this one as it was.
+		buf := bufPool.Get().(*[]byte)
+		defer bufPool.Put(buf)
+		sc.Buffer((*buf)[:0], MaxLine)
 		sc.Split(scanLines)
 		var ev Event
 		var data strings.Builder

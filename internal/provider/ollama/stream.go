@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -67,13 +68,19 @@ func (c *Client) send(ctx context.Context, req *llm.Request) (*http.Response, er
 	return resp, nil
 }
 
+var linePool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
 // decodeStream reads NDJSON answer lines from r and yields chunks. It
 // returns nil after the done line (or when yield asks to stop) and an
 // error when the stream is cut, garbled or reports an error in band; the
 // chunks decoded before a failure have been yielded.
 func decodeStream(r io.Reader, yield func(llm.Chunk, error) bool) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 16<<10), maxLine)
+	// Lines are decoded into fresh values (json.Unmarshal copies), so the
+	// buffer can go back to the pool when the stream ends.
+	buf := linePool.Get().(*[]byte)
+	defer linePool.Put(buf)
+	sc.Buffer((*buf)[:0], maxLine)
 	calls := 0
 	for sc.Scan() {
 		b := sc.Bytes()
