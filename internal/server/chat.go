@@ -153,6 +153,9 @@ func (s *Server) finishHeaders(w http.ResponseWriter, res *gateway.Result) {
 	if res.Response.Provider != "" {
 		h.Set("X-LLM-Provider", res.Response.Provider)
 	}
+	if !s.logger().Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
 	annotate(w,
 		slog.String("provider", res.Response.Provider),
 		slog.String("model", res.Response.Model),

@@ -147,6 +147,14 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handle
 }
 
 func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time) {
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelError
+	}
+	log := s.logger()
+	if !log.Enabled(r.Context(), level) {
+		return // build nothing when the line would be dropped
+	}
 	attrs := []slog.Attr{
 		slog.String("request_id", RequestID(r.Context())),
 		slog.String("method", r.Method),
@@ -157,11 +165,7 @@ func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time) {
 		slog.String("remote", clientIP(r)),
 	}
 	attrs = append(attrs, rec.attrs...)
-	level := slog.LevelInfo
-	if rec.status >= 500 {
-		level = slog.LevelError
-	}
-	s.logger().LogAttrs(r.Context(), level, "request", attrs...)
+	log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 func (s *Server) logger() *slog.Logger {
