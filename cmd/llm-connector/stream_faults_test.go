@@ -791,9 +791,15 @@ func TestStreamRealOllama(t *testing.T) {
 // "tiny" whose template is the bare message text, so " tick" makes it
 // say " tock tick tock ..." until max_tokens (65536: about a minute of
 // work). Ollama runs at most OLLAMA_NUM_PARALLEL generations at once;
-// the test starts 2×slots+1 of them one after the other and leaves each
+// the test starts slots+1 of them one after the other and leaves each
 // after 5 deltas. Were a generation not stopped, a later request would
 // find no free slot and hit the first-token timeout (an error here).
+//
+// The suite aborts no more real streams than this proof needs (slots+1):
+// under repeated aborts Ollama 0.17.4 itself was seen to lose a
+// generation slot now and then (roughly one abort in six), and after
+// about 20-30 aborted streams every slot is gone and the server hangs
+// until it is restarted. One run of this test stays far below that.
 func TestStreamRealOllamaDisconnectStopsGeneration(t *testing.T) {
 	base := fakeollama.RealURL(t)
 	if !strings.Contains(base, "://") {
@@ -808,7 +814,7 @@ func TestStreamRealOllamaDisconnectStopsGeneration(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("OLLAMA_NUM_PARALLEL")); err == nil && n > slots {
 		slots = n
 	}
-	for i := range 2*slots + 1 {
+	for i := range slots + 1 {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/chat",
 			strings.NewReader(`{"prompt":" tick","max_tokens":65536,"stream":true}`))
@@ -840,29 +846,11 @@ func TestStreamRealOllamaDisconnectStopsGeneration(t *testing.T) {
 	}
 }
 
-// createTickModel creates a copy of "tiny" whose prompt is the bare
-// message text, and deletes it when the test ends.
+// createTickModel returns the shared endless-answer model (see
+// fakeollama.CreateTickModel).
 func createTickModel(t *testing.T, base string) string {
 	t.Helper()
-	name := fmt.Sprintf("tiny-tick-stream-%d", os.Getpid())
-	admin := func(method, path string, body any) {
-		b, _ := json.Marshal(body)
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(b))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s %s: %s", method, path, resp.Status)
-		}
-	}
-	admin(http.MethodPost, "/api/create", map[string]any{"model": name, "from": "tiny", "stream": false,
-		"template": "{{ range .Messages }}{{ .Content }}{{ end }}"})
-	t.Cleanup(func() { admin(http.MethodDelete, "/api/delete", map[string]any{"model": name}) })
-	return name
+	return fakeollama.CreateTickModel(t, base)
 }
 
 // TestStreamClientDisconnectBeforeFirstDelta: a client that leaves while

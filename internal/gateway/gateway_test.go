@@ -64,8 +64,10 @@ func (b *fixedBudget) Reserve(context.Context, Identity, float64) (func(float64)
 
 type flatPrice struct{}
 
-func (flatPrice) Cost(_, _ string, u llm.Usage) (float64, bool) { return float64(u.Total()) / 1000, true }
-func (flatPrice) Version() string                               { return "test-1" }
+func (flatPrice) Cost(_, _ string, u llm.Usage) (float64, bool) {
+	return float64(u.Total()) / 1000, true
+}
+func (flatPrice) Version() string { return "test-1" }
 
 func answer() []fakeprovider.Step {
 	return []fakeprovider.Step{fakeprovider.Text("hi"),

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -42,7 +44,33 @@ func RealURL(t testing.TB) string {
 	if err := probe(base); err != nil {
 		t.Fatalf("%s=%s is set but the server does not answer: %v", RealEnv, raw, err)
 	}
+	lockReal()
 	return raw
+}
+
+var (
+	realOnce sync.Once
+	realLock *os.File // held until the test binary exits
+)
+
+// lockReal gives this test binary the real server to itself. go test runs
+// packages in parallel, and the cancellation tests of two packages fill
+// Ollama's few generation slots on purpose, so one would see the other's
+// streams as "generation not stopped". The first real test of a binary
+// takes an exclusive lock on a file in the temp directory and keeps it
+// until the binary exits; another package's binary waits for it.
+func lockReal() {
+	realOnce.Do(func() {
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), "llm-connector-real-ollama.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return // no lock: the tests still run, only without the guard
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return
+		}
+		realLock = f
+	})
 }
 
 func probe(base string) error {
@@ -61,4 +89,37 @@ func probe(base string) error {
 		return fmt.Errorf("GET /api/version: %s", resp.Status)
 	}
 	return nil
+}
+
+// TickModel is a copy of "tiny" whose prompt is the bare message text, so
+// that a user message " tick" makes it say " tock tick tock ..." without
+// end (until max_tokens): the long stream of the cancellation tests.
+const TickModel = "llm-connector-tick"
+
+// CreateTickModel makes sure TickModel exists on the real server at base
+// and returns its name. It is created with a fixed name and never
+// deleted: Ollama 0.17.4 was seen to wedge its runner for good when a copy
+// of a loaded model was deleted while its aborted generations were still
+// winding down, and creating the same model again is a no-op.
+func CreateTickModel(t testing.TB, base string) string {
+	t.Helper()
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	body := `{"model":"` + TickModel + `","from":"tiny","stream":false,"template":"{{ range .Messages }}{{ .Content }}{{ end }}"}`
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/create", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("create %s: %v", TickModel, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("create %s: %s", TickModel, resp.Status)
+	}
+	return TickModel
 }

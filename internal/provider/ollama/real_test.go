@@ -6,14 +6,9 @@ package ollama
 // CI=true and it is unset (fakeollama.RealURL).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,92 +149,4 @@ func TestRealPing(t *testing.T) {
 	if err := realClient(t).Ping(realCtx(t)); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-}
-
-// TestRealCancelStopsGeneration proves that leaving a stream makes the
-// real server stop generating. "tiny" always ends a chat prompt with
-// "assistant:" and then says its sentence, so no chat can make it talk
-// forever; the test derives a model from it whose template is just the
-// message text, so that the message " tick" yields an endless
-// " tock tick tock ..." (the README's raw /api/generate trick, through
-// /api/chat and this adapter).
-//
-// Proof: Ollama runs at most OLLAMA_NUM_PARALLEL generations per model;
-// more requests wait for a free slot. The test starts 2×slots+1 endless
-// generations one after the other (num_predict 2^20: minutes of work each)
-// and leaves each after a few chunks, half by break, half by canceling the
-// context. If leaving did not stop the generation, the request after the
-// first slots-many would never get a first chunk and hit its deadline.
-func TestRealCancelStopsGeneration(t *testing.T) {
-	base := fakeollama.RealURL(t)
-	c := newClient(t, base)
-	model := createTickModel(t, c)
-	slots := 4
-	if n, err := strconv.Atoi(os.Getenv("OLLAMA_NUM_PARALLEL")); err == nil && n > slots {
-		slots = n
-	}
-	for i := range 2*slots + 1 {
-		ctx, cancel := context.WithTimeout(context.Background(), realTimeout)
-		req := &llm.Request{Model: model, MaxTokens: 1 << 20, Messages: []llm.Message{{Role: llm.RoleUser, Content: " tick"}}}
-		text, n := "", 0
-		var err error
-		for ch, e := range c.Stream(ctx, req) {
-			if e != nil {
-				err = e
-				break
-			}
-			if ch.FinishReason != "" {
-				err = fmt.Errorf("stream finished (%s) although it should be endless", ch.FinishReason)
-				break
-			}
-			text += ch.Delta
-			if n++; n == 5 {
-				if i%2 == 0 {
-					break // leave the loop: the adapter cancels
-				}
-				cancel() // cancel the context: the next read fails
-			}
-		}
-		cancel()
-		if i%2 == 1 && llm.KindOf(err) == llm.KindCanceled {
-			err = nil
-		}
-		if err != nil {
-			t.Fatalf("stream %d (slots %d): %v (kind %v): an earlier generation was not stopped?", i, slots, err, llm.KindOf(err))
-		}
-		if !strings.HasPrefix(text, " tock tick tock") {
-			t.Fatalf("stream %d said %q, want the endless tick-tock", i, text)
-		}
-	}
-	// The model still answers normally afterwards.
-	r, err := llm.Collect(c.Stream(realCtx(t), userRequest(model)))
-	if err != nil || r.Text != fakeollama.TinyAnswer {
-		t.Fatalf("after cancellations: %q, %v", r.Text, err)
-	}
-}
-
-// createTickModel creates, for this test process, a copy of "tiny" whose
-// prompt is the bare message text, and deletes it when the test ends.
-func createTickModel(t *testing.T, c *Client) string {
-	t.Helper()
-	name := fmt.Sprintf("tiny-tick-test-%d", os.Getpid())
-	admin := func(method, path string, body any) {
-		b, _ := json.Marshal(body)
-		req, err := http.NewRequestWithContext(realCtx(t), method, c.base.JoinPath(path).String(), bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s %s: %s", method, path, resp.Status)
-		}
-	}
-	admin(http.MethodPost, "api/create", map[string]any{"model": name, "from": "tiny", "stream": false,
-		"template": "{{ range .Messages }}{{ .Content }}{{ end }}"})
-	t.Cleanup(func() { admin(http.MethodDelete, "api/delete", map[string]any{"model": name}) })
-	return name
 }
