@@ -22,7 +22,7 @@ import (
 )
 
 // Key is the API key the fake accepts, as x-api-key or Bearer token.
-const Key = "sk-ant-fake-0123456789abcdef"
+const Key = "sk-ant-fake-key-01"
 
 // Fault is a transport failure a Reply can inject.
 type Fault int

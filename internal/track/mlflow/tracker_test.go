@@ -314,7 +314,7 @@ func TestWrongCredentialsKeepRecordsAndHideSecret(t *testing.T) {
 // TestNoSecretInAnyRequest: tokens, passwords, S3 keys and API keys in
 // error messages never reach a body, path, query, param, tag or metric.
 func TestNoSecretInAnyRequest(t *testing.T) {
-	const token, apiKey = "mlflow-token-SECRET-42", "sk-ant-api03-SECRETSECRETSECRET"
+	const token, apiKey = "mlflow-token-SECRET-42", "sk-ant-api03-SECRETKEY1"
 	f := startFake(t, fakemlflow.Options{Token: token})
 	cfg := testConfig(t, f)
 	cfg.Token = token
