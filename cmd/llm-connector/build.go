@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sort"
 	"time"
 
@@ -228,10 +227,7 @@ func buildBackends(cfg *config.Config, hc *http.Client, log *slog.Logger) (map[s
 }
 
 func extraProvider(name string, spec config.ProviderSpec, hc *http.Client) (llm.Provider, error) {
-	key := ""
-	if spec.APIKeyEnv != "" {
-		key = os.Getenv(spec.APIKeyEnv)
-	}
+	key := spec.APIKey
 	switch spec.Type {
 	case "openai":
 		return openai.New(openai.Config{Name: name, BaseURL: spec.BaseURL, APIKey: key, HTTPClient: hc, ExtraHeaders: spec.Headers}), nil

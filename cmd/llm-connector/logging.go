@@ -49,5 +49,12 @@ func secretsOf(cfg *config.Config) []string {
 			out = append(out, s)
 		}
 	}
+	if cfg.File != nil {
+		for _, p := range cfg.File.Providers {
+			if len(p.APIKey) >= 6 {
+				out = append(out, p.APIKey)
+			}
+		}
+	}
 	return out
 }

@@ -32,13 +32,12 @@ aliases:
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("VLLM_TEST_KEY", fakeopenai.Key)
 	url, _ := startService(t, map[string]string{
 		"GOOGLE_API_KEY": gem.Key, "GOOGLE_GEMINI_BASE_URL": gem.URL,
 		"OLLAMA_HOST": oll.URL, "OLLAMA_MODEL": "tiny",
 		"OPENAI_API_KEY": fakeopenai.Key, "OPENAI_BASE_URL": oai.BaseURL(),
 		"ANTHROPIC_API_KEY": fakeanthropic.Key, "ANTHROPIC_BASE_URL": ant.URL,
-		"LLM_CONFIG": cfgFile, "CACHE_ENABLED": "false",
+		"LLM_CONFIG": cfgFile, "CACHE_ENABLED": "false", "VLLM_TEST_KEY": fakeopenai.Key,
 	})
 	tests := []struct {
 		model, provider, wantModel string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/admin"
@@ -71,7 +72,7 @@ func pricesOf(cfg *config.Config) (*cost.Table, error) {
 	}
 	var entries []cost.PriceEntry
 	for name, p := range cfg.File.Prices {
-		prov, model := splitRoute(name)
+		prov, model, _ := strings.Cut(name, "/") // validated as provider/model when the file was loaded
 		e := cost.PriceEntry{Provider: prov, Model: model, Input: p.Input, Output: p.Output}
 		if p.CachedInput > 0 {
 			ci := p.CachedInput
@@ -145,13 +146,4 @@ func (a budgetAdapter) Reserve(ctx context.Context, _ gateway.Identity, worstUSD
 func identify(r *http.Request) gateway.Identity {
 	id := auth.FromContext(r.Context())
 	return gateway.Identity{User: id.User, KeyID: id.KeyID, Team: id.Team}
-}
-
-func splitRoute(s string) (provider, model string) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			return s[:i], s[i+1:]
-		}
-	}
-	return "", s
 }

@@ -247,6 +247,14 @@ func Load(getenv Getenv) (*Config, error) {
 			l.errs = append(l.errs, err)
 		}
 		c.File = f
+		if f != nil {
+			for name, spec := range f.Providers {
+				if spec.APIKeyEnv != "" {
+					spec.APIKey = l.secret(spec.APIKeyEnv, "")
+					f.Providers[name] = spec
+				}
+			}
+		}
 	}
 	if err := errors.Join(append(l.errs, c.Validate())...); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)

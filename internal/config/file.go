@@ -38,6 +38,7 @@ type ProviderSpec struct {
 	Type      string            `yaml:"type"`        // openai | anthropic | google | ollama
 	BaseURL   string            `yaml:"base_url"`    // the server's base URL
 	APIKeyEnv string            `yaml:"api_key_env"` // environment variable holding its key (never the key itself)
+	APIKey    string            `yaml:"-"`           // read from APIKeyEnv by Load, through its getenv
 	Model     string            `yaml:"model"`       // default model
 	Models    []string          `yaml:"models"`      // models listed by /v1/models
 	Headers   map[string]string `yaml:"headers"`     // extra request headers
