@@ -9,6 +9,7 @@
 //	go run ./bench                 # the interleaved comparison, about 2 minutes
 //	go run ./bench -d 1s -rounds 1 # a quick look
 //	go run ./bench -soak 5m        # RSS, CPU and goroutines of the service over time
+//	go run ./bench -profile prof   # CPU profile and execution trace of the service under load
 package main
 
 import (
@@ -38,6 +39,9 @@ type options struct {
 	soakRate          float64
 	out               string
 	maxInFlight       int
+	profile           string
+	profilePath       string
+	profileRate       float64
 }
 
 func main() {
@@ -60,6 +64,9 @@ func main() {
 	flag.Float64Var(&o.soakRate, "soak-rate", 200, "soak mode: requests/s")
 	flag.DurationVar(&o.soakEvery, "soak-every", 10*time.Second, "soak mode: sampling interval")
 	flag.StringVar(&o.out, "o", "", "also write the Markdown report to this file")
+	flag.StringVar(&o.profile, "profile", "", "profile mode: load the service and write a CPU profile and an execution trace of it into this folder")
+	flag.StringVar(&o.profilePath, "profile-path", "/v1/chat/completions", "profile mode: the endpoint to load")
+	flag.Float64Var(&o.profileRate, "profile-rate", 1000, "profile mode: requests/s")
 	flag.Parse()
 	if *floor || *mlflow {
 		run := func() error { return runFloor(*upstreamURL) }
@@ -142,6 +149,9 @@ func run(o options) error {
 	e.upstreamNote = fmt.Sprintf("first-byte delay %s, per-delta delay %s", o.delay, o.deltaDelay)
 	if o.soak > 0 {
 		return runSoak(ctx, o, e, bin, tmp, core, up)
+	}
+	if o.profile != "" {
+		return runProfile(ctx, o, bin, tmp, core, up)
 	}
 	return runCompare(ctx, o, e, bin, tmp, core, up)
 }

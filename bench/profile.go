@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// profileAdminKey unlocks the service's /debug/pprof/ in profile mode.
+const profileAdminKey = "bench-admin-key-not-a-secret"
+
+// runProfile loads the service at -profile-rate on -profile-path and
+// fetches, while the load runs, a CPU profile and then an execution
+// trace of the service process into -profile. Read them with
+//
+//	go tool pprof -top DIR/cpu.prof
+//	go tool trace -pprof=sched DIR/trace.out > sched.prof; go tool pprof -top sched.prof
+//
+// The scheduler-latency profile names what kept runnable goroutines
+// waiting, which is where added tail latency comes from.
+func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *upstream) error {
+	if err := os.MkdirAll(o.profile, 0o755); err != nil {
+		return err
+	}
+	env := append(serviceEnv(up.URL, filepath.Join(tmp, "svc")), "LLM_ADMIN_KEY="+profileAdminKey)
+	svc, err := startProc(ctx, procSpec{name: "service", argv: []string{bin}, env: env,
+		dir: tmp, core: core, readyPath: "/health"})
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+	t := &target{name: "service " + o.profilePath, proc: svc, path: o.profilePath, client: newClient()}
+	switch o.profilePath {
+	case "/chat":
+		t.body, t.sbody = chatBody(false), chatBody(true)
+	case "/v1/chat/completions":
+		t.body, t.sbody = openAIBody("openai/gpt-4o-mini", false, false), openAIBody("openai/gpt-4o-mini", true, false)
+	default:
+		return fmt.Errorf("-profile-path: /chat or /v1/chat/completions, not %q", o.profilePath)
+	}
+	closedLoop(ctx, 8, o.warmup, t.fire(false), &samples{})
+
+	cpuSecs := max(int(o.d.Seconds()), 1)
+	loadFor := time.Duration(cpuSecs)*time.Second + 4*time.Second // CPU profile, then a 2 s trace
+	s := &samples{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		openLoop(ctx, o.profileRate, loadFor, o.maxInFlight, t.fire(false), s)
+	}()
+	sleep(ctx, 500*time.Millisecond)
+	fmt.Fprintf(os.Stderr, "bench: CPU profile of %s for %ds at %.0f req/s …\n", t.name, cpuSecs, o.profileRate)
+	if err := fetchTo(ctx, svc.addr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", cpuSecs), filepath.Join(o.profile, "cpu.prof")); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "bench: execution trace for 2s …")
+	if err := fetchTo(ctx, svc.addr, "/debug/pprof/trace?seconds=2", filepath.Join(o.profile, "trace.out")); err != nil {
+		return err
+	}
+	<-done
+	fmt.Printf("profile of %s at %.0f req/s: %d requests, %d errors, p50 %s ms, p99 %s ms\n",
+		t.name, o.profileRate, len(s.lat), s.errors+s.overflow, ms(percentile(s.lat, 50)), ms(percentile(s.lat, 99)))
+	fmt.Printf("wrote %s and %s\n", filepath.Join(o.profile, "cpu.prof"), filepath.Join(o.profile, "trace.out"))
+	return nil
+}
+
+func fetchTo(ctx context.Context, addr, path, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Admin-Key", profileAdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
+		return fmt.Errorf("fetch %s: status %d: %s", path, resp.StatusCode, b)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("fetch %s: %w", path, err)
+	}
+	return f.Close()
+}
