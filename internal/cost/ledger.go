@@ -91,6 +91,8 @@ type Ledger struct {
 	stop    chan struct{}
 	done    chan struct{}
 	abandon chan struct{} // tests: stop without writing (a crash)
+
+	stmts *ledgerStmts // the writer's prepared statements (writer goroutine only)
 }
 
 var _ track.Sink = (*Ledger)(nil)
@@ -214,6 +216,7 @@ func (l *Ledger) Close(ctx context.Context) error {
 	}
 	<-l.done
 	err := l.drain(ctx)
+	l.closeStatements()
 	if n := l.Stats().Queued; n > 0 {
 		return fmt.Errorf("cost: ledger close: %d rows not written: %w", n, cmp.Or(err, ctx.Err()))
 	}

@@ -2,9 +2,12 @@ package cost
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/llm-connector/llm-connector/internal/store"
 )
 
 const insertEvent = `INSERT INTO usage_events (request_id, ts, day, user_id, key_id, team, endpoint, provider, model,
@@ -28,6 +31,75 @@ ON CONFLICT (day, user_id, key_id, provider, model) DO UPDATE SET
 
 type dailyKey struct{ day, user, keyID, provider, model string }
 
+// yieldAfter is the longest the writer runs before it steps aside for
+// yieldPause.
+const (
+	yieldAfter = 150 * time.Microsecond
+	yieldPause = 100 * time.Microsecond
+)
+
+// yielder lets requests run in the middle of a SQLite batch. SQLite
+// (modernc.org/sqlite) runs in the writer's goroutine and does not block
+// while it inserts, so a batch is pure CPU work: with one processor
+// (GOMAXPROCS=1, one core for the gateway) every request that arrives
+// meanwhile waits for it. A 200-row batch held the processor for ~3.5 ms
+// and was the service's whole added p99 latency in the load benchmark (an
+// execution trace from `go run ./bench -profile` showed it). A short
+// sleep whenever the writer has run for yieldAfter caps that;
+// runtime.Gosched would not do, since it puts the writer back in the run
+// queue ahead of the network poller. The transaction stays one: the
+// write lock is held a little longer, the CPU cost per row does not
+// change. PostgreSQL waits on the network for every row anyway.
+type yielder struct {
+	on    bool
+	last  time.Time
+	now   func() time.Time
+	sleep func(time.Duration)
+}
+
+func (l *Ledger) newYielder() *yielder {
+	return &yielder{on: l.db.Dialect != store.Postgres, last: time.Now(), now: time.Now, sleep: time.Sleep}
+}
+
+func (y *yielder) maybe() {
+	if y.on && y.now().Sub(y.last) >= yieldAfter {
+		y.sleep(yieldPause)
+		y.last = y.now()
+	}
+}
+
+// ledgerStmts are the writer's statements, prepared once: database/sql
+// keeps them per connection, so a batch does not compile its SQL again.
+type ledgerStmts struct{ insert, rollup *sql.Stmt }
+
+// statements prepares the writer's statements on first use (and again
+// after a failure: the database may be down at start). Only the writer
+// goroutine calls it.
+func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
+	if l.stmts != nil {
+		return l.stmts, nil
+	}
+	ins, err := l.db.PrepareContext(ctx, l.db.Rebind(insertEvent))
+	if err != nil {
+		return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
+	}
+	up, err := l.db.PrepareContext(ctx, l.db.Rebind(upsertDaily))
+	if err != nil {
+		ins.Close()
+		return nil, fmt.Errorf("cost: ledger: prepare rollup: %w", err)
+	}
+	l.stmts = &ledgerStmts{insert: ins, rollup: up}
+	return l.stmts, nil
+}
+
+func (l *Ledger) closeStatements() {
+	if l.stmts != nil {
+		l.stmts.insert.Close()
+		l.stmts.rollup.Close()
+		l.stmts = nil
+	}
+}
+
 // writeBatch inserts rows and folds the newly inserted ones (not the
 // replays) into the daily rollups, all in one transaction.
 func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err error) {
@@ -36,14 +108,17 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 		return 0, fmt.Errorf("cost: ledger: begin: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, l.db.Rebind(insertEvent))
+	st, err := l.statements(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("cost: ledger: prepare: %w", err)
+		return 0, err
 	}
+	ins := tx.StmtContext(ctx, st.insert)
 	defer ins.Close()
 	daily := map[dailyKey]*UsageRow{}
 	var order []dailyKey
+	y := l.newYielder()
 	for _, r := range rows {
+		y.maybe()
 		start := r.start.UTC()
 		day := start.Format(time.DateOnly)
 		res, err := ins.ExecContext(ctx, r.requestID, start.UnixMilli(), day, r.user, r.keyID, r.team, r.endpoint,
@@ -65,10 +140,8 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 		}
 		d.add(r)
 	}
-	up, err := tx.PrepareContext(ctx, l.db.Rebind(upsertDaily))
-	if err != nil {
-		return 0, fmt.Errorf("cost: ledger: prepare rollup: %w", err)
-	}
+	y.maybe()
+	up := tx.StmtContext(ctx, st.rollup)
 	defer up.Close()
 	for _, k := range order {
 		d := daily[k]

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -394,6 +395,7 @@ func BenchmarkLedgerWrite(b *testing.B) {
 	c := call("x", "user-1", "gpt-4o-mini", day1, llm.Usage{InputTokens: 900, OutputTokens: 100})
 	c.CostUSD, c.CostKnown, c.PriceVersion = 0.001, true, "v"
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	i := 0
 	for b.Loop() {
 		c.ID = fmt.Sprintf("req-%d", i)
@@ -404,4 +406,43 @@ func BenchmarkLedgerWrite(b *testing.B) {
 	if err := l.Close(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	// Wall time includes the writer's pauses (yielder); CPU time is what
+	// the ledger costs the process.
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// TestYielderStepsAsideOnSQLite: the SQLite writer sleeps whenever it has
+// run for yieldAfter; on PostgreSQL it never does.
+func TestYielderStepsAsideOnSQLite(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		clock := time.Unix(0, 0)
+		var sleeps []time.Duration
+		y := &yielder{on: on, last: clock,
+			now:   func() time.Time { clock = clock.Add(60 * time.Microsecond); return clock },
+			sleep: func(d time.Duration) { sleeps = append(sleeps, d) }}
+		for range 10 { // each row "takes" 60µs: a pause every third row
+			y.maybe()
+		}
+		want := 0
+		if on {
+			want = 3
+		}
+		if len(sleeps) != want {
+			t.Errorf("on=%v: %d pauses, want %d", on, len(sleeps), want)
+		}
+		for _, d := range sleeps {
+			if d != yieldPause {
+				t.Errorf("paused %s, want %s", d, yieldPause)
+			}
+		}
+	}
+}
+
+// processCPU is the process's user+system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
