@@ -24,7 +24,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			return
 		}
 		var ch chunk
-		if err := json.Unmarshal([]byte(ev.Data), &ch); err != nil {
+		if err := decodeChunk(ev.Data, &ch); err != nil {
 			yield(llm.Chunk{}, upstream.BadAnswer(c.name, "malformed stream chunk", err))
 			return
 		}
