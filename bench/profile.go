@@ -14,10 +14,11 @@ import (
 const profileAdminKey = "bench-admin-key-not-a-secret"
 
 // runProfile loads the service at -profile-rate on -profile-path and
-// fetches, while the load runs, a CPU profile and then an execution
-// trace of the service process into -profile. Read them with
+// fetches, while the load runs, a CPU profile, an allocation profile and
+// an execution trace of the service process into -profile. Read them with
 //
 //	go tool pprof -top DIR/cpu.prof
+//	go tool pprof -sample_index=alloc_space -top DIR/allocs.prof
 //	go tool trace -pprof=sched DIR/trace.out > sched.prof; go tool pprof -top sched.prof
 //
 // The scheduler-latency profile names what kept runnable goroutines
@@ -45,7 +46,7 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 	closedLoop(ctx, 8, o.warmup, t.fire(false), &samples{})
 
 	cpuSecs := max(int(o.d.Seconds()), 1)
-	loadFor := time.Duration(cpuSecs)*time.Second + 4*time.Second // CPU profile, then a 2 s trace
+	loadFor := time.Duration(cpuSecs)*time.Second + 6*time.Second // CPU profile, then 2 s of allocations and a 2 s trace
 	s := &samples{}
 	done := make(chan struct{})
 	go func() {
@@ -57,6 +58,10 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 	if err := fetchTo(ctx, svc.addr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", cpuSecs), filepath.Join(o.profile, "cpu.prof")); err != nil {
 		return err
 	}
+	fmt.Fprintln(os.Stderr, "bench: allocations for 2s …")
+	if err := fetchTo(ctx, svc.addr, "/debug/pprof/allocs?seconds=2", filepath.Join(o.profile, "allocs.prof")); err != nil {
+		return err
+	}
 	fmt.Fprintln(os.Stderr, "bench: execution trace for 2s …")
 	if err := fetchTo(ctx, svc.addr, "/debug/pprof/trace?seconds=2", filepath.Join(o.profile, "trace.out")); err != nil {
 		return err
@@ -64,7 +69,7 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 	<-done
 	fmt.Printf("profile of %s at %.0f req/s: %d requests, %d errors, p50 %s ms, p99 %s ms\n",
 		t.name, o.profileRate, len(s.lat), s.errors+s.overflow, ms(percentile(s.lat, 50)), ms(percentile(s.lat, 99)))
-	fmt.Printf("wrote %s and %s\n", filepath.Join(o.profile, "cpu.prof"), filepath.Join(o.profile, "trace.out"))
+	fmt.Printf("wrote cpu.prof, allocs.prof and trace.out in %s\n", o.profile)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"syscall"
 	"testing"
@@ -383,32 +384,42 @@ func BenchmarkLedgerRecord(b *testing.B) {
 // SQLite ledger: Record plus its share of the batched INSERT and rollup,
 // measured by closing (flushing) inside the timed loop's span.
 func BenchmarkLedgerWrite(b *testing.B) {
-	db, err := store.Open(context.Background(), store.Config{DataDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
+	ids := map[string]func(i int) string{
+		// what the service generates: time-ordered (server.NewRequestID's shape)
+		"time-ordered": func(i int) string { return fmt.Sprintf("%012x%012x", 1_780_000_000_000+i/10, rand.Uint64()>>16) },
+		// fully random IDs, as a caller's X-Request-ID may be
+		"random": func(int) string { return fmt.Sprintf("%016x%08x", rand.Uint64(), rand.Uint32()) },
 	}
-	defer db.Close()
-	l, err := NewLedger(context.Background(), LedgerConfig{DB: db, QueueSize: 1 << 30})
-	if err != nil {
-		b.Fatal(err)
+	for _, name := range []string{"time-ordered", "random"} {
+		b.Run("ids="+name, func(b *testing.B) {
+			db, err := store.Open(context.Background(), store.Config{DataDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			l, err := NewLedger(context.Background(), LedgerConfig{DB: db, QueueSize: 1 << 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := call("x", "user-1", "gpt-4o-mini", day1, llm.Usage{InputTokens: 900, OutputTokens: 100})
+			c.CostUSD, c.CostKnown, c.PriceVersion = 0.001, true, "v"
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			i := 0
+			for b.Loop() {
+				c.ID = ids[name](i)
+				i++
+				l.Record(context.Background(), c)
+			}
+			b.StartTimer() // b.Loop stopped it; the flush is part of the cost
+			if err := l.Close(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			// Wall time includes the writer's pauses (yielder); CPU time is
+			// what the ledger costs the process.
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
 	}
-	c := call("x", "user-1", "gpt-4o-mini", day1, llm.Usage{InputTokens: 900, OutputTokens: 100})
-	c.CostUSD, c.CostKnown, c.PriceVersion = 0.001, true, "v"
-	b.ReportAllocs()
-	cpu0 := processCPU()
-	i := 0
-	for b.Loop() {
-		c.ID = fmt.Sprintf("req-%d", i)
-		i++
-		l.Record(context.Background(), c)
-	}
-	b.StartTimer() // b.Loop stopped it; the flush is part of the cost
-	if err := l.Close(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	// Wall time includes the writer's pauses (yielder); CPU time is what
-	// the ledger costs the process.
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // TestYielderStepsAsideOnSQLite: the SQLite writer sleeps whenever it has

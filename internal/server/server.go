@@ -209,8 +209,22 @@ func requestIDFrom(h string) string {
 	if h != "" && len(h) <= 128 && sanitize(h, 128) == h {
 		return h
 	}
+	return NewRequestID(time.Now())
+}
+
+// NewRequestID returns 24 hex characters: the Unix time in milliseconds
+// (6 bytes), then 6 random bytes. IDs made later sort later, so the
+// ledger's primary-key index grows at its right edge instead of dirtying
+// a random page per insert: with random IDs the SQLite ledger cost twice
+// the CPU per interaction at 200,000 rows (BenchmarkLedgerWrite).
+func NewRequestID(now time.Time) string {
 	var b [12]byte
-	_, _ = rand.Read(b[:])
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	_, _ = rand.Read(b[6:])
 	return hex.EncodeToString(b[:])
 }
 

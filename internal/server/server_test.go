@@ -269,6 +269,32 @@ func TestRequestIDEchoed(t *testing.T) {
 	}
 }
 
+// TestNewRequestIDSortsByTime: generated IDs are 24 lowercase hex
+// characters, distinct, and a later millisecond sorts later (the
+// ledger's index relies on it).
+func TestNewRequestIDSortsByTime(t *testing.T) {
+	t0 := time.UnixMilli(1_780_000_000_000)
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 1000 {
+		id := NewRequestID(t0.Add(time.Duration(i) * time.Millisecond))
+		if len(id) != 24 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Fatalf("id %q is not 24 hex characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("id %q repeated", id)
+		}
+		seen[id] = true
+		if id <= prev {
+			t.Fatalf("id %q made after %q sorts before it", id, prev)
+		}
+		prev = id
+	}
+	if a, b := NewRequestID(t0), NewRequestID(t0); a[:12] != b[:12] || a == b {
+		t.Errorf("same millisecond: %q, %q: want one time prefix, different random parts", a, b)
+	}
+}
+
 // readEvents parses an SSE body with the real parser.
 func readEvents(t *testing.T, r io.Reader) []sse.Event {
 	t.Helper()
