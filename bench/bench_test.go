@@ -212,3 +212,42 @@ func TestSoakVerdict(t *testing.T) {
 		t.Errorf("verdict of 2 samples = %q", got)
 	}
 }
+
+func TestSliceMedians(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		name      string
+		svc, flo  []sliceStat
+		ratio     float64
+		addP99    time.Duration
+		wantEmpty bool
+	}{
+		{name: "one burst does not decide",
+			svc:   []sliceStat{{p99: 2 * ms, cpu: 30 * ms, done: 100}, {p99: 30 * ms, cpu: 90 * ms, done: 100}, {p99: 3 * ms, cpu: 28 * ms, done: 100}},
+			flo:   []sliceStat{{p99: 1 * ms, cpu: 20 * ms, done: 100}, {p99: 2 * ms, cpu: 20 * ms, done: 100}, {p99: 2 * ms, cpu: 20 * ms, done: 100}},
+			ratio: 1.5, addP99: 1 * ms},
+		{name: "even count averages the middle two",
+			svc:   []sliceStat{{p99: 2 * ms, cpu: 10 * ms, done: 10}, {p99: 4 * ms, cpu: 20 * ms, done: 10}},
+			flo:   []sliceStat{{p99: 1 * ms, cpu: 10 * ms, done: 10}, {p99: 1 * ms, cpu: 10 * ms, done: 10}},
+			ratio: 1.5, addP99: 2 * ms},
+		{name: "per request, not per slice",
+			svc:   []sliceStat{{p99: ms, cpu: 20 * ms, done: 200}},
+			flo:   []sliceStat{{p99: ms, cpu: 10 * ms, done: 50}},
+			ratio: 0.5},
+		{name: "no slices", wantEmpty: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ratio, add := sliceMedians(tc.svc, tc.flo)
+			if tc.wantEmpty {
+				if ratio != 0 || add != 0 {
+					t.Fatalf("got %v, %v", ratio, add)
+				}
+				return
+			}
+			if ratio < tc.ratio-0.001 || ratio > tc.ratio+0.001 || add != tc.addP99 {
+				t.Fatalf("got ratio %.3f, added p99 %v; want %.3f, %v", ratio, add, tc.ratio, tc.addP99)
+			}
+		})
+	}
+}

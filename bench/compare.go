@@ -185,6 +185,9 @@ func (res *results) runSlice(ctx context.Context, o options, t *target, m measur
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	from, doneFrom := len(s.lat), s.done
+	s.mu.Unlock()
 	var rs *rssSampler
 	if m.rate == 0 {
 		rs = sampleRSS(t.proc, 50*time.Millisecond)
@@ -206,5 +209,6 @@ func (res *results) runSlice(ctx context.Context, o options, t *target, m measur
 		return err
 	}
 	s.cpu += cpu1 - cpu0
+	s.endSlice(from, doneFrom, cpu1-cpu0)
 	return nil
 }

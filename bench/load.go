@@ -24,6 +24,25 @@ type samples struct {
 	cpu      time.Duration // CPU time of the measured process over the slices
 	done     int           // completed requests (success or error)
 	firstErr string
+	slices   []sliceStat // one per interleaved slice, in order
+}
+
+// sliceStat is one interleaved slice of a measurement: comparing the
+// service with the floor slice by slice, and taking the median over the
+// slices, keeps a burst of machine noise in one slice from deciding the
+// comparison.
+type sliceStat struct {
+	p99  time.Duration
+	cpu  time.Duration
+	done int
+}
+
+// endSlice records the slice whose latencies start at s.lat[from:].
+func (s *samples) endSlice(from, doneFrom int, cpu time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lat := slices.Clone(s.lat[from:])
+	s.slices = append(s.slices, sliceStat{p99: percentile(lat, 99), cpu: cpu, done: s.done - doneFrom})
 }
 
 func (s *samples) add(lat, ttfb time.Duration, err error) {

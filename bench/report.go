@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -109,8 +110,9 @@ func measureRows(res *results, j int, m measure) string {
 // issue's targets.
 func comparison(res *results) string {
 	var b strings.Builder
-	b.WriteString(row("service column vs its floor", "CPU/request ratio (highest fixed rate)", "added p99 at highest fixed rate, ms", "added streaming TTFB p50, ms"))
-	b.WriteString(row(repeat("---", 4)...))
+	b.WriteString(row("service column vs its floor", "CPU/request ratio (highest fixed rate)", "added p99 at highest fixed rate, ms",
+		"median over slices: CPU ratio / added p99, ms", "added streaming TTFB p50, ms"))
+	b.WriteString(row(repeat("---", 5)...))
 	hi, st := -1, -1
 	for j, m := range res.measures {
 		if m.rate > 0 && !m.stream && (hi < 0 || m.rate > res.measures[hi].rate) {
@@ -132,9 +134,44 @@ func comparison(res *results) string {
 		}
 		addP99 := percentile(svc.lat, 99) - percentile(flo.lat, 99)
 		addTTFB := percentile(res.s[i][st].ttfb, 50) - percentile(res.s[f][st].ttfb, 50)
-		b.WriteString(row(t.name+" vs "+res.targets[f].name, ratio, ms(addP99), ms(addTTFB)))
+		medRatio, medP99 := sliceMedians(svc.slices, flo.slices)
+		b.WriteString(row(t.name+" vs "+res.targets[f].name, ratio, ms(addP99),
+			fmt.Sprintf("%.2f× / %s", medRatio, ms(medP99)), ms(addTTFB)))
 	}
+	b.WriteString("\nThe median columns compare each slice of a service column with the floor's slice of the same round\n" +
+		"(adjacent in time) and take the median over the rounds, so that a burst of noise on this shared machine\n" +
+		"in one slice does not decide the comparison; the pooled columns are over all requests of all slices.\n")
 	return b.String()
+}
+
+// sliceMedians pairs the slices of a service column with the floor's of
+// the same round and returns the median CPU-per-request ratio and the
+// median added p99.
+func sliceMedians(svc, flo []sliceStat) (ratio float64, addP99 time.Duration) {
+	var ratios []float64
+	var adds []time.Duration
+	for r := range min(len(svc), len(flo)) {
+		s, f := svc[r], flo[r]
+		if s.done > 0 && f.done > 0 && f.cpu > 0 {
+			ratios = append(ratios, (float64(s.cpu)/float64(s.done))/(float64(f.cpu)/float64(f.done)))
+		}
+		adds = append(adds, s.p99-f.p99)
+	}
+	if len(ratios) > 0 {
+		slices.Sort(ratios)
+		ratio = ratios[len(ratios)/2]
+		if len(ratios)%2 == 0 {
+			ratio = (ratios[len(ratios)/2-1] + ratio) / 2
+		}
+	}
+	if len(adds) > 0 {
+		slices.Sort(adds)
+		addP99 = adds[len(adds)/2]
+		if len(adds)%2 == 0 {
+			addP99 = (adds[len(adds)/2-1] + addP99) / 2
+		}
+	}
+	return ratio, addP99
 }
 
 func memoryTable(res *results, ps []*proc) string {
