@@ -360,18 +360,25 @@ func TestLedgerPricesUnpricedCalls(t *testing.T) {
 	}
 }
 
-func BenchmarkLedgerRecord(b *testing.B) {
+// benchLedger is a ledger on a fresh SQLite file (closed with the
+// benchmark) and a priced call to record.
+func benchLedger(b *testing.B) (*Ledger, track.Call) {
 	db, err := store.Open(context.Background(), store.Config{DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	l, err := NewLedger(context.Background(), LedgerConfig{DB: db, QueueSize: 1 << 30})
 	if err != nil {
 		b.Fatal(err)
 	}
 	c := call("x", "user-1", "gpt-4o-mini", day1, llm.Usage{InputTokens: 900, OutputTokens: 100})
 	c.CostUSD, c.CostKnown, c.PriceVersion = 0.001, true, "v"
+	return l, c
+}
+
+func BenchmarkLedgerRecord(b *testing.B) {
+	l, c := benchLedger(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		l.Record(context.Background(), c) // same id: the writer dedups, Record's cost is the same
@@ -392,17 +399,7 @@ func BenchmarkLedgerWrite(b *testing.B) {
 	}
 	for _, name := range []string{"time-ordered", "random"} {
 		b.Run("ids="+name, func(b *testing.B) {
-			db, err := store.Open(context.Background(), store.Config{DataDir: b.TempDir()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			l, err := NewLedger(context.Background(), LedgerConfig{DB: db, QueueSize: 1 << 30})
-			if err != nil {
-				b.Fatal(err)
-			}
-			c := call("x", "user-1", "gpt-4o-mini", day1, llm.Usage{InputTokens: 900, OutputTokens: 100})
-			c.CostUSD, c.CostKnown, c.PriceVersion = 0.001, true, "v"
+			l, c := benchLedger(b)
 			b.ReportAllocs()
 			cpu0 := processCPU()
 			i := 0
