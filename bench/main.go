@@ -42,6 +42,7 @@ type options struct {
 	profile           string
 	profilePath       string
 	profileRate       float64
+	profileTracking   bool
 }
 
 func main() {
@@ -67,6 +68,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "profile mode: load the service and write a CPU profile and an execution trace of it into this folder")
 	flag.StringVar(&o.profilePath, "profile-path", "/v1/chat/completions", "profile mode: the endpoint to load")
 	flag.Float64Var(&o.profileRate, "profile-rate", 1000, "profile mode: requests/s")
+	flag.BoolVar(&o.profileTracking, "profile-tracking", false, "profile mode: also track every interaction to a fake MLflow")
 	flag.Parse()
 	if *floor || *mlflow {
 		run := func() error { return runFloor(*upstreamURL) }

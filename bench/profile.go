@@ -28,6 +28,23 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 		return err
 	}
 	env := append(serviceEnv(up.URL, filepath.Join(tmp, "svc")), "LLM_ADMIN_KEY="+profileAdminKey)
+	if o.profileTracking {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("own executable: %w", err)
+		}
+		genCore := -1
+		if core >= 0 {
+			genCore = 0
+		}
+		ml, err := startProc(ctx, procSpec{name: "fake-mlflow", argv: []string{self, "-mlflow"},
+			dir: tmp, core: genCore, nice: true, readyPath: "/api/2.0/mlflow/experiments/get?experiment_id=0"})
+		if err != nil {
+			return err
+		}
+		defer ml.stop()
+		env = append(env, "MLFLOW_TRACKING_URI=http://"+ml.addr, "MLFLOW_EXPERIMENT_NAME=bench")
+	}
 	svc, err := startProc(ctx, procSpec{name: "service", argv: []string{bin}, env: env,
 		dir: tmp, core: core, readyPath: "/health"})
 	if err != nil {

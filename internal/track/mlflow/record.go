@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/llm-connector/llm-connector/internal/track"
 )
@@ -37,11 +39,25 @@ const (
 	maxRunName     = 250
 )
 
-var keyRE = regexp.MustCompile(`^[/\p{L}\p{N}_.\- ]*$`) // Python's Unicode \w
+// keyChars reports whether k has only the characters the server allows
+// in keys: `^[/\p{L}\p{N}_.\- ]*$` (Python's Unicode \w and "/.- "),
+// checked without a regexp (it was 3 % of the process's CPU while
+// shipping 1000 records/s).
+func keyChars(k string) bool {
+	for _, r := range k {
+		switch {
+		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/_.- ", r)):
+		case r >= utf8.RuneSelf && r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsNumber(r)):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // validKey applies the server's rules for metric, param and tag keys.
 func validKey(k string) bool {
-	if k == "" || len(k) > maxKeyLen || !keyRE.MatchString(k) || strings.HasPrefix(k, "/") {
+	if k == "" || len(k) > maxKeyLen || !keyChars(k) || strings.HasPrefix(k, "/") {
 		return false
 	}
 	for _, p := range strings.Split(k, "/") {

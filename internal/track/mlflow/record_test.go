@@ -1,9 +1,26 @@
 package mlflow
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
+
+// serverKeyRE is the server's key rule as a regexp, the reference for
+// keyChars.
+var serverKeyRE = regexp.MustCompile(`^[/\p{L}\p{N}_.\- ]*$`)
+
+// FuzzKeyChars: keyChars accepts exactly what the server's rule does.
+func FuzzKeyChars(f *testing.F) {
+	for _, k := range []string{"model", "a/b c-d", "ünïcode", "bad;key", "x\xff", "\uFFFD", "٣٤", "Ⅻ", "tab\t", "日本語_1.2"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, k string) {
+		if got, want := keyChars(k), serverKeyRE.MatchString(k); got != want {
+			t.Fatalf("keyChars(%q) = %v, the server's rule says %v", k, got, want)
+		}
+	})
+}
 
 func TestValidKey(t *testing.T) {
 	for k, want := range map[string]bool{
