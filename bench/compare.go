@@ -57,17 +57,26 @@ func startProcs(ctx context.Context, o options, bin, tmp string, core int, upURL
 		return p, nil
 	}
 	// The fake MLflow runs beside the generator (core 0) at the lowest
-	// priority: in production it is another machine.
+	// priority: in production it is another machine. With -mlflow-down
+	// the service tracks to an address nothing listens on.
 	genCore := -1
 	if core >= 0 {
 		genCore = 0
 	}
-	if p.mlflow, err = startProc(ctx, procSpec{name: "fake-mlflow", argv: []string{self, "-mlflow"},
-		dir: tmp, core: genCore, nice: true, readyPath: "/api/2.0/mlflow/experiments/get?experiment_id=0"}); err != nil {
+	mlflowAddr, err := freeAddr()
+	if err != nil {
 		p.stop()
 		return nil, err
 	}
-	env := append(serviceEnv(upURL, filepath.Join(tmp, "svct")), "MLFLOW_TRACKING_URI=http://"+p.mlflow.addr, "MLFLOW_EXPERIMENT_NAME=bench")
+	if !o.mlflowDown {
+		if p.mlflow, err = startProc(ctx, procSpec{name: "fake-mlflow", argv: []string{self, "-mlflow"},
+			dir: tmp, core: genCore, nice: true, readyPath: "/api/2.0/mlflow/experiments/get?experiment_id=0"}); err != nil {
+			p.stop()
+			return nil, err
+		}
+		mlflowAddr = p.mlflow.addr
+	}
+	env := append(serviceEnv(upURL, filepath.Join(tmp, "svct")), "MLFLOW_TRACKING_URI=http://"+mlflowAddr, "MLFLOW_EXPERIMENT_NAME=bench")
 	if p.svcT, err = startProc(ctx, procSpec{name: "service+mlflow", argv: []string{bin}, env: env,
 		dir: tmp, core: core, readyPath: "/health"}); err != nil {
 		p.stop()
@@ -76,7 +85,7 @@ func startProcs(ctx context.Context, o options, bin, tmp string, core int, upURL
 	return p, nil
 }
 
-func targetsOf(p *procs) []*target {
+func targetsOf(o options, p *procs) []*target {
 	oaUp := openAIBody("gpt-4o-mini", false, true)
 	oaUpS := openAIBody("gpt-4o-mini", true, true)
 	ts := []*target{
@@ -87,11 +96,14 @@ func targetsOf(p *procs) []*target {
 		{name: "service /chat", proc: p.svc, path: "/chat", body: chatBody(false), sbody: chatBody(true)},
 	}
 	if p.svcT != nil {
-		drain := drainTracking(p.svcT.addr, 30*time.Second)
+		drain, label := drainTracking(p.svcT.addr, 30*time.Second), "service+MLflow"
+		if o.mlflowDown {
+			drain, label = nil, "service+spool (MLflow down)"
+		}
 		ts = append(ts,
-			&target{name: "service+MLflow /v1/chat/completions", proc: p.svcT, path: "/v1/chat/completions",
+			&target{name: label + " /v1/chat/completions", proc: p.svcT, path: "/v1/chat/completions",
 				body: openAIBody("openai/gpt-4o-mini", false, false), sbody: openAIBody("openai/gpt-4o-mini", true, false), drain: drain},
-			&target{name: "service+MLflow /chat", proc: p.svcT, path: "/chat", body: chatBody(false), sbody: chatBody(true), drain: drain})
+			&target{name: label + " /chat", proc: p.svcT, path: "/chat", body: chatBody(false), sbody: chatBody(true), drain: drain})
 	}
 	for _, t := range ts {
 		t.client = newClient()
@@ -129,7 +141,7 @@ func runCompare(ctx context.Context, o options, e env, bin, tmp string, core int
 		return err
 	}
 	defer p.stop()
-	ts := targetsOf(p)
+	ts := targetsOf(o, p)
 	ms := []measure{{name: fmt.Sprintf("max throughput (closed loop, %d connections)", o.conns)}}
 	for _, r := range o.rates {
 		ms = append(ms, measure{name: fmt.Sprintf("open loop %.0f req/s", r), rate: r})

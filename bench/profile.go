@@ -37,13 +37,20 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 		if core >= 0 {
 			genCore = 0
 		}
-		ml, err := startProc(ctx, procSpec{name: "fake-mlflow", argv: []string{self, "-mlflow"},
-			dir: tmp, core: genCore, nice: true, readyPath: "/api/2.0/mlflow/experiments/get?experiment_id=0"})
+		addr, err := freeAddr() // -mlflow-down: nothing listens there
 		if err != nil {
 			return err
 		}
-		defer ml.stop()
-		env = append(env, "MLFLOW_TRACKING_URI=http://"+ml.addr, "MLFLOW_EXPERIMENT_NAME=bench")
+		if !o.mlflowDown {
+			ml, err := startProc(ctx, procSpec{name: "fake-mlflow", argv: []string{self, "-mlflow"},
+				dir: tmp, core: genCore, nice: true, readyPath: "/api/2.0/mlflow/experiments/get?experiment_id=0"})
+			if err != nil {
+				return err
+			}
+			defer ml.stop()
+			addr = ml.addr
+		}
+		env = append(env, "MLFLOW_TRACKING_URI=http://"+addr, "MLFLOW_EXPERIMENT_NAME=bench")
 	}
 	svc, err := startProc(ctx, procSpec{name: "service", argv: []string{bin}, env: env,
 		dir: tmp, core: core, readyPath: "/health"})

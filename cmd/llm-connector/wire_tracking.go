@@ -32,6 +32,7 @@ func openTracker(cfg *config.Config, log *slog.Logger) (*mlflow.Tracker, error) 
 	mc.Token, mc.Username, mc.Password = m.Token, m.Username, m.Password
 	mc.S3EndpointURL, mc.S3AccessKey, mc.S3SecretKey, mc.S3Region = m.S3EndpointURL, m.AWSAccessKey, m.AWSSecretKey, m.AWSRegion
 	mc.Mode, mc.SpoolDir, mc.SpoolMaxBytes, mc.FullPolicy, mc.Workers = mode, m.SpoolDir, m.SpoolMaxBytes, policy, m.Workers
+	mc.SpoolSync = m.SpoolSync
 	mc.Logger = log
 	if err := os.MkdirAll(m.SpoolDir, 0o750); err != nil {
 		return nil, fmt.Errorf("MLFLOW_SPOOL_DIR: %w", err)

@@ -31,6 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"mlflow disabled", c.MLflow.TrackingURI, ""},
 		{"experiment", c.MLflow.ExperimentName, "llm-connector"},
 		{"thinking budget", c.Google.ThinkingBudget, 0},
+		{"spool sync interval", c.MLflow.SpoolSync, 20 * time.Millisecond},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -41,17 +42,18 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadReportsEveryProblem(t *testing.T) {
 	_, err := Load(env(map[string]string{
-		"LLM_PROVIDER":    "nope",
-		"LLM_RETRIES":     "many",
-		"REQUEST_TIMEOUT": "soon",
-		"LOG_LEVEL":       "loud",
-		"GOOGLE_API_KEY":  "AIzaSECRETSECRET",
+		"LLM_PROVIDER":               "nope",
+		"LLM_RETRIES":                "many",
+		"REQUEST_TIMEOUT":            "soon",
+		"LOG_LEVEL":                  "loud",
+		"GOOGLE_API_KEY":             "AIzaSECRETSECRET",
+		"MLFLOW_SPOOL_SYNC_INTERVAL": "0s",
 	}))
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"LLM_PROVIDER", "LLM_RETRIES", "REQUEST_TIMEOUT", "LOG_LEVEL"} {
+	for _, want := range []string{"LLM_PROVIDER", "LLM_RETRIES", "REQUEST_TIMEOUT", "LOG_LEVEL", "MLFLOW_SPOOL_SYNC_INTERVAL"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %s:\n%s", want, msg)
 		}

@@ -60,11 +60,12 @@ type Config struct {
 	S3Region      string // AWS_DEFAULT_REGION; default "us-east-1"
 	S3IgnoreTLS   bool   // MLFLOW_S3_IGNORE_TLS
 
-	Mode          Mode         // default ModeRuns
-	SpoolDir      string       // required
-	SpoolMaxBytes int64        // default spool.DefaultMaxBytes (256 MiB)
-	FullPolicy    spool.Policy // default spool.DropOldest
-	Workers       int          // default 4
+	Mode          Mode          // default ModeRuns
+	SpoolDir      string        // required
+	SpoolMaxBytes int64         // default spool.DefaultMaxBytes (256 MiB)
+	FullPolicy    spool.Policy  // default spool.DropOldest
+	SpoolSync     time.Duration // group fsync delay; default spool.DefaultSyncInterval
+	Workers       int           // default 4
 
 	SourceName     string        // mlflow.source.name; default "llm-connector"
 	RequestTimeout time.Duration // per HTTP call; default 30 s
@@ -225,7 +226,8 @@ func Open(cfg Config) (*Tracker, error) {
 		tr.MaxIdleConnsPerHost = cfg.Workers * 2
 		hc = &http.Client{Timeout: cfg.RequestTimeout, Transport: tr}
 	}
-	sp, err := spool.Open(spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Policy: cfg.FullPolicy, Logger: cfg.Logger})
+	sp, err := spool.Open(spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Policy: cfg.FullPolicy,
+		SyncInterval: cfg.SpoolSync, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@
 //
 // Durability. Record writes the line to the segment file with one write(2)
 // before it returns (no fsync), and a background flusher fsyncs dirty
-// segments and the ack log in groups, at most SyncInterval (default 5 ms)
+// segments and the ack log in groups, at most SyncInterval (default 20 ms)
 // after the first unsynced write. So a record for which Record returned
 // nil survives a crash of the process (SIGKILL, panic, OOM kill) at once:
 // it is in the kernel's page cache. It survives a crash of the machine
@@ -78,7 +78,7 @@ type Options struct {
 	MaxBytes     int64         // bytes of undelivered records; default 256 MiB
 	Policy       Policy        // default DropOldest
 	SegmentBytes int64         // a new segment starts past this size; default 4 MiB
-	SyncInterval time.Duration // group-commit delay; default 5 ms
+	SyncInterval time.Duration // group-commit delay; default 20 ms
 	Logger       *slog.Logger  // default slog.Default()
 	Now          func() time.Time
 }
@@ -87,7 +87,10 @@ type Options struct {
 const (
 	DefaultMaxBytes     = 256 << 20
 	DefaultSegmentBytes = 4 << 20
-	DefaultSyncInterval = 5 * time.Millisecond
+	// DefaultSyncInterval bounds what a machine crash can lose. An fsync
+	// costs ~125 µs of CPU here; at 5 ms (200 a second under load) the
+	// group commits were 10 % of the service's CPU at 1000 req/s.
+	DefaultSyncInterval = 20 * time.Millisecond
 )
 
 // ErrClosed is returned by every method once Close has been called.
