@@ -2,6 +2,7 @@ package spool
 
 import (
 	"context"
+	"runtime"
 	"testing"
 )
 
@@ -39,4 +40,28 @@ func BenchmarkRecordParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkIndexMemory is the heap the spool holds per waiting record
+// (nothing acked): what an MLflow outage costs in memory besides disk.
+func BenchmarkIndexMemory(b *testing.B) {
+	s, err := Open(Options{Dir: b.TempDir(), MaxBytes: 4 << 30, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c := call(1)
+	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		if err := s.Record(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "heap-B/record")
+	runtime.KeepAlive(s)
 }
