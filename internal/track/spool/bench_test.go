@@ -6,13 +6,20 @@ import (
 	"testing"
 )
 
-// BenchmarkRecord is the request-path cost: JSON encode + one write(2).
-func BenchmarkRecord(b *testing.B) {
+// benchSpool is a spool in a fresh directory, big enough never to drop,
+// closed with the benchmark.
+func benchSpool(b *testing.B) *Spool {
 	s, err := Open(Options{Dir: b.TempDir(), MaxBytes: 4 << 30, Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkRecord is the request-path cost: JSON encode + one write(2).
+func BenchmarkRecord(b *testing.B) {
+	s := benchSpool(b)
 	c := call(1)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -25,11 +32,7 @@ func BenchmarkRecord(b *testing.B) {
 }
 
 func BenchmarkRecordParallel(b *testing.B) {
-	s, err := Open(Options{Dir: b.TempDir(), MaxBytes: 4 << 30, Logger: quiet()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := benchSpool(b)
 	c := call(1)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -45,11 +48,7 @@ func BenchmarkRecordParallel(b *testing.B) {
 // BenchmarkIndexMemory is the heap the spool holds per waiting record
 // (nothing acked): what an MLflow outage costs in memory besides disk.
 func BenchmarkIndexMemory(b *testing.B) {
-	s, err := Open(Options{Dir: b.TempDir(), MaxBytes: 4 << 30, Logger: quiet()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := benchSpool(b)
 	c := call(1)
 	ctx := context.Background()
 	var before, after runtime.MemStats
