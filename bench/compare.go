@@ -56,33 +56,43 @@ func startProcs(ctx context.Context, o options, bin, tmp string, core int, upURL
 	if !o.tracking {
 		return p, nil
 	}
-	// The fake MLflow runs beside the generator (core 0) at the lowest
-	// priority: in production it is another machine. With -mlflow-down
-	// the service tracks to an address nothing listens on.
-	genCore := -1
-	if core >= 0 {
-		genCore = 0
-	}
-	mlflowAddr, err := freeAddr()
+	mlflowEnv, ml, err := startMLflow(ctx, o, self, tmp, core)
 	if err != nil {
 		p.stop()
 		return nil, err
 	}
-	if !o.mlflowDown {
-		if p.mlflow, err = startProc(ctx, procSpec{name: "fake-mlflow", argv: []string{self, "-mlflow"},
-			dir: tmp, core: genCore, nice: true, readyPath: "/api/2.0/mlflow/experiments/get?experiment_id=0"}); err != nil {
-			p.stop()
-			return nil, err
-		}
-		mlflowAddr = p.mlflow.addr
-	}
-	env := append(serviceEnv(upURL, filepath.Join(tmp, "svct")), "MLFLOW_TRACKING_URI=http://"+mlflowAddr, "MLFLOW_EXPERIMENT_NAME=bench")
+	p.mlflow = ml
+	env := append(serviceEnv(upURL, filepath.Join(tmp, "svct")), mlflowEnv...)
 	if p.svcT, err = startProc(ctx, procSpec{name: "service+mlflow", argv: []string{bin}, env: env,
 		dir: tmp, core: core, readyPath: "/health"}); err != nil {
 		p.stop()
 		return nil, err
 	}
 	return p, nil
+}
+
+// startMLflow starts the fake MLflow beside the generator (core 0) at
+// the lowest priority — in production it is another machine — and
+// returns the service's environment for it. With -mlflow-down it starts
+// nothing (ml is nil) and points the service at an address nothing
+// listens on.
+func startMLflow(ctx context.Context, o options, self, tmp string, core int) (env []string, ml *proc, err error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !o.mlflowDown {
+		genCore := -1
+		if core >= 0 {
+			genCore = 0
+		}
+		if ml, err = startProc(ctx, procSpec{name: "fake-mlflow", argv: []string{self, "-mlflow"},
+			dir: tmp, core: genCore, nice: true, readyPath: "/api/2.0/mlflow/experiments/get?experiment_id=0"}); err != nil {
+			return nil, nil, err
+		}
+		addr = ml.addr
+	}
+	return []string{"MLFLOW_TRACKING_URI=http://" + addr, "MLFLOW_EXPERIMENT_NAME=bench"}, ml, nil
 }
 
 func targetsOf(o options, p *procs) []*target {

@@ -9,7 +9,7 @@
 //	go run ./bench                 # the interleaved comparison, about 2 minutes
 //	go run ./bench -d 1s -rounds 1 # a quick look
 //	go run ./bench -soak 5m        # RSS, CPU and goroutines of the service over time
-//	go run ./bench -profile prof   # CPU profile and execution trace of the service under load
+//	go run ./bench -profile prof   # CPU and allocation profiles and an execution trace of the service under load
 package main
 
 import (
@@ -66,7 +66,7 @@ func main() {
 	flag.Float64Var(&o.soakRate, "soak-rate", 200, "soak mode: requests/s")
 	flag.DurationVar(&o.soakEvery, "soak-every", 10*time.Second, "soak mode: sampling interval")
 	flag.StringVar(&o.out, "o", "", "also write the Markdown report to this file")
-	flag.StringVar(&o.profile, "profile", "", "profile mode: load the service and write a CPU profile and an execution trace of it into this folder")
+	flag.StringVar(&o.profile, "profile", "", "profile mode: load the service and write CPU and allocation profiles and an execution trace of it into this folder")
 	flag.StringVar(&o.profilePath, "profile-path", "/v1/chat/completions", "profile mode: the endpoint to load")
 	flag.Float64Var(&o.profileRate, "profile-rate", 1000, "profile mode: requests/s")
 	flag.BoolVar(&o.mlflowDown, "mlflow-down", false, "the tracking columns point at an MLflow address that refuses connections: records are spooled, none shipped (the request path's share of tracking)")

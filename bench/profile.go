@@ -33,24 +33,14 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 		if err != nil {
 			return fmt.Errorf("own executable: %w", err)
 		}
-		genCore := -1
-		if core >= 0 {
-			genCore = 0
-		}
-		addr, err := freeAddr() // -mlflow-down: nothing listens there
+		mlflowEnv, ml, err := startMLflow(ctx, o, self, tmp, core)
 		if err != nil {
 			return err
 		}
-		if !o.mlflowDown {
-			ml, err := startProc(ctx, procSpec{name: "fake-mlflow", argv: []string{self, "-mlflow"},
-				dir: tmp, core: genCore, nice: true, readyPath: "/api/2.0/mlflow/experiments/get?experiment_id=0"})
-			if err != nil {
-				return err
-			}
+		if ml != nil {
 			defer ml.stop()
-			addr = ml.addr
 		}
-		env = append(env, "MLFLOW_TRACKING_URI=http://"+addr, "MLFLOW_EXPERIMENT_NAME=bench")
+		env = append(env, mlflowEnv...)
 	}
 	svc, err := startProc(ctx, procSpec{name: "service", argv: []string{bin}, env: env,
 		dir: tmp, core: core, readyPath: "/health"})

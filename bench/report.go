@@ -157,21 +157,20 @@ func sliceMedians(svc, flo []sliceStat) (ratio float64, addP99 time.Duration) {
 		}
 		adds = append(adds, s.p99-f.p99)
 	}
-	if len(ratios) > 0 {
-		slices.Sort(ratios)
-		ratio = ratios[len(ratios)/2]
-		if len(ratios)%2 == 0 {
-			ratio = (ratios[len(ratios)/2-1] + ratio) / 2
-		}
+	return median(ratios), median(adds)
+}
+
+// median sorts xs in place and returns its median; 0 when empty.
+func median[T float64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
 	}
-	if len(adds) > 0 {
-		slices.Sort(adds)
-		addP99 = adds[len(adds)/2]
-		if len(adds)%2 == 0 {
-			addP99 = (adds[len(adds)/2-1] + addP99) / 2
-		}
+	slices.Sort(xs)
+	m := xs[len(xs)/2]
+	if len(xs)%2 == 0 {
+		m = (xs[len(xs)/2-1] + m) / 2
 	}
-	return ratio, addP99
+	return m
 }
 
 func memoryTable(res *results, ps []*proc) string {
