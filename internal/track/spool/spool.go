@@ -107,6 +107,10 @@ type Entry struct {
 	// Attempts counts how often Next has handed this record out in this
 	// process, this time included.
 	Attempts int
+	// Group names the delivery group the record was put in (Group), and
+	// GroupSize is how many records that group has; "" and 0 if none.
+	Group     string
+	GroupSize int
 }
 
 // Stats is a snapshot of the spool.
