@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/llm-connector/llm-connector/internal/config"
 	"github.com/llm-connector/llm-connector/internal/track/mlflow"
@@ -33,6 +34,7 @@ func openTracker(cfg *config.Config, log *slog.Logger) (*mlflow.Tracker, error) 
 	mc.S3EndpointURL, mc.S3AccessKey, mc.S3SecretKey, mc.S3Region = m.S3EndpointURL, m.AWSAccessKey, m.AWSSecretKey, m.AWSRegion
 	mc.Mode, mc.SpoolDir, mc.SpoolMaxBytes, mc.FullPolicy, mc.Workers = mode, m.SpoolDir, m.SpoolMaxBytes, policy, m.Workers
 	mc.SpoolSync = m.SpoolSync
+	mc.Window = mlflow.WindowOptions{Size: m.WindowSize, Interval: m.WindowInterval}
 	mc.Logger = log
 	if err := os.MkdirAll(m.SpoolDir, 0o750); err != nil {
 		return nil, fmt.Errorf("MLFLOW_SPOOL_DIR: %w", err)
@@ -50,24 +52,37 @@ func openTracker(cfg *config.Config, log *slog.Logger) (*mlflow.Tracker, error) 
 	return t, nil
 }
 
-// trackingHealth is the tracking component of /health.
+// trackingHealth is the tracking component of /health: degraded from the
+// first failed delivery (with the redacted error) until one succeeds, or
+// while the oldest waiting record is over a minute old.
 func trackingHealth(t *mlflow.Tracker) map[string]any {
 	st := t.Stats()
+	chans := map[string]any{}
+	for name, c := range st.Channels {
+		chans[name] = map[string]any{"backlog": c.Backlog, "oldest_age_sec": c.OldestAge.Seconds(), "shipped": c.Shipped, "dropped": c.Dropped}
+	}
 	comp := map[string]any{
 		"status":         "ok",
+		"mode":           string(st.Mode),
 		"backlog":        st.Backlog,
 		"backlog_bytes":  st.BacklogBytes,
 		"oldest_age_sec": st.OldestAge.Seconds(),
 		"shipped":        st.Shipped,
-		"dropped":        st.Dropped,
+		"dropped":        st.Dropped + st.Rejected,
+		"channels":       chans,
 	}
-	if st.LastError != "" {
+	if st.Mode == mlflow.ModeAuto {
+		comp["runs_skipped"] = st.Skipped
+	}
+	switch {
+	case st.Failing:
+		comp["status"] = "degraded"
 		comp["last_error"] = st.LastError
 		comp["last_error_time"] = st.LastErrorTime
-	}
-	if st.Backlog > 0 && st.OldestAge.Minutes() >= 1 {
+		comp["reason"] = "MLflow deliveries are failing; records are kept in the queue and shipped when it answers"
+	case st.Backlog > 0 && st.OldestAge >= time.Minute:
 		comp["status"] = "degraded"
-		comp["reason"] = "MLflow is behind or unreachable; records are kept in the spool"
+		comp["reason"] = "MLflow is behind; records are kept in the queue"
 	}
 	return comp
 }

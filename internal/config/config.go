@@ -107,7 +107,10 @@ type MLflow struct {
 	AWSAccessKey   string        // AWS_ACCESS_KEY_ID
 	AWSSecretKey   string        // AWS_SECRET_ACCESS_KEY
 	AWSRegion      string        // AWS_DEFAULT_REGION; default us-east-1
-	Mode           string        // MLFLOW_MODE: runs (default) | traces | both
+	Mode           string        // MLFLOW_MODE: auto (default) | runs | windows | traces | both
+	Queue          string        // MLFLOW_QUEUE: file (default; the spool) | postgres (shared by every instance; needs DATABASE_URL)
+	WindowSize     int           // MLFLOW_WINDOW_SIZE: interactions per window run; default 1000
+	WindowInterval time.Duration // MLFLOW_WINDOW_INTERVAL: a window run closes at this age; default 60s
 	SpoolDir       string        // MLFLOW_SPOOL_DIR; default DATA_DIR/spool
 	SpoolMaxBytes  int64         // MLFLOW_SPOOL_MAX_BYTES; default 256 MiB
 	SpoolFull      string        // MLFLOW_SPOOL_FULL: drop_oldest (default) | reject
@@ -207,7 +210,10 @@ func Load(getenv Getenv) (*Config, error) {
 			AWSAccessKey:   l.str("AWS_ACCESS_KEY_ID", ""),
 			AWSSecretKey:   l.secret("AWS_SECRET_ACCESS_KEY", ""),
 			AWSRegion:      l.str("AWS_DEFAULT_REGION", "us-east-1"),
-			Mode:           strings.ToLower(l.str("MLFLOW_MODE", "runs")),
+			Mode:           strings.ToLower(l.str("MLFLOW_MODE", "auto")),
+			Queue:          strings.ToLower(l.str("MLFLOW_QUEUE", "file")),
+			WindowSize:     l.int("MLFLOW_WINDOW_SIZE", 1000),
+			WindowInterval: l.dur("MLFLOW_WINDOW_INTERVAL", 60*time.Second),
 			SpoolDir:       l.str("MLFLOW_SPOOL_DIR", ""),
 			SpoolMaxBytes:  int64(l.int("MLFLOW_SPOOL_MAX_BYTES", 256<<20)),
 			SpoolFull:      strings.ToLower(l.str("MLFLOW_SPOOL_FULL", "drop_oldest")),
@@ -301,9 +307,24 @@ func (c *Config) Validate() error {
 		bad("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
 	}
 	switch c.MLflow.Mode {
-	case "runs", "traces", "both":
+	case "auto", "runs", "windows", "traces", "both":
 	default:
-		bad("MLFLOW_MODE=%q: want runs, traces or both", c.MLflow.Mode)
+		bad("MLFLOW_MODE=%q: want auto, runs, windows, traces or both", c.MLflow.Mode)
+	}
+	switch c.MLflow.Queue {
+	case "file":
+	case "postgres":
+		if c.DatabaseURL == "" {
+			bad("MLFLOW_QUEUE=postgres needs DATABASE_URL")
+		}
+	default:
+		bad("MLFLOW_QUEUE=%q: want file or postgres", c.MLflow.Queue)
+	}
+	if n := c.MLflow.WindowSize; n < 1 || n > 1000 {
+		bad("MLFLOW_WINDOW_SIZE=%d: want 1 … 1000 (one log-batch holds 1000 metric values)", n)
+	}
+	if d := c.MLflow.WindowInterval; d < time.Second || d > time.Hour {
+		bad("MLFLOW_WINDOW_INTERVAL=%s: want 1s … 1h", d)
 	}
 	switch c.MLflow.SpoolFull {
 	case "drop_oldest", "reject":

@@ -22,8 +22,12 @@ func TestHelperProcess(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process for TestKilledWithBacklog")
 	}
+	mode := Mode(os.Getenv("HELPER_MODE"))
+	if mode == "" {
+		mode = ModeRuns
+	}
 	tr, err := Open(Config{
-		TrackingURI: os.Getenv("HELPER_URI"), SpoolDir: os.Getenv("HELPER_DIR"), Workers: 4,
+		Mode: mode, TrackingURI: os.Getenv("HELPER_URI"), SpoolDir: os.Getenv("HELPER_DIR"), Workers: 4,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: quiet(),
 	})
 	if err != nil {

@@ -30,6 +30,7 @@ func testConfig(t testing.TB, f *fakemlflow.Server) Config {
 	t.Helper()
 	return Config{
 		TrackingURI: f.URL(),
+		Mode:        ModeRuns,
 		SpoolDir:    t.TempDir(),
 		Workers:     4,
 		MinBackoff:  5 * time.Millisecond,

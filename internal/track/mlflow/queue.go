@@ -36,12 +36,17 @@ type Queue interface {
 type shipDeps struct {
 	cl         *client
 	experiment func(ctx context.Context) (string, error)
-	secrets    []string
-	log        *slog.Logger
+	// forgetExperiment drops the cached experiment id (it was deleted).
+	forgetExperiment func()
+	secrets          []string
+	log              *slog.Logger
 	// report is told the outcome of every delivery attempt: nil is a
 	// success (health goes back to ok and last_error is cleared).
 	report func(err error)
 	// wait returns when shipping may go on (the shared backoff gate).
 	wait func(ctx context.Context) error
-	now  func() time.Time
+	// put writes an artifact under a run's or trace's artifact URI the way
+	// the server expects for its scheme (proxy or S3).
+	put func(ctx context.Context, uri, name string, data []byte) error
+	now func() time.Time
 }

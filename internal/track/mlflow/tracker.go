@@ -1,18 +1,25 @@
 // Package mlflow tracks every interaction in an MLflow tracking server
 // without slowing requests or losing records.
 //
-// Tracker.Record only appends the call to a durable local spool
-// (internal/track/spool) and returns. Background workers drain the spool:
-// per record they create (or, on a replay, find) a run tagged with the
-// interaction ID, log params, metrics and tags in one runs/log-batch,
-// upload prompt.txt and response.txt (through the server's artifact proxy
-// for mlflow-artifacts: URIs, straight to S3/MinIO for s3:// URIs) and
-// end the run FINISHED or FAILED; in traces mode they log an MLflow 3
-// trace instead (or as well). A record leaves the spool only after every
-// call for it succeeded. MLflow errors never drop a record: transport
-// errors, 5xx, 429 and 401 pause all workers with a growing, jittered
-// backoff; other rejections delay just that record. Close flushes what it
-// can within its context and leaves the rest for the next start.
+// Tracker.Record only appends the call to durable local queues ("channels",
+// internal/track/spool on one machine, or a shared PostgreSQL queue) and
+// returns. Each channel has its own shipper and its own exactly-once logic:
+//
+//   - windows: one run per window of up to N interactions of one route
+//     (each interaction's metrics as steps, every interaction a row of the
+//     interactions.json table, summaries at close): ~2 ms of MLflow server
+//     CPU per interaction, so one server keeps up with ~1,000/s.
+//   - traces: one MLflow 3 trace per interaction (OTLP on 3.6+), sampled
+//     when the server cannot take them all (errors and fallbacks always).
+//   - runs: one run per interaction (the seed's shape; ~90 ms of server CPU
+//     each, so ~10/s per server).
+//
+// A record leaves a channel only after every call for it succeeded. MLflow
+// errors never drop a record: transport errors, 5xx, 429 and 401 pause all
+// shippers with a growing, jittered backoff, cut short by a cheap probe of
+// the server's /health once it answers again; other rejections delay just
+// that record. Close flushes what it can within its context and leaves the
+// rest for the next start.
 package mlflow
 
 import (
@@ -23,10 +30,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/track"
@@ -38,9 +46,21 @@ type Mode string
 
 // The logging modes.
 const (
-	ModeRuns   Mode = "runs"   // one run per interaction (default)
-	ModeTraces Mode = "traces" // one MLflow 3 GenAI trace per interaction
-	ModeBoth   Mode = "both"   // a run and a trace linked by mlflow.sourceRun
+	// ModeAuto (the default): window runs always, traces when the server
+	// supports them (sampled when it cannot keep up), per-interaction runs
+	// while their backlog is small.
+	ModeAuto    Mode = "auto"
+	ModeRuns    Mode = "runs"    // one run per interaction (the seed's shape)
+	ModeWindows Mode = "windows" // window runs only
+	ModeTraces  Mode = "traces"  // one MLflow 3 GenAI trace per interaction, none sampled away
+	ModeBoth    Mode = "both"    // a run and a trace per interaction
+)
+
+// Channel names: the queue (and spool subdirectory) of each kind of record.
+const (
+	ChannelRuns    = "runs"
+	ChannelWindows = "windows"
+	ChannelTraces  = "traces"
 )
 
 // ErrDisabled is returned by Open when no tracking URI is configured.
@@ -60,12 +80,23 @@ type Config struct {
 	S3Region      string // AWS_DEFAULT_REGION; default "us-east-1"
 	S3IgnoreTLS   bool   // MLFLOW_S3_IGNORE_TLS
 
-	Mode          Mode          // default ModeRuns
-	SpoolDir      string        // required
-	SpoolMaxBytes int64         // default spool.DefaultMaxBytes (256 MiB)
+	Mode          Mode          // default ModeAuto
+	SpoolDir      string        // required unless OpenQueue is set; the runs channel uses it, the others subdirectories
+	SpoolMaxBytes int64         // per channel; default spool.DefaultMaxBytes (256 MiB)
 	FullPolicy    spool.Policy  // default spool.DropOldest
 	SpoolSync     time.Duration // group fsync delay; default spool.DefaultSyncInterval
-	Workers       int           // default 4
+	Workers       int           // runs channel workers; default 4
+	// OpenQueue, when set, opens each channel's queue instead of a file
+	// spool (the PostgreSQL queue shared by many instances).
+	OpenQueue func(channel string) (Queue, error)
+	// Window shapes the window runs (size, age, step metrics).
+	Window WindowOptions
+	// RunsBacklogMax: in auto mode a per-interaction run is queued only
+	// while fewer than this many wait; default 200.
+	RunsBacklogMax int
+	// ProbeInterval: while deliveries fail, how often the server's /health
+	// is probed, so shipping resumes at once when it answers; default 1 s.
+	ProbeInterval time.Duration
 
 	SourceName     string        // mlflow.source.name; default "llm-connector"
 	RequestTimeout time.Duration // per HTTP call; default 30 s
@@ -97,22 +128,37 @@ func ConfigFromEnv(getenv func(string) string) Config {
 	}
 }
 
-// ParseMode maps a configuration string to a Mode; "" is ModeRuns.
+// ParseMode maps a configuration string to a Mode; "" is ModeAuto.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
 	case "":
-		return ModeRuns, nil
-	case ModeRuns, ModeTraces, ModeBoth:
+		return ModeAuto, nil
+	case ModeAuto, ModeRuns, ModeWindows, ModeTraces, ModeBoth:
 		return m, nil
 	}
-	return "", fmt.Errorf("mlflow: unknown mode %q (want runs, traces or both)", s)
+	return "", fmt.Errorf("mlflow: unknown mode %q (want auto, runs, windows, traces or both)", s)
+}
+
+// channels returns which channels a mode uses.
+func (m Mode) channels() (runs, windows, traces bool) {
+	switch m {
+	case ModeRuns:
+		return true, false, false
+	case ModeWindows:
+		return false, true, false
+	case ModeTraces:
+		return false, false, true
+	case ModeBoth:
+		return true, false, true
+	}
+	return true, true, true
 }
 
 func (c *Config) defaults() error {
 	if c.TrackingURI == "" {
 		return ErrDisabled
 	}
-	if c.SpoolDir == "" {
+	if c.SpoolDir == "" && c.OpenQueue == nil {
 		return errors.New("mlflow: no spool directory")
 	}
 	m, err := ParseMode(string(c.Mode))
@@ -125,6 +171,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4
+	}
+	if c.RunsBacklogMax <= 0 {
+		c.RunsBacklogMax = 200
+	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = time.Second
 	}
 	if c.SourceName == "" {
 		c.SourceName = "llm-connector"
@@ -147,10 +199,11 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// Stats is what /health and metrics show about tracking.
+// Stats is what /health and metrics show about tracking: the sums over
+// every channel, and each channel on its own.
 type Stats struct {
 	Mode          Mode
-	Backlog       int           // records not yet in MLflow (spooled, in flight included)
+	Backlog       int           // records not yet in MLflow (queued, in flight included)
 	BacklogBytes  int64         // their size on disk
 	OldestAge     time.Duration // age of the oldest of them
 	InFlight      int
@@ -159,32 +212,48 @@ type Stats struct {
 	Corrupt       uint64 // unreadable spool lines skipped since start
 	Shipped       uint64 // records fully delivered since start
 	Failures      uint64 // failed delivery attempts since start
-	LastError     string // last delivery error, secrets removed; "" if none yet
+	Failing       bool   // the last delivery attempt failed
+	LastError     string // error of the last failed attempt while failing, secrets removed; "" once a delivery succeeds
 	LastErrorTime time.Time
+	// Skipped counts interactions that, in auto mode, got no run of their
+	// own because the runs backlog was full (they are in the windows).
+	Skipped  uint64
+	Channels map[string]ChannelStats
 }
 
-// Tracker is a track.Sink that spools records and ships them to MLflow.
+// ChannelStats is one channel's queue.
+type ChannelStats struct {
+	Backlog   int
+	OldestAge time.Duration
+	Shipped   uint64
+	Dropped   uint64
+}
+
+// channel is one queue and the shipper that drains it.
+type channel struct {
+	name    string
+	q       Queue
+	run     func(ctx context.Context)
+	flush   func(ctx context.Context) // ships what the shipper holds (open windows); may be nil
+	shipped func() uint64
+}
+
+// Tracker is a track.Sink that queues records and ships them to MLflow.
 type Tracker struct {
 	cfg     Config
 	log     *slog.Logger
 	cl      *client
-	sp      *spool.Spool
 	secrets []string
 	s3      s3Uploader
 	gate    gate
+	health  healthState
+
+	runs, windows, traces *channel
+	all                   []*channel
+	skipped               atomicCounter
 
 	expMu sync.Mutex
 	expID string
-
-	progMu sync.Mutex
-	prog   map[uint64]*progress
-
-	shipped  atomic.Uint64
-	failures atomic.Uint64
-	errMu    sync.Mutex
-	lastErr  string
-	lastAt   time.Time
-	failing  bool
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -192,19 +261,7 @@ type Tracker struct {
 	closeErr  error
 }
 
-// progress is what this process already did for one record.
-type progress struct {
-	run         runInfo
-	fromSearch  bool
-	createTried bool
-	batchDone   bool
-	artsDone    bool
-	runDone     bool
-	traceTried  bool
-	traceDone   bool
-}
-
-// Open opens (and recovers) the spool and starts the shipping workers.
+// Open opens (and recovers) the queues and starts the shippers.
 func Open(cfg Config) (*Tracker, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -226,17 +283,10 @@ func Open(cfg Config) (*Tracker, error) {
 		tr.MaxIdleConnsPerHost = cfg.Workers * 2
 		hc = &http.Client{Timeout: cfg.RequestTimeout, Transport: tr}
 	}
-	sp, err := spool.Open(spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Policy: cfg.FullPolicy,
-		SyncInterval: cfg.SpoolSync, Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
 	t := &Tracker{
 		cfg:  cfg,
 		log:  cfg.Logger,
 		cl:   &client{base: strings.TrimSuffix(u.String(), "/"), hc: hc, token: cfg.Token, user: cfg.Username, password: cfg.Password},
-		sp:   sp,
-		prog: map[uint64]*progress{},
 		gate: gate{min: cfg.MinBackoff, max: cfg.MaxBackoff},
 	}
 	for _, s := range []string{cfg.Token, cfg.Password, cfg.S3SecretKey} {
@@ -245,45 +295,160 @@ func Open(cfg Config) (*Tracker, error) {
 		}
 	}
 	t.s3 = s3Uploader{cfg: &t.cfg}
+	if err := t.openChannels(); err != nil {
+		t.closeQueues()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
-	for range cfg.Workers {
-		t.wg.Go(func() { t.worker(ctx) })
+	for _, ch := range t.all {
+		t.wg.Go(func() { ch.run(ctx) })
 	}
+	t.wg.Go(func() { t.probe(ctx) })
 	return t, nil
 }
 
-// Record implements track.Sink: it appends c to the spool and returns.
-// It fails only when the spool refuses the record (policy reject:
-// track.ErrDropped), the disk fails, or the tracker is closed.
-func (t *Tracker) Record(ctx context.Context, c track.Call) error {
-	return t.sp.Record(ctx, c)
+// openQueue opens one channel's queue: the configured opener, else a file
+// spool (the runs channel in SpoolDir itself, as before channels existed,
+// so a spool left by an older version is shipped; the others beside it).
+func (t *Tracker) openQueue(name string) (Queue, error) {
+	if t.cfg.OpenQueue != nil {
+		return t.cfg.OpenQueue(name)
+	}
+	dir := t.cfg.SpoolDir
+	if name != ChannelRuns {
+		dir = filepath.Join(dir, name)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("mlflow: spool: %w", err)
+	}
+	sp, err := spool.Open(spool.Options{Dir: dir, MaxBytes: t.cfg.SpoolMaxBytes, Policy: t.cfg.FullPolicy,
+		SyncInterval: t.cfg.SpoolSync, Logger: t.cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return spoolQueue{sp}, nil
 }
 
-// Sync waits until every record appended before the call is fsynced.
-func (t *Tracker) Sync(ctx context.Context) error { return t.sp.Sync(ctx) }
-
-// Stats returns a snapshot for /health and metrics.
-func (t *Tracker) Stats() Stats {
-	ss := t.sp.Stats()
-	t.errMu.Lock()
-	defer t.errMu.Unlock()
-	return Stats{
-		Mode: t.cfg.Mode, Backlog: ss.Backlog, BacklogBytes: ss.Bytes, OldestAge: ss.OldestAge,
-		InFlight: ss.InFlight, Dropped: ss.Dropped, Rejected: ss.Rejected, Corrupt: ss.Corrupt,
-		Shipped: t.shipped.Load(), Failures: t.failures.Load(), LastError: t.lastErr, LastErrorTime: t.lastAt,
+func (t *Tracker) deps() shipDeps {
+	return shipDeps{
+		cl: t.cl, experiment: t.experiment, forgetExperiment: t.forgetExperiment,
+		secrets: t.secrets, log: t.log, report: t.report, wait: t.gate.wait,
+		put: t.putArtifact, now: time.Now,
 	}
 }
 
-// Close keeps shipping until the backlog is empty or ctx ends, then stops
-// the workers (calls in flight are abandoned; their records stay) and
-// closes the spool. Records left over are shipped after the next Open.
+func (t *Tracker) openChannels() error {
+	runs, windows, traces := t.cfg.Mode.channels()
+	if runs {
+		q, err := t.openQueue(ChannelRuns)
+		if err != nil {
+			return err
+		}
+		rs := &runShipper{d: t.deps(), q: q, workers: t.cfg.Workers, source: t.cfg.SourceName,
+			backoff: t.gate.backoff, fail: t.gate.fail, prog: map[uint64]*progress{}}
+		t.runs = &channel{name: ChannelRuns, q: q, run: rs.run, shipped: rs.shipped.Load}
+		t.all = append(t.all, t.runs)
+	}
+	if windows {
+		ch, err := t.openWindows()
+		if err != nil {
+			return err
+		}
+		t.windows = ch
+		t.all = append(t.all, ch)
+	}
+	if traces {
+		ch, err := t.openTraces()
+		if err != nil {
+			return err
+		}
+		t.traces = ch
+		t.all = append(t.all, ch)
+	}
+	return nil
+}
+
+func (t *Tracker) closeQueues() {
+	for _, ch := range t.all {
+		ch.q.Close()
+	}
+}
+
+// Record implements track.Sink: it appends c to each channel's queue the
+// mode asks for and returns. It fails only when a queue refuses the record
+// (policy reject: track.ErrDropped), the disk fails, or the tracker is
+// closed.
+func (t *Tracker) Record(ctx context.Context, c track.Call) error {
+	var errs []error
+	if t.windows != nil {
+		errs = append(errs, t.windows.q.Record(ctx, c))
+	}
+	if t.runs != nil {
+		if t.cfg.Mode != ModeAuto || t.runs.q.Stats().Backlog < t.cfg.RunsBacklogMax {
+			errs = append(errs, t.runs.q.Record(ctx, c))
+		} else {
+			t.skipped.add(1)
+		}
+	}
+	if t.traces != nil && t.admitTrace(c) {
+		errs = append(errs, t.traces.q.Record(ctx, c))
+	}
+	return errors.Join(errs...)
+}
+
+// Sync waits until every record appended before the call is durable.
+func (t *Tracker) Sync(ctx context.Context) error {
+	var errs []error
+	for _, ch := range t.all {
+		errs = append(errs, ch.q.Sync(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns a snapshot for /health and metrics.
+func (t *Tracker) Stats() Stats {
+	st := Stats{Mode: t.cfg.Mode, Skipped: t.skipped.load(), Channels: map[string]ChannelStats{}}
+	for _, ch := range t.all {
+		ss := ch.q.Stats()
+		st.Backlog += ss.Backlog
+		st.BacklogBytes += ss.Bytes
+		st.OldestAge = max(st.OldestAge, ss.OldestAge)
+		st.InFlight += ss.InFlight
+		st.Dropped += ss.Dropped
+		st.Rejected += ss.Rejected
+		st.Corrupt += ss.Corrupt
+		shipped := ch.shipped()
+		st.Shipped += shipped
+		st.Channels[ch.name] = ChannelStats{Backlog: ss.Backlog, OldestAge: ss.OldestAge, Shipped: shipped, Dropped: ss.Dropped + ss.Rejected}
+	}
+	t.health.fill(&st)
+	return st
+}
+
+func (t *Tracker) backlog() int {
+	n := 0
+	for _, ch := range t.all {
+		n += ch.q.Stats().Backlog
+	}
+	return n
+}
+
+// Close keeps shipping until the backlog is empty or ctx ends (shippers
+// that hold records, like open windows, ship them first), then stops the
+// shippers (calls in flight are abandoned; their records stay) and closes
+// the queues. Records left over are shipped after the next Open.
 func (t *Tracker) Close(ctx context.Context) error {
 	t.closeOnce.Do(func() {
+		for _, ch := range t.all {
+			if ch.flush != nil {
+				ch.flush(ctx)
+			}
+		}
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 	drain:
-		for t.sp.Stats().Backlog > 0 {
+		for t.backlog() > 0 {
 			select {
 			case <-ctx.Done():
 				break drain
@@ -292,161 +457,16 @@ func (t *Tracker) Close(ctx context.Context) error {
 		}
 		t.cancel()
 		t.wg.Wait()
-		if left := t.sp.Stats().Backlog; left > 0 {
-			t.log.Warn("mlflow: records left in the spool for the next start", "records", left, "dir", t.cfg.SpoolDir)
+		if left := t.backlog(); left > 0 {
+			t.log.Warn("mlflow: records left in the queue for the next start", "records", left, "dir", t.cfg.SpoolDir)
 		}
-		t.closeErr = t.sp.Close()
+		var errs []error
+		for _, ch := range t.all {
+			errs = append(errs, ch.q.Close())
+		}
+		t.closeErr = errors.Join(errs...)
 	})
 	return t.closeErr
-}
-
-func (t *Tracker) worker(ctx context.Context) {
-	for {
-		if err := t.gate.wait(ctx); err != nil {
-			return
-		}
-		e, err := t.sp.Next(ctx)
-		if err != nil {
-			return
-		}
-		err = t.ship(ctx, e)
-		if err == nil {
-			t.sp.Ack(e.Seq)
-			t.progMu.Lock()
-			delete(t.prog, e.Seq)
-			t.progMu.Unlock()
-			t.shipped.Add(1)
-			t.gate.ok()
-			t.recovered()
-			continue
-		}
-		if ctx.Err() != nil {
-			t.sp.Release(e.Seq, time.Time{})
-			return
-		}
-		t.failed(err, e)
-		if retryable(err) {
-			t.gate.fail()
-			t.sp.Release(e.Seq, time.Time{})
-		} else {
-			t.sp.Release(e.Seq, time.Now().Add(t.gate.backoff(e.Attempts)))
-		}
-	}
-}
-
-func (t *Tracker) failed(err error, e spool.Entry) {
-	msg := Redact(err.Error(), t.secrets...)
-	t.errMu.Lock()
-	first := !t.failing
-	t.failing = true
-	t.lastErr, t.lastAt = msg, time.Now()
-	t.errMu.Unlock()
-	// Counted after the message is set, so that a reader who sees the
-	// count also sees the error.
-	t.failures.Add(1)
-	if first || !retryable(err) {
-		t.log.Warn("mlflow: delivery failed; the record stays in the spool", "err", msg, "attempt", e.Attempts, "retryable", retryable(err))
-	}
-}
-
-func (t *Tracker) recovered() {
-	t.errMu.Lock()
-	was := t.failing
-	t.failing = false
-	t.errMu.Unlock()
-	if was {
-		t.log.Info("mlflow: delivery resumed")
-	}
-}
-
-func (t *Tracker) progressFor(seq uint64) *progress {
-	t.progMu.Lock()
-	defer t.progMu.Unlock()
-	p := t.prog[seq]
-	if p == nil {
-		p = &progress{}
-		t.prog[seq] = p
-	}
-	return p
-}
-
-// ship performs every call for one record; it is safe to repeat.
-func (t *Tracker) ship(ctx context.Context, e spool.Entry) error {
-	expID, err := t.experiment(ctx)
-	if err != nil {
-		return err
-	}
-	p := t.progressFor(e.Seq)
-	var runID string
-	if t.cfg.Mode != ModeTraces {
-		if err := t.shipRun(ctx, e, expID, p); err != nil {
-			if isCode(err, "RESOURCE_DOES_NOT_EXIST") && p.run.RunID == "" {
-				t.forgetExperiment()
-			}
-			return err
-		}
-		runID = p.run.RunID
-	}
-	if t.cfg.Mode != ModeRuns && !p.traceDone {
-		seen := e.Recovered || p.traceTried
-		p.traceTried = true
-		if err := t.shipTrace(ctx, e.Call, expID, runID, seen); err != nil {
-			return err
-		}
-		p.traceDone = true
-	}
-	return nil
-}
-
-func (t *Tracker) shipRun(ctx context.Context, e spool.Entry, expID string, p *progress) error {
-	if p.runDone {
-		return nil
-	}
-	c := e.Call
-	d := buildRun(c, t.cfg.SourceName, t.secrets)
-	if p.run.RunID == "" && (e.Recovered || p.createTried) {
-		ri, ok, err := t.cl.findRun(ctx, expID, TagInteractionID, c.ID)
-		if err != nil {
-			return err
-		}
-		if ok {
-			p.run, p.fromSearch = ri, true
-		}
-	}
-	if p.run.RunID == "" {
-		ri, err := t.cl.createRun(ctx, createRunReq{ExperimentID: expID, RunName: d.name, UserID: d.user, StartTime: d.startMS, Tags: d.create})
-		if err != nil {
-			// Unless the request never left (dial failed), the server may
-			// have created the run: look before creating next time.
-			p.createTried = p.createTried || !notSent(err)
-			return err
-		}
-		p.run = ri
-	}
-	if p.fromSearch && terminal(p.run.Status) { // an earlier process finished it
-		p.runDone = true
-		return nil
-	}
-	if !p.batchDone {
-		if err := t.cl.logBatch(ctx, logBatchReq{RunID: p.run.RunID, Params: d.params, Metrics: d.metrics, Tags: d.tags}); err != nil {
-			return err
-		}
-		p.batchDone = true
-	}
-	if !p.artsDone {
-		if err := t.putArtifact(ctx, p.run.ArtifactURI, PromptArtifact, []byte(promptText(c))); err != nil {
-			return err
-		}
-		if err := t.putArtifact(ctx, p.run.ArtifactURI, ResponseArtifact, []byte(c.Response)); err != nil {
-			return err
-		}
-		p.artsDone = true
-	}
-	if err := t.cl.updateRun(ctx, p.run.RunID, d.status, d.endMS); err != nil {
-		return err
-	}
-	p.runDone = true
-	return nil
 }
 
 func terminal(status string) bool {
@@ -514,6 +534,20 @@ func (g *gate) fail() {
 	if u := time.Now().Add(g.backoff(g.fails)); u.After(g.until) {
 		g.until = u
 	}
+}
+
+// closed reports whether the gate is holding shippers back now.
+func (g *gate) closed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return time.Now().Before(g.until)
+}
+
+// reset opens the gate at once (the server answers again).
+func (g *gate) reset() {
+	g.mu.Lock()
+	g.until, g.fails = time.Time{}, 0
+	g.mu.Unlock()
 }
 
 func (g *gate) ok() {

@@ -1,0 +1,105 @@
+package mlflow
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// healthState is what the shippers last saw: failing from the first failed
+// attempt, ok again (last error cleared) at the first success.
+type healthState struct {
+	mu       sync.Mutex
+	failing  bool
+	lastErr  string
+	lastAt   time.Time
+	failures atomic.Uint64
+}
+
+// report is every shipper's outcome hook: nil is a delivery that worked.
+func (t *Tracker) report(err error) {
+	if err == nil {
+		t.gate.ok()
+		t.health.mu.Lock()
+		was := t.health.failing
+		t.health.failing, t.health.lastErr, t.health.lastAt = false, "", time.Time{}
+		t.health.mu.Unlock()
+		if was {
+			t.log.Info("mlflow: delivery resumed")
+		}
+		return
+	}
+	msg := Redact(err.Error(), t.secrets...)
+	t.health.mu.Lock()
+	first := !t.health.failing
+	t.health.failing, t.health.lastErr, t.health.lastAt = true, msg, time.Now()
+	t.health.mu.Unlock()
+	// Counted after the message is set, so that a reader who sees the
+	// count also sees the error.
+	t.health.failures.Add(1)
+	if first || !retryable(err) {
+		t.log.Warn("mlflow: delivery failed; the record stays queued", "err", msg, "retryable", retryable(err))
+	}
+}
+
+func (h *healthState) fill(st *Stats) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st.Failing, st.LastError, st.LastErrorTime = h.failing, h.lastErr, h.lastAt
+	st.Failures = h.failures.Load()
+}
+
+func (h *healthState) isFailing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failing
+}
+
+// probe runs while deliveries fail: every ProbeInterval it asks the
+// server's /health (cheap on every MLflow version) and, once it answers,
+// opens the backoff gate, so shipping resumes within about one interval of
+// the server's return instead of after the backoff (up to MaxBackoff).
+// With nothing waiting, a good probe alone clears the failing state.
+func (t *Tracker) probe(ctx context.Context) {
+	tick := time.NewTicker(t.cfg.ProbeInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !t.health.isFailing() || !t.gate.closed() {
+			continue
+		}
+		if t.serverUp(ctx) {
+			t.gate.reset()
+			if t.backlog() == 0 {
+				t.report(nil)
+			}
+		}
+	}
+}
+
+func (t *Tracker) serverUp(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, max(t.cfg.ProbeInterval, time.Second))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.cl.base+"/health", nil)
+	if err != nil {
+		return false
+	}
+	t.cl.auth(req)
+	resp, err := t.cl.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+type atomicCounter struct{ n atomic.Uint64 }
+
+func (c *atomicCounter) add(d uint64) { c.n.Add(d) }
+func (c *atomicCounter) load() uint64 { return c.n.Load() }
