@@ -511,12 +511,13 @@ func (t *Tracker) putArtifact(ctx context.Context, uri, name string, data []byte
 }
 
 // gate pauses every worker after retryable failures: exponential backoff
-// with equal jitter, reset by a success.
+// with equal jitter, reset by a success or by the probe.
 type gate struct {
 	min, max time.Duration
 	mu       sync.Mutex
 	until    time.Time
 	fails    int
+	opened   chan struct{} // closed and replaced by reset: wakes the waiters
 }
 
 func (g *gate) backoff(n int) time.Duration {
@@ -543,10 +544,15 @@ func (g *gate) closed() bool {
 	return time.Now().Before(g.until)
 }
 
-// reset opens the gate at once (the server answers again).
+// reset opens the gate at once (the server answers again) and wakes every
+// waiter.
 func (g *gate) reset() {
 	g.mu.Lock()
 	g.until, g.fails = time.Time{}, 0
+	if g.opened != nil {
+		close(g.opened)
+		g.opened = nil
+	}
 	g.mu.Unlock()
 }
 
@@ -560,6 +566,10 @@ func (g *gate) wait(ctx context.Context) error {
 	for {
 		g.mu.Lock()
 		d := time.Until(g.until)
+		if d > 0 && g.opened == nil {
+			g.opened = make(chan struct{})
+		}
+		opened := g.opened
 		g.mu.Unlock()
 		if d <= 0 {
 			return ctx.Err()
@@ -569,6 +579,8 @@ func (g *gate) wait(ctx context.Context) error {
 		case <-ctx.Done():
 			tm.Stop()
 			return ctx.Err()
+		case <-opened:
+			tm.Stop()
 		case <-tm.C:
 		}
 	}
