@@ -10,6 +10,7 @@
 //	go run ./bench -d 1s -rounds 1 # a quick look
 //	go run ./bench -soak 5m        # RSS, CPU and goroutines of the service over time
 //	go run ./bench -profile prof   # CPU and allocation profiles and an execution trace of the service under load
+//	go run ./bench -tracking-load  # every interaction into a calibrated fake MLflow at 500 and 1000 req/s, and an outage
 package main
 
 import (
@@ -44,6 +45,8 @@ type options struct {
 	profileRate       float64
 	profileTracking   bool
 	mlflowDown        bool
+	trackingLoad      bool
+	trackingScale     float64
 }
 
 func main() {
@@ -51,6 +54,9 @@ func main() {
 	floor := flag.Bool("floor", false, "run as the floor proxy (internal: the benchmark starts itself this way)")
 	upstreamURL := flag.String("upstream", "", "floor mode: the upstream base URL")
 	mlflow := flag.Bool("mlflow", false, "run as the fake MLflow server (internal)")
+	mlflowCal := flag.Bool("mlflow-calibrated", false, "run as the calibrated fake MLflow server with a control API on CONTROL_ADDR (internal)")
+	flag.BoolVar(&o.trackingLoad, "tracking-load", false, "tracking mode: sustained load with MLflow tracking into the calibrated fake MLflow (500 req/s for 5 min, 1000 req/s for 2 min, a 60 s outage), about 15 minutes")
+	flag.Float64Var(&o.trackingScale, "tracking-scale", 1, "tracking mode: scale every phase's duration (0.1 for a quick look)")
 	rates := flag.String("rates", "200,1000", "open-loop rates in requests/s, comma-separated")
 	flag.DurationVar(&o.d, "d", 3*time.Second, "duration of each measurement per target (split over -rounds interleaved slices)")
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved slices per measurement")
@@ -72,10 +78,13 @@ func main() {
 	flag.BoolVar(&o.mlflowDown, "mlflow-down", false, "the tracking columns point at an MLflow address that refuses connections: records are spooled, none shipped (the request path's share of tracking)")
 	flag.BoolVar(&o.profileTracking, "profile-tracking", false, "profile mode: also track every interaction to a fake MLflow")
 	flag.Parse()
-	if *floor || *mlflow {
+	if *floor || *mlflow || *mlflowCal {
 		run := func() error { return runFloor(*upstreamURL) }
-		if *mlflow {
+		switch {
+		case *mlflow:
 			run = runMLflow
+		case *mlflowCal:
+			run = runMLflowCalibrated
 		}
 		if err := run(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -157,6 +166,9 @@ func run(o options) error {
 	if o.profile != "" {
 		return runProfile(ctx, o, bin, tmp, core, up)
 	}
+	if o.trackingLoad {
+		return runTrackingLoad(ctx, o, e, bin, tmp, core, up)
+	}
 	return runCompare(ctx, o, e, bin, tmp, core, up)
 }
 
@@ -165,6 +177,9 @@ func run(o options) error {
 func (o options) budget() time.Duration {
 	if o.soak > 0 {
 		return o.soak + 3*time.Minute
+	}
+	if o.trackingLoad {
+		return time.Duration(float64(11*time.Minute)*o.trackingScale) + 15*time.Minute
 	}
 	measures := len(o.rates) + 2
 	return time.Duration(6*measures)*(o.d+time.Duration(o.rounds)*time.Second) + 6*o.warmup + 4*time.Minute

@@ -92,7 +92,9 @@ type Config struct {
 	// Window shapes the window runs (size, age, step metrics).
 	Window WindowOptions
 	// RunsBacklogMax: in auto mode a per-interaction run is queued only
-	// while fewer than this many wait; default 200.
+	// while fewer than this many wait (and the windows are not behind);
+	// default 20: a run costs the server ~90 ms, so one server makes ~10
+	// of them a second, and a longer queue would only hold stale extras.
 	RunsBacklogMax int
 	// ProbeInterval: while deliveries fail, how often the server's /health
 	// is probed, so shipping resumes at once when it answers; default 1 s.
@@ -172,8 +174,14 @@ func (c *Config) defaults() error {
 	if c.Workers <= 0 {
 		c.Workers = 4
 	}
+	if c.Window.Size <= 0 {
+		c.Window.Size = 1000
+	}
+	if c.Window.Interval <= 0 {
+		c.Window.Interval = time.Minute
+	}
 	if c.RunsBacklogMax <= 0 {
-		c.RunsBacklogMax = 200
+		c.RunsBacklogMax = 20
 	}
 	if c.ProbeInterval <= 0 {
 		c.ProbeInterval = time.Second
@@ -338,6 +346,38 @@ func (t *Tracker) deps() shipDeps {
 	}
 }
 
+// yieldingDeps are the deps of a channel that, in auto mode, gives the
+// server's time to the window runs: its shipper waits while they are
+// behind (they carry every interaction; runs and traces are extras).
+func (t *Tracker) yieldingDeps() shipDeps {
+	d := t.deps()
+	if t.cfg.Mode != ModeAuto {
+		return d
+	}
+	d.wait = func(ctx context.Context) error {
+		for {
+			if err := t.gate.wait(ctx); err != nil {
+				return err
+			}
+			if !t.windowsBehind() {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return d
+}
+
+// windowsBehind reports whether more than two windows' worth of records
+// wait in the windows channel.
+func (t *Tracker) windowsBehind() bool {
+	return t.windows != nil && t.windows.q.Stats().Backlog > 2*max(t.cfg.Window.Size, 1)
+}
+
 func (t *Tracker) openChannels() error {
 	runs, windows, traces := t.cfg.Mode.channels()
 	if runs {
@@ -345,7 +385,7 @@ func (t *Tracker) openChannels() error {
 		if err != nil {
 			return err
 		}
-		rs := &runShipper{d: t.deps(), q: q, workers: t.cfg.Workers, source: t.cfg.SourceName,
+		rs := &runShipper{d: t.yieldingDeps(), q: q, workers: t.cfg.Workers, source: t.cfg.SourceName,
 			backoff: t.gate.backoff, fail: t.gate.fail, prog: map[uint64]*progress{}}
 		t.runs = &channel{name: ChannelRuns, q: q, run: rs.run, shipped: rs.shipped.Load}
 		t.all = append(t.all, t.runs)
@@ -385,7 +425,7 @@ func (t *Tracker) Record(ctx context.Context, c track.Call) error {
 		errs = append(errs, t.windows.q.Record(ctx, c))
 	}
 	if t.runs != nil {
-		if t.cfg.Mode != ModeAuto || t.runs.q.Stats().Backlog < t.cfg.RunsBacklogMax {
+		if t.cfg.Mode != ModeAuto || (t.runs.q.Stats().Backlog < t.cfg.RunsBacklogMax && !t.windowsBehind()) {
 			errs = append(errs, t.runs.q.Record(ctx, c))
 		} else {
 			t.skipped.add(1)

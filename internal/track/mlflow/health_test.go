@@ -1,0 +1,58 @@
+package mlflow
+
+import (
+	"testing"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakemlflow"
+)
+
+// Health is degraded from the first failed delivery and ok again, with the
+// error gone, at the first success; and only the probe can resume shipping
+// here: the backoff after the outage is an hour.
+func TestHealthTransitionsAndProbeResumes(t *testing.T) {
+	f := startFake(t, fakemlflow.Options{})
+	cfg := testConfig(t, f)
+	cfg.MinBackoff, cfg.MaxBackoff = time.Hour, time.Hour
+	cfg.ProbeInterval = 10 * time.Millisecond
+	tr := openTracker(t, cfg)
+
+	recordN(t, tr, 0, 5)
+	waitDrained(t, tr)
+	if st := tr.Stats(); st.Failing || st.LastError != "" {
+		t.Fatalf("healthy start: %+v", st)
+	}
+	f.Down()
+	recordN(t, tr, 5, 10)
+	eventually(t, "failing", func() bool { return tr.Stats().Failing })
+	if st := tr.Stats(); st.LastError == "" || st.Backlog == 0 {
+		t.Fatalf("while down: %+v", st)
+	}
+	if err := f.Up(); err != nil {
+		t.Fatal(err)
+	}
+	waitDrained(t, tr)
+	st := tr.Stats()
+	if st.Failing || st.LastError != "" || !st.LastErrorTime.IsZero() || st.Shipped != 10 {
+		t.Fatalf("after recovery: %+v", st)
+	}
+	if n := len(f.Runs(expID(t, f))); n != 10 {
+		t.Fatalf("runs = %d, want 10", n)
+	}
+}
+
+// With nothing waiting, a good probe alone clears a failure.
+func TestProbeClearsFailureWithEmptyBacklog(t *testing.T) {
+	f := startFake(t, fakemlflow.Options{})
+	cfg := testConfig(t, f)
+	cfg.MinBackoff, cfg.MaxBackoff = time.Hour, time.Hour
+	cfg.ProbeInterval = 10 * time.Millisecond
+	tr := openTracker(t, cfg)
+	f.FailNext(1)
+	recordN(t, tr, 0, 1)
+	waitDrained(t, tr)
+	eventually(t, "healthy", func() bool { st := tr.Stats(); return !st.Failing && st.LastError == "" })
+	if st := tr.Stats(); st.Failures == 0 {
+		t.Fatalf("the failure was not counted: %+v", st)
+	}
+}
