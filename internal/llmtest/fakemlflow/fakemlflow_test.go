@@ -221,7 +221,11 @@ func TestSearchByTag(t *testing.T) {
 }
 
 func TestStartTraceV3(t *testing.T) {
-	s := start(t)
+	s, err := Start(Options{Version: "3.5.0"}) // spans from traces.json
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
 	exp := s.CreateExperiment("llm-connector", "")
 	body := `{"trace":{"trace_info":{"trace_id":"tr-0123","trace_location":{"type":"MLFLOW_EXPERIMENT","mlflow_experiment":{"experiment_id":"` + exp + `"}},"state":"OK","tags":{"mlflow.traceName":"chat_completion"}}}}`
 	st, b, _ := do(t, s, "POST", "/api/3.0/mlflow/traces", body)
