@@ -41,11 +41,11 @@ type Cost struct {
 //	  = 78.96                                                   [78–80]
 //	with 2 artifact PUTs of < 1 KiB: 78.96 + 2×(5 + 0.05×0.6)
 //	  = 89.0  → 11.2/s                                          [78–97, 9–11/s]
-//	OTLP, 1 span per request: 5 + 21 + 1 = 27 → 37/s
-//	OTLP, 100 traces of 1 span per request: (5 + 100×22)/100
-//	  = 22.05 → 45/s (batching saves 18 %)                      [20–25, 35–44/s, 10–20 %]
-//	  a 500-span request holds the core 5 + 500×22 = 11.0 s     [/health 9.9 s, 11–13 s p50]
-//	StartTraceV3 14 + OTLP in batches of 100 22.05 = 36.05      [35–37]
+//	OTLP, 1 span per request: 5 + 21.5 + 1 = 27.5 → 36/s
+//	OTLP, 100 traces of 1 span per request: (5 + 100×22.5)/100
+//	  = 22.55 → 44/s (batching saves 18 %)                      [20–25, 35–44/s, 10–20 %]
+//	  a 500-span request holds the core 5 + 500×22.5 = 11.3 s   [/health 9.9 s, 11–13 s p50]
+//	StartTraceV3 14 + OTLP in batches of 100 22.55 = 36.55      [35–37]
 //	window of 1,000 interactions, 8 metrics each: create 30 +
 //	  8 log-batches of 1,000 values 8×(20 + 1000×0.22) = 1920 +
 //	  table PUT of ~800 KiB 5 + 800×0.05 = 45 + update 25
@@ -61,7 +61,7 @@ func Calibrated() *Cost {
 		PerKB:       50 * time.Microsecond,
 		StartTrace:  9 * time.Millisecond,
 		OTLP:        0,
-		PerTrace:    21 * time.Millisecond,
+		PerTrace:    21500 * time.Microsecond,
 		PerSpan:     1 * time.Millisecond,
 	}
 }

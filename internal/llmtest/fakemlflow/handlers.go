@@ -15,6 +15,7 @@ const (
 	api      = "/api/2.0/mlflow/"
 	artProxy = "/api/2.0/mlflow-artifacts/artifacts"
 	apiV3    = "/api/3.0/mlflow/traces"
+	ajaxV3   = "/ajax-api/3.0/mlflow/traces" // what the UI calls
 )
 
 func readBody(r *http.Request) ([]byte, error) {
@@ -86,8 +87,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
 			return
 		}
 		s.otlpTraces(w, r, body)
-	case (strings.HasPrefix(p, apiV3) || strings.HasPrefix(p, "/ajax"+apiV3)) && s.ver.major >= 3:
-		s.routeV3(w, r, strings.TrimPrefix(strings.TrimPrefix(p, "/ajax"), apiV3), body)
+	case strings.HasPrefix(p, apiV3) && s.ver.major >= 3:
+		s.routeV3(w, r, strings.TrimPrefix(p, apiV3), body)
+	case strings.HasPrefix(p, ajaxV3) && s.ver.major >= 3:
+		s.routeV3(w, r, strings.TrimPrefix(p, ajaxV3), body)
 	case p == "/ajax-api/2.0/mlflow/get-trace-artifact" && r.Method == http.MethodGet:
 		s.traceArtifact(w, r.URL.Query().Get("request_id"))
 	case strings.HasPrefix(p, api):
