@@ -51,6 +51,7 @@ func main() {
 	floor := flag.Bool("floor", false, "run as the floor proxy (internal: the benchmark starts itself this way)")
 	upstreamURL := flag.String("upstream", "", "floor mode: the upstream base URL")
 	mlflow := flag.Bool("mlflow", false, "run as the fake MLflow server (internal)")
+	mlflowCalibrated := flag.Bool("mlflow-calibrated", false, "with -mlflow: cost what one real MLflow server costs per call (one serialised core)")
 	rates := flag.String("rates", "200,1000", "open-loop rates in requests/s, comma-separated")
 	flag.DurationVar(&o.d, "d", 3*time.Second, "duration of each measurement per target (split over -rounds interleaved slices)")
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved slices per measurement")
@@ -75,7 +76,7 @@ func main() {
 	if *floor || *mlflow {
 		run := func() error { return runFloor(*upstreamURL) }
 		if *mlflow {
-			run = runMLflow
+			run = func() error { return runMLflow(*mlflowCalibrated) }
 		}
 		if err := run(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
