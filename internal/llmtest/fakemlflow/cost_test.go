@@ -61,7 +61,7 @@ func window(exp, run string) []call {
 		call{"POST", api + "runs/update", `{"run_id":"` + run + `","status":"FINISHED"}`})
 }
 
-func otlpTraces(t *testing.T, traces int) []byte {
+func otlpTraces(t testing.TB, traces int) []byte {
 	var spans []*tracepb.Span
 	for i := range traces {
 		spans = append(spans, otlpSpan(t, fmt.Sprintf("%032x", i+1), "00000000000000a1", "", "chat", nil))
@@ -123,7 +123,7 @@ func startCost(t *testing.T, workers int) *Server {
 	return s
 }
 
-func createRun(t *testing.T, s *Server, exp string) string {
+func createRun(t testing.TB, s *Server, exp string) string {
 	t.Helper()
 	_, body, _ := do(t, s, "POST", api+"runs/create", `{"experiment_id":"`+exp+`"}`)
 	var out struct {

@@ -1,11 +1,17 @@
 // Package fakemlflow is an in-process MLflow tracking server for tests. It
-// follows what real MLflow 2.22 / 3.5 servers were observed to do
-// (shared/reference/mlflow.md): the REST paths and JSON shapes, error codes
-// and messages, batch limits, key rules, param immutability, silent
-// truncation of long values, the artifact proxy with path-traversal
-// rejection, StartTraceV3, and an HTML 500 for malformed JSON. Tests can
-// take it down (connection refused) and up again, slow it, make it fail
-// the next N requests, and read back what was stored.
+// follows what real MLflow 2.22 / 3.5 / 3.6 / 3.11 servers were observed to
+// do (shared/reference/mlflow.md): the REST paths and JSON shapes, error
+// codes and messages, batch limits, key rules, param immutability, silent
+// truncation of long values, metric de-duplication, runs/delete, the
+// artifact proxy with path-traversal rejection, StartTraceV3, OTLP/HTTP
+// /v1/traces with 3.6+ span storage (Options.Version), and an HTML 500 for
+// malformed JSON. Tests can take it down (connection refused) and up again,
+// slow it, make it fail the next N requests, and read back what was stored.
+//
+// By default it is fast. With Options.Cost (Calibrated, or a Scale of it)
+// it costs what one real server costs: one serialised core spends each
+// call's cost, requests queue for it (Workers admitted at once) and are
+// processed even after their client has gone; Busy reports the core time.
 package fakemlflow
 
 import (
@@ -77,6 +83,7 @@ type Server struct {
 
 	ver      version
 	core     sync.Mutex    // the one Python core (Cost set)
+	free     time.Time     // when the core's last call should end (core held)
 	sem      chan struct{} // admission, Workers slots (Cost set)
 	busy     atomic.Int64  // core time charged, ns
 	admitted atomic.Int64
@@ -458,14 +465,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.flush(w)
 }
 
-// onCore runs fn on the core after spending d there. The charge is counted
-// in Busy as soon as the core is taken.
+// onCore runs fn on the core and keeps the core for d in all, fn's own
+// work included. The charge is counted in Busy as soon as the core is
+// taken. A sleep wakes late; when the core goes straight from one call to
+// the next, the next counts from where the last should have ended, so that
+// late wake-ups do not add up under load.
 func (s *Server) onCore(d time.Duration, fn func()) {
+	const catchUp = 5 * time.Millisecond
 	s.core.Lock()
 	defer s.core.Unlock()
 	s.busy.Add(int64(d))
-	time.Sleep(d)
+	start := time.Now()
+	if late := start.Sub(s.free); late >= 0 && late < catchUp {
+		start = s.free
+	}
+	s.free = start.Add(d)
 	fn()
+	time.Sleep(time.Until(s.free))
 }
 
 // Busy is the total core time charged so far (the server CPU a real

@@ -20,7 +20,7 @@ func start(t *testing.T) *Server {
 }
 
 // do sends a request and returns status, body and Content-Type.
-func do(t *testing.T, s *Server, method, path, body string) (int, string, string) {
+func do(t testing.TB, s *Server, method, path, body string) (int, string, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

@@ -36,7 +36,7 @@ func startVersion(t *testing.T, v string) *Server {
 	return s
 }
 
-func mustHex(t *testing.T, h string) []byte {
+func mustHex(t testing.TB, h string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(h)
 	if err != nil {
@@ -47,7 +47,7 @@ func mustHex(t *testing.T, h string) []byte {
 
 // otlpSpan builds a span; string values in attrs become string attributes,
 // int64 values int attributes.
-func otlpSpan(t *testing.T, trace, span, parent, name string, attrs map[string]any) *tracepb.Span {
+func otlpSpan(t testing.TB, trace, span, parent, name string, attrs map[string]any) *tracepb.Span {
 	t.Helper()
 	sp := &tracepb.Span{TraceId: mustHex(t, trace), SpanId: mustHex(t, span), Name: name,
 		StartTimeUnixNano: 1_795_648_850_230_000_000, EndTimeUnixNano: 1_795_648_851_042_000_000,
@@ -68,7 +68,7 @@ func otlpSpan(t *testing.T, trace, span, parent, name string, attrs map[string]a
 	return sp
 }
 
-func otlpBody(t *testing.T, spans ...*tracepb.Span) []byte {
+func otlpBody(t testing.TB, spans ...*tracepb.Span) []byte {
 	t.Helper()
 	b, err := proto.Marshal(&collectortrace.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
 		{ScopeSpans: []*tracepb.ScopeSpans{{Spans: spans}}}}})
