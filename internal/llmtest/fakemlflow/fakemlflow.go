@@ -428,6 +428,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "BAD_REQUEST", "could not read body")
 		return
 	}
+	if r.URL.Path == otlpPath && s.ver.atLeast(3, 7) {
+		if body, err = decompressOTLP(r.Header.Get("Content-Encoding"), body); err != nil {
+			detail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	s.calls[r.Method+" "+pattern(r.URL.Path)]++

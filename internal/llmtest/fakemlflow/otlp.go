@@ -1,10 +1,15 @@
 package fakemlflow
 
 import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +22,34 @@ import (
 )
 
 const otlpPath = "/v1/traces"
+
+// decompressOTLP undoes a gzip or deflate Content-Encoding, as MLflow's
+// decompress_otlp_body does (later than 3.6).
+func decompressOTLP(encoding string, body []byte) ([]byte, error) {
+	var rd io.ReadCloser
+	var err error
+	switch strings.ToLower(encoding) {
+	case "", "identity":
+		return body, nil
+	case "gzip":
+		rd, err = gzip.NewReader(bytes.NewReader(body))
+	case "deflate":
+		rd, err = zlib.NewReader(bytes.NewReader(body))
+		if err != nil {
+			rd, err = flate.NewReader(bytes.NewReader(body)), nil
+		}
+	default:
+		return nil, fmt.Errorf("Unsupported Content-Encoding: %s", encoding)
+	}
+	if err == nil {
+		defer rd.Close()
+		body, err = io.ReadAll(io.LimitReader(rd, 256<<20))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("Failed to decompress request body with encoding %s", encoding)
+	}
+	return body, nil
+}
 
 // version is a parsed "major.minor[.patch…]".
 type version struct{ major, minor int }

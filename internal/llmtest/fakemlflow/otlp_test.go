@@ -267,18 +267,23 @@ func TestVersions(t *testing.T) {
 }
 
 // The official OpenTelemetry Go exporter talks to the fake as to the real
-// server: accepted on 3.11, and on 3.6 stored although the exporter cannot
-// parse the JSON answer labelled protobuf (mlflow.md §2).
+// server: accepted on 3.11 (gzip too), and on 3.6 stored although the
+// exporter cannot parse the JSON answer labelled protobuf (mlflow.md §2).
 func TestOTelSDKExporter(t *testing.T) {
 	for _, c := range []struct {
-		version string
-		wantErr bool
-	}{{"3.11.1", false}, {"3.6.1", true}} {
-		t.Run(c.version, func(t *testing.T) {
+		name, version string
+		compression   otlptracehttp.Compression
+		wantErr       bool
+	}{
+		{"3.11.1 gzip", "3.11.1", otlptracehttp.GzipCompression, false},
+		{"3.11.1 plain", "3.11.1", otlptracehttp.NoCompression, false},
+		{"3.6.1 JSON answer", "3.6.1", otlptracehttp.NoCompression, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			s := startVersion(t, c.version)
 			exp := s.CreateExperiment("llm-connector", "")
 			ctx := context.Background()
-			exporter, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(s.URL()+"/v1/traces"),
+			exporter, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(s.URL()+"/v1/traces"), otlptracehttp.WithCompression(c.compression),
 				otlptracehttp.WithHeaders(map[string]string{"x-mlflow-experiment-id": exp}), otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
 			if err != nil {
 				t.Fatal(err)
