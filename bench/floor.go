@@ -44,13 +44,24 @@ func runFloor(upstreamURL string) error {
 
 // runMLflow serves the in-memory fake MLflow (internal/llmtest/fakemlflow)
 // as a subprocess, so that its work does not run inside the generator.
-func runMLflow() error {
-	s, err := fakemlflow.Start(fakemlflow.Options{})
+// calibrated gives it the real server's cost per call on one serialised
+// core; GET /bench-busy answers the core time spent so far in nanoseconds.
+func runMLflow(calibrated bool) error {
+	opt := fakemlflow.Options{}
+	if calibrated {
+		opt.Cost = fakemlflow.Calibrated()
+	}
+	s, err := fakemlflow.Start(opt)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	return serveUntilSignal("mlflow", s)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /bench-busy", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, int64(s.Busy()))
+	})
+	mux.Handle("/", s)
+	return serveUntilSignal("mlflow", mux)
 }
 
 // serveUntilSignal serves h on LISTEN_ADDR until SIGINT or SIGTERM.

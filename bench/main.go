@@ -82,7 +82,7 @@ func main() {
 		run := func() error { return runFloor(*upstreamURL) }
 		switch {
 		case *mlflow:
-			run = runMLflow
+			run = func() error { return runMLflow(false) }
 		case *mlflowCal:
 			run = runMLflowCalibrated
 		}

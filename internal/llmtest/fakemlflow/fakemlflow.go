@@ -1,11 +1,17 @@
 // Package fakemlflow is an in-process MLflow tracking server for tests. It
-// follows what real MLflow 2.22 / 3.5 servers were observed to do
-// (shared/reference/mlflow.md): the REST paths and JSON shapes, error codes
-// and messages, batch limits, key rules, param immutability, silent
-// truncation of long values, the artifact proxy with path-traversal
-// rejection, StartTraceV3, and an HTML 500 for malformed JSON. Tests can
-// take it down (connection refused) and up again, slow it, make it fail
-// the next N requests, and read back what was stored.
+// follows what real MLflow 2.22 / 3.5 / 3.6 / 3.11 servers were observed to
+// do (shared/reference/mlflow.md): the REST paths and JSON shapes, error
+// codes and messages, batch limits, key rules, param immutability, silent
+// truncation of long values, metric de-duplication, runs/delete, the
+// artifact proxy with path-traversal rejection, StartTraceV3, OTLP/HTTP
+// /v1/traces with 3.6+ span storage (Options.Version), and an HTML 500 for
+// malformed JSON. Tests can take it down (connection refused) and up again,
+// slow it, make it fail the next N requests, and read back what was stored.
+//
+// By default it is fast. With Options.Cost (Calibrated, or a Scale of it)
+// it costs what one real server costs: one serialised core spends each
+// call's cost, requests queue for it (Workers admitted at once) and are
+// processed even after their client has gone; Busy reports the core time.
 package fakemlflow
 
 import (
@@ -18,6 +24,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,7 +39,25 @@ type Options struct {
 	// User/Password likewise for basic auth. Both empty: no auth.
 	Token          string
 	User, Password string
+	// Cost, when set, makes the server cost what a real one does: one
+	// serialised core spends (sleeps) each call's cost while holding it, so a
+	// chatty client falls behind and one big OTLP export stalls every other
+	// request. nil is the fast mode for unit tests.
+	Cost *Cost
+	// Workers bounds how many requests are admitted at once (queued for the
+	// core or in it) when Cost is set; beyond it requests wait before their
+	// body is read. 0 means 16. Ignored without Cost.
+	Workers int
+	// Version is the MLflow version the fake behaves as and GET /version
+	// answers: "3.11.1" when empty. ≥ 3.6: spans only through OTLP
+	// /v1/traces (StartTraceV3 writes info only, traces.json is ignored);
+	// 3.5: spans from traces.json, OTLP stored but not readable; 2.x: no
+	// /api/3.0 traces and no /v1/traces.
+	Version string
 }
+
+// DefaultVersion is the MLflow version the fake behaves as by default.
+const DefaultVersion = "3.11.1"
 
 // Server is the fake. Its methods are safe for concurrent use.
 type Server struct {
@@ -54,6 +79,15 @@ type Server struct {
 	arts     map[string][]byte // proxy artifacts by "<path after mlflow-artifacts:/>"
 	traces   map[string]map[string]any
 	trOrder  []string
+	spans    map[string]*spanSet // OTLP span store by trace id
+
+	ver      version
+	core     sync.Mutex    // the one Python core (Cost set)
+	free     time.Time     // when the core's last call should end (core held)
+	sem      chan struct{} // admission, Workers slots (Cost set)
+	busy     atomic.Int64  // core time charged, ns
+	admitted atomic.Int64
+	waiting  atomic.Int64
 }
 
 // Request is one request the fake received, recorded for assertions.
@@ -86,10 +120,13 @@ type Metric struct {
 // Run is a stored run. Accessors return copies.
 type Run struct {
 	ID, ExperimentID, Name, UserID, Status, ArtifactURI string
+	LifecycleStage                                      string // "active" or "deleted" (runs/delete)
 	StartTime, EndTime                                  int64
 	Params                                              map[string]string
 	Tags                                                map[string]string
 	Metrics                                             []Metric // full history, in logging order
+
+	seen map[Metric]bool // the stored values, for de-duplication
 }
 
 // Start listens on 127.0.0.1 (a free port) and serves.
@@ -106,6 +143,18 @@ func Start(opt Options) (*Server, error) {
 		runs:   map[string]*Run{},
 		arts:   map[string][]byte{},
 		traces: map[string]map[string]any{},
+		spans:  map[string]*spanSet{},
+	}
+	if s.opt.Version == "" {
+		s.opt.Version = DefaultVersion
+	}
+	s.ver = parseVersion(s.opt.Version)
+	if opt.Cost != nil {
+		n := opt.Workers
+		if n <= 0 {
+			n = 16
+		}
+		s.sem = make(chan struct{}, n)
 	}
 	s.exps["0"] = &experiment{ID: "0", Name: "Default", ArtifactLocation: s.location("0"), Stage: "active", Created: nowMS()}
 	s.nextExp = 1
@@ -221,7 +270,8 @@ func (s *Server) CreateExperiment(name, artifactLocation string) string {
 	return s.createExp(name, artifactLocation, nil).ID
 }
 
-// Runs returns copies of the runs of an experiment, in creation order.
+// Runs returns copies of the runs of an experiment (deleted ones included,
+// see LifecycleStage), in creation order.
 func (s *Server) Runs(experimentID string) []Run {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -262,6 +312,7 @@ func (s *Server) Artifact(runID, path string) ([]byte, bool) {
 type Trace struct {
 	Info       map[string]any // trace_info as stored (JSON shape)
 	TracesJSON []byte         // the uploaded traces.json, nil if none
+	Spans      []Span         // spans stored through OTLP, nil if none
 }
 
 // Traces returns the traces of an experiment, in creation order.
@@ -278,6 +329,9 @@ func (s *Server) Traces(experimentID string) []Trace {
 		if b, ok := s.arts[strings.TrimPrefix(traceLocation(info), "mlflow-artifacts:/")+"/traces.json"]; ok {
 			t.TracesJSON = append([]byte(nil), b...)
 		}
+		if set := s.spans[id]; set != nil {
+			t.Spans = set.list()
+		}
 		out = append(out, t)
 	}
 	return out
@@ -285,6 +339,7 @@ func (s *Server) Traces(experimentID string) []Trace {
 
 func (r *Run) clone() Run {
 	c := *r
+	c.seen = nil
 	c.Params = make(map[string]string, len(r.Params))
 	for k, v := range r.Params {
 		c.Params[k] = v
@@ -340,7 +395,7 @@ func (s *Server) newRun(expID, name, user string, start int64) *Run {
 	loc := s.exps[expID].ArtifactLocation
 	r := &Run{
 		ID: id, ExperimentID: expID, Name: name, UserID: user, Status: "RUNNING",
-		StartTime: start, ArtifactURI: loc + "/" + id + "/artifacts",
+		StartTime: start, ArtifactURI: loc + "/" + id + "/artifacts", LifecycleStage: "active",
 		Params: map[string]string{}, Tags: map[string]string{"mlflow.runName": name},
 	}
 	s.runs[id] = r
@@ -350,11 +405,34 @@ func (s *Server) newRun(expID, name, user string, start int64) *Run {
 
 // ServeHTTP routes like the real server. It does not clean paths, so a
 // "..%2F" artifact path reaches the traversal check as the real one does.
+// With a Cost, a request first waits for one of Workers admission slots
+// (giving up only if the client leaves before it is admitted); once
+// admitted it is processed to the end even if the client has gone, as the
+// real server does with requests already queued.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.sem != nil {
+		s.waiting.Add(1)
+		select {
+		case s.sem <- struct{}{}:
+			s.waiting.Add(-1)
+		case <-r.Context().Done():
+			s.waiting.Add(-1)
+			return
+		}
+		s.admitted.Add(1)
+		defer func() { s.admitted.Add(-1); <-s.sem }()
+		r = r.WithContext(context.WithoutCancel(r.Context()))
+	}
 	body, err := readBody(r)
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, "BAD_REQUEST", "could not read body")
 		return
+	}
+	if r.URL.Path == otlpPath && s.ver.atLeast(3, 7) {
+		if body, err = decompressOTLP(r.Header.Get("Content-Encoding"), body); err != nil {
+			detail(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
@@ -384,7 +462,50 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.")
 		return
 	}
-	s.route(w, r, body)
+	if s.opt.Cost == nil {
+		s.route(w, r, body)
+		return
+	}
+	rec := newRecorder()
+	s.onCore(s.opt.Cost.of(r.Method, r.URL.Path, body), func() { s.route(rec, r, body) })
+	rec.flush(w)
+}
+
+// onCore runs fn on the core and keeps the core for d in all, fn's own
+// work included. The charge is counted in Busy as soon as the core is
+// taken. A sleep wakes late; when the core goes straight from one call to
+// the next, the next counts from where the last should have ended, so that
+// late wake-ups do not add up under load.
+func (s *Server) onCore(d time.Duration, fn func()) {
+	const catchUp = 5 * time.Millisecond
+	s.core.Lock()
+	defer s.core.Unlock()
+	s.busy.Add(int64(d))
+	start := time.Now()
+	if late := start.Sub(s.free); late >= 0 && late < catchUp {
+		start = s.free
+	}
+	s.free = start.Add(d)
+	fn()
+	time.Sleep(time.Until(s.free))
+}
+
+// Busy is the total core time charged so far (the server CPU a real
+// MLflow would have spent); 0 in fast mode.
+func (s *Server) Busy() time.Duration { return time.Duration(s.busy.Load()) }
+
+// Queue reports how many requests are admitted (waiting for the core or in
+// it) and how many wait for admission; both 0 in fast mode.
+func (s *Server) Queue() (admitted, waiting int) {
+	return int(s.admitted.Load()), int(s.waiting.Load())
+}
+
+// HoldCore takes the core as a long request would, until the returned
+// release is called: tests use it to queue requests deterministically.
+func (s *Server) HoldCore() (release func()) {
+	s.core.Lock()
+	var once sync.Once
+	return func() { once.Do(s.core.Unlock) }
 }
 
 func (s *Server) authorized(r *http.Request) bool {

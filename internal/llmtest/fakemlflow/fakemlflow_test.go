@@ -20,7 +20,7 @@ func start(t *testing.T) *Server {
 }
 
 // do sends a request and returns status, body and Content-Type.
-func do(t *testing.T, s *Server, method, path, body string) (int, string, string) {
+func do(t testing.TB, s *Server, method, path, body string) (int, string, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -221,7 +221,11 @@ func TestSearchByTag(t *testing.T) {
 }
 
 func TestStartTraceV3(t *testing.T) {
-	s := start(t)
+	s, err := Start(Options{Version: "3.5.0"}) // spans from traces.json
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
 	exp := s.CreateExperiment("llm-connector", "")
 	body := `{"trace":{"trace_info":{"trace_id":"tr-0123","trace_location":{"type":"MLFLOW_EXPERIMENT","mlflow_experiment":{"experiment_id":"` + exp + `"}},"state":"OK","tags":{"mlflow.traceName":"chat_completion"}}}}`
 	st, b, _ := do(t, s, "POST", "/api/3.0/mlflow/traces", body)
@@ -287,4 +291,67 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("with token: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+func TestRunsDeleteAndViewType(t *testing.T) {
+	s := start(t)
+	exp, run := newRun(t, s)
+	keep := createRun(t, s, exp)
+	for _, id := range []string{run, keep} {
+		do(t, s, "POST", api+"runs/log-batch", `{"run_id":"`+id+`","tags":[{"key":"llm_connector.window_id","value":"w-1"}]}`)
+	}
+	if st, b, _ := do(t, s, "POST", api+"runs/delete", `{"run_id":"`+run+`"}`); st != 200 || b != "{}\n" {
+		t.Fatalf("delete: %d %s", st, b)
+	}
+	if st, b, _ := do(t, s, "POST", api+"runs/delete", `{"run_id":"nope"}`); st != 404 || errCode(b) != "RESOURCE_DOES_NOT_EXIST" {
+		t.Fatalf("delete unknown: %d %s", st, b)
+	}
+	for view, want := range map[string]string{"": keep, `"run_view_type":"ACTIVE_ONLY",`: keep, `"run_view_type":"DELETED_ONLY",`: run, `"run_view_type":"ALL",`: run + "," + keep} {
+		_, b, _ := do(t, s, "POST", api+"runs/search", `{`+view+`"experiment_ids":["`+exp+`"],"filter":"tags.llm_connector.window_id = 'w-1'","order_by":["attributes.start_time ASC"]}`)
+		var out struct {
+			Runs []struct {
+				Info struct {
+					RunID string `json:"run_id"`
+					Stage string `json:"lifecycle_stage"`
+				}
+			}
+		}
+		json.Unmarshal([]byte(b), &out)
+		var ids []string
+		for _, r := range out.Runs {
+			ids = append(ids, r.Info.RunID)
+		}
+		if strings.Join(ids, ",") != want {
+			t.Errorf("view %q: %v, want %s", view, ids, want)
+		}
+	}
+	if st, b, _ := do(t, s, "GET", api+"runs/get?run_id="+run, ""); st != 200 || !strings.Contains(b, `"lifecycle_stage":"deleted"`) {
+		t.Fatalf("get deleted: %d %s", st, b)
+	}
+	if c := s.Count(); c.Runs != 2 || c.DeletedRuns != 1 || c.ActiveRuns != 1 {
+		t.Fatalf("Count = %+v", c)
+	}
+	if rs := s.RunsByTag("llm_connector.window_id", "w-1"); len(rs) != 2 || rs[0].LifecycleStage != "deleted" || rs[1].LifecycleStage != "active" {
+		t.Fatalf("RunsByTag = %+v", rs)
+	}
+	if tv := s.TagValues("llm_connector.window_id"); tv["w-1"] != 1 {
+		t.Fatalf("TagValues = %v", tv)
+	}
+}
+
+// Re-logging identical metric values stores them once, as the SQL store's
+// primary key does; another step, timestamp or value is a new row.
+func TestIdenticalMetricsStoredOnce(t *testing.T) {
+	s := start(t)
+	exp, run := newRun(t, s)
+	batch := `{"run_id":"` + run + `","metrics":[{"key":"latency_ms","value":812.5,"timestamp":7,"step":0},{"key":"latency_ms","value":812.5,"timestamp":7,"step":0},{"key":"latency_ms","value":90,"timestamp":7,"step":1}]}`
+	for range 3 {
+		if st, _, _ := do(t, s, "POST", api+"runs/log-batch", batch); st != 200 {
+			t.Fatalf("log-batch: %d", st)
+		}
+	}
+	do(t, s, "POST", api+"runs/log-batch", `{"run_id":"`+run+`","metrics":[{"key":"latency_ms","value":812.5,"timestamp":8,"step":0}]}`)
+	if m := s.Runs(exp)[0].Metrics; len(m) != 3 {
+		t.Fatalf("metrics = %+v", m)
+	}
 }

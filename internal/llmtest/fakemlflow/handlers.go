@@ -15,6 +15,7 @@ const (
 	api      = "/api/2.0/mlflow/"
 	artProxy = "/api/2.0/mlflow-artifacts/artifacts"
 	apiV3    = "/api/3.0/mlflow/traces"
+	ajaxV3   = "/ajax-api/3.0/mlflow/traces" // what the UI calls
 )
 
 func readBody(r *http.Request) ([]byte, error) {
@@ -73,20 +74,43 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
 		// The tracking server's liveness endpoint answers a plain OK.
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("OK"))
+	case p == "/version" && r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte(s.opt.Version))
 	case p == artProxy && r.Method == http.MethodGet:
 		s.listProxy(w, r)
 	case strings.HasPrefix(p, artProxy+"/"):
 		s.artifact(w, r, strings.TrimPrefix(p, artProxy+"/"), body)
-	case p == apiV3 && r.Method == http.MethodPost:
-		s.startTraceV3(w, body)
-	case strings.HasPrefix(p, apiV3+"/") && r.Method == http.MethodGet:
-		s.getTraceV3(w, strings.TrimPrefix(p, apiV3+"/"))
-	case strings.HasPrefix(p, apiV3+"/") && strings.HasSuffix(p, "/tags") && r.Method == http.MethodPatch:
-		s.setTraceTag(w, strings.TrimSuffix(strings.TrimPrefix(p, apiV3+"/"), "/tags"), body)
+	case p == otlpPath && s.ver.atLeast(3, 5):
+		if r.Method != http.MethodPost {
+			detail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+			return
+		}
+		s.otlpTraces(w, r, body)
+	case strings.HasPrefix(p, apiV3) && s.ver.major >= 3:
+		s.routeV3(w, r, strings.TrimPrefix(p, apiV3), body)
+	case strings.HasPrefix(p, ajaxV3) && s.ver.major >= 3:
+		s.routeV3(w, r, strings.TrimPrefix(p, ajaxV3), body)
 	case p == "/ajax-api/2.0/mlflow/get-trace-artifact" && r.Method == http.MethodGet:
 		s.traceArtifact(w, r.URL.Query().Get("request_id"))
 	case strings.HasPrefix(p, api):
 		s.routeV2(w, r, strings.TrimPrefix(p, api), body)
+	default:
+		htmlError(w, http.StatusNotFound)
+	}
+}
+
+// routeV3 serves /api/3.0/mlflow/traces<rest> (and its /ajax-api twin).
+func (s *Server) routeV3(w http.ResponseWriter, r *http.Request, rest string, body []byte) {
+	switch {
+	case rest == "" && r.Method == http.MethodPost:
+		s.startTraceV3(w, body)
+	case rest == "/get" && r.Method == http.MethodGet:
+		s.getTraceWithSpans(w, r.URL.Query().Get("trace_id"))
+	case strings.HasPrefix(rest, "/") && strings.HasSuffix(rest, "/tags") && r.Method == http.MethodPatch:
+		s.setTraceTag(w, strings.TrimSuffix(rest[1:], "/tags"), body)
+	case strings.HasPrefix(rest, "/") && rest != "/search" && r.Method == http.MethodGet:
+		s.getTraceV3(w, rest[1:])
 	default:
 		htmlError(w, http.StatusNotFound)
 	}
@@ -105,6 +129,7 @@ func (s *Server) routeV2(w http.ResponseWriter, r *http.Request, op string, body
 		"runs/get":                {http.MethodGet, s.getRun},
 		"runs/log-batch":          {http.MethodPost, s.logBatch},
 		"runs/update":             {http.MethodPost, s.updateRun},
+		"runs/delete":             {http.MethodPost, s.deleteRun},
 		"runs/search":             {http.MethodPost, s.searchRuns},
 		"artifacts/list":          {http.MethodGet, s.listArtifacts},
 	}
@@ -184,7 +209,7 @@ func (s *Server) createExpH(w http.ResponseWriter, _ *http.Request, body []byte)
 func (r *Run) infoJSON() map[string]any {
 	info := map[string]any{"run_uuid": r.ID, "run_id": r.ID, "experiment_id": r.ExperimentID, "run_name": r.Name,
 		"user_id": r.UserID, "status": r.Status, "start_time": r.StartTime, "artifact_uri": r.ArtifactURI,
-		"lifecycle_stage": "active"}
+		"lifecycle_stage": r.LifecycleStage}
 	if r.EndTime != 0 {
 		info["end_time"] = r.EndTime
 	}
@@ -363,9 +388,26 @@ func (s *Server) logBatch(w http.ResponseWriter, _ *http.Request, body []byte) {
 		if err := json.Unmarshal(m.Value, &v); err != nil {
 			v, ts = 0, 0 // the real server stores a non-number as 0.0 at timestamp 0
 		}
-		run.Metrics = append(run.Metrics, Metric{Key: m.Key, Value: v, Timestamp: ts, Step: m.Step})
+		run.addMetric(Metric{Key: m.Key, Value: v, Timestamp: ts, Step: m.Step})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// addMetric stores a metric value once: the SQL store's primary key is
+// (run, key, timestamp, step, value), and a re-logged identical value is
+// dropped on its IntegrityError path.
+func (r *Run) addMetric(m Metric) {
+	if r.seen == nil {
+		r.seen = map[Metric]bool{}
+		for _, old := range r.Metrics {
+			r.seen[old] = true
+		}
+	}
+	if r.seen[m] {
+		return
+	}
+	r.seen[m] = true
+	r.Metrics = append(r.Metrics, m)
 }
 
 func batchLimits(metrics, params, tags int) string {
@@ -437,6 +479,39 @@ func (s *Server) updateRun(w http.ResponseWriter, _ *http.Request, body []byte) 
 	writeJSON(w, http.StatusOK, map[string]any{"run_info": run.infoJSON()})
 }
 
+func (s *Server) deleteRun(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var in struct {
+		RunID string `json:"run_id"`
+	}
+	if !decode(w, body, &in) {
+		return
+	}
+	if in.RunID == "" {
+		missing(w, "run_id")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	run := s.runs[in.RunID]
+	if run == nil {
+		notFound(w, fmt.Sprintf("Run with id=%s not found", in.RunID))
+		return
+	}
+	run.LifecycleStage = "deleted"
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// viewMatches applies runs/search's run_view_type (default ACTIVE_ONLY).
+func viewMatches(view, stage string) bool {
+	switch view {
+	case "ALL":
+		return true
+	case "DELETED_ONLY":
+		return stage == "deleted"
+	}
+	return stage != "deleted"
+}
+
 func (s *Server) searchRuns(w http.ResponseWriter, _ *http.Request, body []byte) {
 	var in struct {
 		ExperimentIDs []string `json:"experiment_ids"`
@@ -444,6 +519,7 @@ func (s *Server) searchRuns(w http.ResponseWriter, _ *http.Request, body []byte)
 		MaxResults    int      `json:"max_results"`
 		OrderBy       []string `json:"order_by"`
 		PageToken     string   `json:"page_token"`
+		RunViewType   string   `json:"run_view_type"`
 	}
 	if !decode(w, body, &in) {
 		return
@@ -461,7 +537,7 @@ func (s *Server) searchRuns(w http.ResponseWriter, _ *http.Request, body []byte)
 	var hits []*Run
 	for _, id := range s.runOrder {
 		run := s.runs[id]
-		if contains(in.ExperimentIDs, run.ExperimentID) && matchAll(run, clauses) {
+		if contains(in.ExperimentIDs, run.ExperimentID) && viewMatches(in.RunViewType, run.LifecycleStage) && matchAll(run, clauses) {
 			hits = append(hits, run)
 		}
 	}

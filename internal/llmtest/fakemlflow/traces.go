@@ -66,6 +66,9 @@ func (s *Server) startTraceV3(w http.ResponseWriter, body []byte) {
 		info["tags"] = tags
 	}
 	tags["mlflow.artifactLocation"] = e.ArtifactLocation + "/traces/" + id + "/artifacts"
+	if s.spansInStore() { // a SQL store on 3.6+ reads spans only from its spans table
+		tags["mlflow.trace.spansLocation"] = "TRACKING_STORE"
+	}
 	if _, ok := info["state"]; !ok {
 		info["state"] = "IN_PROGRESS"
 	}
@@ -102,10 +105,22 @@ func (s *Server) setTraceTag(w http.ResponseWriter, id string, body []byte) {
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
 
+// traceArtifact is what the UI reads for a trace's spans: on 3.6+ the
+// OTLP-filled store ({"spans": []} when none arrived, an uploaded
+// traces.json ignored), before that the traces.json artifact.
 func (s *Server) traceArtifact(w http.ResponseWriter, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	info, ok := s.traces[id]
+	if ok && s.spansInStore() {
+		w.Header().Set("Content-Type", "application/json")
+		if set := s.spans[id]; set != nil && len(set.order) > 0 {
+			writeJSON(w, http.StatusOK, map[string]any{"spans": spanDicts(set.list())})
+			return
+		}
+		fmt.Fprint(w, `{"spans": []}`)
+		return
+	}
 	var b []byte
 	if ok {
 		b, ok = s.arts[strings.TrimPrefix(traceLocation(info), "mlflow-artifacts:/")+"/traces.json"]
@@ -116,4 +131,37 @@ func (s *Server) traceArtifact(w http.ResponseWriter, id string) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(json.RawMessage(b))
+}
+
+// getTraceWithSpans is GET /api/3.0/mlflow/traces/get?trace_id=: info and
+// spans, or "not fully exported" while the store holds no span for it.
+func (s *Server) getTraceWithSpans(w http.ResponseWriter, id string) {
+	if id == "" {
+		missing(w, "trace_id")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info, ok := s.traces[id]
+	if !ok {
+		notFound(w, fmt.Sprintf("Trace with ID %s not found.", id))
+		return
+	}
+	var spans []map[string]any
+	if set := s.spans[id]; set != nil && len(set.order) > 0 && s.spansInStore() {
+		spans = spanDicts(set.list())
+	} else if !s.spansInStore() {
+		var file struct {
+			Spans []map[string]any `json:"spans"`
+		}
+		b := s.arts[strings.TrimPrefix(traceLocation(info), "mlflow-artifacts:/")+"/traces.json"]
+		if json.Unmarshal(b, &file) == nil {
+			spans = file.Spans
+		}
+	}
+	if len(spans) == 0 {
+		notFound(w, fmt.Sprintf("Trace with ID %s is not fully exported yet, please try again later.", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"trace": map[string]any{"trace_info": info, "data": map[string]any{"spans": spans}}})
 }
