@@ -98,6 +98,7 @@ type landed struct {
 	RunsUnique     int     `json:"runs_unique"`
 	Traces         int     `json:"traces"`
 	Orphans        int     `json:"orphans"`  // active RUNNING runs
+	Deleted        int     `json:"deleted"`  // duplicates the service deleted
 	BusySec        float64 `json:"busy_sec"` // the fake core's work so far
 }
 
@@ -116,6 +117,10 @@ func storeStats(f *fakemlflow.Server, experiment string) landed {
 	ids := map[string]bool{}
 	runIDs := map[string]bool{}
 	for _, r := range f.Runs(exp) {
+		if r.LifecycleStage == "deleted" {
+			out.Deleted++
+			continue
+		}
 		if r.Status == "RUNNING" {
 			out.Orphans++
 		}
