@@ -80,7 +80,9 @@ func (s *traceShipper) prepare(ctx context.Context, e spool.Entry, exp string) (
 // lookup, it counts as done.
 func (s *traceShipper) startMeta(ctx context.Context, e spool.Entry, exp, id string) error {
 	s.st.metadata.Add(1)
-	body := startTraceBodyUsage(e.Call, exp, "", s.opt.Source, s.d.secrets, false)
+	c := e.Call // the body keeps previews only: cut the content first, cheaply
+	c.System, c.Prompt, c.Response = clip(c.System, 4<<10), clip(c.Prompt, 4<<10), clip(c.Response, 4<<10)
+	body := startTraceBodyUsage(c, exp, "", s.opt.Source, s.d.secrets, false)
 	err := s.d.cl.call(ctx, http.MethodPost, "/api/3.0/mlflow/traces", nil, body, nil)
 	if err == nil || !isCode(err, "INTERNAL_ERROR") {
 		return err

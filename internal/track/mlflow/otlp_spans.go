@@ -62,11 +62,20 @@ func cut(s string, n int) (string, bool) {
 	if n <= 0 || len(s) <= n {
 		return s, false
 	}
+	k := len(clip(s, n))
+	return s[:k] + fmt.Sprintf(truncMarker, k, len(s)), true
+}
+
+// clip shortens s to at most n bytes on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
 	k := n
 	for k > 0 && !utf8.RuneStart(s[k]) {
 		k--
 	}
-	return s[:k] + fmt.Sprintf(truncMarker, k, len(s)), true
+	return s[:k]
 }
 
 // spanBuilder turns one call into OTLP spans with content cut to limit
