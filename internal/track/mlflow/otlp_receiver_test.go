@@ -40,6 +40,8 @@ type otlpReceiver struct {
 	lookups  int
 	faults   []string // per /v1/traces request: "eof" and "hang" process first; "500" does not
 	versions int
+	inFlight int // /v1/traces requests being served
+	maxConc  int // the most at once
 }
 
 type recvTrace struct {
@@ -100,6 +102,15 @@ func (r *otlpReceiver) otlp(w http.ResponseWriter, req *http.Request, body []byt
 		io.WriteString(w, `{"detail":[{"loc":["header","x-mlflow-experiment-id"],"msg":"field required","type":"value_error.missing"}]}`)
 		return
 	}
+	r.mu.Lock()
+	r.inFlight++
+	r.maxConc = max(r.maxConc, r.inFlight)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
 	var in collpb.ExportTraceServiceRequest
 	if err := proto.Unmarshal(body, &in); err != nil {
 		writeMLflowErr(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "bad protobuf: "+err.Error())

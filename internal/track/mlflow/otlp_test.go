@@ -517,3 +517,45 @@ func newServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+func TestOTLPRunAndFlushShareOneSender(t *testing.T) {
+	r := newOTLPReceiver(t, "3.11.1")
+	s, q := shipperFor(t, r.srv.URL, nil, nil, TraceOptions{Linger: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.run(ctx) })
+	for i := range 200 {
+		q.add(fallbackCall(i), false)
+	}
+	flushAll(t, s)
+	cancel()
+	wg.Wait()
+	exports, _, _ := r.snapshot()
+	total := 0
+	for _, e := range exports {
+		if e.traces > maxTraceBatch {
+			t.Fatalf("an export of %d traces", e.traces)
+		}
+		total += e.traces
+	}
+	r.mu.Lock()
+	conc := r.maxConc
+	r.mu.Unlock()
+	if total != 200 || conc != 1 || s.Stats().Exported != 200 {
+		t.Fatalf("%d traces exported, %d exports at once at most, stats %+v; want 200, 1", total, conc, s.Stats())
+	}
+}
+
+// BenchmarkOTLPBuildTrace is the service's CPU to turn one interaction
+// (three attempts) into its OTLP bytes.
+func BenchmarkOTLPBuildTrace(b *testing.B) {
+	c := fallbackCall(1)
+	c.Prompt, c.Response = strings.Repeat("p", 200), strings.Repeat("r", 400)
+	sb := spanBuilder{source: "llm-connector", limit: defaultMessageBytes}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := proto.Marshal(sb.resourceSpans(c)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -10,10 +10,11 @@ import (
 // Sampler defaults. One MLflow server takes about 40 traces/s over OTLP
 // (mlflow.md §6); the sampler starts there and follows what it measures.
 const (
-	samplerStartRate = 40.0 // traces/s assumed before anything was measured
-	samplerFloor     = 1.0  // traces/s admitted at least, however slow the server looks
-	samplerThreshold = 100  // traces backlog below which every trace is admitted
-	samplerAlpha     = 0.3  // EWMA weight of one measurement window
+	samplerStartRate = 40.0          // traces/s assumed before anything was measured
+	samplerFloor     = 1.0           // traces/s admitted at least, however slow the server looks
+	samplerThreshold = 100           // traces backlog below which every trace is admitted
+	samplerAlpha     = 0.3           // EWMA weight of one measurement window
+	samplerBusy      = maxTraceBatch // backlog that keeps the shipper busy: a window measures the server only above it
 )
 
 // traceSampler decides per call, when it is recorded, whether it goes to
@@ -21,8 +22,8 @@ const (
 // traces backlog is below a small threshold every call is kept; above it
 // the rest are admitted through a token bucket refilled at the rate the
 // server has been taking traces: an EWMA of traces/s delivered, measured
-// only over windows in which the shipper never ran dry (otherwise it
-// would measure the traffic, not the server), starting at 40/s and never
+// only over windows in which the shipper never ran short of a full batch
+// (otherwise it would measure the traffic, not the server), starting at 40/s and never
 // below a floor. Kept errors spend tokens too, so what is admitted in
 // total follows the server's pace and the backlog stays bounded.
 type traceSampler struct {
@@ -128,13 +129,14 @@ func (s *traceSampler) refill(now time.Time) {
 }
 
 // measure closes the measurement window once it is a second old; it
-// counts only when the backlog stayed above the threshold throughout.
+// counts only when the backlog never fell below a full batch, so the
+// shipper was busy throughout and the count is the server's pace.
 func (s *traceSampler) measure(now time.Time) {
 	dt := now.Sub(s.winStart).Seconds()
 	if dt < 1 {
 		return
 	}
-	if s.winActive && s.winMin >= s.threshold {
+	if s.winActive && s.winMin >= samplerBusy {
 		s.ewma = samplerAlpha*(float64(s.winCount)/dt) + (1-samplerAlpha)*s.ewma
 	}
 	s.winStart, s.winCount, s.winMin, s.winActive = now, 0, -1, false
