@@ -85,6 +85,8 @@ type spanBuilder struct {
 	secrets []string
 	limit   int
 	cuts    int // messages cut while building
+
+	in, out string // the call's chat request and answer as JSON, built once per trace
 }
 
 func (b *spanBuilder) text(s string) string {
@@ -156,6 +158,7 @@ func attempts(c track.Call) []track.Attempt {
 func (b *spanBuilder) resourceSpans(c track.Call) *tracepb.ResourceSpans {
 	id, rawTrace, _ := traceIDs(c.ID)
 	tries := attempts(c)
+	b.in, b.out = b.inputs(c), b.outputs(c, c.Model)
 	spans := []*tracepb.Span{b.root(c, id, rawTrace, len(tries) == 0)}
 	for i, a := range tries {
 		spans = append(spans, b.attempt(c, a, i+1, i == len(tries)-1, id, rawTrace))
@@ -177,8 +180,8 @@ func (b *spanBuilder) root(c track.Call, id string, rawTrace []byte, carriesUsag
 		jsonAttr("endpoint_name", route),
 		jsonAttr("endpoint", c.Endpoint),
 		jsonAttr(TagInteractionID, c.ID),
-		strAttr(attrSpanInputs, b.inputs(c)),
-		strAttr(attrSpanOutputs, b.outputs(c, c.Model)),
+		strAttr(attrSpanInputs, b.in),
+		strAttr(attrSpanOutputs, b.out),
 		jsonAttr("attempts", c.Attempts),
 	}
 	if c.Cached {
@@ -256,7 +259,7 @@ func (b *spanBuilder) attempt(c track.Call, a track.Attempt, i int, last bool, i
 		attrs = append(attrs, intAttr("gen_ai.request.max_tokens", int64(c.MaxTokens)))
 	}
 	if last { // the attempt that answered, or the one that failed last
-		attrs = append(attrs, strAttr(attrSpanInputs, b.inputs(c)), strAttr(attrSpanOutputs, b.outputs(c, a.Model)))
+		attrs = append(attrs, strAttr(attrSpanInputs, b.in), strAttr(attrSpanOutputs, b.out))
 		if a.ErrorKind == "" {
 			attrs = append(attrs, strAttr("gen_ai.response.model", firstNonEmpty(c.Model, a.Model)))
 		}

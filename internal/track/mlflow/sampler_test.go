@@ -88,7 +88,7 @@ func TestSamplerAdaptsToWhatTheServerTakes(t *testing.T) {
 			s := newTraceSampler(clk.now)
 			backlog := 0
 			kept, errsKept, errsSeen, end := simulate(s, clk, &backlog, tt.arrive, tt.capacity, 120, 60, 50) // 10 errors/s
-			got := float64(kept+errsKept) / 60 // traces/s admitted over the last minute
+			got := float64(kept+errsKept) / 60                                                               // traces/s admitted over the last minute
 			t.Logf("admitted %.1f/s (%d errors kept), EWMA %.1f/s, backlog %d, rate %.3f", got, errsKept, s.serverRate(), end, s.rate())
 			if math.Abs(got-float64(tt.capacity))/float64(tt.capacity) > 0.2 {
 				t.Fatalf("admitted %.1f/s; want within 20%% of the server's %d/s (EWMA %.1f)", got, tt.capacity, s.serverRate())
