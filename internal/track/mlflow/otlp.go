@@ -3,6 +3,7 @@ package mlflow
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,12 @@ type traceShipper struct {
 
 func newTraceShipper(d shipDeps, q Queue, opt TraceOptions) *traceShipper {
 	opt.defaults()
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	if d.wait == nil {
+		d.wait = func(ctx context.Context) error { return ctx.Err() }
+	}
 	s := &traceShipper{d: d, q: q, opt: opt, ver: newVersionCache(d.cl, d.log), prog: map[uint64]*traceProgress{}}
 	s.put = proxyPut(d.cl)
 	if opt.PutArtifact != nil {
@@ -130,12 +137,10 @@ func newTraceShipper(d shipDeps, q Queue, opt TraceOptions) *traceShipper {
 
 // Stats returns a snapshot.
 func (s *traceShipper) Stats() TraceStats {
-	s.ver.mu.Lock()
-	api, raw := s.ver.api, s.ver.v.raw
-	if !s.ver.known {
+	api, raw, known := s.ver.cached()
+	if !known {
 		api, raw = traceUnknown, ""
 	}
-	s.ver.mu.Unlock()
 	return TraceStats{
 		API: api.String(), ServerVersion: raw,
 		Exported: s.st.exported.Load(), Requests: s.st.requests.Load(), Metadata: s.st.metadata.Load(),

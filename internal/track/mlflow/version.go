@@ -86,6 +86,7 @@ type versionCache struct {
 	cl  *client
 	log *slog.Logger
 
+	fetch   sync.Mutex // one GET /version at a time; mu is never held across it
 	mu      sync.Mutex
 	known   bool
 	v       serverVersion
@@ -102,10 +103,13 @@ func newVersionCache(cl *client, log *slog.Logger) *versionCache {
 // server without a usable /version answer (404, HTML, garbage) is taken
 // as 3.0–3.5: StartTraceV3 works on every 3.x.
 func (vc *versionCache) get(ctx context.Context) (traceAPI, string, error) {
-	vc.mu.Lock()
-	defer vc.mu.Unlock()
-	if vc.known {
-		return vc.api, vc.v.raw, nil
+	if api, raw, ok := vc.cached(); ok {
+		return api, raw, nil
+	}
+	vc.fetch.Lock()
+	defer vc.fetch.Unlock()
+	if api, raw, ok := vc.cached(); ok {
+		return api, raw, nil
 	}
 	raw, err := vc.cl.version(ctx)
 	var ae *APIError
@@ -121,13 +125,22 @@ func (vc *versionCache) get(ctx context.Context) (traceAPI, string, error) {
 	if perr != nil {
 		api = traceArtifact
 	}
+	vc.mu.Lock()
 	vc.known, vc.v, vc.api = true, v, api
 	vc.tell(api, raw)
+	vc.mu.Unlock()
 	return api, raw, nil
 }
 
+// cached returns the known trace API and version text, if any.
+func (vc *versionCache) cached() (traceAPI, string, bool) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.api, vc.v.raw, vc.known
+}
+
 // tell logs the decision once per kind of server (and again when the
-// server changes version).
+// server changes version); vc.mu is held.
 func (vc *versionCache) tell(api traceAPI, raw string) {
 	if vc.warned[api] && vc.lastRaw == raw {
 		return
