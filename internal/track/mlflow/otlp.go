@@ -93,6 +93,7 @@ type traceProgress struct {
 	dialFail  bool // its last export never left: the next one is a re-send
 	metaDone  bool // StartTraceV3 done, or the trace exists already
 	v3Tried   bool // 3.0–3.5: a StartTraceV3 may have reached the server
+	solo      bool // a request with it was refused: send it alone, so it holds up no other
 }
 
 // traceShipper drains the traces channel: one sender, batches of

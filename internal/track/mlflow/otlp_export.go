@@ -101,7 +101,7 @@ func (s *traceShipper) export(ctx context.Context, ready []spool.Entry, exp stri
 	size := 0
 	for i, e := range ready {
 		r, n := s.build(e)
-		if len(chunk) > 0 && size+n > s.opt.MaxRequestBytes {
+		if len(chunk) > 0 && (size+n > s.opt.MaxRequestBytes || s.progress(e).solo || s.progress(chunk[0]).solo) {
 			if !s.post(ctx, chunk, rs, exp) {
 				s.release(ready[i:], nil, time.Time{}) // never sent
 				return
@@ -134,7 +134,8 @@ func (s *traceShipper) build(e spool.Entry) (*tracepb.ResourceSpans, int) {
 // the next request may follow.
 func (s *traceShipper) post(ctx context.Context, chunk []spool.Entry, rs []*tracepb.ResourceSpans, exp string) bool {
 	body, err := proto.Marshal(&collpb.ExportTraceServiceRequest{ResourceSpans: rs})
-	if err != nil { // cannot happen for these messages; keep them queued
+	if err != nil { // strings are made valid first: not expected, but never let it block others
+		s.refused(chunk)
 		s.fail(fmt.Errorf("mlflow: otlp: encode: %w", err))
 		s.release(chunk, &permanentError{err}, time.Time{})
 		return false
@@ -160,6 +161,7 @@ func (s *traceShipper) post(ctx context.Context, chunk []spool.Entry, rs []*trac
 		}
 		s.release(chunk, err, time.Time{})
 	case !retryable(err): // refused before processing (400, 413, 422)
+		s.refused(chunk)
 		s.release(chunk, err, time.Time{})
 	default: // timeout, EOF, 5xx, a cancelled request: it may have landed
 		for _, e := range chunk {
@@ -171,6 +173,17 @@ func (s *traceShipper) post(ctx context.Context, chunk []spool.Entry, rs []*trac
 		s.fail(err)
 	}
 	return false
+}
+
+// refused marks the traces of a refused multi-trace request to go alone
+// next time, so that one the server cannot take delays only itself.
+func (s *traceShipper) refused(chunk []spool.Entry) {
+	if len(chunk) < 2 {
+		return
+	}
+	for _, e := range chunk {
+		s.progress(e).solo = true
+	}
 }
 
 // postOTLP is POST /v1/traces with an ExportTraceServiceRequest. The

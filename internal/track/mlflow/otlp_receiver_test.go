@@ -40,7 +40,8 @@ type otlpReceiver struct {
 	lookups  int
 	faults   []string // per /v1/traces request: "eof" and "hang" process first; "500" does not
 	versions int
-	inFlight int // /v1/traces requests being served
+	refuse   string // a request with a span named like this is a 400
+	inFlight int    // /v1/traces requests being served
 	maxConc  int // the most at once
 }
 
@@ -117,6 +118,11 @@ func (r *otlpReceiver) otlp(w http.ResponseWriter, req *http.Request, body []byt
 		return
 	}
 	r.mu.Lock()
+	if r.refuse != "" && refused(&in, r.refuse) {
+		r.mu.Unlock()
+		writeMLflowErr(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "Invalid OpenTelemetry protobuf format")
+		return
+	}
 	mode := ""
 	if len(r.faults) > 0 {
 		mode, r.faults = r.faults[0], r.faults[1:]
@@ -138,6 +144,19 @@ func (r *otlpReceiver) otlp(w http.ResponseWriter, req *http.Request, body []byt
 		w.Header().Set("Content-Type", "application/x-protobuf") // as the real server: JSON labelled protobuf
 		io.WriteString(w, `{"partialSuccess": null}`)
 	}
+}
+
+func refused(in *collpb.ExportTraceServiceRequest, name string) bool {
+	for _, rs := range in.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			for _, sp := range ss.Spans {
+				if strings.Contains(sp.Name, name) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // store applies one export; r.mu is held.

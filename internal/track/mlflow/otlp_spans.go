@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -130,9 +131,13 @@ func (b *spanBuilder) outputs(c track.Call, model string) string {
 	})
 }
 
+// strAttr is a string attribute, made valid UTF-8 (protobuf refuses to
+// encode anything else, and one bad record must not block a batch).
 func strAttr(k, v string) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: utf8Valid(v)}}}
 }
+
+func utf8Valid(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 func intAttr(k string, v int64) *commonpb.KeyValue {
 	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
@@ -199,7 +204,7 @@ func (b *spanBuilder) root(c track.Call, id string, rawTrace []byte, carriesUsag
 	sp := &tracepb.Span{
 		TraceId:           rawTrace,
 		SpanId:            spanIDOf(c.ID, 0),
-		Name:              "gateway/" + route,
+		Name:              utf8Valid("gateway/" + route),
 		Kind:              tracepb.Span_SPAN_KIND_SERVER,
 		StartTimeUnixNano: uint64(c.Start.UnixNano()),
 		EndTimeUnixNano:   uint64(c.Start.Add(c.Duration).UnixNano()),
@@ -269,7 +274,7 @@ func (b *spanBuilder) attempt(c track.Call, a track.Attempt, i int, last bool, i
 		TraceId:           rawTrace,
 		SpanId:            spanIDOf(c.ID, i),
 		ParentSpanId:      spanIDOf(c.ID, 0),
-		Name:              name,
+		Name:              utf8Valid(name),
 		Kind:              tracepb.Span_SPAN_KIND_CLIENT,
 		StartTimeUnixNano: uint64(a.Start.UnixNano()),
 		EndTimeUnixNano:   uint64(a.Start.Add(a.Duration).UnixNano()),
@@ -286,7 +291,7 @@ func (b *spanBuilder) attempt(c track.Call, a track.Attempt, i int, last bool, i
 // UI shows under the span's events.
 func (b *spanBuilder) fail(sp *tracepb.Span, kind, msg string) {
 	kind = firstNonEmpty(kind, "error")
-	msg = truncateRunes(Redact(msg, b.secrets...), maxErrorMsgLen)
+	kind, msg = utf8Valid(kind), utf8Valid(truncateRunes(Redact(msg, b.secrets...), maxErrorMsgLen))
 	sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: kind + ": " + msg}
 	sp.Events = append(sp.Events, &tracepb.Span_Event{
 		Name:         "exception",

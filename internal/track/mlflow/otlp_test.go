@@ -559,3 +559,27 @@ func BenchmarkOTLPBuildTrace(b *testing.B) {
 		}
 	}
 }
+
+func TestOTLPOneRefusedTraceHoldsUpNoOther(t *testing.T) {
+	r := newOTLPReceiver(t, "3.11.1")
+	r.refuse = "poison"
+	s, q := shipperFor(t, r.srv.URL, nil, nil, TraceOptions{})
+	bad := sampleCall(0)
+	bad.RequestedModel = "poison"
+	q.add(bad, false)
+	for i := 1; i < 5; i++ {
+		c := sampleCall(i)
+		c.Prompt = "not UTF-8: \xff\xfe"
+		q.add(c, false)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.flush(ctx) })
+	eventually(t, "the four good traces exported", func() bool { return s.Stats().Exported == 4 })
+	cancel()
+	wg.Wait()
+	badID, _, _ := traceIDs(bad.ID)
+	if tr, _ := r.trace(badID); len(tr.spans) != 0 || q.Stats().Backlog != 1 {
+		t.Fatalf("refused trace has %d spans stored, backlog %d; want none, and it kept in the queue alone", len(tr.spans), q.Stats().Backlog)
+	}
+}
