@@ -42,7 +42,7 @@ type otlpReceiver struct {
 	versions int
 	refuse   string // a request with a span named like this is a 400
 	inFlight int    // /v1/traces requests being served
-	maxConc  int // the most at once
+	maxConc  int    // the most at once
 }
 
 type recvTrace struct {
