@@ -380,21 +380,22 @@ func TestOTLPBatchesBounded(t *testing.T) {
 	}
 }
 
-// v35 is the fake MLflow (StartTraceV3 + artifacts) behind a /version
-// that says 3.5.0.
-func v35(t *testing.T) (*fakemlflow.Server, string) {
+// behindVersion is the fake MLflow (StartTraceV3 + artifacts) behind a
+// GET /version that answers status and text.
+func behindVersion(t *testing.T, status int, text string) (*fakemlflow.Server, string) {
 	f := startFake(t, fakemlflow.Options{})
 	u, _ := url.Parse(f.URL())
-	proxy := httputil.NewSingleHostReverseProxy(u)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "3.5.0") })
-	mux.Handle("/", proxy)
-	srv := newServer(t, mux)
-	return f, srv
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(status)
+		fmt.Fprint(w, text)
+	})
+	mux.Handle("/", httputil.NewSingleHostReverseProxy(u))
+	return f, newServer(t, mux)
 }
 
 func TestTraceV35PathStillWorks(t *testing.T) {
-	f, base := v35(t)
+	f, base := behindVersion(t, http.StatusOK, "3.5.0")
 	exp := f.CreateExperiment("llm-connector", "")
 	s, q := shipperFor(t, base, nil, nil, TraceOptions{})
 	s.d.experiment = func(context.Context) (string, error) { return exp, nil }
@@ -581,5 +582,36 @@ func TestOTLPOneRefusedTraceHoldsUpNoOther(t *testing.T) {
 	badID, _, _ := traceIDs(bad.ID)
 	if tr, _ := r.trace(badID); len(tr.spans) != 0 || q.Stats().Backlog != 1 {
 		t.Fatalf("refused trace has %d spans stored, backlog %d; want none, and it kept in the queue alone", len(tr.spans), q.Stats().Backlog)
+	}
+}
+
+func TestCutKeepsRunesWhole(t *testing.T) {
+	tests := []struct {
+		in       string
+		n        int
+		keep     string
+		wasTrunc bool
+	}{
+		{"short", 10, "short", false},
+		{"ééé", 3, "é", true}, // 6 bytes; byte 3 is inside the second é
+		{"abcdef", 4, "abcd", true},
+	}
+	for _, tt := range tests {
+		got, did := cut(tt.in, tt.n)
+		if did != tt.wasTrunc || !strings.HasPrefix(got, tt.keep) || (did && !strings.Contains(got, fmt.Sprintf("%d of %d bytes kept", len(tt.keep), len(tt.in)))) {
+			t.Errorf("cut(%q, %d) = %q, %v", tt.in, tt.n, got, did)
+		}
+	}
+}
+
+func TestTraceVersionUnknownUsesStartTraceV3(t *testing.T) {
+	f, base := behindVersion(t, http.StatusNotFound, `{"error_code":"ENDPOINT_NOT_FOUND"}`)
+	exp := f.CreateExperiment("llm-connector", "")
+	s, q := shipperFor(t, base, nil, nil, TraceOptions{})
+	s.d.experiment = func(context.Context) (string, error) { return exp, nil }
+	q.add(sampleCall(1), false)
+	flushAll(t, s)
+	if n := len(f.Traces(exp)); n != 1 || s.Stats().API != traceArtifact.String() {
+		t.Fatalf("%d traces, stats %+v; want 1 over StartTraceV3", n, s.Stats())
 	}
 }
