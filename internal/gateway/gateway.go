@@ -285,6 +285,13 @@ func (g *Gateway) record(ctx context.Context, in *Input, res *Result) {
 		return
 	}
 	c := callOf(in, res)
+	for _, a := range llm.TraceFrom(ctx).Attempts() {
+		t := track.Attempt{Provider: a.Provider, Model: a.Model, Start: a.Start, Duration: a.Duration}
+		if a.Err != nil {
+			t.ErrorKind, t.ErrorMessage = llm.KindOf(a.Err).String(), llm.PublicMessage(a.Err)
+		}
+		c.Tries = append(c.Tries, t)
+	}
 	if g.Pricer != nil {
 		c.PriceVersion = g.Pricer.Version()
 	}

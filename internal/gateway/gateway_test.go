@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"iter"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,18 @@ func (o oneRoute) Resolve(model, provider string) (Route, error) {
 		return Route{}, ErrNoRoute
 	}
 	return Route{Name: "default", P: o.p, Provider: "google", Model: "gemini"}, nil
+}
+
+// triedTwice records a failed attempt on openai before p answers, as
+// the router does.
+type triedTwice struct{ p llm.Provider }
+
+func (t triedTwice) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chunk, error] {
+	tr, start := llm.TraceFrom(ctx), time.Now()
+	tr.Add(llm.Attempt{Provider: "openai", Model: "gpt-4o", Start: start, Duration: time.Millisecond,
+		Err: llm.Errorf(llm.KindUnavailable, "openai", "HTTP 503")})
+	tr.Add(llm.Attempt{Provider: "google", Model: "gemini", Start: start.Add(time.Millisecond), Duration: time.Millisecond})
+	return t.p.Stream(ctx, req)
 }
 
 type mapCache struct {
@@ -143,6 +156,14 @@ func TestGatewayPipeline(t *testing.T) {
 		}, check: func(t *testing.T, g *Gateway, res *Result, calls []track.Call) {
 			if !res.Cached || res.CostUSD != 0 || res.Response.Usage.Total() != 0 || res.Response.Text != "hi" || len(calls) != 2 || !calls[1].Cached {
 				t.Errorf("res %+v calls %+v", res, calls)
+			}
+		}},
+		{name: "the record lists every upstream attempt", setup: func(g *Gateway, in *Input) {
+			g.Routes = oneRoute{triedTwice{g.Routes.(oneRoute).p}}
+		}, check: func(t *testing.T, g *Gateway, res *Result, calls []track.Call) {
+			if len(calls) != 1 || len(calls[0].Tries) != 2 || calls[0].Tries[0].Provider != "openai" || calls[0].Tries[0].ErrorKind != "unavailable" ||
+				calls[0].Tries[0].ErrorMessage == "" || calls[0].Tries[1].ErrorKind != "" {
+				t.Errorf("calls %+v", calls)
 			}
 		}},
 		{name: "no-store keeps the answer out of the cache", setup: func(g *Gateway, in *Input) {

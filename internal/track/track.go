@@ -49,6 +49,20 @@ type Call struct {
 	Success      bool   `json:"success"`
 	ErrorKind    string `json:"error_kind,omitempty"`
 	ErrorMessage string `json:"error_message,omitempty"` // public text, no secrets
+
+	// Tries are the upstream attempts in order (retries and fallbacks);
+	// empty for a cache hit and in records written before they existed.
+	Tries []Attempt `json:"tries,omitempty"`
+}
+
+// Attempt is one upstream try of a call.
+type Attempt struct {
+	Provider     string        `json:"provider,omitempty"`
+	Model        string        `json:"model,omitempty"`
+	Start        time.Time     `json:"start"`
+	Duration     time.Duration `json:"duration_ns"`
+	ErrorKind    string        `json:"error_kind,omitempty"`    // "" for the attempt that answered
+	ErrorMessage string        `json:"error_message,omitempty"` // public text, no secrets
 }
 
 // Sink receives one record per finished call. Record must not block on

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/track"
 )
@@ -72,6 +73,13 @@ func traceOutputs(c track.Call) map[string]any {
 
 // startTraceBody is the StartTraceV3 request for a finished call.
 func startTraceBody(c track.Call, expID, runID, source string, secrets []string) map[string]any {
+	return startTraceBodyUsage(c, expID, runID, source, secrets, true)
+}
+
+// startTraceBodyUsage builds StartTraceV3; withUsage false leaves the
+// token usage out, for a trace whose spans follow over OTLP (the server
+// adds their usage to whatever the trace already has).
+func startTraceBodyUsage(c track.Call, expID, runID, source string, secrets []string, withUsage bool) map[string]any {
 	id, _, _ := traceIDs(c.ID)
 	state := "OK"
 	if !c.Success {
@@ -83,6 +91,9 @@ func startTraceBody(c track.Call, expID, runID, source string, secrets []string)
 		"mlflow.traceOutputs":         truncateRunes(jsonString(traceOutputs(c)), 250),
 		"mlflow.trace.tokenUsage":     jsonString(tokenUsage(c)),
 		"mlflow.source.name":          source,
+	}
+	if !withUsage {
+		delete(md, "mlflow.trace.tokenUsage")
 	}
 	if c.User != "" {
 		md["mlflow.trace.user"] = truncateRunes(c.User, 250)
@@ -164,15 +175,40 @@ func tracesJSON(c track.Call, secrets []string) []byte {
 	return b
 }
 
+// artifactPut writes name under a run's or trace's artifact URI.
+type artifactPut func(ctx context.Context, uri, name string, data []byte) error
+
+// proxyPut is artifactPut for servers that serve their artifacts
+// (mlflow-artifacts: URIs) when no S3 writer is wired in.
+func proxyPut(cl *client) artifactPut {
+	return func(ctx context.Context, uri, name string, data []byte) error {
+		root, ok := strings.CutPrefix(uri, "mlflow-artifacts:")
+		if !ok {
+			scheme, _, _ := strings.Cut(uri, ":")
+			return &permanentError{fmt.Errorf("mlflow: artifact %s: unsupported artifact URI scheme %q", name, scheme)}
+		}
+		if rest, ok := strings.CutPrefix(root, "//"); ok {
+			_, root, _ = strings.Cut(rest, "/")
+		}
+		return cl.putProxyArtifact(ctx, root, name, data)
+	}
+}
+
 // shipTrace logs c as an MLflow 3 trace: StartTraceV3, then traces.json.
-// A replay finds the trace by its derived id instead of starting it again
-// (a second StartTraceV3 with the same id is a 500 on the real server).
 func (t *Tracker) shipTrace(ctx context.Context, c track.Call, expID, runID string, maybeSeen bool) error {
+	return shipTraceV3(ctx, t.cl, t.putArtifact, c, expID, runID, t.cfg.SourceName, t.secrets, maybeSeen)
+}
+
+// shipTraceV3 is the MLflow 3.0–3.5 way: StartTraceV3, then the spans as
+// a traces.json artifact. A replay finds the trace by its derived id
+// instead of starting it again (a second StartTraceV3 with the same id is
+// a 500 on the real server).
+func shipTraceV3(ctx context.Context, cl *client, put artifactPut, c track.Call, expID, runID, source string, secrets []string, maybeSeen bool) error {
 	id, _, _ := traceIDs(c.ID)
 	var info *traceInfo
 	if maybeSeen {
-		got, err := t.getTrace(ctx, id)
-		if err != nil && !isCode(err, "RESOURCE_DOES_NOT_EXIST") {
+		got, err := getTrace(ctx, cl, id)
+		if err != nil {
 			return err
 		}
 		info = got
@@ -183,12 +219,12 @@ func (t *Tracker) shipTrace(ctx context.Context, c track.Call, expID, runID stri
 				Info traceInfo `json:"trace_info"`
 			} `json:"trace"`
 		}
-		err := t.cl.call(ctx, http.MethodPost, "/api/3.0/mlflow/traces", nil, startTraceBody(c, expID, runID, t.cfg.SourceName, t.secrets), &out)
+		err := cl.call(ctx, http.MethodPost, "/api/3.0/mlflow/traces", nil, startTraceBody(c, expID, runID, source, secrets), &out)
 		switch {
 		case err == nil:
 			info = &out.Trace.Info
 		case isCode(err, "INTERNAL_ERROR"): // perhaps it exists already
-			got, gerr := t.getTrace(ctx, id)
+			got, gerr := getTrace(ctx, cl, id)
 			if gerr != nil || got == nil {
 				return err
 			}
@@ -201,16 +237,18 @@ func (t *Tracker) shipTrace(ctx context.Context, c track.Call, expID, runID stri
 	if loc == "" {
 		return &permanentError{fmt.Errorf("mlflow: trace %s: no mlflow.artifactLocation tag", id)}
 	}
-	return t.putArtifact(ctx, loc, "traces.json", tracesJSON(c, t.secrets))
+	return put(ctx, loc, "traces.json", tracesJSON(c, secrets))
 }
 
-func (t *Tracker) getTrace(ctx context.Context, id string) (*traceInfo, error) {
+// getTrace is GET /api/3.0/mlflow/traces/{id}; nil, nil when the server
+// does not know the trace.
+func getTrace(ctx context.Context, cl *client, id string) (*traceInfo, error) {
 	var out struct {
 		Trace struct {
 			Info traceInfo `json:"trace_info"`
 		} `json:"trace"`
 	}
-	if err := t.cl.call(ctx, http.MethodGet, "/api/3.0/mlflow/traces/"+id, nil, nil, &out); err != nil {
+	if err := cl.call(ctx, http.MethodGet, "/api/3.0/mlflow/traces/"+id, nil, nil, &out); err != nil {
 		if isCode(err, "RESOURCE_DOES_NOT_EXIST") {
 			return nil, nil
 		}
