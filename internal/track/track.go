@@ -49,7 +49,18 @@ type Call struct {
 	Success      bool   `json:"success"`
 	ErrorKind    string `json:"error_kind,omitempty"`
 	ErrorMessage string `json:"error_message,omitempty"` // public text, no secrets
+
+	// Content says what MLFLOW_LOG_CONTENT did to System, Prompt and
+	// Response: "" (kept in full), ContentRedacted or ContentNone (not
+	// logged; show "content not logged", not an empty prompt).
+	Content string `json:"content,omitempty"`
 }
+
+// The values of Call.Content.
+const (
+	ContentRedacted = "redacted"
+	ContentNone     = "none"
+)
 
 // Sink receives one record per finished call. Record must not block on
 // the network: slow backends queue durably and return at once.
