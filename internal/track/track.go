@@ -56,10 +56,11 @@ type Call struct {
 	Content string `json:"content,omitempty"`
 }
 
-// The values of Call.Content.
+// The values of Call.Content, and what a viewer shows for withheld content.
 const (
 	ContentRedacted = "redacted"
 	ContentNone     = "none"
+	NotLogged       = "(content not logged: MLFLOW_LOG_CONTENT=none)"
 )
 
 // Sink receives one record per finished call. Record must not block on
