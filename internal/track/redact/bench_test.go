@@ -29,6 +29,14 @@ func BenchmarkMask(b *testing.B) {
 	for _, bm := range []struct{ name, in string }{
 		{"2KB-with-items", prompt2K},
 		{"2KB-clean", strings.Repeat("plain words and 2024-01-15, nothing to hide. ", 46)[:2048]},
+		{"32KB-with-items", strings.Repeat(prompt2K, 16)},
+		// Inputs built to make a naive scanner re-read: MB/s should stay
+		// in the range of the ordinary text above.
+		{"2KB-hostile-at", strings.Repeat("a.b@", 512)},
+		{"2KB-hostile-digits", strings.Repeat("1 ", 1024)},
+		{"2KB-hostile-plus", strings.Repeat("+1 2", 512)},
+		{"2KB-hostile-domain", "x@" + strings.Repeat("a.", 1023)},
+		{"2KB-hostile-token", strings.Repeat("Ab1", 683)[:2048]},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bm.in)))

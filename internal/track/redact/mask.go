@@ -105,13 +105,22 @@ const cAlnum = cLower | cUpper | cDigit
 // over whole tokens; each detector looks ahead a bounded distance or over
 // the token it is given, so the pass is linear in len(s).
 func find(s string, out []Span) []Span {
-	nextAt := -1 // index of the next '@' at or after i, len(s) when none
 	for i := 0; i < len(s); {
 		c := s[i]
 		if !is(c, cTok) {
-			if c == '+' || c == '(' {
-				if end, k := number(s, i); k != 0 {
+			switch c {
+			case '@':
+				if sp, ok := email(s, i, lastEnd(out)); ok {
+					out = append(out, sp)
+					i = sp.End
+					continue
+				}
+			case '+', '(':
+				end, k := number(s, i)
+				if k != 0 {
 					out = append(out, Span{i, end, k})
+				}
+				if k != 0 || end > i+1 {
 					i = end
 					continue
 				}
@@ -120,18 +129,6 @@ func find(s string, out []Span) []Span {
 			continue
 		}
 		// i starts a token: the byte before it, if any, is not a token byte.
-		if is(c, cAlnum) && (i == 0 || !is(s[i-1], cLocal)) {
-			if nextAt < i {
-				nextAt = indexFrom(s, i, '@')
-			}
-			if nextAt-i <= maxLocal {
-				if end, ok := email(s, i, nextAt); ok {
-					out = append(out, Span{i, end, Email})
-					i = end
-					continue
-				}
-			}
-		}
 		if is(c, cDigit) {
 			end, k := number(s, i)
 			if k != 0 {
@@ -159,11 +156,11 @@ func find(s string, out []Span) []Span {
 	return out
 }
 
-func indexFrom(s string, i int, c byte) int {
-	if j := strings.IndexByte(s[i:], c); j >= 0 {
-		return i + j
+func lastEnd(out []Span) int {
+	if len(out) == 0 {
+		return 0
 	}
-	return len(s)
+	return out[len(out)-1].End
 }
 
 func tokenEnd(s string, i int) int {
@@ -179,17 +176,18 @@ const maxLocal = 64
 // maxDomain bounds the domain of an address (RFC 1035: 253 octets).
 const maxDomain = 253
 
-// email reports whether an address starts at i, given the next '@' at at:
-// a local part of [A-Za-z0-9._%+-] up to it, then a domain of at least two
-// dot-separated labels whose last is two or more letters.
-func email(s string, i, at int) (end int, ok bool) {
-	if at >= len(s) || at == i {
-		return 0, false
+// email reports an address around the '@' at at: a local part of
+// [A-Za-z0-9._%+-] before it (at most 64 bytes, not reaching back into
+// the span that ended at floor), then a domain of at least two
+// dot-separated labels whose last is two or more letters. Anchoring on
+// '@' looks back at most 64 bytes per '@', so the pass stays linear.
+func email(s string, at, floor int) (Span, bool) {
+	i := at
+	for i > floor && at-i < maxLocal && is(s[i-1], cLocal) {
+		i--
 	}
-	for j := i; j < at; j++ {
-		if !is(s[j], cLocal) {
-			return 0, false
-		}
+	if i == at {
+		return Span{}, false
 	}
 	j, labels, lastEnd, tldLetters := at+1, 0, 0, false
 	for j < len(s) && j-at <= maxDomain {
@@ -213,7 +211,7 @@ func email(s string, i, at int) (end int, ok bool) {
 		break
 	}
 	if labels < 2 || !tldLetters {
-		return 0, false
+		return Span{}, false
 	}
-	return lastEnd, true
+	return Span{i, lastEnd, Email}, true
 }

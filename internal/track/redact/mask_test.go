@@ -18,6 +18,7 @@ func TestMask(t *testing.T) {
 		{"email at start and end", "a@b.io", "[email]"},
 		{"email trailing dot", "mail me: x_y-z@mail-server.org.", "mail me: [email]."},
 		{"email mailto", "mailto:ana@example.es", "mailto:[email]"},
+		{"email odd local start", "-john@x.com and +tag@x.com and _a.b@x.co", "[email] and [email] and [email]"},
 		{"two emails", "a@x.com,b@y.net", "[email],[email]"},
 		// phone
 		{"phone e164", "call +14155552671 now", "call [phone] now"},

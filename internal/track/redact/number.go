@@ -136,12 +136,15 @@ func number(s string, i int) (end int, kind Kind) {
 // over any separators, cannot hold a phone or card number (nor can any
 // part of them, so the caller need not skip).
 func fewDigits(s string, i int) bool {
-	d := 0
-	for j := i; j < len(s) && d < 8; j++ {
+	d, j := 0, i
+	if s[j] == '+' {
+		j++
+	}
+	for ; j < len(s) && d < 8; j++ {
 		switch c := s[j]; {
 		case digit(c):
 			d++
-		case isSep(c) || c == '(' || c == ')' || c == '+':
+		case isSep(c) || c == '(' || c == ')':
 		default:
 			return true
 		}
