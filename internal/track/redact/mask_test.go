@@ -80,6 +80,8 @@ func TestMask(t *testing.T) {
 		{"very long number", "12345678901234567890123456789012345678901234", "12345678901234567890123456789012345678901234"},
 		{"inner of long number", "pi 3.14159265358979323846 ok", "pi 3.14159265358979323846 ok"},
 		{"table of numbers", strings.Repeat("12 ", 20) + "4111111111111111", strings.Repeat("12 ", 20) + "4111111111111111"},
+		{"epoch ms passing luhn", "ts=1733011200008 ok", "ts=1733011200008 ok"},
+		{"luhn-valid 9 number", "account 9876543210123452", "account 9876543210123452"},
 		{"money", "$1,234,567.89", "$1,234,567.89"},
 		{"ip address", "host 192.168.100.200", "host 192.168.100.200"},
 		{"version", "go1.26.0 v10.20.30", "go1.26.0 v10.20.30"},

@@ -163,7 +163,11 @@ func skipNumber(s string, j int) int {
 }
 
 // card finds the longest run of groups [a,b), joined by spaces or
-// dashes, of 13 to 19 digits that passes the Luhn check.
+// dashes, of 13 to 19 digits that starts with 2 to 6 (the payment card
+// industries: Mir and Mastercard 2-series, Amex/Diners/JCB, Visa,
+// Mastercard, Discover/UnionPay/Maestro) and passes the Luhn check. The
+// first-digit rule keeps epoch-millisecond timestamps (1…) and most
+// order and account numbers that happen to pass Luhn (one in ten does).
 func (q *numSeq) card(s string) (a, b int, ok bool) {
 	if q.digits < 13 {
 		return 0, 0, false
@@ -173,6 +177,9 @@ func (q *numSeq) card(s string) (a, b int, ok bool) {
 		x0 = 1 // the first group is a phone's country code
 	}
 	for x := x0; x < q.n; x++ {
+		if c := s[q.start[x]]; c < '2' || c > '6' {
+			continue
+		}
 		d := 0
 		for y := x; y < q.n; y++ {
 			if q.paren[y] || (y > x && q.sep[y] != ' ' && q.sep[y] != '-') {
