@@ -31,7 +31,7 @@ var prefixes = []struct {
 }
 
 // minOpaque is the length from which an unprefixed token is judged by
-// its shape (minRandomLen in the brief: 32+ of [A-Za-z0-9_-]).
+// its shape: 32 or more of [A-Za-z0-9_-].
 const minOpaque = 32
 
 // secret judges the token s[i:end] (a maximal run of [A-Za-z0-9_-]) and
