@@ -125,6 +125,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		return out
 	})
 	gw.Sink, gw.Observer = sinks, met
+	gw.Clean = contentCleaner(cfg, log)
 	if tracer.Enabled() {
 		gw.Tracer = tracer
 	}

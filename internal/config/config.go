@@ -116,6 +116,7 @@ type MLflow struct {
 	SpoolFull      string        // MLFLOW_SPOOL_FULL: drop_oldest (default) | reject
 	SpoolSync      time.Duration // MLFLOW_SPOOL_SYNC_INTERVAL: group fsync delay, the machine-crash loss window; default 20ms
 	Workers        int           // MLFLOW_WORKERS; default 4
+	LogContent     string        // MLFLOW_LOG_CONTENT: full (default) | redacted | none; per caller: the file's log_content
 }
 
 // Cache configures the response cache.
@@ -219,6 +220,7 @@ func Load(getenv Getenv) (*Config, error) {
 			SpoolFull:      strings.ToLower(l.str("MLFLOW_SPOOL_FULL", "drop_oldest")),
 			SpoolSync:      l.dur("MLFLOW_SPOOL_SYNC_INTERVAL", 20*time.Millisecond),
 			Workers:        l.int("MLFLOW_WORKERS", 4),
+			LogContent:     strings.ToLower(strings.TrimSpace(l.str("MLFLOW_LOG_CONTENT", "full"))),
 		},
 		RedisURL:    l.secret("REDIS_URL", ""),
 		DatabaseURL: l.secret("DATABASE_URL", ""),
@@ -325,6 +327,9 @@ func (c *Config) Validate() error {
 	}
 	if d := c.MLflow.WindowInterval; d < time.Second || d > time.Hour {
 		bad("MLFLOW_WINDOW_INTERVAL=%s: want 1s … 1h", d)
+	}
+	if !ValidLogContent(c.MLflow.LogContent) {
+		bad("MLFLOW_LOG_CONTENT=%q: want %s", c.MLflow.LogContent, LogContentValues)
 	}
 	switch c.MLflow.SpoolFull {
 	case "drop_oldest", "reject":

@@ -31,7 +31,17 @@ type File struct {
 	Budgets map[string]UserBudget `yaml:"budgets"`
 	// ProviderLimits is an outbound budget per provider name.
 	ProviderLimits map[string]ProviderLimit `yaml:"provider_limits"`
+	// LogContent overrides MLFLOW_LOG_CONTENT (full, redacted or none) per
+	// caller, keyed by API key ID or user like rate_limits; a key ID's
+	// entry wins over its user's, and either wins over the global mode.
+	LogContent map[string]string `yaml:"log_content"`
 }
+
+// LogContentValues lists the content modes, for messages.
+const LogContentValues = "full, redacted or none"
+
+// ValidLogContent reports whether m is a content mode.
+func ValidLogContent(m string) bool { return m == "full" || m == "redacted" || m == "none" }
 
 // ProviderSpec declares one extra provider.
 type ProviderSpec struct {
@@ -185,6 +195,11 @@ func (v *fileValidator) check(f *File) {
 	for _, name := range sortedKeys(f.RateLimits) {
 		if l := f.RateLimits[name]; l.RPM < 0 || l.TPM < 0 {
 			v.bad("$.rate_limits."+name, "limits must not be negative")
+		}
+	}
+	for _, name := range sortedKeys(f.LogContent) {
+		if m := f.LogContent[name]; !ValidLogContent(m) {
+			v.bad("$.log_content."+name, "want %s, got %q", LogContentValues, m)
 		}
 	}
 	for _, name := range sortedKeys(f.ProviderLimits) {

@@ -95,6 +95,9 @@ type Gateway struct {
 	// Tracer, when set, is told about every finished stream with its
 	// context and upstream attempts (OpenTelemetry spans).
 	Tracer CallObserver
+	// Clean, when set, edits each record before any sink sees it
+	// (MLFLOW_LOG_CONTENT: mask or withhold the content).
+	Clean func(c *track.Call)
 }
 
 // CallObserver is told about a finished request: ctx is the request's
@@ -294,6 +297,9 @@ func (g *Gateway) record(ctx context.Context, in *Input, res *Result) {
 	}
 	if g.Pricer != nil {
 		c.PriceVersion = g.Pricer.Version()
+	}
+	if g.Clean != nil {
+		g.Clean(&c)
 	}
 	if err := g.Sink.Record(context.WithoutCancel(ctx), c); err != nil {
 		g.logger().Error("tracking record failed", "request_id", in.RequestID, "err", err)

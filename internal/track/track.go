@@ -50,6 +50,11 @@ type Call struct {
 	ErrorKind    string `json:"error_kind,omitempty"`
 	ErrorMessage string `json:"error_message,omitempty"` // public text, no secrets
 
+	// Content says what MLFLOW_LOG_CONTENT did to System, Prompt and
+	// Response: "" (kept in full), ContentRedacted or ContentNone (not
+	// logged; show "content not logged", not an empty prompt).
+	Content string `json:"content,omitempty"`
+
 	// Tries are the upstream attempts in order (retries and fallbacks);
 	// empty for a cache hit and in records written before they existed.
 	Tries []Attempt `json:"tries,omitempty"`
@@ -64,6 +69,13 @@ type Attempt struct {
 	ErrorKind    string        `json:"error_kind,omitempty"`    // "" for the attempt that answered
 	ErrorMessage string        `json:"error_message,omitempty"` // public text, no secrets
 }
+
+// The values of Call.Content, and what a viewer shows for withheld content.
+const (
+	ContentRedacted = "redacted"
+	ContentNone     = "none"
+	NotLogged       = "(content not logged: MLFLOW_LOG_CONTENT=none)"
+)
 
 // Sink receives one record per finished call. Record must not block on
 // the network: slow backends queue durably and return at once.
