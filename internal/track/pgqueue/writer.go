@@ -1,0 +1,284 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/track/spool"
+)
+
+// writer commits the buffer, acks and releases in batches, at most
+// BatchInterval after the first of them, backing off while the database
+// fails (everything stays queued in memory).
+func (q *Queue) writer() {
+	defer q.wg.Done()
+	delay := q.opt.BatchInterval
+	failing := false
+	for {
+		select {
+		case <-q.stop:
+			return
+		case <-q.kick:
+		case <-q.now:
+		}
+		t := time.NewTimer(q.opt.BatchInterval)
+		select {
+		case <-q.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		case <-q.now:
+			t.Stop()
+		}
+		err := q.flush(context.Background())
+		if err == nil {
+			if failing {
+				q.log.Info("pgqueue: writes succeed again", "channel", q.opt.Channel)
+			}
+			failing, delay = false, q.opt.BatchInterval
+			continue
+		}
+		if !failing {
+			q.log.Warn("pgqueue: write failed; records stay buffered", "channel", q.opt.Channel, "err", err)
+		}
+		failing = true
+		select {
+		case <-q.stop:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+		signal(q.kick)
+	}
+}
+
+// flush writes everything queued now: records, then acks, then releases.
+// What fails goes back to the front of its queue.
+func (q *Queue) flush(ctx context.Context) error {
+	q.mu.Lock()
+	batch, acks, rels, gen := q.buf, q.acks, q.releases, q.gen
+	q.buf, q.acks, q.releases = nil, nil, nil
+	q.writing, q.bufBytes = q.bufBytes, 0
+	q.mu.Unlock()
+
+	written, insErr := q.insert(ctx, batch)
+	var deleted int64
+	var ackErr, relErr error
+	if len(acks) > 0 {
+		deleted, ackErr = q.exec(ctx, ackSQL, q.opt.Channel, acks)
+	}
+	if len(rels) > 0 {
+		_, relErr = q.exec(ctx, releaseSQL, q.releaseArgs(rels)...)
+	}
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.writing = 0
+	if rest := batch[written:]; len(rest) > 0 {
+		q.buf = append(rest, q.buf...)
+		for _, p := range rest {
+			q.bufBytes += int64(len(p.body))
+		}
+	}
+	for _, p := range batch[:written] {
+		q.db0.rows++
+		q.db0.bytes += int64(len(p.body))
+		if q.db0.oldest.IsZero() {
+			q.db0.oldest = p.at
+		}
+	}
+	if ackErr != nil {
+		q.acks = append(acks, q.acks...)
+	} else {
+		q.db0.rows -= int(deleted)
+		for _, s := range acks {
+			if h := q.held[uint64(s)]; h != nil && h.state == hAcked {
+				q.db0.bytes -= int64(len(h.body))
+				delete(q.held, uint64(s))
+			}
+		}
+	}
+	if relErr != nil {
+		q.releases = append(rels, q.releases...)
+	}
+	if written > 0 || (len(rels) > 0 && relErr == nil) {
+		q.idleUntil = time.Time{}
+		q.wakeLocked()
+	}
+	err := errors.Join(insErr, ackErr, relErr)
+	q.lastErr = err
+	if err == nil {
+		q.doneGen = gen
+		close(q.doneCh)
+		q.doneCh = make(chan struct{})
+	}
+	return err
+}
+
+// insert writes batch in statements of BatchSize rows and returns how
+// many rows (a prefix of batch) are committed.
+func (q *Queue) insert(ctx context.Context, batch []pending) (int, error) {
+	for i := 0; i < len(batch); i += q.opt.BatchSize {
+		part := batch[i:min(i+q.opt.BatchSize, len(batch))]
+		ats := make([]time.Time, len(part))
+		bodies := make([][]byte, len(part))
+		for j, p := range part {
+			ats[j], bodies[j] = p.at, p.body
+		}
+		if _, err := q.exec(ctx, insertSQL, q.opt.Channel, ats, bodies); err != nil {
+			return i, fmt.Errorf("pgqueue: insert: %w", err)
+		}
+	}
+	return len(batch), nil
+}
+
+func (q *Queue) releaseArgs(rels []release) []any {
+	seqs := make([]int64, len(rels))
+	delays := make([]int64, len(rels))
+	undo := make([]int32, len(rels))
+	for i, r := range rels {
+		seqs[i], delays[i], undo[i] = r.seq, r.delay.Microseconds(), int32(r.undo)
+	}
+	return []any{q.opt.Channel, seqs, delays, undo, q.opt.Owner}
+}
+
+// exec runs one statement within WriteTimeout and returns the rows it
+// affected.
+func (q *Queue) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.opt.WriteTimeout)
+	defer cancel()
+	res, err := q.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// maintain renews the leases of held rows every Lease/3 and reads the
+// backlog figures (and trims the table under DropOldest) every
+// StatsInterval.
+func (q *Queue) maintain(ctx context.Context) {
+	defer q.wg.Done()
+	renewEvery := q.opt.Lease / 3
+	tick := time.NewTicker(min(renewEvery, q.opt.StatsInterval))
+	defer tick.Stop()
+	lastRenew, lastStats := time.Now(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if now := time.Now(); now.Sub(lastRenew) >= renewEvery {
+			lastRenew = now
+			if err := q.renew(ctx); err != nil && ctx.Err() == nil {
+				q.log.Warn("pgqueue: lease renewal failed", "channel", q.opt.Channel, "err", err)
+			}
+		}
+		if now := time.Now(); now.Sub(lastStats) >= q.opt.StatsInterval {
+			lastStats = now
+			if err := q.refresh(ctx); err == nil {
+				q.trim(ctx)
+			}
+		}
+	}
+}
+
+// renew extends the lease of every held row; a row not yet handed out
+// whose lease was lost (it ran out and another instance claimed it) is
+// forgotten. An in-flight one stays: its shipper goes on, and its Ack
+// deletes the row whoever holds it.
+func (q *Queue) renew(ctx context.Context) error {
+	q.mu.Lock()
+	seqs := make([]int64, 0, len(q.held))
+	for s := range q.held {
+		seqs = append(seqs, int64(s))
+	}
+	q.mu.Unlock()
+	if len(seqs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, q.opt.WriteTimeout)
+	defer cancel()
+	rows, err := q.db.QueryContext(ctx, renewSQL, q.opt.Channel, seqs, q.opt.Owner, q.opt.Lease.Microseconds())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	got := make(map[uint64]bool, len(seqs))
+	for rows.Next() {
+		var s int64
+		if err := rows.Scan(&s); err != nil {
+			return err
+		}
+		got[uint64(s)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	lost := 0
+	for _, s := range seqs {
+		if h := q.held[uint64(s)]; h != nil && h.state == hReady && !got[uint64(s)] {
+			delete(q.held, uint64(s))
+			q.forgetGroupLocked(h)
+			lost++
+		}
+	}
+	if lost > 0 {
+		keep := q.ready[:0]
+		for _, h := range q.ready {
+			if q.held[h.e.Seq] == h {
+				keep = append(keep, h)
+			}
+		}
+		q.ready = keep
+		q.log.Warn("pgqueue: leases lost before hand-out", "channel", q.opt.Channel, "rows", lost)
+	}
+	return nil
+}
+
+// refresh reads the channel's backlog from the table.
+func (q *Queue) refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, q.opt.WriteTimeout)
+	defer cancel()
+	var d dbStats
+	var oldest *time.Time
+	if err := q.db.QueryRowContext(ctx, statsSQL, q.opt.Channel).Scan(&d.rows, &d.bytes, &oldest); err != nil {
+		return fmt.Errorf("pgqueue: stats: %w", err)
+	}
+	if oldest != nil {
+		d.oldest = *oldest
+	}
+	q.mu.Lock()
+	q.db0 = d
+	q.mu.Unlock()
+	return nil
+}
+
+// trim deletes the oldest unclaimed rows while the channel holds more
+// than MaxBytes (policy DropOldest; Reject refuses in Record instead).
+func (q *Queue) trim(ctx context.Context) {
+	q.mu.Lock()
+	d := q.db0
+	q.mu.Unlock()
+	if q.opt.Policy != spool.DropOldest || d.bytes <= q.opt.MaxBytes || d.rows == 0 {
+		return
+	}
+	avg := max(d.bytes/int64(d.rows), 1)
+	n := (d.bytes - q.opt.MaxBytes + avg - 1) / avg
+	dropped, err := q.exec(ctx, dropSQL, q.opt.Channel, n)
+	if err != nil {
+		q.log.Warn("pgqueue: trimming the full queue failed", "channel", q.opt.Channel, "err", err)
+		return
+	}
+	q.mu.Lock()
+	q.stats.Dropped += uint64(dropped)
+	q.db0.rows -= int(dropped)
+	q.db0.bytes -= dropped * avg
+	q.dropLogLocked("mlflow queue full: dropped oldest records")
+	q.mu.Unlock()
+}
