@@ -100,7 +100,9 @@ func (q *Queue) claimOnce(ctx context.Context) {
 	if len(got) == 0 {
 		q.idleUntil = time.Now().Add(q.opt.PollInterval)
 	}
+	now := time.Now()
 	for _, h := range got {
+		h.claimed = now
 		if old := q.held[h.e.Seq]; old != nil {
 			continue // ours already: our own lease ran out and we took it again
 		}

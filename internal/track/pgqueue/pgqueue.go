@@ -160,9 +160,10 @@ const (
 
 // held is a row this instance has leased.
 type held struct {
-	e     spool.Entry
-	body  []byte
-	state uint8
+	e       spool.Entry
+	body    []byte
+	state   uint8
+	claimed time.Time
 }
 
 // groupAcks holds back the acks of a group until every member this
@@ -183,6 +184,7 @@ type Queue struct {
 	buf       []pending
 	bufBytes  int64
 	writing   int64 // bytes of the batch being inserted
+	writingN  int   // its records
 	acks      []int64
 	releases  []release
 	groups    map[string]*groupAcks
@@ -201,8 +203,8 @@ type Queue struct {
 	stats     spool.Stats
 	lastDrop  time.Time
 
-	kick chan struct{}
-	now  chan struct{} // write without waiting for BatchInterval
+	kick   chan struct{}
+	now    chan struct{} // write without waiting for BatchInterval
 	stop   chan struct{}
 	cancel context.CancelFunc // ends the maintainer's statements at Close
 	wg     sync.WaitGroup
@@ -361,7 +363,7 @@ func (q *Queue) Stats() spool.Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	st := q.stats
-	st.Backlog = max(q.db0.rows, 0) + len(q.buf)
+	st.Backlog = max(q.db0.rows, 0) + len(q.buf) + q.writingN
 	st.Bytes = max(q.db0.bytes, 0) + q.bufBytes + q.writing
 	st.InFlight = q.inflight
 	oldest := q.db0.oldest

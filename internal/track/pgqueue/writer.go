@@ -17,20 +17,24 @@ func (q *Queue) writer() {
 	delay := q.opt.BatchInterval
 	failing := false
 	for {
+		urgent := false
 		select {
 		case <-q.stop:
 			return
 		case <-q.kick:
 		case <-q.now:
+			urgent = true
 		}
-		t := time.NewTimer(q.opt.BatchInterval)
-		select {
-		case <-q.stop:
-			t.Stop()
-			return
-		case <-t.C:
-		case <-q.now:
-			t.Stop()
+		if !urgent {
+			t := time.NewTimer(q.opt.BatchInterval)
+			select {
+			case <-q.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			case <-q.now:
+				t.Stop()
+			}
 		}
 		err := q.flush(context.Background())
 		if err == nil {
@@ -60,7 +64,7 @@ func (q *Queue) flush(ctx context.Context) error {
 	q.mu.Lock()
 	batch, acks, rels, gen := q.buf, q.acks, q.releases, q.gen
 	q.buf, q.acks, q.releases = nil, nil, nil
-	q.writing, q.bufBytes = q.bufBytes, 0
+	q.writing, q.writingN, q.bufBytes = q.bufBytes, len(batch), 0
 	q.mu.Unlock()
 
 	written, insErr := q.insert(ctx, batch)
@@ -75,7 +79,7 @@ func (q *Queue) flush(ctx context.Context) error {
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.writing = 0
+	q.writing, q.writingN = 0, 0
 	if rest := batch[written:]; len(rest) > 0 {
 		q.buf = append(rest, q.buf...)
 		for _, p := range rest {
@@ -186,15 +190,30 @@ func (q *Queue) maintain(ctx context.Context) {
 	}
 }
 
-// renew extends the lease of every held row; a row not yet handed out
-// whose lease was lost (it ran out and another instance claimed it) is
-// forgotten. An in-flight one stays: its shipper goes on, and its Ack
+// renew extends the lease of every held row. An ungrouped row claimed
+// but not handed out for Lease/3 is given back instead, so that a slow
+// instance does not sit on rows others could ship. A row not yet handed
+// out whose lease was lost (it ran out and another instance claimed it)
+// is forgotten; an in-flight one stays: its shipper goes on, and its Ack
 // deletes the row whoever holds it.
 func (q *Queue) renew(ctx context.Context) error {
 	q.mu.Lock()
 	seqs := make([]int64, 0, len(q.held))
-	for s := range q.held {
+	stale := time.Now().Add(-q.opt.Lease / 3)
+	back := false
+	for s, h := range q.held {
+		if h.state == hReady && h.e.Group == "" && h.claimed.Before(stale) {
+			delete(q.held, s)
+			q.releases = append(q.releases, release{seq: int64(s), undo: 1})
+			back = true
+			continue
+		}
 		seqs = append(seqs, int64(s))
+	}
+	if back {
+		q.dropUnheldLocked()
+		q.gen++
+		signal(q.kick)
 	}
 	q.mu.Unlock()
 	if len(seqs) == 0 {
@@ -229,16 +248,22 @@ func (q *Queue) renew(ctx context.Context) error {
 		}
 	}
 	if lost > 0 {
-		keep := q.ready[:0]
-		for _, h := range q.ready {
-			if q.held[h.e.Seq] == h {
-				keep = append(keep, h)
-			}
-		}
-		q.ready = keep
+		q.dropUnheldLocked()
 		q.log.Warn("pgqueue: leases lost before hand-out", "channel", q.opt.Channel, "rows", lost)
 	}
 	return nil
+}
+
+// dropUnheldLocked removes from the hand-out list the rows no longer held.
+func (q *Queue) dropUnheldLocked() {
+	keep := q.ready[:0]
+	for _, h := range q.ready {
+		if q.held[h.e.Seq] == h {
+			keep = append(keep, h)
+		}
+	}
+	clear(q.ready[len(keep):])
+	q.ready = keep
 }
 
 // refresh reads the channel's backlog from the table.
