@@ -124,7 +124,13 @@ func (q *Queue) claimOnce(ctx context.Context) {
 func (q *Queue) claim(ctx context.Context) ([]*held, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.opt.WriteTimeout)
 	defer cancel()
-	rows, err := q.db.QueryContext(ctx, claimSQL, q.opt.Channel, q.opt.ClaimBatch, q.opt.Owner, q.opt.Lease.Microseconds())
+	q.mu.Lock()
+	floor, gen := q.floor, q.floorGen
+	if time.Since(q.lastFull) >= fullScanEvery {
+		floor, q.lastFull = 0, time.Now()
+	}
+	q.mu.Unlock()
+	rows, err := q.db.QueryContext(ctx, claimSQL, q.opt.Channel, q.opt.ClaimBatch, q.opt.Owner, floor)
 	if err != nil {
 		return nil, fmt.Errorf("pgqueue: claim: %w", err)
 	}
@@ -148,6 +154,17 @@ func (q *Queue) claim(ctx context.Context) ([]*held, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("pgqueue: claim: %w", err)
 	}
+	if len(out) > 0 {
+		low := out[0].e.Seq
+		for _, h := range out {
+			low = min(low, h.e.Seq)
+		}
+		q.mu.Lock()
+		if q.floorGen == gen {
+			q.floor = int64(low)
+		}
+		q.mu.Unlock()
+	}
 	key := func(h *held) uint64 {
 		if h.e.Group != "" {
 			return first[h.e.Group]
@@ -158,6 +175,19 @@ func (q *Queue) claim(ctx context.Context) ([]*held, error) {
 		return cmp.Or(cmp.Compare(key(a), key(b)), cmp.Compare(a.e.Seq, b.e.Seq))
 	})
 	return out, nil
+}
+
+// fullScanEvery is how often a claim starts at the head of the channel
+// instead of at the floor: rows committed out of seq order, released by
+// other instances or freed from dead ones below the floor are found then.
+const fullScanEvery = time.Second
+
+// resetFloorLocked makes the next claim start at the head: rows below the
+// floor have become available (a release, a sweep). A claim under way
+// does not raise the floor again.
+func (q *Queue) resetFloorLocked() {
+	q.floor = 0
+	q.floorGen++
 }
 
 func (q *Queue) groupLocked(name string) *groupAcks {

@@ -7,13 +7,14 @@
 //
 // All channels ("windows", "traces", "runs") share one table,
 // llmc_track_queue, keyed by a bigserial seq; the channel column keeps
-// them apart. Next claims a small batch of ready rows with
-// FOR UPDATE SKIP LOCKED and leases them to this instance (lease_owner,
-// lease_until); a background loop renews the leases of every row this
-// instance holds. When an instance dies its leases run out and any other
-// instance claims the rows, with Entry.Recovered set. The members of a
-// delivery group (Group) are claimed together, by one instance, in one
-// statement, and their acks are deleted together, in one statement.
+// them apart. Next claims a small batch of available rows with
+// FOR UPDATE SKIP LOCKED and marks them held by this instance. Leases are
+// per instance: each queue renews one row in llmc_track_queue_owners
+// every Lease/3, whatever it holds. When an instance dies its lease runs
+// out, the next sweep of any other instance frees its rows, and whoever
+// claims them gets Entry.Recovered set. The members of a delivery group
+// (Group) are claimed together, by one instance, in one statement, and
+// their acks are deleted together, in one statement.
 //
 // Durability. Record encodes the call and appends it to an in-memory
 // buffer; it never touches the network. A writer inserts the buffer in
@@ -61,13 +62,14 @@ type Options struct {
 	// Channel names the queue inside the shared table ("windows",
 	// "traces", "runs"). Required.
 	Channel string
-	// Owner identifies this instance in leases; it must differ between
-	// instances (and between queues of one channel). Default:
-	// "<hostname>-<pid>-<random>".
+	// Owner names this instance in the table (logs, debugging); a random
+	// suffix is always added, so every Open, also a restart, is a new
+	// owner. Default: "<hostname>-<pid>".
 	Owner string
-	// Lease is how long a claimed row stays with this instance without a
-	// renewal; leases are renewed every Lease/3. A dead instance's rows
-	// are claimable Lease after its last renewal. Default: 30 s.
+	// Lease is how long this instance keeps its rows without renewing
+	// its lease (one row per queue, renewed every Lease/3). The rows of a
+	// dead instance become claimable between Lease and 4/3 Lease after
+	// its last renewal. Default: 30 s.
 	Lease time.Duration
 	// BatchInterval is the group-commit delay for appends, acks and
 	// releases (the crash window). Default: 20 ms.
@@ -114,10 +116,11 @@ func (o *Options) defaults() error {
 	}
 	if o.Owner == "" {
 		host, _ := os.Hostname()
-		var b [4]byte
-		rand.Read(b[:])
-		o.Owner = fmt.Sprintf("%s-%d-%s", cmp.Or(host, "host"), os.Getpid(), hex.EncodeToString(b[:]))
+		o.Owner = fmt.Sprintf("%s-%d", cmp.Or(host, "host"), os.Getpid())
 	}
+	var b [6]byte
+	rand.Read(b[:])
+	o.Owner += "-" + hex.EncodeToString(b[:])
 	o.Lease = cmp.Or(o.Lease, DefaultLease)
 	o.BatchInterval = cmp.Or(o.BatchInterval, DefaultBatchInterval)
 	o.BatchSize = cmp.Or(o.BatchSize, DefaultBatchSize)
@@ -179,19 +182,26 @@ type Queue struct {
 	opt Options
 	log *slog.Logger
 
-	mu        sync.Mutex
-	closed    bool
-	buf       []pending
-	bufBytes  int64
-	writing   int64 // bytes of the batch being inserted
-	writingN  int   // its records
-	acks      []int64
-	releases  []release
-	groups    map[string]*groupAcks
-	held      map[uint64]*held
-	ready     []*held
-	inflight  int
-	claiming  bool
+	mu       sync.Mutex
+	closed   bool
+	buf      []pending
+	bufBytes int64
+	writing  int64 // bytes of the batch being inserted
+	writingN int   // its records
+	acks     []int64
+	releases []release
+	groups   map[string]*groupAcks
+	held     map[uint64]*held
+	ready    []*held
+	inflight int
+	claiming bool
+	// floor is where claims start: no row below it was available at the
+	// last claim. Skipping the rows below (deleted or in flight, whose
+	// index entries a scan from the head would walk past every time) keeps
+	// a claim's cost independent of what was claimed before.
+	floor     int64
+	floorGen  uint64 // bumped by resetFloorLocked
+	lastFull  time.Time
 	claims    sync.WaitGroup // claims under way; Close waits for them
 	idleUntil time.Time
 	wake      chan struct{} // closed and replaced when Next should look again
@@ -202,6 +212,7 @@ type Queue struct {
 	db0       dbStats
 	stats     spool.Stats
 	lastDrop  time.Time
+	aliveOnce bool // the lease has been renewed once
 
 	kick   chan struct{}
 	now    chan struct{} // write without waiting for BatchInterval
@@ -237,6 +248,9 @@ func Open(ctx context.Context, db *store.DB, opt Options) (*Queue, error) {
 		wake: make(chan struct{}), doneCh: make(chan struct{}),
 		kick: make(chan struct{}, 1), now: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
+	if _, err := q.alive(ctx); err != nil {
+		return nil, err
+	}
 	if err := q.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -248,7 +262,8 @@ func Open(ctx context.Context, db *store.DB, opt Options) (*Queue, error) {
 	return q, nil
 }
 
-// Owner is the name this queue leases rows under.
+// Owner is the name this queue holds rows under (Options.Owner and a
+// random suffix).
 func (q *Queue) Owner() string { return q.opt.Owner }
 
 // Record appends c to the buffer; it never touches the network.
@@ -413,6 +428,9 @@ func (q *Queue) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), q.opt.WriteTimeout)
 	defer cancel()
 	err := q.flush(ctx)
+	if _, gerr := q.exec(ctx, goneSQL, q.opt.Channel, q.opt.Owner); gerr != nil {
+		err = errors.Join(err, fmt.Errorf("pgqueue: give back held rows: %w", gerr))
+	}
 	q.mu.Lock()
 	n := len(q.buf)
 	q.mu.Unlock()

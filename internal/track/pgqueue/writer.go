@@ -107,6 +107,9 @@ func (q *Queue) flush(ctx context.Context) error {
 	if relErr != nil {
 		q.releases = append(rels, q.releases...)
 	}
+	if len(rels) > 0 && relErr == nil {
+		q.resetFloorLocked()
+	}
 	if written > 0 || (len(rels) > 0 && relErr == nil) {
 		q.idleUntil = time.Time{}
 		q.wakeLocked()
@@ -160,45 +163,88 @@ func (q *Queue) exec(ctx context.Context, query string, args ...any) (int64, err
 	return res.RowsAffected()
 }
 
-// maintain renews the leases of held rows every Lease/3 and reads the
-// backlog figures (and trims the table under DropOldest) every
-// StatsInterval.
+// maintain keeps this queue's lease alive and frees the rows of dead
+// instances every Lease/3, and reads the backlog figures (and trims the
+// table under DropOldest) every StatsInterval, or less often when that
+// reading is slow (a large backlog): never more than 1/20 of the time.
 func (q *Queue) maintain(ctx context.Context) {
 	defer q.wg.Done()
-	renewEvery := q.opt.Lease / 3
-	tick := time.NewTicker(min(renewEvery, q.opt.StatsInterval))
+	every := q.opt.Lease / 3
+	tick := time.NewTicker(min(every, q.opt.StatsInterval))
 	defer tick.Stop()
-	lastRenew, lastStats := time.Now(), time.Now()
+	lastAlive, lastStats := time.Now(), time.Now()
+	statsEvery := q.opt.StatsInterval
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if now := time.Now(); now.Sub(lastRenew) >= renewEvery {
-			lastRenew = now
-			if err := q.renew(ctx); err != nil && ctx.Err() == nil {
+		if now := time.Now(); now.Sub(lastAlive) >= every {
+			lastAlive = now
+			if err := q.keepAlive(ctx); err != nil && ctx.Err() == nil {
 				q.log.Warn("pgqueue: lease renewal failed", "channel", q.opt.Channel, "err", err)
 			}
 		}
-		if now := time.Now(); now.Sub(lastStats) >= q.opt.StatsInterval {
+		if now := time.Now(); now.Sub(lastStats) >= statsEvery {
 			lastStats = now
 			if err := q.refresh(ctx); err == nil {
 				q.trim(ctx)
 			}
+			statsEvery = max(q.opt.StatsInterval, 20*time.Since(now))
 		}
 	}
 }
 
-// renew extends the lease of every held row. An ungrouped row claimed
-// but not handed out for Lease/3 is given back instead, so that a slow
-// instance does not sit on rows others could ship. A row not yet handed
-// out whose lease was lost (it ran out and another instance claimed it)
-// is forgotten; an in-flight one stays: its shipper goes on, and its Ack
-// deletes the row whoever holds it.
-func (q *Queue) renew(ctx context.Context) error {
+// keepAlive gives back rows claimed but not handed out for Lease/3 (so a
+// slow instance does not sit on rows others could ship), renews this
+// queue's lease and frees the rows of instances whose lease ran out.
+func (q *Queue) keepAlive(ctx context.Context) error {
+	q.giveBackStale()
+	ctx, cancel := context.WithTimeout(ctx, q.opt.WriteTimeout)
+	defer cancel()
+	lost, err := q.alive(ctx)
+	if err != nil {
+		return err
+	}
+	if lost {
+		q.log.Warn("pgqueue: this instance was taken for dead; its rows were freed", "channel", q.opt.Channel)
+		if err := q.forgetLost(ctx); err != nil {
+			return err
+		}
+	}
+	freed, err := q.exec(ctx, sweepSQL)
+	if err != nil {
+		return fmt.Errorf("pgqueue: sweep: %w", err)
+	}
+	if freed > 0 {
+		q.log.Warn("pgqueue: freed the rows of a dead instance", "channel", q.opt.Channel, "rows", freed)
+		q.mu.Lock()
+		q.resetFloorLocked()
+		q.idleUntil = time.Time{}
+		q.wakeLocked()
+		q.mu.Unlock()
+	}
+	return nil
+}
+
+// alive renews the lease; lost is true when the owner row had been
+// deleted by another instance's sweep.
+func (q *Queue) alive(ctx context.Context) (lost bool, err error) {
+	var inserted bool
+	if err := q.db.QueryRowContext(ctx, aliveSQL, q.opt.Channel, q.opt.Owner, q.opt.Lease.Microseconds()).Scan(&inserted); err != nil {
+		return false, fmt.Errorf("pgqueue: renew lease: %w", err)
+	}
 	q.mu.Lock()
-	seqs := make([]int64, 0, len(q.held))
+	defer q.mu.Unlock()
+	lost = inserted && q.aliveOnce
+	q.aliveOnce = true
+	return lost, nil
+}
+
+func (q *Queue) giveBackStale() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	stale := time.Now().Add(-q.opt.Lease / 3)
 	back := false
 	for s, h := range q.held {
@@ -206,24 +252,28 @@ func (q *Queue) renew(ctx context.Context) error {
 			delete(q.held, s)
 			q.releases = append(q.releases, release{seq: int64(s), undo: 1})
 			back = true
-			continue
 		}
-		seqs = append(seqs, int64(s))
 	}
 	if back {
 		q.dropUnheldLocked()
 		q.gen++
 		signal(q.kick)
 	}
-	q.mu.Unlock()
-	if len(seqs) == 0 {
-		return nil
+}
+
+// forgetLost drops the rows not handed out yet that this queue no longer
+// holds. In-flight ones stay: their shipper goes on, and Ack deletes the
+// row whoever holds it.
+func (q *Queue) forgetLost(ctx context.Context) error {
+	q.mu.Lock()
+	seqs := make([]int64, 0, len(q.held))
+	for s := range q.held {
+		seqs = append(seqs, int64(s))
 	}
-	ctx, cancel := context.WithTimeout(ctx, q.opt.WriteTimeout)
-	defer cancel()
-	rows, err := q.db.QueryContext(ctx, renewSQL, q.opt.Channel, seqs, q.opt.Owner, q.opt.Lease.Microseconds())
+	q.mu.Unlock()
+	rows, err := q.db.QueryContext(ctx, stillHeldSQL, q.opt.Channel, seqs, q.opt.Owner)
 	if err != nil {
-		return err
+		return fmt.Errorf("pgqueue: check held rows: %w", err)
 	}
 	defer rows.Close()
 	got := make(map[uint64]bool, len(seqs))
@@ -239,18 +289,13 @@ func (q *Queue) renew(ctx context.Context) error {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	lost := 0
 	for _, s := range seqs {
 		if h := q.held[uint64(s)]; h != nil && h.state == hReady && !got[uint64(s)] {
 			delete(q.held, uint64(s))
 			q.forgetGroupLocked(h)
-			lost++
 		}
 	}
-	if lost > 0 {
-		q.dropUnheldLocked()
-		q.log.Warn("pgqueue: leases lost before hand-out", "channel", q.opt.Channel, "rows", lost)
-	}
+	q.dropUnheldLocked()
 	return nil
 }
 
