@@ -94,8 +94,13 @@ func (q *Queue) claimOnce(ctx context.Context) {
 	defer q.mu.Unlock()
 	defer q.claims.Done()
 	q.claiming = false
-	if err != nil && ctx.Err() == nil {
-		q.log.Warn("pgqueue: claim failed", "channel", q.opt.Channel, "err", err)
+	switch {
+	case err != nil && ctx.Err() == nil && !q.claimFailing:
+		q.claimFailing = true
+		q.log.Warn("pgqueue: claim failed; retrying every poll interval", "channel", q.opt.Channel, "err", err)
+	case err == nil && q.claimFailing:
+		q.claimFailing = false
+		q.log.Info("pgqueue: claims succeed again", "channel", q.opt.Channel)
 	}
 	if len(got) == 0 {
 		q.idleUntil = time.Now().Add(q.opt.PollInterval)

@@ -182,19 +182,20 @@ type Queue struct {
 	opt Options
 	log *slog.Logger
 
-	mu       sync.Mutex
-	closed   bool
-	buf      []pending
-	bufBytes int64
-	writing  int64 // bytes of the batch being inserted
-	writingN int   // its records
-	acks     []int64
-	releases []release
-	groups   map[string]*groupAcks
-	held     map[uint64]*held
-	ready    []*held
-	inflight int
-	claiming bool
+	mu           sync.Mutex
+	closed       bool
+	buf          []pending
+	bufBytes     int64
+	writing      int64 // bytes of the batch being inserted
+	writingN     int   // its records
+	acks         []int64
+	releases     []release
+	groups       map[string]*groupAcks
+	held         map[uint64]*held
+	ready        []*held
+	inflight     int
+	claiming     bool
+	claimFailing bool // the last claim failed (logged once per streak)
 	// floor is where claims start: no row below it was available at the
 	// last claim. Skipping the rows below (deleted or in flight, whose
 	// index entries a scan from the head would walk past every time) keeps

@@ -363,3 +363,67 @@ func TestRestartKeepsEverything(t *testing.T) {
 		}
 	}
 }
+
+// TestTakenForDead: another instance took this one for dead (its owner
+// row deleted, its rows freed) and claimed the rows; this one notices at
+// its next renewal and does not hand out the rows it had not handed out
+// yet, while the one in flight stays its shipper's.
+func TestTakenForDead(t *testing.T) {
+	db, _ := testDB(t)
+	a := openQ(t, db, Options{Lease: time.Hour})
+	record(t, a, "d", 5)
+	syncQ(t, a)
+	first := next(t, a) // claims all five, hands out one
+	ctx := context.Background()
+	if _, err := db.Exec(`WITH dead AS (DELETE FROM llmc_track_queue_owners WHERE owner = $1 RETURNING owner)
+		UPDATE llmc_track_queue SET held = false WHERE owner = $1`, a.Owner()); err != nil {
+		t.Fatal(err)
+	}
+	b := openQ(t, db, Options{})
+	for range 5 {
+		if e := next(t, b); !e.Recovered {
+			t.Errorf("seq %d taken from a dead instance not marked recovered", e.Seq)
+		}
+	}
+	lost, err := a.alive(ctx)
+	if err != nil || !lost {
+		t.Fatalf("alive: lost=%v err=%v, want lost", lost, err)
+	}
+	if err := a.forgetLost(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	held, ready := len(a.held), len(a.ready)
+	a.mu.Unlock()
+	if held != 1 || ready != 0 {
+		t.Fatalf("after the loss a holds %d rows (%d to hand out), want only the one in flight", held, ready)
+	}
+	if err := a.Ack(first.Seq); err != nil {
+		t.Fatal(err)
+	}
+	syncQ(t, a)
+	if n := rows(t, db, "windows"); n != 4 {
+		t.Fatalf("%d rows after the in-flight ack, want 4", n)
+	}
+}
+
+// TestReleasedBelowFloor: a row another instance releases below where
+// this one's claims start is still found (by the periodic claim from the
+// head of the channel).
+func TestReleasedBelowFloor(t *testing.T) {
+	db, _ := testDB(t)
+	b := openQ(t, db, Options{ClaimBatch: 1})
+	record(t, b, "f", 3)
+	syncQ(t, b)
+	low := next(t, b)
+	a := openQ(t, db, Options{ClaimBatch: 1, PollInterval: 20 * time.Millisecond})
+	e1, e2 := next(t, a), next(t, a)
+	if e1.Seq <= low.Seq || e2.Seq <= low.Seq {
+		t.Fatalf("a got seqs %d and %d, want both above %d", e1.Seq, e2.Seq, low.Seq)
+	}
+	b.Release(low.Seq, time.Time{})
+	syncQ(t, b)
+	if e := next(t, a); e.Seq != low.Seq || !e.Recovered {
+		t.Fatalf("a got seq %d (recovered %v), want the released %d, recovered", e.Seq, e.Recovered, low.Seq)
+	}
+}
