@@ -16,6 +16,22 @@
 // (Group) are claimed together, by one instance, in one statement, and
 // their acks are deleted together, in one statement.
 //
+// Hand-out. Entry.Recovered is true when another instance, or an earlier
+// process, had the row before (it may have been delivered in part);
+// Entry.Attempts counts the claims of every instance. Rows claimed but not
+// handed out within Lease/3 are given back (not counted as an attempt),
+// so a slow instance does not sit on rows others could ship. An instance
+// that cannot renew its lease for Lease (database unreachable, process
+// stalled) is taken for dead: its rows go to others, and what it had in
+// flight may be delivered twice, which shippers tolerate as they tolerate
+// a crash.
+//
+// Cost. A record costs the database one row inserted (in a multi-row
+// INSERT), updated once by a claim of ClaimBatch rows and deleted (in a
+// multi-row DELETE); leases cost one tiny update per queue every Lease/3.
+// Each queue uses up to three connections of the pool at once (writer,
+// claimer, lease and stats loop), each only for one short statement.
+//
 // Durability. Record encodes the call and appends it to an in-memory
 // buffer; it never touches the network. A writer inserts the buffer in
 // batches (one multi-row INSERT per BatchSize records) at most
