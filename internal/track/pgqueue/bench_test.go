@@ -14,6 +14,12 @@ import (
 // connection: records/s, and the PostgreSQL backend's CPU per record
 // when its /proc entry is readable (a local server).
 func BenchmarkAppendClaimAck(b *testing.B) {
+	for _, n := range []int{64, 256} {
+		b.Run(fmt.Sprintf("claim=%d", n), func(b *testing.B) { benchAppendClaimAck(b, n) })
+	}
+}
+
+func benchAppendClaimAck(b *testing.B, claimBatch int) {
 	db, _ := testDB(b)
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
@@ -21,7 +27,7 @@ func BenchmarkAppendClaimAck(b *testing.B) {
 	if err := db.QueryRow(`SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		b.Fatal(err)
 	}
-	q := openQ(b, db, Options{})
+	q := openQ(b, db, Options{ClaimBatch: claimBatch})
 	ctx := context.Background()
 	c := call("bench", 0)
 	cpu0, cpuOK := backendCPU(pid)

@@ -2,6 +2,7 @@ package pgqueue
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -340,7 +341,14 @@ func (q *Queue) trim(ctx context.Context) {
 	}
 	avg := max(d.bytes/int64(d.rows), 1)
 	n := (d.bytes - q.opt.MaxBytes + avg - 1) / avg
-	dropped, err := q.exec(ctx, dropSQL, q.opt.Channel, n)
+	var dropped int64
+	err := q.hinted(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, dropSQL, q.opt.Channel, n)
+		if err == nil {
+			dropped, err = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		q.log.Warn("pgqueue: trimming the full queue failed", "channel", q.opt.Channel, "err", err)
 		return
