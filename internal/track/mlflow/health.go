@@ -31,6 +31,9 @@ func (t *Tracker) report(err error) {
 		}
 		return
 	}
+	if retryable(err) {
+		t.gate.fail() // pause every shipper: the server is down or refusing
+	}
 	msg := Redact(err.Error(), t.secrets...)
 	t.health.mu.Lock()
 	first := !t.health.failing

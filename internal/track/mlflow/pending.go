@@ -5,14 +5,10 @@ import (
 	"errors"
 	"github.com/llm-connector/llm-connector/internal/track/spool"
 	"time"
-
-	"github.com/llm-connector/llm-connector/internal/track"
 )
 
 // Placeholders until the window and trace shippers are merged.
 func (t *Tracker) openWindows() (*channel, error) { return nil, errors.New("windows: not merged") }
-func (t *Tracker) openTraces() (*channel, error)  { return nil, errors.New("traces: not merged") }
-func (t *Tracker) admitTrace(track.Call) bool     { return true }
 
 // spoolQueue stands in until spool.Group is merged.
 type spoolQueue struct{ *spool.Spool }

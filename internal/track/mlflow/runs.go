@@ -20,7 +20,6 @@ type runShipper struct {
 	workers int
 	source  string
 	backoff func(n int) time.Duration
-	fail    func() // pause every worker (retryable failures)
 
 	progMu sync.Mutex
 	prog   map[uint64]*progress
@@ -67,9 +66,8 @@ func (r *runShipper) worker(ctx context.Context) {
 			r.q.Release(e.Seq, time.Time{})
 			return
 		}
-		r.d.report(err)
+		r.d.report(err) // a retryable error also closes the shared gate
 		if retryable(err) {
-			r.fail()
 			r.q.Release(e.Seq, time.Time{})
 		} else {
 			r.q.Release(e.Seq, time.Now().Add(r.backoff(e.Attempts)))

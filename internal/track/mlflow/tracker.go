@@ -91,6 +91,8 @@ type Config struct {
 	OpenQueue func(channel string) (Queue, error)
 	// Window shapes the window runs (size, age, step metrics).
 	Window WindowOptions
+	// Trace shapes the trace channel (batches, sizes, metadata).
+	Trace TraceOptions
 	// RunsBacklogMax: in auto mode a per-interaction run is queued only
 	// while fewer than this many wait (and the windows are not behind);
 	// default 20: a run costs the server ~90 ms, so one server makes ~10
@@ -225,7 +227,14 @@ type Stats struct {
 	LastErrorTime time.Time
 	// Skipped counts interactions that, in auto mode, got no run of their
 	// own because the runs backlog was full (they are in the windows).
-	Skipped  uint64
+	Skipped uint64
+	// TraceSampleRate is the fraction of interactions that got a trace
+	// over the last minute (auto mode samples when MLflow cannot take
+	// them all; 1 in the other modes).
+	TraceSampleRate float64
+	// TraceAPI is how traces reach this server: "otlp",
+	// "start_trace_v3+traces.json", "none" (MLflow 2.x) or "unknown".
+	TraceAPI string
 	Channels map[string]ChannelStats
 }
 
@@ -259,6 +268,8 @@ type Tracker struct {
 	runs, windows, traces *channel
 	all                   []*channel
 	skipped               atomicCounter
+	sampler               *traceSampler
+	traceShip             *traceShipper
 
 	expMu sync.Mutex
 	expID string
@@ -386,7 +397,7 @@ func (t *Tracker) openChannels() error {
 			return err
 		}
 		rs := &runShipper{d: t.yieldingDeps(), q: q, workers: t.cfg.Workers, source: t.cfg.SourceName,
-			backoff: t.gate.backoff, fail: t.gate.fail, prog: map[uint64]*progress{}}
+			backoff: t.gate.backoff, prog: map[uint64]*progress{}}
 		t.runs = &channel{name: ChannelRuns, q: q, run: rs.run, shipped: rs.shipped.Load}
 		t.all = append(t.all, t.runs)
 	}
@@ -463,6 +474,10 @@ func (t *Tracker) Stats() Stats {
 		st.Channels[ch.name] = ChannelStats{Backlog: ss.Backlog, OldestAge: ss.OldestAge, Shipped: shipped, Dropped: ss.Dropped + ss.Rejected}
 	}
 	t.health.fill(&st)
+	if t.traceShip != nil {
+		st.TraceAPI = t.traceShip.Stats().API
+		st.TraceSampleRate = t.traceSampleRate()
+	}
 	return st
 }
 

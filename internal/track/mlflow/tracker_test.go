@@ -414,8 +414,9 @@ func TestSpoolFullPolicyThroughTracker(t *testing.T) {
 	}
 }
 
+// On MLflow 3.0–3.5 a trace is StartTraceV3 + traces.json.
 func TestTracesMode(t *testing.T) {
-	f := startFake(t, fakemlflow.Options{})
+	f := startFake(t, fakemlflow.Options{Version: "3.5.0"})
 	cfg := testConfig(t, f)
 	cfg.Mode = ModeTraces
 	tr := openTracker(t, cfg)
@@ -457,7 +458,7 @@ func TestTracesMode(t *testing.T) {
 }
 
 func TestBothModesAndTraceReplay(t *testing.T) {
-	f := startFake(t, fakemlflow.Options{})
+	f := startFake(t, fakemlflow.Options{Version: "3.5.0"})
 	cfg := testConfig(t, f)
 	cfg.Mode = ModeBoth
 	tr := openTracker(t, cfg)
@@ -469,9 +470,10 @@ func TestBothModesAndTraceReplay(t *testing.T) {
 	if len(runs) != 1 || len(traces) != 1 {
 		t.Fatalf("runs %d traces %d", len(runs), len(traces))
 	}
-	md, _ := traces[0].Info["trace_metadata"].(map[string]any)
-	if md["mlflow.sourceRun"] != runs[0].ID {
-		t.Fatalf("trace not linked to run: %v", md)
+	// The run and the trace are found by the same interaction ID.
+	tags, _ := traces[0].Info["tags"].(map[string]any)
+	if tags[TagInteractionID] != c.ID || runs[0].Tags[TagInteractionID] != c.ID {
+		t.Fatalf("trace tags %v, run tags %v", tags, runs[0].Tags)
 	}
 	// A replay of the same interaction (crash before the ack) adds nothing.
 	cfg2 := testConfig(t, f)
