@@ -100,10 +100,13 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	}
 	a.closers = append(a.closers, acc.close)
 	wrapChat, wrapV1 := acc.wire(cfg, gw, log)
-	tracker, err := openTracker(cfg, log)
+	tracker, closeQueueDB, err := openTracker(ctx, cfg, log)
 	if err != nil {
 		a.close(log)
 		return nil, err
+	}
+	if closeQueueDB != nil { // closers run last first: the database after the tracker
+		a.closers = append(a.closers, closeQueueDB)
 	}
 	met := metrics.New(metrics.WithCache(cfg.Cache.Enabled))
 	sinks := track.Multi{met, acc.ledger}
@@ -112,8 +115,12 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		a.closers = append(a.closers, tracker.Close)
 		met.RegisterTracking(func() metrics.TrackingStats {
 			st := tracker.Stats()
+			rate := -1.0
+			if st.TraceAPI != "" {
+				rate = st.TraceSampleRate
+			}
 			return metrics.TrackingStats{Backlog: st.Backlog, OldestAge: st.OldestAge,
-				Dropped: st.Dropped + st.Rejected, ShipErrors: st.Failures, Shipped: st.Shipped}
+				Dropped: st.Dropped + st.Rejected, ShipErrors: st.Failures, Shipped: st.Shipped, TraceSampleRate: rate}
 		})
 	}
 	met.RegisterBreakers(func() []metrics.BreakerHealth {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,24 +9,28 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/config"
+	"github.com/llm-connector/llm-connector/internal/store"
 	"github.com/llm-connector/llm-connector/internal/track/mlflow"
+	"github.com/llm-connector/llm-connector/internal/track/pgqueue"
 	"github.com/llm-connector/llm-connector/internal/track/spool"
 )
 
 // openTracker starts MLflow tracking, or returns nil when
-// MLFLOW_TRACKING_URI is empty.
-func openTracker(cfg *config.Config, log *slog.Logger) (*mlflow.Tracker, error) {
+// MLFLOW_TRACKING_URI is empty. With MLFLOW_QUEUE=postgres the records
+// wait in a PostgreSQL queue any instance ships from; closeDB (nil
+// otherwise) closes its database after the tracker.
+func openTracker(ctx context.Context, cfg *config.Config, log *slog.Logger) (t *mlflow.Tracker, closeDB func(context.Context) error, err error) {
 	if cfg.MLflow.TrackingURI == "" {
 		log.Info("MLflow tracking disabled (MLFLOW_TRACKING_URI is empty)")
-		return nil, nil
+		return nil, nil, nil
 	}
 	mode, err := mlflow.ParseMode(cfg.MLflow.Mode)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	policy, err := spool.ParsePolicy(cfg.MLflow.SpoolFull)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mc := mlflow.ConfigFromEnv(func(string) string { return "" })
 	m := cfg.MLflow
@@ -37,19 +42,32 @@ func openTracker(cfg *config.Config, log *slog.Logger) (*mlflow.Tracker, error) 
 	mc.Window = mlflow.WindowOptions{Size: m.WindowSize, Interval: m.WindowInterval}
 	mc.Logger = log
 	if err := os.MkdirAll(m.SpoolDir, 0o750); err != nil {
-		return nil, fmt.Errorf("MLFLOW_SPOOL_DIR: %w", err)
+		return nil, nil, fmt.Errorf("MLFLOW_SPOOL_DIR: %w", err)
 	}
-	t, err := mlflow.Open(mc)
+	var db *store.DB
+	if m.Queue == "postgres" {
+		if db, err = store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, MaxOpenConns: 12}); err != nil {
+			return nil, nil, fmt.Errorf("MLFLOW_QUEUE=postgres: %w", err)
+		}
+		closeDB = func(context.Context) error { return db.Close() }
+		mc.OpenQueue = func(channel string) (mlflow.Queue, error) {
+			return pgqueue.Open(ctx, db, pgqueue.Options{Channel: channel, MaxBytes: m.SpoolMaxBytes, Policy: policy, Logger: log})
+		}
+	}
+	t, err = mlflow.Open(mc)
+	if err == nil {
+		st := t.Stats()
+		log.Info("MLflow tracking enabled", "experiment", m.ExperimentName, "mode", string(mode), "queue", m.Queue,
+			"spool", m.SpoolDir, "backlog", st.Backlog)
+		return t, closeDB, nil
+	}
+	if db != nil {
+		db.Close()
+	}
 	if errors.Is(err, mlflow.ErrDisabled) {
-		return nil, nil
+		return nil, nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("mlflow tracking: %w", err)
-	}
-	st := t.Stats()
-	log.Info("MLflow tracking enabled", "experiment", m.ExperimentName, "mode", string(mode),
-		"spool", m.SpoolDir, "backlog", st.Backlog)
-	return t, nil
+	return nil, nil, fmt.Errorf("mlflow tracking: %w", err)
 }
 
 // trackingHealth is the tracking component of /health: degraded from the
@@ -73,6 +91,10 @@ func trackingHealth(t *mlflow.Tracker) map[string]any {
 	}
 	if st.Mode == mlflow.ModeAuto {
 		comp["runs_skipped"] = st.Skipped
+	}
+	if st.TraceAPI != "" {
+		comp["trace_api"] = st.TraceAPI
+		comp["trace_sample_rate"] = st.TraceSampleRate
 	}
 	switch {
 	case st.Failing:

@@ -67,6 +67,9 @@ type TrackingStats struct {
 	Dropped    uint64        // records lost to a full spool since start (dropped or rejected)
 	ShipErrors uint64        // failed delivery attempts since start
 	Shipped    uint64        // records delivered since start
+	// TraceSampleRate is the fraction of interactions that got an MLflow
+	// trace over the last minute; negative when there is no trace channel.
+	TraceSampleRate float64
 }
 
 // RegisterTracking makes the llm_connector_tracking_* series report the
@@ -76,7 +79,7 @@ func (m *Metrics) RegisterTracking(stats func() TrackingStats) {
 }
 
 type trackingCollector struct {
-	backlog, oldest, dropped, shipErrors, shipped *prometheus.Desc
+	backlog, oldest, dropped, shipErrors, shipped, sampled *prometheus.Desc
 	stats                                         atomic.Pointer[func() TrackingStats]
 }
 
@@ -88,6 +91,7 @@ func newTrackingCollector() *trackingCollector {
 		dropped:    d("llm_connector_tracking_dropped_total", "Tracking records lost because the spool was full."),
 		shipErrors: d("llm_connector_tracking_ship_errors_total", "Failed deliveries of tracking records."),
 		shipped:    d("llm_connector_tracking_shipped_total", "Tracking records delivered."),
+		sampled:    d("llm_connector_tracking_trace_sample_ratio", "Fraction of interactions that got an MLflow trace over the last minute (window runs carry every one)."),
 	}
 }
 
@@ -97,6 +101,7 @@ func (c *trackingCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.dropped
 	ch <- c.shipErrors
 	ch <- c.shipped
+	ch <- c.sampled
 }
 
 func (c *trackingCollector) Collect(ch chan<- prometheus.Metric) {
@@ -110,4 +115,7 @@ func (c *trackingCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.Dropped))
 	ch <- prometheus.MustNewConstMetric(c.shipErrors, prometheus.CounterValue, float64(s.ShipErrors))
 	ch <- prometheus.MustNewConstMetric(c.shipped, prometheus.CounterValue, float64(s.Shipped))
+	if s.TraceSampleRate >= 0 {
+		ch <- prometheus.MustNewConstMetric(c.sampled, prometheus.GaugeValue, s.TraceSampleRate)
+	}
 }
