@@ -43,7 +43,7 @@ func TestTrackingEndToEnd(t *testing.T) {
 	gem.Enqueue(fakegemini.ErrorReply(400, "Invalid JSON payload"))
 	url, logs := startService(t, map[string]string{
 		"GOOGLE_API_KEY": gem.Key, "GOOGLE_GEMINI_BASE_URL": gem.URL, "OLLAMA_HOST": "127.0.0.1:1",
-		"MLFLOW_TRACKING_URI": ml.URL(), "CACHE_ENABLED": "false",
+		"MLFLOW_TRACKING_URI": ml.URL(), "CACHE_ENABLED": "false", "MLFLOW_MODE": "runs",
 	})
 	resp, body := do(t, "POST", url+"/chat", `{"prompt":"2+2?","context":"math","temperature":0.1}`)
 	if resp.StatusCode != 200 {
