@@ -307,7 +307,8 @@ func (c *client) putProxyArtifact(ctx context.Context, root, name string, data [
 type runFull struct {
 	Info runInfo `json:"info"`
 	Data struct {
-		Tags []kv `json:"tags"`
+		Params []kv `json:"params"`
+		Tags   []kv `json:"tags"`
 	} `json:"data"`
 }
 

@@ -53,6 +53,7 @@ type WindowOptions struct {
 	BehindWindows int           // behind when more than this many windows wait; default 2
 	MaxCell       int           // bytes of prompt and of response per table row; default 4096
 	MaxHeld       int           // records held in memory (open and waiting windows); default 10 × Size
+	MaxRoutes     int           // open windows at once; records of further routes share "<endpoint>:other"; default 64
 	SourceName    string        // mlflow.source.name; default "llm-connector"
 	SweepEvery    time.Duration // orphan sweep period; default 5 min; negative disables
 	SweepAge      time.Duration // RUNNING window runs younger than this are left alone; default 5 min
@@ -90,6 +91,9 @@ func (o *WindowOptions) defaults() {
 	}
 	if o.MaxHeld < o.Size {
 		o.MaxHeld = 10 * o.Size
+	}
+	if o.MaxRoutes <= 0 {
+		o.MaxRoutes = 64
 	}
 	if o.SourceName == "" {
 		o.SourceName = "llm-connector"
@@ -169,6 +173,7 @@ type window struct {
 	// Progress in this process.
 	set         string // step-metric set
 	createTried bool
+	paramsKept  bool // the found run has its params already: never send others
 	run         runInfo
 	finished    bool // the run is FINISHED
 	batches     int  // step batches logged
@@ -311,6 +316,10 @@ type windowLoop struct {
 	wg       sync.WaitGroup
 }
 
+// otherRoute is the model part of the route that collects the records of
+// routes beyond MaxRoutes.
+const otherRoute = "other"
+
 func routeOf(c track.Call) (key, endpoint, model string) {
 	model = firstNonEmpty(c.RequestedModel, "default")
 	return c.Endpoint + ":" + model, c.Endpoint, model
@@ -336,6 +345,13 @@ func (l *windowLoop) add(e spool.Entry) {
 	}
 	key, ep, m := routeOf(e.Call)
 	w := l.open[key]
+	if w == nil && len(l.open) >= l.s.opt.MaxRoutes {
+		// Requested model names come from callers: a flood of made-up
+		// names must not become a flood of tiny runs.
+		m = otherRoute
+		key = ep + ":" + m
+		w = l.open[key]
+	}
 	if w == nil {
 		w = &window{key: key, endpoint: ep, model: m, first: e.Appended}
 		l.open[key] = w
@@ -557,7 +573,7 @@ func (w *window) runName() string {
 // instance may have finished the window and deleted this run).
 func (w *window) forgetRun() {
 	w.run = runInfo{}
-	w.createTried = true
+	w.createTried, w.paramsKept = true, false
 	w.finished, w.batches, w.tableDone, w.summaryDone = false, 0, false, false
 }
 

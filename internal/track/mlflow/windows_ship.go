@@ -49,6 +49,12 @@ func (s *windowShipper) findOrCreate(ctx context.Context, expID string, w *windo
 			if set := r.tag(TagStepMetrics); set == StepMetricsCore || set == StepMetricsFull {
 				w.set = set
 			}
+			// Params are immutable: a run that has them keeps them (its
+			// route may have been "<endpoint>:other" when it was made).
+			w.paramsKept = len(r.Data.Params) > 0
+			if rt := r.tag(TagWindowRoute); rt != "" {
+				w.key = rt
+			}
 			return nil
 		}
 	}
@@ -117,7 +123,10 @@ func (s *windowShipper) fill(ctx context.Context, w *window) error {
 		lo, hi := batchBounds(w.batches, len(ms), first)
 		req := logBatchReq{RunID: w.run.RunID, Metrics: ms[lo:hi], Params: []kv{}, Tags: []kv{}}
 		if w.batches == 0 {
-			req.Params, req.Tags = params, tags
+			req.Tags = tags
+			if !w.paramsKept {
+				req.Params = params
+			}
 		}
 		if err := s.d.cl.logBatch(ctx, req); err != nil {
 			return err

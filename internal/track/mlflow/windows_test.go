@@ -574,3 +574,50 @@ func TestBatchBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowRoutesBeyondTheCapShareOne(t *testing.T) {
+	env := newWindowEnv(t)
+	sp := env.openSpool()
+	for i := range 40 {
+		c := windowCall(2 * i) // all on /chat
+		c.RequestedModel = fmt.Sprintf("made-up-%d", i)
+		if err := sp.Record(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws := env.start(sp, WindowOptions{MaxRoutes: 3})
+	flushAll(t, ws)
+	routes := map[string]int{}
+	for _, r := range env.runs() {
+		n, _ := r.LatestMetric("count")
+		routes[r.Tags[TagWindowRoute]] = int(n)
+	}
+	want := map[string]int{"/chat:made-up-0": 1, "/chat:made-up-1": 1, "/chat:made-up-2": 1, "/chat:other": 37}
+	if fmt.Sprint(routes) != fmt.Sprint(want) {
+		t.Fatalf("routes %v, want %v", routes, want)
+	}
+}
+
+func TestWindowReplayKeepsTheFoundRunsParams(t *testing.T) {
+	env := newWindowEnv(t)
+	name := env.crashedWindow(5, 1, 0)
+	r := env.runs()[0]
+	// The dead process had put these members under the shared route.
+	err := env.cl.logBatch(context.Background(), logBatchReq{RunID: r.ID, Metrics: []metric{},
+		Params: []kv{{"route", "/chat:other"}, {"endpoint", "/chat"}, {"requested_model", "other"}},
+		Tags:   []kv{{TagWindowRoute, "/chat:other"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := env.openSpool()
+	ws := env.start(sp, WindowOptions{})
+	flushAll(t, ws)
+	for _, r := range env.runs() {
+		if r.Tags[TagWindowID] == name && (r.Status != "FINISHED" || r.Params["route"] != "/chat:other" || r.Tags[TagWindowRoute] != "/chat:other") {
+			t.Fatalf("replayed run: %s %v %v", r.Status, r.Params, r.Tags)
+		}
+	}
+	if st := ws.Stats(); st.Failures != 0 || st.Shipped != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
