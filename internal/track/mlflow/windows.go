@@ -50,7 +50,8 @@ type WindowOptions struct {
 	Concurrency   int           // windows shipped at once; default 2
 	FullMetrics   []string      // step metrics while the shipper keeps up; default FullStepMetrics
 	CoreMetrics   []string      // step metrics when it is behind; default CoreStepMetrics
-	BehindWindows int           // behind when more than this many windows wait; default 2
+	BehindWindows int           // behind (core set) when more than this many windows wait; default 2
+	FarBehind     int           // far behind (no step metrics, table and summary only) past this many; default 8
 	MaxCell       int           // bytes of prompt and of response per table row; default 4096
 	MaxHeld       int           // records held in memory (open and waiting windows); default 10 × Size
 	MaxRoutes     int           // open windows at once; records of further routes share "<endpoint>:other"; default 64
@@ -69,6 +70,7 @@ type WindowOptions struct {
 const (
 	StepMetricsFull = "full"
 	StepMetricsCore = "core"
+	StepMetricsNone = "none" // table and summary only
 )
 
 func (o *WindowOptions) defaults() {
@@ -85,6 +87,9 @@ func (o *WindowOptions) defaults() {
 	o.CoreMetrics = validStepMetrics(o.CoreMetrics, CoreStepMetrics)
 	if o.BehindWindows <= 0 {
 		o.BehindWindows = 2
+	}
+	if o.FarBehind <= o.BehindWindows {
+		o.FarBehind = max(8, 4*o.BehindWindows)
 	}
 	if o.MaxCell <= 0 {
 		o.MaxCell = defaultMaxCell
@@ -131,6 +136,7 @@ type WindowStats struct {
 	Shipped        uint64 // windows finished in MLflow and acked since start
 	Interactions   uint64 // interactions in them
 	CoreWindows    uint64 // of Shipped, those logged with the core step-metric set
+	TableOnly      uint64 // of Shipped, those logged far behind: no step metrics
 	OrphansDeleted uint64 // duplicate window runs deleted (re-check and sweep)
 	Failures       uint64 // failed shipping attempts
 	Open           int    // windows collecting records
@@ -415,23 +421,29 @@ func (l *windowLoop) closeLargest() {
 	}
 }
 
-// behind reports whether more than BehindWindows windows wait, counting
-// the records still in the queue as windows of Size.
-func (l *windowLoop) behind() bool {
+// pending is how many windows wait, counting the records still in the
+// queue as windows of Size.
+func (l *windowLoop) pending() int {
 	queued := max(l.s.q.Stats().Backlog-int(l.s.held.Load()), 0)
-	n := len(l.waiting) + (queued+l.s.opt.Size-1)/l.s.opt.Size
-	return n > l.s.opt.BehindWindows
+	return len(l.waiting) + (queued+l.s.opt.Size-1)/l.s.opt.Size
 }
+
+func (l *windowLoop) behind() bool { return l.pending() > l.s.opt.BehindWindows }
 
 func (l *windowLoop) dispatch(ctx context.Context) {
 	for l.shipping < l.s.opt.Concurrency && len(l.waiting) > 0 {
 		w := l.waiting[0]
 		l.waiting = l.waiting[1:]
 		sort.Slice(w.entries, func(i, j int) bool { return w.entries[i].Seq < w.entries[j].Seq })
-		l.isBehind = l.behind()
-		w.set = StepMetricsFull
-		if l.isBehind {
+		n := l.pending()
+		l.isBehind = n > l.s.opt.BehindWindows
+		switch {
+		case n > l.s.opt.FarBehind:
+			w.set = StepMetricsNone
+		case l.isBehind:
 			w.set = StepMetricsCore
+		default:
+			w.set = StepMetricsFull
 		}
 		l.shipping++
 		l.wg.Go(func() { l.s.shipLoop(ctx, w) })
@@ -505,8 +517,11 @@ func (s *windowShipper) shipLoop(ctx context.Context, w *window) {
 	s.mu.Lock()
 	s.stats.Shipped++
 	s.stats.Interactions += uint64(len(w.entries))
-	if w.set == StepMetricsCore {
+	switch w.set {
+	case StepMetricsCore:
 		s.stats.CoreWindows++
+	case StepMetricsNone:
+		s.stats.TableOnly++
 	}
 	s.mu.Unlock()
 	select {

@@ -46,7 +46,7 @@ func (s *windowShipper) findOrCreate(ctx context.Context, expID string, w *windo
 		if r, ok := pickRun(runs); ok {
 			w.run = r.Info
 			w.finished = r.Info.Status == "FINISHED"
-			if set := r.tag(TagStepMetrics); set == StepMetricsCore || set == StepMetricsFull {
+			if set := r.tag(TagStepMetrics); set == StepMetricsCore || set == StepMetricsFull || set == StepMetricsNone {
 				w.set = set
 			}
 			// Params are immutable: a run that has them keeps them (its
@@ -104,8 +104,11 @@ func keeperID(runs []runFull) string {
 }
 
 func (s *windowShipper) stepKeys(set string) []string {
-	if set == StepMetricsCore {
+	switch set {
+	case StepMetricsCore:
 		return s.opt.CoreMetrics
+	case StepMetricsNone:
+		return nil
 	}
 	return s.opt.FullMetrics
 }
@@ -134,10 +137,7 @@ func (s *windowShipper) fill(ctx context.Context, w *window) error {
 		w.batches++
 	}
 	if !w.tableDone {
-		table, err := windowTable(calls, s.opt.MaxCell, s.d.secrets)
-		if err != nil {
-			return &permanentError{err}
-		}
+		table := windowTable(calls, s.opt.MaxCell, s.d.secrets)
 		if err := s.putArtifact(ctx, w.run.ArtifactURI, WindowTable, table); err != nil {
 			return err
 		}

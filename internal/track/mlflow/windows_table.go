@@ -1,8 +1,6 @@
 package mlflow
 
 import (
-	"encoding/json"
-	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -18,13 +16,15 @@ import (
 // What they cost (mlflow.md §6 and the calibrated fake: ~0.22 ms of server
 // CPU per metric value, ~15 ms per log-batch call, ~30 ms per runs/create,
 // ~25 ms per runs/update): per 1,000 interactions each step metric is
-// 1,000 values = 220 ms plus one 15 ms call. The full set (7 metrics) is
-// ~1.65 s per 1,000 with the run's other calls, so one server takes
-// ~550 interactions/s with it; the core set (3 metrics) is ~0.8 s per
-// 1,000 plus the table upload, which fits the 1,000/s target. So the
-// shipper uses the full set while it keeps up and the core set when
-// windows pile up (WindowOptions.BehindWindows); the set used is the run's
-// tag llm_connector.step_metrics, and the table always has every column.
+// 1,000 values = 220 ms plus one 15 ms call. Modelled from the calls the
+// shipper makes (TestWindowServerCostModel), a window of 1,000 costs the
+// server ~1.6 s with the full set (7 metrics: one server takes ~600
+// interactions/s), ~0.84 s with the core set (3 metrics: 1,000/s fits,
+// with ~16 % left for the table upload) and ~0.13 s with none (table and
+// summary only, to catch up from far behind). So the shipper uses the
+// full set while it keeps up, the core set when more than BehindWindows
+// windows wait and none past FarBehind; the set used is the run's tag
+// llm_connector.step_metrics, and the table always has every column.
 var (
 	FullStepMetrics = []string{"latency_ms", "ttft_ms", "input_tokens", "output_tokens", "thinking_tokens", "cost_usd", "success"}
 	CoreStepMetrics = []string{"latency_ms", "total_tokens", "cost_usd"}
@@ -150,40 +150,120 @@ var windowColumns = []string{"request_id", "time", "user", "endpoint", "provider
 
 // windowTable renders the interactions in mlflow.log_table's format
 // (pandas orient="split"): {"columns": [...], "data": [[...], ...]}.
-// Prompt and response are cut to maxCell bytes each, with a marker.
-func windowTable(calls []track.Call, maxCell int, secrets []string) ([]byte, error) {
-	rows := make([][]any, len(calls))
+// Prompt and response are cut to maxCell bytes each, with a marker. It is
+// encoded by hand: encoding/json over [][]any cost 22 µs per row, most
+// of the shipper's CPU (BenchmarkWindowEncode).
+func windowTable(calls []track.Call, maxCell int, secrets []string) []byte {
+	b := make([]byte, 0, len(calls)*(2*min(maxCell, 1024)+400)+256)
+	b = append(b, `{"columns":[`...)
+	for i, c := range windowColumns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, c)
+	}
+	b = append(b, `],"data":[`...)
 	for i, c := range calls {
-		var temp, maxTok, cost, ttft any
-		if c.Temperature != nil && !math.IsNaN(*c.Temperature) && !math.IsInf(*c.Temperature, 0) {
-			temp = *c.Temperature
+		if i > 0 {
+			b = append(b, ',')
 		}
-		if c.MaxTokens > 0 {
-			maxTok = c.MaxTokens
-		}
-		if c.CostKnown && !math.IsNaN(c.CostUSD) && !math.IsInf(c.CostUSD, 0) {
-			cost = c.CostUSD
-		}
-		if c.TTFT > 0 {
-			ttft = float64(c.TTFT.Microseconds()) / 1000
-		}
-		var errText any
-		if !c.Success {
-			errText = truncateRunes(firstNonEmpty(c.ErrorKind, "unknown")+": "+Redact(c.ErrorMessage, secrets...), maxErrorMsgLen)
-		}
-		rows[i] = []any{c.ID, c.Start.UTC().Format(time.RFC3339Nano), c.User, c.Endpoint, c.Provider, c.Model, temp, maxTok,
-			cutCell(promptText(c), maxCell), cutCell(c.Response, maxCell),
-			c.Usage.InputTokens, c.Usage.OutputTokens, c.Usage.ThinkingTokens, c.Usage.Total(), cost,
-			float64(c.Duration.Microseconds()) / 1000, ttft, c.Success, errText}
+		b = appendTableRow(b, c, maxCell, secrets)
 	}
-	b, err := json.Marshal(struct {
-		Columns []string `json:"columns"`
-		Data    [][]any  `json:"data"`
-	}{windowColumns, rows})
-	if err != nil {
-		return nil, fmt.Errorf("mlflow: encode %s: %w", WindowTable, err)
+	return append(b, "]}"...)
+}
+
+func appendTableRow(b []byte, c track.Call, maxCell int, secrets []string) []byte {
+	str := func(s string) { b = appendJSONString(append(b, ','), s) }
+	num := func(v float64, ok bool) {
+		b = append(b, ',')
+		if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+			b = append(b, "null"...)
+			return
+		}
+		b = appendJSONFloat(b, v)
 	}
-	return b, nil
+	b = appendJSONString(append(b, '['), c.ID)
+	str(c.Start.UTC().Format(time.RFC3339Nano))
+	str(c.User)
+	str(c.Endpoint)
+	str(c.Provider)
+	str(c.Model)
+	if c.Temperature != nil {
+		num(*c.Temperature, true)
+	} else {
+		num(0, false)
+	}
+	num(float64(c.MaxTokens), c.MaxTokens > 0)
+	str(cutCell(promptText(c), maxCell))
+	str(cutCell(c.Response, maxCell))
+	u := c.Usage
+	num(float64(u.InputTokens), true)
+	num(float64(u.OutputTokens), true)
+	num(float64(u.ThinkingTokens), true)
+	num(float64(u.Total()), true)
+	num(c.CostUSD, c.CostKnown)
+	num(float64(c.Duration.Microseconds())/1000, true)
+	num(float64(c.TTFT.Microseconds())/1000, c.TTFT > 0)
+	b = strconv.AppendBool(append(b, ','), c.Success)
+	if c.Success {
+		b = append(b, ",null"...)
+	} else {
+		str(truncateRunes(firstNonEmpty(c.ErrorKind, "unknown")+": "+Redact(c.ErrorMessage, secrets...), maxErrorMsgLen))
+	}
+	return append(b, ']')
+}
+
+// appendJSONFloat formats a finite float the way encoding/json does.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	return strconv.AppendFloat(b, f, format, -1, 64)
+}
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes
+// U+FFFD, as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // cutCell cuts s to at most n bytes on a rune boundary, marking the cut.

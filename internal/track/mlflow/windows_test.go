@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -246,10 +247,7 @@ func (env *windowEnv) checkSteps(r fakemlflow.Run, tb tableJSON) {
 		}
 		steps[m.Key][m.Step] = true
 	}
-	keys := FullStepMetrics
-	if r.Tags[TagStepMetrics] == StepMetricsCore {
-		keys = CoreStepMetrics
-	}
+	keys := map[string][]string{StepMetricsFull: FullStepMetrics, StepMetricsCore: CoreStepMetrics, StepMetricsNone: nil}[r.Tags[TagStepMetrics]]
 	if len(steps) != len(keys) {
 		t.Errorf("run %s (%s): step series %d, want %v", r.ID, r.Tags[TagStepMetrics], len(steps), keys)
 	}
@@ -530,10 +528,7 @@ func TestWindowTableCells(t *testing.T) {
 	c := windowCall(0) // failed, streamed
 	c.Prompt = strings.Repeat("x", 10000)
 	c.ErrorMessage = "key sk-abcdefghijklmnop leaked"
-	b, err := windowTable([]track.Call{c, windowCall(1)}, 4096, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := windowTable([]track.Call{c, windowCall(1)}, 4096, nil)
 	var tb tableJSON
 	if err := json.Unmarshal(b, &tb); err != nil {
 		t.Fatal(err)
@@ -619,5 +614,56 @@ func TestWindowReplayKeepsTheFoundRunsParams(t *testing.T) {
 	}
 	if st := ws.Stats(); st.Failures != 0 || st.Shipped != 2 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// referenceTable is windowTable written with encoding/json.
+func referenceTable(calls []track.Call, maxCell int) []byte {
+	rows := make([][]any, len(calls))
+	for i, c := range calls {
+		var temp, maxTok, cost, ttft, errText any
+		if c.Temperature != nil {
+			temp = *c.Temperature
+		}
+		if c.MaxTokens > 0 {
+			maxTok = c.MaxTokens
+		}
+		if c.CostKnown {
+			cost = c.CostUSD
+		}
+		if c.TTFT > 0 {
+			ttft = float64(c.TTFT.Microseconds()) / 1000
+		}
+		if !c.Success {
+			errText = truncateRunes(firstNonEmpty(c.ErrorKind, "unknown")+": "+Redact(c.ErrorMessage), maxErrorMsgLen)
+		}
+		rows[i] = []any{c.ID, c.Start.UTC().Format(time.RFC3339Nano), c.User, c.Endpoint, c.Provider, c.Model, temp, maxTok,
+			cutCell(promptText(c), maxCell), cutCell(c.Response, maxCell), c.Usage.InputTokens, c.Usage.OutputTokens,
+			c.Usage.ThinkingTokens, c.Usage.Total(), cost, float64(c.Duration.Microseconds()) / 1000, ttft, c.Success, errText}
+	}
+	b, _ := json.Marshal(map[string]any{"columns": windowColumns, "data": rows})
+	return b
+}
+
+func TestWindowTableMatchesEncodingJSON(t *testing.T) {
+	odd := []string{"", "plain", "quote \" back \\ slash", "ctl \x00\x01\x1f\n\r\t", "ünïcødé ✓ 🚀", "bad \xff\xfe utf8",
+		"<html>&amp;</html>", "line\u2028sep", strings.Repeat("é", 3000)}
+	var calls []track.Call
+	for i, s := range odd {
+		c := windowCall(i)
+		c.User, c.Prompt, c.Response, c.Model, c.ErrorMessage = s, s, s, s, s
+		tiny := 1e-9 * float64(i+1)
+		c.Temperature, c.CostUSD = &tiny, 1e22*float64(i)
+		calls = append(calls, c)
+	}
+	got, want := windowTable(calls, 1000, nil), referenceTable(calls, 1000)
+	if !json.Valid(got) {
+		t.Fatalf("invalid JSON: %.300s", got)
+	}
+	var g, w any
+	json.Unmarshal(got, &g)
+	json.Unmarshal(want, &w)
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("hand-encoded table differs:\n%.600s\nwant\n%.600s", got, want)
 	}
 }
