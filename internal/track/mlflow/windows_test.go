@@ -30,8 +30,11 @@ type windowEnv struct {
 	// lostCreates > 0: the next runs/create reaches the fake, but its
 	// answer is lost (the connection closes), as in a timeout.
 	lostCreates atomic.Int32
-	cl          *client
-	dir         string
+	// downAfterCreates > 0: the front goes down once that many
+	// runs/create calls have been answered.
+	downAfterCreates atomic.Int32
+	cl               *client
+	dir              string
 
 	ok, fails atomic.Int64
 }
@@ -71,6 +74,9 @@ func newWindowEnv(t *testing.T) *windowEnv {
 			return
 		}
 		env.fake.ServeHTTP(w, r)
+		if r.URL.Path == "/api/2.0/mlflow/runs/create" && env.downAfterCreates.Add(-1) == 0 {
+			env.down.Store(true)
+		}
 	}))
 	t.Cleanup(env.front.Close)
 	env.cl = &client{base: env.front.URL, hc: &http.Client{Timeout: 10 * time.Second}}
@@ -665,5 +671,41 @@ func TestWindowTableMatchesEncodingJSON(t *testing.T) {
 	json.Unmarshal(want, &w)
 	if !reflect.DeepEqual(g, w) {
 		t.Fatalf("hand-encoded table differs:\n%.600s\nwant\n%.600s", got, want)
+	}
+}
+
+// TestWindowCrashMidShipThenReplay: the process dies (its context ends,
+// nothing acked) after runs/create and before the run is finished; the
+// next process, on the reopened spool, finishes that run.
+func TestWindowCrashMidShipThenReplay(t *testing.T) {
+	env := newWindowEnv(t)
+	sp := env.openSpool()
+	env.downAfterCreates.Store(1)
+	ws := newWindowShipper(env.deps(), sp, WindowOptions{MaxAge: time.Hour, SweepEvery: -1, RetryMin: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ws.run(ctx); close(done) }()
+	recordWindowCalls(t, sp, 0, 2000) // two windows of 1000
+	eventually(t, "a failure after the create", func() bool { return env.fails.Load() > 0 })
+	cancel()
+	<-done
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(env.runs()); n != 1 {
+		t.Fatalf("%d runs before the replay, want the one created", n)
+	}
+	env.down.Store(false)
+	sp = env.openSpool()
+	ws = env.start(sp, WindowOptions{})
+	flushAll(t, ws)
+	seen := env.checkWindows(env.runs())
+	if len(env.runs()) != 2 || len(seen) != 2000 {
+		t.Fatalf("%d runs, %d interactions; want 2 and 2000", len(env.runs()), len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s in %d tables", id, n)
+		}
 	}
 }
