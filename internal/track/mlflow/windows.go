@@ -171,6 +171,7 @@ type window struct {
 	key, endpoint, model string
 	entries              []spool.Entry
 	first                time.Time // Appended of the first record
+	opened               time.Time // when this process opened the window
 	last                 time.Time // when the last record joined
 	name                 string    // the delivery group; "" until grouped
 	size                 int       // GroupSize of a recovered group
@@ -359,7 +360,7 @@ func (l *windowLoop) add(e spool.Entry) {
 		w = l.open[key]
 	}
 	if w == nil {
-		w = &window{key: key, endpoint: ep, model: m, first: e.Appended}
+		w = &window{key: key, endpoint: ep, model: m, first: e.Appended, opened: now}
 		l.open[key] = w
 	}
 	w.entries = append(w.entries, e)
@@ -379,15 +380,18 @@ const settle = time.Second
 
 // closeDue closes the windows whose first record is MaxAge old, and
 // recovered groups that stopped growing (some members were acked or
-// dropped); everything when flushing and the queue is drained.
+// dropped); everything when flushing. While the queue still has records
+// to hand out (a backlog after an outage, whose records are all old),
+// windows fill up to Size unless this process opened them MaxAge ago:
+// small windows would cost the server most exactly when it is behind.
 func (l *windowLoop) closeDue() {
 	l.isBehind = l.behind()
 	now := l.s.d.now()
-	// Flushing closes everything, but only once the queue has nothing
-	// more to hand out: windows still fill up to Size from a backlog.
-	all := l.s.flushing.Load() && l.s.q.Stats().Backlog <= int(l.s.held.Load())
+	drained := l.s.q.Stats().Backlog <= int(l.s.held.Load())
+	all := l.s.flushing.Load() && drained
 	for _, w := range l.open {
-		if all || now.Sub(w.first) >= l.s.opt.MaxAge {
+		aged := now.Sub(w.first) >= l.s.opt.MaxAge && (drained || now.Sub(w.opened) >= l.s.opt.MaxAge)
+		if all || aged {
 			l.closeOpen(w)
 		}
 	}

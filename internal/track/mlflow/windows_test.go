@@ -709,3 +709,47 @@ func TestWindowCrashMidShipThenReplay(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowClosesAtMaxAge(t *testing.T) {
+	env := newWindowEnv(t)
+	// Records appended two minutes ago, as after an outage: windows still
+	// fill up to Size from the backlog, the rest closes once drained.
+	var appendedAgo atomic.Int64
+	appendedAgo.Store(int64(2 * time.Minute))
+	sp, err := spool.Open(spool.Options{Dir: env.dir, Logger: quiet(), Now: func() time.Time { return time.Now().Add(-time.Duration(appendedAgo.Load())) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	for i := range 2500 {
+		if err := sp.Record(context.Background(), windowCall(2*i)); err != nil { // one route
+			t.Fatal(err)
+		}
+	}
+	var offset atomic.Int64
+	d := env.deps()
+	d.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	ws := newWindowShipper(d, sp, WindowOptions{MaxAge: time.Minute, SweepEvery: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ws.run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	eventually(t, "the backlog in windows", func() bool { return ws.Stats().Interactions == 2500 })
+	var sizes []int
+	for _, r := range env.runs() {
+		n, _ := r.LatestMetric("count")
+		sizes = append(sizes, int(n))
+	}
+	sort.Ints(sizes)
+	if fmt.Sprint(sizes) != "[500 1000 1000]" {
+		t.Fatalf("window sizes %v", sizes)
+	}
+	// A fresh record closes its window once it is MaxAge old.
+	appendedAgo.Store(0)
+	if err := sp.Record(context.Background(), windowCall(1)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the record held", func() bool { return ws.Stats().Open == 1 })
+	offset.Store(int64(3 * time.Minute))
+	eventually(t, "the aged window shipped", func() bool { return ws.Stats().Shipped == 4 })
+}
