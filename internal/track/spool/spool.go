@@ -8,8 +8,9 @@
 // checksum covers everything after the first space, so a torn or zeroed
 // line left by a crash is detected and skipped on reopen. The ack log holds
 // "<crc32c hex> A <seq>" lines for delivered (or dropped) records and a
-// "<crc32c hex> W <seq>" watermark below which every record is done; it is
-// rewritten compactly at open and when it grows. A segment file is deleted
+// "<crc32c hex> W <seq>" watermark below which every record is done, and
+// "<crc32c hex> G <name> <seqs>" lines naming delivery groups (Group, see
+// group.go); it is rewritten compactly at open and when it grows. A segment file is deleted
 // once every record in it is done and it is no longer written to.
 //
 // Durability. Record writes the line to the segment file with one write(2)
