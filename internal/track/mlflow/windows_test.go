@@ -753,3 +753,31 @@ func TestWindowClosesAtMaxAge(t *testing.T) {
 	offset.Store(int64(3 * time.Minute))
 	eventually(t, "the aged window shipped", func() bool { return ws.Stats().Shipped == 4 })
 }
+
+// TestWindowRecheckKeepsOneFinishedRun: two instances that both finished
+// one window (a lease taken over while the first still worked) keep the
+// same run: the FINISHED one with the smallest run ID.
+func TestWindowRecheckKeepsOneFinishedRun(t *testing.T) {
+	env := newWindowEnv(t)
+	exp := env.fake.CreateExperiment("llm-connector", "")
+	var ids []string
+	for range 3 {
+		id := env.fake.CreateRunForTest(exp, map[string]string{TagWindowID: "w-x"})
+		ids = append(ids, id)
+	}
+	for _, id := range ids[:2] {
+		if err := env.cl.updateRun(context.Background(), id, "FINISHED", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := min(ids[0], ids[1])
+	mine := max(ids[0], ids[1])
+	ws := newWindowShipper(env.deps(), env.openSpool(), WindowOptions{})
+	if err := ws.recheck(context.Background(), exp, &window{name: "w-x", run: runInfo{RunID: mine}}); err != nil {
+		t.Fatal(err)
+	}
+	left := env.runs()
+	if len(left) != 1 || left[0].ID != keep {
+		t.Fatalf("left %d runs (first %v), want only %s", len(left), left[0].ID, keep)
+	}
+}
