@@ -302,3 +302,86 @@ func (c *client) putProxyArtifact(ctx context.Context, root, name string, data [
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	return c.do(req, "artifact "+name, nil)
 }
+
+// runFull is a searched run with its tags.
+type runFull struct {
+	Info runInfo `json:"info"`
+	Data struct {
+		Params []kv `json:"params"`
+		Tags   []kv `json:"tags"`
+	} `json:"data"`
+}
+
+// tag returns the value of the run's tag key ("" if unset).
+func (r runFull) tag(key string) string {
+	for _, t := range r.Data.Tags {
+		if t.Key == key {
+			return t.Value
+		}
+	}
+	return ""
+}
+
+// maxSearchPages bounds how many pages searchAll reads.
+const maxSearchPages = 20
+
+// searchAll returns every active run of the experiment matching filter,
+// oldest first, reading at most maxSearchPages pages of 1,000 runs.
+func (c *client) searchAll(ctx context.Context, expID, filter string) ([]runFull, error) {
+	var all []runFull
+	token := ""
+	for range maxSearchPages {
+		in := map[string]any{
+			"experiment_ids": []string{expID},
+			"filter":         filter,
+			"max_results":    1000,
+			"order_by":       []string{"attributes.start_time ASC"},
+		}
+		if token != "" {
+			in["page_token"] = token
+		}
+		var out struct {
+			Runs  []runFull `json:"runs"`
+			Token string    `json:"next_page_token"`
+		}
+		if err := c.call(ctx, http.MethodPost, "/api/2.0/mlflow/runs/search", nil, in, &out); err != nil {
+			return nil, err
+		}
+		all = append(all, out.Runs...)
+		if token = out.Token; token == "" {
+			break
+		}
+	}
+	return all, nil
+}
+
+// tagEquals is a search filter clause "tags.`key` = 'value'"; ok is false
+// when value cannot be quoted.
+func tagEquals(key, value string) (string, bool) {
+	q := "'"
+	if strings.Contains(value, "'") {
+		if strings.Contains(value, `"`) {
+			return "", false
+		}
+		q = `"`
+	}
+	return "tags.`" + key + "` = " + q + value + q, true
+}
+
+// runsByTag returns every active run whose tag key equals value.
+func (c *client) runsByTag(ctx context.Context, expID, key, value string) ([]runFull, error) {
+	f, ok := tagEquals(key, value)
+	if !ok {
+		return nil, &permanentError{fmt.Errorf("mlflow: tag value cannot be quoted in a search filter")}
+	}
+	return c.searchAll(ctx, expID, f)
+}
+
+// deleteRun marks a run deleted; a run that is already gone is no error.
+func (c *client) deleteRun(ctx context.Context, runID string) error {
+	err := c.call(ctx, http.MethodPost, "/api/2.0/mlflow/runs/delete", nil, map[string]any{"run_id": runID}, nil)
+	if isCode(err, "RESOURCE_DOES_NOT_EXIST") {
+		return nil
+	}
+	return err
+}

@@ -19,7 +19,7 @@ const ackName = "acks.log"
 // recover loads the ack log and every segment, then starts a fresh
 // active segment and a compact ack log.
 func (s *Spool) recover() error {
-	acked, wm, bad, err := readAcks(filepath.Join(s.dir, ackName))
+	acked, wm, groups, bad, err := readAcks(filepath.Join(s.dir, ackName))
 	if err != nil {
 		return err
 	}
@@ -37,6 +37,7 @@ func (s *Spool) recover() error {
 		maxSeq = max(maxSeq, hi)
 	}
 	s.nextSeq = max(maxSeq+1, wm, 1)
+	s.restoreGroupsLocked(groups)
 	seg, err := s.createSegment(s.nextSeq)
 	if err != nil {
 		return err
@@ -98,17 +99,26 @@ func (s *Spool) loadSegment(name string, acked map[uint64]bool, wm uint64) (uint
 	return hi, nil
 }
 
-func readAcks(path string) (acked map[uint64]bool, wm uint64, bad uint64, err error) {
+func readAcks(path string) (acked map[uint64]bool, wm uint64, groups []groupLine, bad uint64, err error) {
 	acked = make(map[uint64]bool)
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return acked, 0, 0, nil
+		return acked, 0, nil, 0, nil
 	}
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("spool: open acks: %w", err)
+		return nil, 0, nil, 0, fmt.Errorf("spool: open acks: %w", err)
 	}
 	defer f.Close()
 	err = scanLines(f, func(_ int64, line []byte, complete bool) {
+		if len(line) > 9 && line[9] == 'G' {
+			name, seqs, ok := parseGroup(line)
+			if !ok || !complete {
+				bad++
+				return
+			}
+			groups = append(groups, groupLine{name, seqs})
+			return
+		}
 		kind, seq, ok := parseAck(line)
 		if !ok || !complete {
 			bad++
@@ -121,9 +131,9 @@ func readAcks(path string) (acked map[uint64]bool, wm uint64, bad uint64, err er
 		}
 	})
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("spool: read acks: %w", err)
+		return nil, 0, nil, 0, fmt.Errorf("spool: read acks: %w", err)
 	}
-	return acked, wm, bad, nil
+	return acked, wm, groups, bad, nil
 }
 
 func appendAck(dst []byte, kind byte, seq uint64) []byte {
@@ -163,6 +173,7 @@ func (s *Spool) compactAcksLocked() []byte {
 			buf = appendAck(buf, 'A', e.seq)
 		}
 	}
+	buf = s.appendGroupsLocked(buf)
 	s.ackBuf = s.ackBuf[:0]
 	return buf
 }

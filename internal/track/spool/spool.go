@@ -8,8 +8,9 @@
 // checksum covers everything after the first space, so a torn or zeroed
 // line left by a crash is detected and skipped on reopen. The ack log holds
 // "<crc32c hex> A <seq>" lines for delivered (or dropped) records and a
-// "<crc32c hex> W <seq>" watermark below which every record is done; it is
-// rewritten compactly at open and when it grows. A segment file is deleted
+// "<crc32c hex> W <seq>" watermark below which every record is done, and
+// "<crc32c hex> G <name> <seqs>" lines naming delivery groups (Group, see
+// group.go); it is rewritten compactly at open and when it grows. A segment file is deleted
 // once every record in it is done and it is no longer written to.
 //
 // Durability. Record writes the line to the segment file with one write(2)
@@ -144,6 +145,7 @@ type entry struct {
 	attempts  int
 	state     uint8
 	recovered bool
+	grp       *group // delivery group, nil if none
 }
 
 type segment struct {
@@ -178,6 +180,9 @@ type Spool struct {
 	wake     chan struct{} // closed and replaced when work may be available
 	wakeUsed bool          // someone waits on wake
 	stats    Stats
+	groups   map[string]*group // live delivery groups by name
+	// groupOrder numbers groups as they are made.
+	groupOrder uint64
 
 	ackBuf        []byte // ack lines not yet written
 	ackFile       *os.File
@@ -391,6 +396,9 @@ func (s *Spool) doneLocked(e *entry) {
 		s.inflight--
 	}
 	e.state = stDone
+	if e.grp != nil {
+		s.leaveGroupLocked(e)
+	}
 	delete(s.bySeq, e.seq)
 	s.bytes -= e.n
 	s.live--
@@ -447,6 +455,9 @@ func (s *Spool) Next(ctx context.Context) (Entry, error) {
 			e.attempts++
 			s.inflight++
 			out := Entry{Seq: e.seq, Appended: time.Unix(0, e.at), Recovered: e.recovered, Attempts: e.attempts}
+			if e.grp != nil {
+				out.Group, out.GroupSize = e.grp.name, len(e.grp.seqs)
+			}
 			seg, off, n := e.seg, e.off, e.n
 			s.mu.Unlock()
 			call, err := readCall(seg.f, off, n)
