@@ -39,7 +39,7 @@ func openTracker(ctx context.Context, cfg *config.Config, log *slog.Logger) (t *
 	mc.S3EndpointURL, mc.S3AccessKey, mc.S3SecretKey, mc.S3Region = m.S3EndpointURL, m.AWSAccessKey, m.AWSSecretKey, m.AWSRegion
 	mc.Mode, mc.SpoolDir, mc.SpoolMaxBytes, mc.FullPolicy, mc.Workers = mode, m.SpoolDir, m.SpoolMaxBytes, policy, m.Workers
 	mc.SpoolSync = m.SpoolSync
-	mc.Window = mlflow.WindowOptions{Size: m.WindowSize, Interval: m.WindowInterval}
+	mc.Window = mlflow.WindowOptions{Size: m.WindowSize, MaxAge: m.WindowInterval}
 	mc.Logger = log
 	if err := os.MkdirAll(m.SpoolDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("MLFLOW_SPOOL_DIR: %w", err)

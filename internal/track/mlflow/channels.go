@@ -47,3 +47,19 @@ func (t *Tracker) traceSampleRate() float64 {
 	}
 	return t.sampler.rate()
 }
+
+// openWindows opens the windows channel: every interaction lands as a row
+// (and steps) of a window run of its route.
+func (t *Tracker) openWindows() (*channel, error) {
+	q, err := t.openQueue(ChannelWindows)
+	if err != nil {
+		return nil, err
+	}
+	opt := t.cfg.Window
+	opt.SourceName, opt.PutArtifact = t.cfg.SourceName, t.putArtifact
+	w := newWindowShipper(t.deps(), q, opt)
+	t.windowShip = w
+	return &channel{name: ChannelWindows, q: q, run: w.run,
+		flush:   func(ctx context.Context) { w.flush(ctx) },
+		shipped: func() uint64 { return w.Stats().Interactions }}, nil
+}

@@ -34,8 +34,3 @@ func (c *client) searchByTag(ctx context.Context, expID, key, value string) ([]r
 	}
 	return infos, nil
 }
-
-// deleteRun marks a run deleted (runs/delete), as the UI's delete does.
-func (c *client) deleteRun(ctx context.Context, runID string) error {
-	return c.call(ctx, http.MethodPost, "/api/2.0/mlflow/runs/delete", nil, map[string]string{"run_id": runID}, nil)
-}

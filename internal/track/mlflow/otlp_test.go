@@ -56,7 +56,7 @@ func shipperFor(t testing.TB, base string, rt http.RoundTripper, log *slog.Logge
 	return newTraceShipper(d, q, opt), q
 }
 
-func flushAll(t testing.TB, s *traceShipper) {
+func flushTraces(t testing.TB, s *traceShipper) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -96,7 +96,7 @@ func TestOTLPSpanTreeRetriesAndFallbackVisible(t *testing.T) {
 	s, q := shipperFor(t, r.srv.URL, nil, nil, TraceOptions{})
 	c := fallbackCall(1)
 	q.add(c, false)
-	flushAll(t, s)
+	flushTraces(t, s)
 
 	id, rawTrace, rootID := traceIDs(c.ID)
 	tr, ok := r.trace(id)
@@ -230,7 +230,7 @@ func TestOTLPReplayAfterDialFailureResends(t *testing.T) {
 	for i := range 3 {
 		q.add(sampleCall(i), false)
 	}
-	flushAll(t, s)
+	flushTraces(t, s)
 	exports, _, lookups := r.snapshot()
 	st := s.Stats()
 	if len(exports) != 1 || lookups != 0 || st.Resent != 3 || st.Exported != 3 {
@@ -269,7 +269,7 @@ func TestOTLPReplayAfterAmbiguousFailureLooksUpFirst(t *testing.T) {
 			for i := range 3 {
 				q.add(sampleCall(i), false)
 			}
-			flushAll(t, s)
+			flushTraces(t, s)
 			exports, starts, lookups := r.snapshot()
 			st := s.Stats()
 			if len(exports) != tt.exports || lookups != 3 || st.Found != tt.found || starts != tt.starts || st.Exported != 3 {
@@ -303,7 +303,7 @@ func TestOTLPMetadataReplayAlreadyExistsIsDone(t *testing.T) {
 	resp.Body.Close()
 	s, q := shipperFor(t, r.srv.URL, nil, nil, TraceOptions{})
 	q.add(c, false) // not marked recovered: StartTraceV3 is tried and answered 500
-	flushAll(t, s)
+	flushTraces(t, s)
 	_, starts, _ := r.snapshot()
 	tr, _ := r.trace(id)
 	if starts != 2 || tr.in != 12 || len(tr.spans) != 2 || s.Stats().Exported != 1 {
@@ -317,13 +317,13 @@ func TestOTLPRecoveredEntryFoundIsNotResent(t *testing.T) {
 	for i := range 5 {
 		q1.add(sampleCall(i), false)
 	}
-	flushAll(t, first)
+	flushTraces(t, first)
 	// A restart finds the same records in the queue (acks lost in a crash).
 	again, q2 := shipperFor(t, r.srv.URL, nil, nil, TraceOptions{})
 	for i := range 5 {
 		q2.add(sampleCall(i), true)
 	}
-	flushAll(t, again)
+	flushTraces(t, again)
 	exports, _, _ := r.snapshot()
 	if st := again.Stats(); st.Found != 5 || st.Requests != 0 || len(exports) != 1 {
 		t.Fatalf("stats %+v, exports %d; want all 5 found by lookup and none re-sent", st, len(exports))
@@ -354,7 +354,7 @@ func TestOTLPBatchesBounded(t *testing.T) {
 				}
 				q.add(c, false)
 			}
-			flushAll(t, s)
+			flushTraces(t, s)
 			exports, _, _ := r.snapshot()
 			total := 0
 			for _, e := range exports {
@@ -403,7 +403,7 @@ func TestTraceV35PathStillWorks(t *testing.T) {
 		q.add(fallbackCall(i), false)
 	}
 	q.add(sampleCall(9), true) // recovered: looked up, then started
-	flushAll(t, s)
+	flushTraces(t, s)
 	traces := f.Traces(exp)
 	if len(traces) != 4 || s.Stats().API != traceArtifact.String() {
 		t.Fatalf("%d traces, stats %+v; want 4 over StartTraceV3", len(traces), s.Stats())
@@ -448,7 +448,7 @@ func TestTrace2xDisabledSaysSoOnce(t *testing.T) {
 		for i := range 5 {
 			q.add(sampleCall(round*10+i), false)
 		}
-		flushAll(t, s)
+		flushTraces(t, s)
 	}
 	exports, starts, _ := r.snapshot()
 	st := s.Stats()
@@ -463,9 +463,9 @@ func TestTraceVersionRedetectedAfterConnectionError(t *testing.T) {
 	df := &dialFailer{next: http.DefaultTransport, path: "/v1/traces", n: 1}
 	s, q := shipperFor(t, r.srv.URL, df, nil, TraceOptions{})
 	q.add(sampleCall(1), false)
-	flushAll(t, s)
+	flushTraces(t, s)
 	q.add(sampleCall(2), false)
-	flushAll(t, s)
+	flushTraces(t, s)
 	if r.versions != 2 || s.Stats().Exported != 2 {
 		t.Fatalf("/version asked %d times, stats %+v; want 2 (again after the refused connection)", r.versions, s.Stats())
 	}
@@ -528,7 +528,7 @@ func TestOTLPRunAndFlushShareOneSender(t *testing.T) {
 	for i := range 200 {
 		q.add(fallbackCall(i), false)
 	}
-	flushAll(t, s)
+	flushTraces(t, s)
 	cancel()
 	wg.Wait()
 	exports, _, _ := r.snapshot()
@@ -610,7 +610,7 @@ func TestTraceVersionUnknownUsesStartTraceV3(t *testing.T) {
 	s, q := shipperFor(t, base, nil, nil, TraceOptions{})
 	s.d.experiment = func(context.Context) (string, error) { return exp, nil }
 	q.add(sampleCall(1), false)
-	flushAll(t, s)
+	flushTraces(t, s)
 	if n := len(f.Traces(exp)); n != 1 || s.Stats().API != traceArtifact.String() {
 		t.Fatalf("%d traces, stats %+v; want 1 over StartTraceV3", n, s.Stats())
 	}

@@ -179,9 +179,6 @@ func (c *Config) defaults() error {
 	if c.Window.Size <= 0 {
 		c.Window.Size = 1000
 	}
-	if c.Window.Interval <= 0 {
-		c.Window.Interval = time.Minute
-	}
 	if c.RunsBacklogMax <= 0 {
 		c.RunsBacklogMax = 20
 	}
@@ -270,6 +267,7 @@ type Tracker struct {
 	skipped               atomicCounter
 	sampler               *traceSampler
 	traceShip             *traceShipper
+	windowShip            *windowShipper
 
 	expMu sync.Mutex
 	expID string
@@ -346,7 +344,7 @@ func (t *Tracker) openQueue(name string) (Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return spoolQueue{sp}, nil
+	return sp, nil
 }
 
 func (t *Tracker) deps() shipDeps {
