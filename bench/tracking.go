@@ -53,7 +53,7 @@ func trackingPhases(scale float64) []phase {
 		{name: "spool only (MLflow unreachable)", rate: 500, d: s(30 * time.Second), deadMLflow: true},
 		{name: "500 req/s", rate: 500, d: s(5 * time.Minute), drainLimit: 2 * time.Minute},
 		{name: "1000 req/s", rate: 1000, d: s(2 * time.Minute), drainLimit: 2 * time.Minute},
-		{name: "MLflow down 60 s at 500 req/s", rate: 500, d: s(60*time.Second) + 90*time.Second, outageAt: 15 * time.Second,
+		{name: "MLflow down 60 s at 500 req/s", rate: 500, d: 75*time.Second + s(75*time.Second), outageAt: 15 * time.Second,
 			outageFor: 60 * time.Second, drainLimit: 2 * time.Minute},
 	}
 }

@@ -1,10 +1,12 @@
 package mlflow
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakemlflow"
+	"github.com/llm-connector/llm-connector/internal/track"
 )
 
 // Health is degraded from the first failed delivery and ok again, with the
@@ -54,5 +56,27 @@ func TestProbeClearsFailureWithEmptyBacklog(t *testing.T) {
 	eventually(t, "healthy", func() bool { st := tr.Stats(); return !st.Failing && st.LastError == "" })
 	if st := tr.Stats(); st.Failures == 0 {
 		t.Fatalf("the failure was not counted: %+v", st)
+	}
+}
+
+// A record whose content was withheld (MLFLOW_LOG_CONTENT=none) says so
+// in MLflow instead of showing an empty prompt.
+func TestWithheldContentSaysSo(t *testing.T) {
+	f := startFake(t, fakemlflow.Options{})
+	tr := openTracker(t, testConfig(t, f))
+	c := sampleCall(1)
+	c.System, c.Prompt, c.Response, c.Content = "", "", "", track.ContentNone
+	if err := tr.Record(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	waitDrained(t, tr)
+	runs := f.Runs(expID(t, f))
+	if len(runs) != 1 {
+		t.Fatalf("runs = %d", len(runs))
+	}
+	for _, name := range []string{PromptArtifact, ResponseArtifact} {
+		if b, _ := f.Artifact(runs[0].ID, name); string(b) != track.NotLogged {
+			t.Errorf("%s = %q, want %q", name, b, track.NotLogged)
+		}
 	}
 }

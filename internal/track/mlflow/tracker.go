@@ -429,6 +429,9 @@ func (t *Tracker) closeQueues() {
 // (policy reject: track.ErrDropped), the disk fails, or the tracker is
 // closed.
 func (t *Tracker) Record(ctx context.Context, c track.Call) error {
+	if c.Content == track.ContentNone { // MLflow shows that content was withheld, not an empty prompt
+		c.System, c.Prompt, c.Response = "", track.NotLogged, track.NotLogged
+	}
 	var errs []error
 	if t.windows != nil {
 		errs = append(errs, t.windows.q.Record(ctx, c))
