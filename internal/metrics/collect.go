@@ -80,7 +80,7 @@ func (m *Metrics) RegisterTracking(stats func() TrackingStats) {
 
 type trackingCollector struct {
 	backlog, oldest, dropped, shipErrors, shipped, sampled *prometheus.Desc
-	stats                                         atomic.Pointer[func() TrackingStats]
+	stats                                                  atomic.Pointer[func() TrackingStats]
 }
 
 func newTrackingCollector() *trackingCollector {

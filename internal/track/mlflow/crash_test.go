@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,9 +27,11 @@ func TestHelperProcess(t *testing.T) {
 	if mode == "" {
 		mode = ModeRuns
 	}
+	workers, _ := strconv.Atoi(os.Getenv("HELPER_WORKERS"))
 	tr, err := Open(Config{
-		Mode: mode, TrackingURI: os.Getenv("HELPER_URI"), SpoolDir: os.Getenv("HELPER_DIR"), Workers: 4,
+		Mode: mode, TrackingURI: os.Getenv("HELPER_URI"), SpoolDir: os.Getenv("HELPER_DIR"), Workers: max(workers, 4),
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: quiet(),
+		Window: helperWindow(),
 	})
 	if err != nil {
 		fmt.Println("ERR", err)

@@ -24,8 +24,24 @@ type runShipper struct {
 	progMu sync.Mutex
 	prog   map[uint64]*progress
 
+	// Replayed interactions are checked for duplicates once more after
+	// recheckAfter: a congested server may still create a run from a dead
+	// process's queued request after the first re-check.
+	recheckAfter time.Duration
+	recheckMu    sync.Mutex
+	rechecks     []recheck
+
 	shipped atomic.Uint64
 }
+
+type recheck struct {
+	expID, id, keep string
+	at              time.Time
+}
+
+// maxRechecks bounds the deferred re-checks held in memory; past it the
+// oldest are done at once rather than dropped.
+const maxRechecks = 10000
 
 // progress is what this process already did for one record.
 type progress struct {
@@ -42,7 +58,47 @@ func (r *runShipper) run(ctx context.Context) {
 	for range r.workers {
 		wg.Go(func() { r.worker(ctx) })
 	}
+	wg.Go(func() { r.recheckLoop(ctx) })
 	wg.Wait()
+}
+
+// recheckLoop runs the deferred duplicate checks when they are due.
+func (r *runShipper) recheckLoop(ctx context.Context) {
+	tick := time.NewTicker(max(r.recheckAfter/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, rc := range r.dueRechecks(time.Now()) {
+			if err := r.dedupe(ctx, rc.expID, rc.id, rc.keep); err != nil {
+				r.later(rc) // try again next round
+			}
+		}
+	}
+}
+
+func (r *runShipper) later(rc recheck) {
+	r.recheckMu.Lock()
+	defer r.recheckMu.Unlock()
+	if len(r.rechecks) >= maxRechecks {
+		r.rechecks = r.rechecks[1:]
+	}
+	r.rechecks = append(r.rechecks, rc)
+}
+
+func (r *runShipper) dueRechecks(now time.Time) []recheck {
+	r.recheckMu.Lock()
+	defer r.recheckMu.Unlock()
+	n := 0
+	for n < len(r.rechecks) && !r.rechecks[n].at.After(now) {
+		n++
+	}
+	due := append([]recheck(nil), r.rechecks[:n]...)
+	r.rechecks = r.rechecks[n:]
+	return due
 }
 
 func (r *runShipper) worker(ctx context.Context) {
@@ -135,6 +191,7 @@ func (r *runShipper) shipRun(ctx context.Context, e spool.Entry, expID string, p
 	}
 	if p.fromSearch && terminal(p.run.Status) { // an earlier process finished it
 		p.runDone = true
+		r.later(recheck{expID: expID, id: c.ID, keep: p.run.RunID, at: time.Now().Add(r.recheckAfter)})
 		return r.dedupe(ctx, expID, c.ID, p.run.RunID)
 	}
 	if !p.batchDone {
@@ -157,6 +214,7 @@ func (r *runShipper) shipRun(ctx context.Context, e spool.Entry, expID string, p
 	}
 	p.runDone = true
 	if e.Recovered || p.createTried {
+		r.later(recheck{expID: expID, id: c.ID, keep: p.run.RunID, at: time.Now().Add(r.recheckAfter)})
 		return r.dedupe(ctx, expID, c.ID, p.run.RunID)
 	}
 	return nil

@@ -98,6 +98,11 @@ type Config struct {
 	// default 20: a run costs the server ~90 ms, so one server makes ~10
 	// of them a second, and a longer queue would only hold stale extras.
 	RunsBacklogMax int
+	// RecheckAfter: a replayed interaction's run is checked for a
+	// duplicate right after it is finished and once more this much later
+	// (a congested server may still be creating one from a killed
+	// process's queued request); default 1 min.
+	RecheckAfter time.Duration
 	// ProbeInterval: while deliveries fail, how often the server's /health
 	// is probed, so shipping resumes at once when it answers; default 1 s.
 	ProbeInterval time.Duration
@@ -181,6 +186,9 @@ func (c *Config) defaults() error {
 	}
 	if c.RunsBacklogMax <= 0 {
 		c.RunsBacklogMax = 20
+	}
+	if c.RecheckAfter <= 0 {
+		c.RecheckAfter = time.Minute
 	}
 	if c.ProbeInterval <= 0 {
 		c.ProbeInterval = time.Second
@@ -395,7 +403,7 @@ func (t *Tracker) openChannels() error {
 			return err
 		}
 		rs := &runShipper{d: t.yieldingDeps(), q: q, workers: t.cfg.Workers, source: t.cfg.SourceName,
-			backoff: t.gate.backoff, prog: map[uint64]*progress{}}
+			backoff: t.gate.backoff, prog: map[uint64]*progress{}, recheckAfter: t.cfg.RecheckAfter}
 		t.runs = &channel{name: ChannelRuns, q: q, run: rs.run, shipped: rs.shipped.Load}
 		t.all = append(t.all, t.runs)
 	}
