@@ -110,6 +110,7 @@ func wireLimits(cfg *config.Config, rdb *redis.Client, gw *gateway.Gateway, log 
 		t := cache.NewTolerant(c, log)
 		degraded["cache"] = t.Degraded
 		gw.Cache, gw.CacheKey, gw.CacheTTL = t, cache.Key, cfg.Cache.TTL
+		gw.CacheSampled = cfg.Cache.Sampled
 	}
 	gw.EstimateTokens = ratelimit.EstimateTokens
 	return degraded

@@ -404,12 +404,12 @@ func TestCacheHitStreamsAndIsRecorded(t *testing.T) {
 	h := newHarness(t)
 	h.gw.Cache, h.gw.CacheKey, h.gw.CacheTTL = cache.NewMemory(10, time.Hour), cache.Key, time.Hour
 	h.primary.Push(answer("cached answer", 30, "google", "gemini-2.5-flash"))
-	resp, body := h.post(t, "/chat", `{"prompt":"same"}`)
+	resp, body := h.post(t, "/chat", `{"prompt":"same","temperature":0}`)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "MISS" {
 		t.Fatalf("first: %d %s %s", resp.StatusCode, resp.Header.Get("X-Cache"), body)
 	}
 	<-h.calls
-	resp, body = h.post(t, "/chat", `{"prompt":"same","stream":true}`)
+	resp, body = h.post(t, "/chat", `{"prompt":"same","temperature":0,"stream":true}`)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "HIT" {
 		t.Fatalf("second: %d %s", resp.StatusCode, resp.Header.Get("X-Cache"))
 	}
@@ -429,7 +429,7 @@ func TestCacheHitStreamsAndIsRecorded(t *testing.T) {
 	if !c.Cached || !c.Success || c.Response != "cached answer" || c.Usage.Total() != 0 {
 		t.Errorf("record of the hit = %+v", c)
 	}
-	resp, _ = h.post(t, "/chat", `{"prompt":"same"}`, "Cache-Control", "no-cache")
+	resp, _ = h.post(t, "/chat", `{"prompt":"same","temperature":0}`, "Cache-Control", "no-cache")
 	if resp.Header.Get("X-Cache") != "MISS" || h.primary.NumCalls() != 2 {
 		t.Errorf("no-cache did not skip the lookup")
 	}
