@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "image-check: needs root (chown and chroot)"; exit 1; }
 GO=${GO:-go}
+CHROOT=$(command -v chroot) || { echo "image-check: chroot not found (coreutils)"; exit 1; }
 work=$(mktemp -d)
 pid=
 cleanup() {
@@ -35,12 +36,12 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 run_env=(env -i "${env_args[@]}" PORT="$port" LISTEN_ADDR="127.0.0.1:$port" OLLAMA_HOST=127.0.0.1:1)
 echo "image-check: user $user, env ${env_args[*]}, port $port"
 
-"${run_env[@]}" chroot --userspec="$user" "$rootfs" /llm-connector >"$work/log" 2>&1 &
+"${run_env[@]}" "$CHROOT" --userspec="$user" "$rootfs" /llm-connector >"$work/log" 2>&1 &
 pid=$!
 ok=
 for _ in $(seq 100); do
   kill -0 "$pid" 2>/dev/null || fail "the service exited at start"
-  if "${run_env[@]}" chroot --userspec="$user" "$rootfs" /llm-connector healthcheck >/dev/null 2>&1; then ok=1; break; fi
+  if "${run_env[@]}" "$CHROOT" --userspec="$user" "$rootfs" /llm-connector healthcheck >/dev/null 2>&1; then ok=1; break; fi
   sleep 0.1
 done
 [ -n "$ok" ] || fail "no healthy /health within 10 s"
