@@ -116,7 +116,7 @@ func TestStartupLog(t *testing.T) {
 			wantLines: []string{`"role":"primary","name":"ollama"`, `"role":"fallback","name":"none"`},
 			health:    "healthy"},
 		{name: "seed defaults without a key", env: map[string]string{},
-			wantLines: []string{`"role":"primary","name":"google","model":"gemini-2.5-flash","configured":false,"serving_from":"ollama"`},
+			wantLines:  []string{`"role":"primary","name":"google","model":"gemini-2.5-flash","configured":false,"serving_from":"ollama"`},
 			googleWarn: true, health: "healthy"},
 		{name: "everything on", env: map[string]string{"LLM_ADMIN_KEY": adminKey, "AUTH_REQUIRED": "true",
 			"MLFLOW_TRACKING_URI": "http://bob:" + mlflowPW + "@127.0.0.1:1", "REDIS_URL": "redis://:" + dbPW + "@127.0.0.1:1/0",
