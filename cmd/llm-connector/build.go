@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/llm-connector/llm-connector/internal/admin"
+	"github.com/llm-connector/llm-connector/internal/auth"
 	"github.com/llm-connector/llm-connector/internal/config"
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -151,6 +152,9 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 			registerPprof(mux, cfg.Auth.AdminKey)
 		},
 		LimitByIP: cfg.RateLimit.Key == "ip",
+		AllowModel: func(ctx context.Context, model string) bool {
+			return auth.FromContext(ctx).AllowsModel(model)
+		},
 		Models: func() []server.ModelInfo {
 			var out []server.ModelInfo
 			for _, m := range table.Models() {

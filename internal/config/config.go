@@ -42,6 +42,7 @@ type Config struct {
 	MLflow    MLflow
 
 	RedisURL    string // REDIS_URL: shared limits and cache when set
+	RedisPrefix string // REDIS_KEY_PREFIX: namespace of every Redis key; default "llmc:"
 	DatabaseURL string // DATABASE_URL: PostgreSQL ledger, keys and budgets when set (else SQLite in DATA_DIR)
 	// DatabaseWait bounds the retries of an unreachable DATABASE_URL at
 	// start (DATABASE_CONNECT_TIMEOUT; default 60s, 0 = one try).
@@ -260,6 +261,7 @@ func (l *loader) config() *Config {
 			Workers:        l.int("MLFLOW_WORKERS", 4),
 		},
 		RedisURL:     l.secret("REDIS_URL", ""),
+		RedisPrefix:  l.str("REDIS_KEY_PREFIX", "llmc:"),
 		DatabaseURL:  l.secret("DATABASE_URL", ""),
 		DatabaseWait: l.dur("DATABASE_CONNECT_TIMEOUT", 60*time.Second),
 		Cache: Cache{
