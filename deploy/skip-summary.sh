@@ -7,5 +7,5 @@ if [ ! -s "$report" ]; then
   exit 0
 fi
 sort "$report" | uniq -c | awk -F'\t' '
-  { split($1, a, " "); n = a[1]; suite = a[2]; line = line sep suite " (" n " tests: " $2 ")"; sep = "; " }
+  { split($1, a, " "); n = a[1]; suite = a[2]; line = line sep suite ": " $2 " (" n "x)"; sep = "; " }
   END { print "integration suites skipped: " line }'
