@@ -172,3 +172,19 @@ func TestStartupLog(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisLogsAreJSON: go-redis's own lines (dial failures while Redis
+// is down) go through the service's JSON log, redacted like the rest.
+func TestRedisLogsAreJSON(t *testing.T) {
+	var buf syncBuffer
+	log := newLogger(&buf, &config.Config{LogLevel: "info", RedisURL: "redis://:hunter22@127.0.0.1:1/0"})
+	redisLogger{log}.Printf(context.Background(), "redis: dial %s: connection refused (password %s)", "127.0.0.1:1", "hunter22")
+	var line map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+		t.Fatalf("not one JSON line: %q", buf.String())
+	}
+	if line["component"] != "redis" || !strings.Contains(line["detail"].(string), "connection refused") ||
+		strings.Contains(buf.String(), "hunter22") {
+		t.Errorf("line = %v", line)
+	}
+}
