@@ -1,8 +1,12 @@
-# llm-connector: the common commands. Go 1.26+.
+# llm-connector: the common commands. Go 1.26+; `make test` also needs a C
+# compiler (the race detector needs cgo: apt-get install gcc).
 GO      ?= go
 FUZZTIME ?= 30s
+# Where the shared tools live (the Ollama test server); by default beside
+# this checkout, as in the project's workspace.
+SHARED_DIR ?= $(abspath $(CURDIR)/../shared)
 
-.PHONY: run build test test-short fuzz bench bench-load vet fmt ollama-test-server
+.PHONY: run build test test-short fuzz bench bench-load vet fmt ollama-test-server image-check
 
 run: ## run the service (configuration from the environment)
 	$(GO) run ./cmd/llm-connector
@@ -10,11 +14,17 @@ run: ## run the service (configuration from the environment)
 build: ## a static binary in bin/
 	CGO_ENABLED=0 $(GO) build -tags grpcnotrace -trimpath -ldflags "-s -w" -o bin/llm-connector ./cmd/llm-connector
 
-test: ## every test, with the race detector
-	$(GO) test -race -count=1 ./...
+test: ## every test, with the race detector; ends with a line on skipped integration suites
+	@command -v $${CC:-gcc} >/dev/null || command -v cc >/dev/null || { echo "make test: the race detector needs a C compiler (cgo): apt-get install gcc"; exit 1; }
+	@report=$$(mktemp); LLMC_SKIP_REPORT=$$report $(GO) test -race -count=1 ./...; status=$$?; \
+	  sh deploy/skip-summary.sh $$report; rm -f $$report; exit $$status
 
 test-short: ## without the race detector
-	$(GO) test -count=1 ./...
+	@report=$$(mktemp); LLMC_SKIP_REPORT=$$report $(GO) test -count=1 ./...; status=$$?; \
+	  sh deploy/skip-summary.sh $$report; rm -f $$report; exit $$status
+
+image-check: ## start the container image's filesystem layout as its non-root user (root needed; no Docker)
+	GO=$(GO) bash deploy/image-check.sh
 
 fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeChat$$' -fuzztime=$(FUZZTIME) ./internal/server
@@ -35,5 +45,9 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-ollama-test-server: ## build and start the real Ollama used by integration tests
-	bash ../shared/tools/ollama-test-server/setup.sh
+ollama-test-server: ## build and start the real Ollama used by integration tests (SHARED_DIR=... to point at shared/)
+	@test -f "$(SHARED_DIR)/tools/ollama-test-server/setup.sh" || { \
+	  echo "make ollama-test-server: $(SHARED_DIR)/tools/ollama-test-server/setup.sh not found."; \
+	  echo "  It lives in the project's shared/ folder (beside the checkout in the project workspace);"; \
+	  echo "  run: make ollama-test-server SHARED_DIR=/path/to/shared"; exit 1; }
+	bash "$(SHARED_DIR)/tools/ollama-test-server/setup.sh"

@@ -7,9 +7,13 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/llm-connector/llm-connector/internal/admin"
+	"github.com/llm-connector/llm-connector/internal/auth"
 	"github.com/llm-connector/llm-connector/internal/config"
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -66,10 +70,11 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		return nil, err
 	}
 	if rdb != nil {
+		redis.SetLogger(redisLogger{log})
 		a.closers = append(a.closers, func(context.Context) error { return rdb.Close() })
 	}
 	outbound(cfg, rdb, backends, log)
-	if cfg.Google.APIKey == "" {
+	if cfg.Google.APIKey == "" && cfg.Provider == "google" {
 		log.Warn("GOOGLE_API_KEY is not set: Gemini is disabled and requests go to the fallback",
 			"fallback", cfg.Fallback)
 	}
@@ -80,11 +85,12 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		}
 		primary = cfg.Fallback
 	}
+	logStartup(log, cfg, backends, primary)
 	table, err := route.New(route.Config{
 		Backends: backends,
 		Primary:  primary,
 		Fallback: cfg.Fallback,
-		Aliases:  aliasesOf(cfg),
+		Aliases:  aliasesOf(cfg, backends, log),
 		Policy:   policyOf(cfg),
 		Breakers: router.NewBreakers(router.BreakerConfig{Failures: cfg.Retry.BreakerFailures, Cooldown: cfg.Retry.BreakerCooldown}),
 	})
@@ -154,6 +160,9 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 			registerPprof(mux, cfg.Auth.AdminKey)
 		},
 		LimitByIP: cfg.RateLimit.Key == "ip",
+		AllowModel: func(ctx context.Context, model string) bool {
+			return auth.FromContext(ctx).AllowsModel(model)
+		},
 		Models: func() []server.ModelInfo {
 			var out []server.ModelInfo
 			for _, m := range table.Models() {
@@ -249,13 +258,29 @@ func extraProvider(name string, spec config.ProviderSpec, hc *http.Client) (llm.
 	return nil, fmt.Errorf("provider %q: unknown type %q", name, spec.Type)
 }
 
-func aliasesOf(cfg *config.Config) map[string]route.Alias {
+// aliasesOf builds the file's aliases. A target whose provider is not
+// configured here (Gemini without a key) is left out of its chain with a
+// warning, so one file serves machines with and without every key; an
+// alias left with no target is an error at start.
+func aliasesOf(cfg *config.Config, backends map[string]route.Backend, log *slog.Logger) map[string]route.Alias {
 	if cfg.File == nil {
 		return nil
 	}
 	out := map[string]route.Alias{}
 	for name, a := range cfg.File.Aliases {
-		out[name] = route.Alias{Targets: a.Targets, Retries: a.Retries, Timeout: a.Timeout}
+		targets := make([]string, 0, len(a.Targets))
+		for _, t := range a.Targets {
+			prov, _, _ := strings.Cut(t, "/")
+			if _, ok := backends[prov]; !ok {
+				log.Warn("alias target skipped: its provider is not configured", "alias", name, "target", t)
+				continue
+			}
+			targets = append(targets, t)
+		}
+		if len(targets) == 0 {
+			targets = a.Targets // route.New names the missing provider
+		}
+		out[name] = route.Alias{Targets: targets, Retries: a.Retries, Timeout: a.Timeout}
 	}
 	return out
 }

@@ -92,12 +92,15 @@ func healthOf(cfg *config.Config, table *route.Table, backends map[string]route.
 			if name == "" || name == "none" {
 				continue
 			}
-			providers++
 			comp := providerHealth(ctx, cfg, name, backends, states, deep)
+			h.Components[name] = comp
+			if comp["status"] == "not_configured" {
+				continue // a configuration fact (no key), not a degradation
+			}
+			providers++
 			if comp["status"] == "ok" {
 				usable++
 			}
-			h.Components[name] = comp
 		}
 		for name, isDegraded := range degraded {
 			if isDegraded() {
@@ -121,7 +124,7 @@ func providerHealth(ctx context.Context, cfg *config.Config, name string, backen
 	comp := map[string]any{"model": model, "status": "ok"}
 	b, ok := backends[name]
 	if !ok {
-		comp["status"], comp["reason"] = "unavailable", "not configured"
+		comp["status"], comp["reason"] = "not_configured", "not configured"
 		if name == "google" {
 			comp["reason"] = "GOOGLE_API_KEY is not set"
 		}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/config"
@@ -49,6 +52,13 @@ func secretsOf(cfg *config.Config) []string {
 			out = append(out, s)
 		}
 	}
+	for _, raw := range []string{cfg.DatabaseURL, cfg.RedisURL} { // passwords inside URLs
+		if u, err := url.Parse(raw); err == nil {
+			if pw, ok := u.User.Password(); ok && len(pw) >= 6 {
+				out = append(out, pw)
+			}
+		}
+	}
 	if cfg.File != nil {
 		for _, p := range cfg.File.Providers {
 			if len(p.APIKey) >= 6 {
@@ -57,4 +67,12 @@ func secretsOf(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// redisLogger routes go-redis's own log lines (dial failures, pool
+// notices) into the service's JSON log instead of plain text on stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "component", "redis", "detail", fmt.Sprintf(format, v...))
 }

@@ -46,9 +46,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "keys" {
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
 	}
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		fmt.Fprintln(stdout, usage)
-		return nil
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "--help", "-help", "help":
+			printHelp(stdout)
+			return nil
+		case "-v", "--version", "-version", "version":
+			printVersion(stdout)
+			return nil
+		}
+		return fmt.Errorf("unknown argument %q (try --help)", args[0])
 	}
 	return start(ctx, getenv, stdout, nil)
 }
@@ -79,7 +86,9 @@ const defaultGCPercent = 300
 
 const usage = `usage: llm-connector              run the service (configuration from the environment; see README.md)
        llm-connector keys ...     manage API keys (create, list, revoke, usage)
-       llm-connector healthcheck  exit 0 when the local service answers GET /health with 200 (for containers)`
+       llm-connector healthcheck  exit 0 when the local service answers GET /health with 200 (for containers)
+       llm-connector --version    print the version
+       llm-connector --help       this text`
 
 // healthcheck probes the local service, for container health checks
 // (distroless images have no curl).

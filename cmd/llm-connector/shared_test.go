@@ -34,11 +34,13 @@ func chatAs(t *testing.T, url, user, body string, hdr ...string) (*http.Response
 // TestTwoInstancesShareLimitsAndCache: two service instances on one Redis
 // enforce one limit, not two, and share the response cache.
 func TestTwoInstancesShareLimitsAndCache(t *testing.T) {
-	redistest.Client(t) // skips (or fails in CI) when Redis is not there
+	// Skips (or fails in CI) when Redis is not there; every key under the
+	// test's prefix is deleted when it ends.
+	_, prefix := redistest.Client(t)
 	gem := fakegemini.New(t)
 	env := map[string]string{
 		"GOOGLE_API_KEY": gem.Key, "GOOGLE_GEMINI_BASE_URL": gem.URL, "OLLAMA_HOST": "127.0.0.1:1",
-		"REDIS_URL": redistest.URL(), "RATE_LIMIT_RPM": "10",
+		"REDIS_URL": redistest.URL(), "REDIS_KEY_PREFIX": prefix, "RATE_LIMIT_RPM": "10", "CACHE_SAMPLED": "true",
 	}
 	a, _ := startService(t, env)
 	b, _ := startService(t, env)

@@ -28,7 +28,7 @@ type accounting struct {
 }
 
 func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (*accounting, error) {
-	db, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	db, err := openStore(ctx, cfg, log, sleepCtx)
 	if err != nil {
 		return nil, fmt.Errorf("ledger database: %w", err)
 	}

@@ -96,7 +96,7 @@ func wireLimits(cfg *config.Config, rdb *redis.Client, gw *gateway.Gateway, log 
 			if !cfg.RateLimit.FailOpen {
 				fp = ratelimit.FailClosed
 			}
-			fb := ratelimit.WithFallback(ratelimit.NewRedis(rdb, "llmc:rl:"), ratelimit.NewMemory(), fp, log)
+			fb := ratelimit.WithFallback(ratelimit.NewRedis(rdb, cfg.RedisPrefix+"rl:"), ratelimit.NewMemory(), fp, log)
 			degraded["rate_limiter"] = fb.Degraded
 			lim = fb
 		}
@@ -105,11 +105,12 @@ func wireLimits(cfg *config.Config, rdb *redis.Client, gw *gateway.Gateway, log 
 	if cfg.Cache.Enabled {
 		var c cache.Cache = cache.NewMemory(cfg.Cache.Size, cfg.Cache.TTL)
 		if rdb != nil {
-			c = cache.NewRedis(rdb, "llmc:cache:")
+			c = cache.NewRedis(rdb, cfg.RedisPrefix+"cache:")
 		}
 		t := cache.NewTolerant(c, log)
 		degraded["cache"] = t.Degraded
 		gw.Cache, gw.CacheKey, gw.CacheTTL = t, cache.Key, cfg.Cache.TTL
+		gw.CacheSampled = cfg.Cache.Sampled
 	}
 	gw.EstimateTokens = ratelimit.EstimateTokens
 	return degraded
@@ -122,7 +123,7 @@ func outbound(cfg *config.Config, rdb *redis.Client, backends map[string]route.B
 	}
 	var lim ratelimit.Limiter = ratelimit.NewMemory()
 	if rdb != nil {
-		lim = ratelimit.WithFallback(ratelimit.NewRedis(rdb, "llmc:rl:"), ratelimit.NewMemory(), ratelimit.FailOpen, log)
+		lim = ratelimit.WithFallback(ratelimit.NewRedis(rdb, cfg.RedisPrefix+"rl:"), ratelimit.NewMemory(), ratelimit.FailOpen, log)
 	}
 	for name, pl := range cfg.File.ProviderLimits {
 		b, ok := backends[name]

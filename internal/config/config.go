@@ -42,7 +42,11 @@ type Config struct {
 	MLflow    MLflow
 
 	RedisURL    string // REDIS_URL: shared limits and cache when set
+	RedisPrefix string // REDIS_KEY_PREFIX: namespace of every Redis key; default "llmc:"
 	DatabaseURL string // DATABASE_URL: PostgreSQL ledger, keys and budgets when set (else SQLite in DATA_DIR)
+	// DatabaseWait bounds the retries of an unreachable DATABASE_URL at
+	// start (DATABASE_CONNECT_TIMEOUT; default 60s, 0 = one try).
+	DatabaseWait time.Duration
 
 	Cache     Cache
 	RateLimit RateLimit
@@ -124,6 +128,11 @@ type Cache struct {
 	Enabled bool          // CACHE_ENABLED; default true
 	TTL     time.Duration // CACHE_TTL; default 1h
 	Size    int           // CACHE_SIZE: entries in memory; default 10000
+	// Sampled also caches requests that sample (temperature above 0, or
+	// unset where the API's default samples): CACHE_SAMPLED; default
+	// false, so only deterministic requests (temperature 0) are served
+	// from cache unless a request opts in (header X-LLM-Cache: on).
+	Sampled bool
 }
 
 // RateLimit configures inbound and outbound limits. 0 means unlimited.
@@ -156,6 +165,43 @@ type Getenv func(string) string
 // one, the YAML file. It returns every problem at once.
 func Load(getenv Getenv) (*Config, error) {
 	l := loader{getenv: getenv}
+	c := l.config()
+	if c.ConfigFile != "" {
+		f, err := LoadFile(c.ConfigFile)
+		if err != nil {
+			l.errs = append(l.errs, err)
+		}
+		c.File = f
+		if f != nil {
+			for name, spec := range f.Providers {
+				if spec.APIKeyEnv != "" {
+					spec.APIKey = l.secret(spec.APIKeyEnv, "")
+					f.Providers[name] = spec
+				}
+			}
+		}
+	}
+	if err := errors.Join(append(l.errs, c.Validate())...); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return c, nil
+}
+
+// Var is one environment variable the configuration reads, with its
+// default as text ("" when it has none).
+type Var struct{ Name, Default string }
+
+// Variables lists every environment variable Load reads, in the order it
+// reads them, with its default: the one definition (Load's) is walked
+// with an empty environment, so the list cannot drift from it.
+func Variables() []Var {
+	l := loader{getenv: func(string) string { return "" }, dry: true, vars: &[]Var{}}
+	l.config()
+	return *l.vars
+}
+
+// config reads every variable into a Config (without the YAML file).
+func (l *loader) config() *Config {
 	c := &Config{
 		LogLevel:          l.str("LOG_LEVEL", "info"),
 		DataDir:           l.str("DATA_DIR", "./data"),
@@ -222,12 +268,15 @@ func Load(getenv Getenv) (*Config, error) {
 			Workers:        l.int("MLFLOW_WORKERS", 4),
 			LogContent:     strings.ToLower(strings.TrimSpace(l.str("MLFLOW_LOG_CONTENT", "full"))),
 		},
-		RedisURL:    l.secret("REDIS_URL", ""),
-		DatabaseURL: l.secret("DATABASE_URL", ""),
+		RedisURL:     l.secret("REDIS_URL", ""),
+		RedisPrefix:  l.str("REDIS_KEY_PREFIX", "llmc:"),
+		DatabaseURL:  l.secret("DATABASE_URL", ""),
+		DatabaseWait: l.dur("DATABASE_CONNECT_TIMEOUT", 60*time.Second),
 		Cache: Cache{
 			Enabled: l.bool("CACHE_ENABLED", true),
 			TTL:     l.dur("CACHE_TTL", time.Hour),
 			Size:    l.int("CACHE_SIZE", 10000),
+			Sampled: l.bool("CACHE_SAMPLED", false),
 		},
 		RateLimit: RateLimit{
 			RPM:      l.int("RATE_LIMIT_RPM", 0),
@@ -251,25 +300,7 @@ func Load(getenv Getenv) (*Config, error) {
 	if c.MLflow.SpoolDir == "" {
 		c.MLflow.SpoolDir = c.DataDir + "/spool"
 	}
-	if c.ConfigFile != "" {
-		f, err := LoadFile(c.ConfigFile)
-		if err != nil {
-			l.errs = append(l.errs, err)
-		}
-		c.File = f
-		if f != nil {
-			for name, spec := range f.Providers {
-				if spec.APIKeyEnv != "" {
-					spec.APIKey = l.secret(spec.APIKeyEnv, "")
-					f.Providers[name] = spec
-				}
-			}
-		}
-	}
-	if err := errors.Join(append(l.errs, c.Validate())...); err != nil {
-		return nil, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	return c, nil
+	return c
 }
 
 // Validate reports every problem in c, joined.
@@ -359,9 +390,29 @@ func (c *Config) Validate() error {
 type loader struct {
 	getenv Getenv
 	errs   []error
+	dry    bool   // Variables: read no files
+	vars   *[]Var // Variables: every name read, with its default
+}
+
+// note records a variable for Variables.
+func (l *loader) note(name string, def any) {
+	if l.vars == nil {
+		return
+	}
+	d := fmt.Sprint(def)
+	if dd, ok := def.(time.Duration); ok && dd >= time.Second { // 1h0m0s → 1h
+		if strings.HasSuffix(d, "m0s") {
+			d = strings.TrimSuffix(d, "0s")
+		}
+		if strings.HasSuffix(d, "h0m") {
+			d = strings.TrimSuffix(d, "0m")
+		}
+	}
+	*l.vars = append(*l.vars, Var{Name: name, Default: d})
 }
 
 func (l *loader) str(name, def string) string {
+	l.note(name, def)
 	if v := strings.TrimSpace(l.getenv(name)); v != "" {
 		return v
 	}
@@ -369,6 +420,7 @@ func (l *loader) str(name, def string) string {
 }
 
 func (l *loader) int(name string, def int) int {
+	l.note(name, def)
 	v := strings.TrimSpace(l.getenv(name))
 	if v == "" {
 		return def
@@ -382,6 +434,7 @@ func (l *loader) int(name string, def int) int {
 }
 
 func (l *loader) float(name string, def float64) float64 {
+	l.note(name, def)
 	v := strings.TrimSpace(l.getenv(name))
 	if v == "" {
 		return def
@@ -395,6 +448,7 @@ func (l *loader) float(name string, def float64) float64 {
 }
 
 func (l *loader) bool(name string, def bool) bool {
+	l.note(name, def)
 	v := strings.TrimSpace(l.getenv(name))
 	if v == "" {
 		return def
@@ -408,6 +462,7 @@ func (l *loader) bool(name string, def bool) bool {
 }
 
 func (l *loader) dur(name string, def time.Duration) time.Duration {
+	l.note(name, def)
 	v := strings.TrimSpace(l.getenv(name))
 	if v == "" {
 		return def
@@ -430,6 +485,8 @@ func (l *loader) dur(name string, def time.Duration) time.Duration {
 // secret reads NAME, or the file named by NAME_FILE. The value is never
 // part of an error message.
 func (l *loader) secret(name, def string) string {
+	l.note(name, def)
+	l.note(name+"_FILE", "")
 	if v := strings.TrimSpace(l.getenv(name)); v != "" {
 		return v
 	}
@@ -445,6 +502,11 @@ func (l *loader) secret(name, def string) string {
 }
 
 func (l *loader) googleKey() (key, source string) {
+	l.note("GOOGLE_API_KEY", "")
+	l.note("GOOGLE_API_KEY_FILE", DefaultGoogleKeyFile)
+	if l.dry {
+		return "", ""
+	}
 	if v := strings.TrimSpace(l.getenv("GOOGLE_API_KEY")); v != "" {
 		return v, "env"
 	}

@@ -122,3 +122,35 @@ providers:
 		t.Error("unknown top-level key accepted")
 	}
 }
+
+// TestVariables: the list --help prints comes from Load itself: every
+// variable Load reads is in it with its default, and reading it touches
+// no file.
+func TestVariables(t *testing.T) {
+	vars := Variables()
+	got := map[string]string{}
+	for _, v := range vars {
+		if _, dup := got[v.Name]; dup {
+			t.Errorf("%s listed twice", v.Name)
+		}
+		got[v.Name] = v.Default
+	}
+	for name, def := range map[string]string{
+		"PORT": "8000", "LLM_PROVIDER": "google", "LLM_FALLBACK": "ollama", "CACHE_TTL": "1h",
+		"REQUEST_TIMEOUT": "1m", "GOOGLE_API_KEY": "", "GOOGLE_API_KEY_FILE": DefaultGoogleKeyFile,
+		"LLM_ADMIN_KEY_FILE": "", "MLFLOW_SPOOL_SYNC_INTERVAL": "20ms", "OLLAMA_MODEL": "llama2",
+		"SHUTDOWN_TIMEOUT": "30s", "LLM_RETRY_BASE_DELAY": "500ms", "IDLE_TIMEOUT": "2m",
+	} {
+		if d, ok := got[name]; !ok || d != def {
+			t.Errorf("%s: listed=%v default %q, want %q", name, ok, d, def)
+		}
+	}
+	// Every variable Load asks the environment for is listed.
+	asked := map[string]bool{}
+	_, _ = Load(func(k string) string { asked[k] = true; return "" })
+	for name := range asked {
+		if _, ok := got[name]; !ok {
+			t.Errorf("Load reads %s but Variables does not list it", name)
+		}
+	}
+}

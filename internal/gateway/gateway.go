@@ -80,11 +80,15 @@ type Gateway struct {
 	Cache    Cache
 	CacheKey func(route string, req *llm.Request) string
 	CacheTTL time.Duration
-	Limiter  Limiter
-	Budget   Budget
-	Pricer   Pricer
-	Sink     track.Sink
-	Log      *slog.Logger
+	// CacheSampled also caches requests that sample (temperature above 0
+	// or unset). Off by default: only deterministic requests are cached,
+	// unless the request opts in (Input.CacheSampled).
+	CacheSampled bool
+	Limiter      Limiter
+	Budget       Budget
+	Pricer       Pricer
+	Sink         track.Sink
+	Log          *slog.Logger
 	// EstimateTokens is the admission estimate (prompt + max_tokens).
 	EstimateTokens func(req *llm.Request) int
 	// Authorize, when set, may refuse a resolved route for the caller in
@@ -126,6 +130,20 @@ type Input struct {
 	Stream    bool
 	NoCache   bool // Cache-Control: no-cache — skip the lookup
 	NoStore   bool // Cache-Control: no-store — do not store the answer
+	// CacheSampled opts this request into the cache even when it samples
+	// (X-LLM-Cache: on).
+	CacheSampled bool
+}
+
+// Cacheable says whether the answer to in may come from, or go to, the
+// cache: a sampling request (temperature above 0, or unset so that the
+// provider's own default samples) asks for a new answer each time.
+func (g *Gateway) Cacheable(in *Input) bool {
+	if g.CacheSampled || in.CacheSampled {
+		return true
+	}
+	t := in.Req.Temperature
+	return t != nil && *t == 0
 }
 
 // Result is filled in while the answer streams; read it after the
@@ -213,7 +231,7 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 // source returns the cache replay on a hit, else the route's stream, and
 // the cache key to store the answer under ("" when not caching).
 func (g *Gateway) source(ctx context.Context, in *Input, res *Result) (iter.Seq2[llm.Chunk, error], string) {
-	if g.Cache == nil || g.CacheKey == nil {
+	if g.Cache == nil || g.CacheKey == nil || !g.Cacheable(in) {
 		return res.Route.P.Stream(ctx, in.Req), ""
 	}
 	key := g.CacheKey(res.Route.Name, in.Req)

@@ -150,6 +150,7 @@ func TestGatewayPipeline(t *testing.T) {
 		}, wantKind: llm.KindForbidden},
 		{name: "second identical request is a cache hit at no cost", setup: func(g *Gateway, in *Input) {
 			g.Cache, g.CacheKey = &mapCache{m: map[string]*llm.Response{}}, func(r string, req *llm.Request) string { return r + req.Messages[0].Content }
+			g.CacheSampled = true
 			if _, err := run(t, g, input("")); err != nil {
 				t.Fatal(err)
 			}
@@ -212,5 +213,49 @@ func TestGatewayPipeline(t *testing.T) {
 				tt.check(t, g, res, calls)
 			}
 		})
+	}
+}
+
+// TestCacheable: only deterministic requests use the cache by default; a
+// sampling request opts in per request or by configuration (issue 13).
+func TestCacheable(t *testing.T) {
+	zero, warm := 0.0, 0.9
+	tests := []struct {
+		name        string
+		temp        *float64
+		perRequest  bool
+		everything  bool
+		wantCaching bool
+	}{
+		{"temperature 0", &zero, false, false, true},
+		{"temperature 0.9 (the seed's poem)", &warm, false, false, false},
+		{"temperature unset: the provider samples", nil, false, false, false},
+		{"sampling, opted in by the request", &warm, true, false, true},
+		{"sampling, CACHE_SAMPLED", nil, false, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &Gateway{CacheSampled: tt.everything}
+			in := input("")
+			in.Req.Temperature, in.CacheSampled = tt.temp, tt.perRequest
+			if got := g.Cacheable(in); got != tt.wantCaching {
+				t.Errorf("Cacheable = %v, want %v", got, tt.wantCaching)
+			}
+		})
+	}
+	// A sampling request neither reads nor fills the cache.
+	p := fakeprovider.New("google")
+	p.SetDefault(answer()...)
+	mc := &mapCache{m: map[string]*llm.Response{}}
+	g := &Gateway{Routes: oneRoute{p}, Cache: mc, CacheKey: func(r string, _ *llm.Request) string { return r }}
+	in := input("")
+	in.Req.Temperature = &warm
+	for range 2 {
+		if res, err := run(t, g, in); err != nil || res.Cached {
+			t.Fatalf("res %+v err %v", res, err)
+		}
+	}
+	if len(mc.m) != 0 || p.NumCalls() != 2 {
+		t.Errorf("stored %d, upstream calls %d; want 0 and 2", len(mc.m), p.NumCalls())
 	}
 }

@@ -6,6 +6,7 @@ package route
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -130,7 +131,7 @@ func (t *Table) Resolve(model, provider string) (gateway.Route, error) {
 		}
 		b, ok := t.backends[provider]
 		if !ok {
-			return gateway.Route{}, fmt.Errorf("%w: unknown provider %q", gateway.ErrNoRoute, provider)
+			return gateway.Route{}, t.notConfigured(provider)
 		}
 		return t.explicitRoute(provider + "/" + b.DefaultModel)
 	}
@@ -145,12 +146,64 @@ func (t *Table) Resolve(model, provider string) (gateway.Route, error) {
 		return t.explicitRoute(model)
 	}
 	if provider == "" {
-		provider = t.def.Provider
+		p, err := t.bareModel(model)
+		if err != nil {
+			return gateway.Route{}, err
+		}
+		provider = p
 	}
 	if _, ok := t.backends[provider]; !ok {
-		return gateway.Route{}, fmt.Errorf("%w: unknown provider %q", gateway.ErrNoRoute, provider)
+		return gateway.Route{}, t.notConfigured(provider)
 	}
 	return t.explicitRoute(provider + "/" + model)
+}
+
+func (t *Table) notConfigured(provider string) error {
+	return fmt.Errorf("%w: provider %q is not configured (configured: %s)",
+		gateway.ErrNoRoute, provider, strings.Join(t.providerNames(), ", "))
+}
+
+// families maps the name prefixes of the hosted providers' own models to
+// their provider.
+var families = []struct{ prefix, provider string }{
+	{"gpt-", "openai"}, {"chatgpt-", "openai"}, {"o1", "openai"}, {"o3", "openai"}, {"o4", "openai"},
+	{"claude-", "anthropic"}, {"gemini-", "google"},
+}
+
+// bareModel picks the provider of a model named without "provider/":
+// the configured provider that advertises it (default model or models
+// list; the primary first), else the primary, except that a name of a
+// hosted provider's family (gpt-*, claude-*, gemini-*) is never sent to
+// another provider: with its own provider not configured it is a 404
+// naming the configured ones, instead of a silent ollama/gpt-4o-mini.
+func (t *Table) bareModel(model string) (string, error) {
+	if t.advertises(t.def.Provider, model) {
+		return t.def.Provider, nil
+	}
+	for _, name := range t.providerNames() {
+		if t.advertises(name, model) {
+			return name, nil
+		}
+	}
+	lower := strings.ToLower(model)
+	for _, f := range families {
+		if strings.HasPrefix(lower, f.prefix) && f.provider != t.def.Provider {
+			if _, ok := t.backends[f.provider]; ok {
+				return f.provider, nil
+			}
+			return "", fmt.Errorf("%w: model %q belongs to provider %q, which is not configured (configured: %s); name it provider/model",
+				gateway.ErrNoRoute, model, f.provider, strings.Join(t.providerNames(), ", "))
+		}
+	}
+	return t.def.Provider, nil
+}
+
+func (t *Table) advertises(provider, model string) bool {
+	b, ok := t.backends[provider]
+	if !ok {
+		return false
+	}
+	return b.DefaultModel == model || slices.Contains(b.Models, model)
 }
 
 // explicit builds (once) a single-target route for "provider/model".

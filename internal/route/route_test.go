@@ -3,6 +3,7 @@ package route
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
@@ -87,5 +88,49 @@ func TestExplicitRoutesBounded(t *testing.T) {
 	}
 	if got := len(tb.Models()); got != 4 { // alias + 3 configured models
 		t.Errorf("Models() = %d entries", got)
+	}
+}
+
+// TestResolveBareModel: a model named without its provider goes to the
+// provider that advertises it, else the primary; a hosted provider's
+// model (gpt-*, claude-*, gemini-*) is never sent to another provider,
+// and a provider pinned but not configured says so (issue 13).
+func TestResolveBareModel(t *testing.T) {
+	ollamaFirst, err := New(Config{
+		Backends: map[string]Backend{
+			"ollama": {P: fakeprovider.New("ollama"), DefaultModel: "llama2", Models: []string{"llama3"}},
+			"groq":   {P: fakeprovider.New("groq"), DefaultModel: "llama-3.1-8b-instant"},
+		},
+		Primary: "ollama", Policy: router.DefaultPolicy(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		model, provider string
+		want            string // route name, or the error's text
+		err             bool
+	}{
+		{"llama3", "", "ollama/llama3", false},
+		{"mistral", "", "ollama/mistral", false},                         // any model of the primary
+		{"llama-3.1-8b-instant", "", "groq/llama-3.1-8b-instant", false}, // advertised by groq
+		{"gpt-4o-mini", "", `model "gpt-4o-mini" belongs to provider "openai", which is not configured (configured: groq, ollama)`, true},
+		{"claude-sonnet-4-5", "", `provider "anthropic", which is not configured`, true},
+		{"", "google", `provider "google" is not configured (configured: groq, ollama)`, true},
+		{"gemini-2.5-flash", "google", `provider "google" is not configured`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model+"|"+tt.provider, func(t *testing.T) {
+			r, err := ollamaFirst.Resolve(tt.model, tt.provider)
+			if tt.err {
+				if !errors.Is(err, gateway.ErrNoRoute) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want ErrNoRoute with %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil || r.Name != tt.want {
+				t.Fatalf("route %q err %v, want %q", r.Name, err, tt.want)
+			}
+		})
 	}
 }

@@ -126,6 +126,8 @@ func (s *Server) input(r *http.Request, endpoint string, req *llm.Request, strea
 		Stream:    stream,
 		NoCache:   strings.Contains(cc, "no-cache"),
 		NoStore:   strings.Contains(cc, "no-store"),
+		// X-LLM-Cache: on caches a sampling request too (see Gateway.Cacheable).
+		CacheSampled: strings.EqualFold(strings.TrimSpace(r.Header.Get("X-LLM-Cache")), "on"),
 	}
 }
 
@@ -149,10 +151,19 @@ func (s *Server) finishHeaders(w http.ResponseWriter, res *gateway.Result) {
 	} else {
 		h.Set("X-Cache", "MISS")
 	}
-	h.Set("X-Overhead-Ms", strconv.FormatFloat(float64(res.Overhead().Microseconds())/1000, 'f', 3, 64))
+	h.Set("X-Overhead-Ms", overheadMs(res))
 	if res.Response.Provider != "" {
 		h.Set("X-LLM-Provider", res.Response.Provider)
 	}
+	s.annotateResult(w, res)
+}
+
+func overheadMs(res *gateway.Result) string {
+	return strconv.FormatFloat(float64(res.Overhead().Microseconds())/1000, 'f', 3, 64)
+}
+
+// annotateResult adds who answered and the tokens to the request's log line.
+func (s *Server) annotateResult(w http.ResponseWriter, res *gateway.Result) {
 	if !s.logger().Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}

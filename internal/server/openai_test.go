@@ -2,8 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -186,3 +190,73 @@ func TestModelsList(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 }
+
+// TestV1NotRoutedAndModels: unknown /v1 paths answer in OpenAI's error
+// shape (the seed's paths keep FastAPI's), and /v1/models lists only what
+// the caller may use.
+func TestV1NotRoutedAndModels(t *testing.T) {
+	s := &Server{
+		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Models: func() []ModelInfo { return []ModelInfo{{ID: "google/gemini-2.5-flash"}, {ID: "ollama/llama2"}} },
+		AllowModel: func(ctx context.Context, m string) bool {
+			return ctx.Value(testAllowKey{}) == nil || strings.HasPrefix(m, "ollama/")
+		},
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	get := func(method, path string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		openai       bool
+	}{
+		{"GET", "/v1/nothing", 404, true},
+		{"GET", "/v1", 404, true},
+		{"DELETE", "/v1/models", 405, true},
+		{"GET", "/nothing", 404, false},
+	} {
+		code, body := get(tc.method, tc.path)
+		e, isOA := body["error"].(map[string]any)
+		_, isDetail := body["detail"]
+		if code != tc.status || isOA != tc.openai || isDetail == tc.openai {
+			t.Errorf("%s %s: %d %v", tc.method, tc.path, code, body)
+		}
+		if isOA && (e["type"] != "invalid_request_error" || !strings.Contains(e["message"].(string), tc.path)) {
+			t.Errorf("%s %s: error %v", tc.method, tc.path, e)
+		}
+	}
+	_, all := get("GET", "/v1/models")
+	if n := len(all["data"].([]any)); n != 2 {
+		t.Errorf("open mode lists %d models, want 2", n)
+	}
+	// A key allowed only ollama/* sees only those.
+	s.WrapV1 = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), testAllowKey{}, true)))
+		})
+	}
+	srv2 := httptest.NewServer(s.Handler())
+	defer srv2.Close()
+	resp, err := http.Get(srv2.URL + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Data []ModelInfo }
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if len(m.Data) != 1 || m.Data[0].ID != "ollama/llama2" {
+		t.Errorf("restricted key lists %+v, want only ollama/llama2", m.Data)
+	}
+}
+
+type testAllowKey struct{}

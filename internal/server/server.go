@@ -46,8 +46,10 @@ type Server struct {
 	// WrapChat and WrapV1, when set, wrap /chat and the /v1 model
 	// endpoints (authentication, each answering in its API's error shape).
 	WrapChat, WrapV1 func(http.Handler) http.Handler
-	// Models lists what GET /v1/models reports.
-	Models func() []ModelInfo
+	// Models lists what GET /v1/models reports; AllowModel, when set,
+	// hides the models the caller in ctx may not use (a key's allow-list).
+	Models     func() []ModelInfo
+	AllowModel func(ctx context.Context, model string) bool
 	// Extra registers more routes (metrics, admin) on the mux.
 	Extra func(mux *http.ServeMux)
 	// Observe, when set, is told the route pattern, status and duration
@@ -136,14 +138,28 @@ func (s *Server) middleware(mux *http.ServeMux, routed http.Handler) http.Handle
 func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	probe := &recorder{ResponseWriter: discard{header: http.Header{}}, status: http.StatusOK}
 	h.ServeHTTP(probe, r)
+	status, detail := http.StatusNotFound, "Not Found"
 	if probe.status == http.StatusMethodNotAllowed {
 		if allow := probe.Header().Get("Allow"); allow != "" {
 			w.Header().Set("Allow", allow)
 		}
-		writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		status, detail = http.StatusMethodNotAllowed, "Method Not Allowed"
+	}
+	if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
+		// OpenAI's own answer to an unknown URL, so SDKs parse it.
+		writeOAError(w, &oaFail{status: status, err: oaError{Type: "invalid_request_error",
+			Message: "Invalid URL (" + r.Method + " " + sanitizePath(r.URL.Path) + ")"}})
 		return
 	}
-	writeDetail(w, http.StatusNotFound, "Not Found")
+	writeDetail(w, status, detail)
+}
+
+// sanitizePath cuts a caller's path for an error message.
+func sanitizePath(p string) string {
+	if len(p) > 128 {
+		p = p[:128]
+	}
+	return strings.ToValidUTF8(p, "")
 }
 
 func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,24 @@ type harness struct {
 	primary *fakeprovider.Provider
 	backup  *fakeprovider.Provider
 	calls   chan track.Call
+	logs    *lockedBuffer // the server's JSON log
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newHarness(t *testing.T) *harness {
@@ -36,6 +55,7 @@ func newHarness(t *testing.T) *harness {
 		primary: fakeprovider.New("google"),
 		backup:  fakeprovider.New("ollama"),
 		calls:   make(chan track.Call, 100),
+		logs:    &lockedBuffer{},
 	}
 	p := router.DefaultPolicy()
 	p.Retries = 1
@@ -55,7 +75,7 @@ func newHarness(t *testing.T) *harness {
 		return nil
 	})}
 	h.gw = gw
-	s := &Server{GW: gw, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), BodyLimit: 1 << 20,
+	s := &Server{GW: gw, Log: slog.New(slog.NewJSONHandler(h.logs, nil)), BodyLimit: 1 << 20,
 		Info: Info{Provider: "google", Model: "gemini-2.5-flash", Fallback: "ollama"}}
 	h.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(h.srv.Close)
@@ -404,12 +424,12 @@ func TestCacheHitStreamsAndIsRecorded(t *testing.T) {
 	h := newHarness(t)
 	h.gw.Cache, h.gw.CacheKey, h.gw.CacheTTL = cache.NewMemory(10, time.Hour), cache.Key, time.Hour
 	h.primary.Push(answer("cached answer", 30, "google", "gemini-2.5-flash"))
-	resp, body := h.post(t, "/chat", `{"prompt":"same"}`)
+	resp, body := h.post(t, "/chat", `{"prompt":"same","temperature":0}`)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "MISS" {
 		t.Fatalf("first: %d %s %s", resp.StatusCode, resp.Header.Get("X-Cache"), body)
 	}
 	<-h.calls
-	resp, body = h.post(t, "/chat", `{"prompt":"same","stream":true}`)
+	resp, body = h.post(t, "/chat", `{"prompt":"same","temperature":0,"stream":true}`)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "HIT" {
 		t.Fatalf("second: %d %s", resp.StatusCode, resp.Header.Get("X-Cache"))
 	}
@@ -429,8 +449,33 @@ func TestCacheHitStreamsAndIsRecorded(t *testing.T) {
 	if !c.Cached || !c.Success || c.Response != "cached answer" || c.Usage.Total() != 0 {
 		t.Errorf("record of the hit = %+v", c)
 	}
-	resp, _ = h.post(t, "/chat", `{"prompt":"same"}`, "Cache-Control", "no-cache")
+	resp, _ = h.post(t, "/chat", `{"prompt":"same","temperature":0}`, "Cache-Control", "no-cache")
 	if resp.Header.Get("X-Cache") != "MISS" || h.primary.NumCalls() != 2 {
 		t.Errorf("no-cache did not skip the lookup")
+	}
+}
+
+// TestStreamLogLineAndOverhead: a streamed answer's request log line
+// names the provider, model and tokens like a plain one, and the stream
+// carries X-Overhead-Ms as a trailer (its headers left before it was known).
+func TestStreamLogLineAndOverhead(t *testing.T) {
+	h := newHarness(t)
+	h.primary.Push(answer("streamed", 30, "google", "gemini-2.5-flash"))
+	resp, body := h.post(t, "/chat", `{"prompt":"hi","stream":true}`)
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("event: done")) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if resp.Trailer.Get("X-Overhead-Ms") == "" {
+		t.Errorf("no X-Overhead-Ms trailer: %v", resp.Trailer)
+	}
+	<-h.calls
+	var line map[string]any
+	for _, l := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"request"`) {
+			_ = json.Unmarshal([]byte(l), &line)
+		}
+	}
+	if line["provider"] != "google" || line["model"] != "gemini-2.5-flash" || line["tokens"] != float64(30) {
+		t.Errorf("stream log line = %v", line)
 	}
 }

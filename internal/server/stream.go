@@ -84,6 +84,10 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				}
 				<-producerDone // res is complete once the producer returned
 				deadline()
+				// Headers left with the first byte: the overhead goes as
+				// a trailer (declared in startStream).
+				w.Header().Set("X-Overhead-Ms", overheadMs(res))
+				s.annotateResult(w, res)
 				if res.Err != nil {
 					_ = f.fail(sw, res.Err)
 					return
@@ -133,6 +137,7 @@ func (s *Server) startStream(w http.ResponseWriter, res *gateway.Result, f event
 		h.Set("X-Cache", "MISS")
 	}
 	f.headers(h)
+	h.Set("Trailer", "X-Overhead-Ms")
 	w.WriteHeader(http.StatusOK)
 	sw := sse.NewWriter(w)
 	return sw

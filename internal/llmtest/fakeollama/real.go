@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/llm-connector/llm-connector/internal/testenv"
 )
 
 // RealEnv names the variable that points tests at a real Ollama server,
@@ -30,10 +32,11 @@ func RealURL(t testing.TB) string {
 	raw := strings.TrimRight(strings.TrimSpace(os.Getenv(RealEnv)), "/")
 	if raw == "" {
 		msg := RealEnv + " is not set: real-Ollama tests need a server " +
-			"(run /work/shared/tools/ollama-test-server/setup.sh, then export " + RealEnv + "=http://127.0.0.1:11434)"
+			"(run `make ollama-test-server`, then export " + RealEnv + "=http://127.0.0.1:11434)"
 		if os.Getenv("CI") == "true" {
 			t.Fatal("CI=true: " + msg)
 		}
+		testenv.NoteSkip("ollama", RealEnv+" is not set (make ollama-test-server)")
 		skipNotice.Do(func() { fmt.Fprintln(os.Stderr, "SKIP: "+msg) })
 		t.Skip(msg)
 	}

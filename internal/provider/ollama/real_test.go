@@ -1,7 +1,7 @@
 package ollama
 
 // Integration tests against a real Ollama serving the deterministic model
-// "tiny" (/work/shared/tools/ollama-test-server). They run when
+// "tiny" (make ollama-test-server, from shared/tools/ollama-test-server). They run when
 // OLLAMA_TEST_URL is set, skip with a message otherwise, and fail when
 // CI=true and it is unset (fakeollama.RealURL).
 

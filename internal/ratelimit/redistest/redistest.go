@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llm-connector/llm-connector/internal/testenv"
 )
 
 // DefaultURL is used when REDIS_TEST_URL is unset.
@@ -67,6 +69,7 @@ func Client(tb testing.TB) (*redis.Client, string) {
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("redistest: redis at %s not answering: %v", URL(), err)
 		}
+		testenv.NoteSkip("redis", "REDIS_TEST_URL "+URL()+" not answering")
 		tb.Skipf("redistest: redis at %s not answering (%v); set CI=true to fail instead", URL(), err)
 	}
 	prefix := Prefix(tb)
@@ -131,6 +134,7 @@ func Start(tb testing.TB) *Server {
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("redistest: redis-server not installed")
 		}
+		testenv.NoteSkip("redis-server", "redis-server not installed")
 		tb.Skip("redistest: redis-server not installed")
 	}
 	s := &Server{tb: tb, Port: freePort(tb)}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/store"
+	"github.com/llm-connector/llm-connector/internal/testenv"
 )
 
 // DefaultPostgresURL is used when DATABASE_TEST_URL is not set.
@@ -23,11 +24,18 @@ type Backend struct {
 	Name string
 	// Config reopens the same database (restart tests open it twice).
 	Config store.Config
+	// skip, when set, is why this backend is not available: Open skips
+	// the (sub)test with it.
+	skip string
 }
 
 // Open opens the backend's database and closes it at the end of the test.
+// An unreachable PostgreSQL (outside CI) skips the test here.
 func (b Backend) Open(t testing.TB) *store.DB {
 	t.Helper()
+	if b.skip != "" {
+		t.Skip(b.skip)
+	}
 	db, err := store.Open(context.Background(), b.Config)
 	if err != nil {
 		t.Fatalf("open %s: %v", b.Name, err)
@@ -36,17 +44,26 @@ func (b Backend) Open(t testing.TB) *store.DB {
 	return db
 }
 
-// Backends returns SQLite and, when reachable, PostgreSQL. Each call makes
-// a new SQLite directory and a new PostgreSQL schema, dropped at cleanup.
-// With CI=true an unreachable PostgreSQL fails the test instead of
-// skipping that backend.
+// Backends returns SQLite and PostgreSQL. Each call makes a new SQLite
+// directory and a new PostgreSQL schema, dropped at cleanup. When no
+// PostgreSQL answers, its backend skips the (sub)test that opens it; with
+// CI=true an unreachable PostgreSQL fails the test instead.
 func Backends(t testing.TB) []Backend {
 	t.Helper()
 	out := []Backend{SQLite(t)}
-	if pg, ok := Postgres(t); ok {
-		out = append(out, pg)
+	pg, ok := Postgres(t)
+	if !ok {
+		pg = Backend{Name: "postgres", skip: "postgres unreachable at DATABASE_TEST_URL (" + pgURL() + "); set CI=true to fail instead"}
+		testenv.NoteSkip("postgres", "DATABASE_TEST_URL "+pgURL()+" unreachable")
 	}
-	return out
+	return append(out, pg)
+}
+
+func pgURL() string {
+	if u := os.Getenv("DATABASE_TEST_URL"); u != "" {
+		return u
+	}
+	return DefaultPostgresURL
 }
 
 // SQLite returns a backend on a fresh file in t.TempDir().
