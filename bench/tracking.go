@@ -36,8 +36,9 @@ type phaseResult struct {
 	phase
 	ok, errs, overflow int
 	cpuPerReq          time.Duration
-	endBacklog         int
+	endBacklog         int // the windows channel: every interaction
 	endOldest          float64
+	sampleRate         float64
 	dropped            int
 	drain              time.Duration
 	drained            bool
@@ -123,10 +124,16 @@ func runPhase(ctx context.Context, o options, ph phase, bin, self, tmp string, c
 		res.resume = <-outage
 	}
 	h, _ := trackingOf(ctx, p.addr)
-	res.endBacklog, res.endOldest, res.dropped = h.Backlog, h.OldestAgeSec, h.Dropped
+	w := h.Channels["windows"]
+	res.endBacklog, res.endOldest, res.dropped, res.sampleRate = w.Backlog, w.OldestAgeSec, h.Dropped, h.SampleRate
 	start := time.Now()
 	res.drained = drainTracking(p.addr, ph.drainLimit)(ctx) == nil
 	res.drain = time.Since(start)
+	// The service's CPU is charged from the start of the load until
+	// everything it caused was shipped.
+	if cpu2, err := p.cpu(); err == nil && s.done > 0 {
+		res.cpuPerReq = (cpu2 - cpu0) / time.Duration(s.done)
+	}
 	p.stop() // a graceful stop ships what is still open
 	after, err := landedAt(ctx, ctl, ph.mlflowEnvTag)
 	if err != nil {
@@ -156,7 +163,7 @@ func startPhaseProc(ctx context.Context, ph phase, bin, self, tmp string, core i
 			return nil, "", nil, err
 		}
 	}
-	env := append(serviceEnv(upURL, dir), "MLFLOW_TRACKING_URI=http://"+addr, "MLFLOW_EXPERIMENT_NAME="+ph.mlflowEnvTag,
+	env := append(serviceEnv(upURL, dir), "MLFLOW_TRACKING_URI=http://"+addr, "MLFLOW_EXPERIMENT_NAME="+ph.mlflowEnvTag, "CACHE_ENABLED=false",
 		"MLFLOW_MODE=auto", "MLFLOW_WINDOW_INTERVAL=5s", "SHUTDOWN_TIMEOUT=60s")
 	p, err := startProc(ctx, procSpec{name: "service " + ph.name, argv: []string{bin}, env: env, dir: tmp, core: core, readyPath: "/health"})
 	return p, "/chat", chatBody(false), err
@@ -186,6 +193,11 @@ type trackingState struct {
 	OldestAgeSec float64 `json:"oldest_age_sec"`
 	Shipped      uint64  `json:"shipped"`
 	Dropped      int     `json:"dropped"`
+	SampleRate   float64 `json:"trace_sample_rate"`
+	Channels     map[string]struct {
+		Backlog      int     `json:"backlog"`
+		OldestAgeSec float64 `json:"oldest_age_sec"`
+	} `json:"channels"`
 }
 
 func trackingOf(ctx context.Context, addr string) (trackingState, error) {
@@ -233,12 +245,12 @@ func renderTracking(o options, e env, rs []phaseResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Tracking into one (calibrated) MLflow server — `%s`\n\n", e.command)
 	fmt.Fprintf(&b, "%s, %d cores, %s, load average at start %s; service pinned: %v.\n\n", e.cpuModel, e.nproc, e.goVersion, e.loadAvg, e.pinned)
-	b.WriteString(row("phase", "rate", "duration", "ok", "errors", "CPU ms/req", "backlog at end", "oldest at end (s)", "dropped",
-		"drained in", "landed (unique)", "duplicates", "orphans", "resume after outage", "MLflow CPU ms/interaction"))
-	b.WriteString(row(repeat("---", 15)...))
+	b.WriteString(row("phase", "rate", "duration", "ok", "errors", "CPU ms/req", "windows backlog at end", "oldest at end (s)", "dropped",
+		"drained in", "landed (unique)", "duplicates", "orphans", "resume after outage", "MLflow CPU ms/interaction", "traces kept"))
+	b.WriteString(row(repeat("---", 16)...))
 	for _, r := range rs {
 		if r.floor || r.deadMLflow {
-			b.WriteString(row(r.name, fmt.Sprint(r.rate), r.d.String(), fmt.Sprint(r.ok), fmt.Sprint(r.errs), ms(r.cpuPerReq), "", "", "", "", "", "", "", "", ""))
+			b.WriteString(row(r.name, fmt.Sprint(r.rate), r.d.String(), fmt.Sprint(r.ok), fmt.Sprint(r.errs), ms(r.cpuPerReq), "", "", "", "", "", "", "", "", "", ""))
 			continue
 		}
 		resume := ""
@@ -252,7 +264,7 @@ func renderTracking(o options, e env, rs []phaseResult) string {
 		b.WriteString(row(r.name, fmt.Sprint(r.rate), r.d.String(), fmt.Sprint(r.ok), fmt.Sprint(r.errs), ms(r.cpuPerReq),
 			fmt.Sprint(r.endBacklog), fmt.Sprintf("%.1f", r.endOldest), fmt.Sprint(r.dropped), drain,
 			fmt.Sprintf("%d of %d", r.landed.WindowUnique, r.ok), fmt.Sprint(r.landed.WindowRows-r.landed.WindowUnique),
-			fmt.Sprint(r.landed.Orphans), resume, ms(r.busyPerInteraction)))
+			fmt.Sprint(r.landed.Orphans), resume, ms(r.busyPerInteraction), fmt.Sprintf("%.0f %%", 100*r.sampleRate)))
 	}
 	b.WriteString("\n" + trackingVerdict(rs))
 	return b.String()

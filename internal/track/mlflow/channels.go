@@ -15,6 +15,9 @@ func (t *Tracker) openTraces() (*channel, error) {
 		return nil, err
 	}
 	t.sampler = newTraceSampler(time.Now)
+	if t.cfg.Mode == ModeAuto {
+		t.sampler.ceiling = float64(t.cfg.TraceMaxRate)
+	}
 	opt := t.cfg.Trace
 	opt.Source, opt.PutArtifact, opt.Delivered = t.cfg.SourceName, t.putArtifact, t.sampler.delivered
 	s := newTraceShipper(t.yieldingDeps(), q, opt)

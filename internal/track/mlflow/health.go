@@ -106,3 +106,44 @@ type atomicCounter struct{ n atomic.Uint64 }
 
 func (c *atomicCounter) add(d uint64) { c.n.Add(d) }
 func (c *atomicCounter) load() uint64 { return c.n.Load() }
+
+// rateMeter estimates events per second: the count of the last full
+// second, smoothed (EWMA, α = 0.5) so one burst does not decide.
+type rateMeter struct {
+	mu    sync.Mutex
+	sec   int64 // unix second being counted
+	n     int
+	ewma  float64
+	ready bool
+}
+
+func (m *rateMeter) add(now time.Time) {
+	m.mu.Lock()
+	m.roll(now.Unix())
+	m.n++
+	m.mu.Unlock()
+}
+
+func (m *rateMeter) rate(now time.Time) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.roll(now.Unix())
+	if !m.ready {
+		return float64(m.n) // the first second: what arrived so far
+	}
+	return max(m.ewma, float64(m.n))
+}
+
+func (m *rateMeter) roll(sec int64) {
+	if sec == m.sec {
+		return
+	}
+	if m.sec != 0 {
+		for s := m.sec; s < sec && s < m.sec+10; s++ { // idle seconds count as 0
+			m.ewma = m.ewma/2 + float64(m.n)/2
+			m.n = 0
+		}
+		m.ready = true
+	}
+	m.sec, m.n = sec, 0
+}

@@ -80,3 +80,33 @@ func TestWithheldContentSaysSo(t *testing.T) {
 		}
 	}
 }
+
+func TestRateMeter(t *testing.T) {
+	base := time.Unix(1_800_000_000, 0)
+	var m rateMeter
+	for i := range 100 { // 100 in the first second
+		m.add(base.Add(time.Duration(i) * 5 * time.Millisecond))
+	}
+	if r := m.rate(base.Add(900 * time.Millisecond)); r != 100 {
+		t.Errorf("first second: %v, want 100", r)
+	}
+	if r := m.rate(base.Add(1500 * time.Millisecond)); r != 50 { // EWMA of 100 and the start
+		t.Errorf("after one second: %v, want 50", r)
+	}
+	if r := m.rate(base.Add(6 * time.Second)); r > 3 {
+		t.Errorf("five idle seconds later: %v, want it near 0", r)
+	}
+}
+
+// Auto mode makes per-interaction runs only while interactions arrive
+// slowly; past RunsMaxRate the window runs carry them alone.
+func TestAutoModeSkipsRunsAtHighRates(t *testing.T) {
+	f := startFake(t, fakemlflow.Options{})
+	cfg := testConfig(t, f)
+	cfg.Mode, cfg.RunsMaxRate = ModeAuto, 5
+	tr := openTracker(t, cfg)
+	recordN(t, tr, 0, 50) // 50 at once: far past 5/s
+	if st := tr.Stats(); st.Skipped < 40 {
+		t.Fatalf("skipped %d runs of 50, want most: %+v", st.Skipped, st)
+	}
+}

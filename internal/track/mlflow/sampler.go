@@ -30,6 +30,7 @@ type traceSampler struct {
 	now       func() time.Time
 	threshold int
 	floor     float64
+	ceiling   float64 // > 0: the most traces/s admitted, whatever the server takes (auto mode's share)
 
 	mu     sync.Mutex
 	ewma   float64 // traces/s the server took
@@ -119,7 +120,13 @@ func (s *traceSampler) serverRate() float64 {
 
 func (s *traceSampler) burst() float64 { return max(s.pace(), 5) }
 
-func (s *traceSampler) pace() float64 { return max(s.ewma, s.floor) }
+func (s *traceSampler) pace() float64 {
+	p := max(s.ewma, s.floor)
+	if s.ceiling > 0 {
+		p = min(p, max(s.ceiling, s.floor))
+	}
+	return p
+}
 
 func (s *traceSampler) refill(now time.Time) {
 	if dt := now.Sub(s.filled).Seconds(); dt > 0 {

@@ -98,6 +98,14 @@ type Config struct {
 	// default 20: a run costs the server ~90 ms, so one server makes ~10
 	// of them a second, and a longer queue would only hold stale extras.
 	RunsBacklogMax int
+	// RunsMaxRate: in auto mode per-interaction runs are made only while
+	// interactions arrive slower than this per second (a run costs the
+	// server ~90 ms: one server makes ~10 a second); default 5.
+	RunsMaxRate float64
+	// TraceMaxRate: in auto mode at most this many traces a second besides
+	// errors and fallbacks (one server takes ~40, and the window runs come
+	// first); default 10.
+	TraceMaxRate float64
 	// RecheckAfter: a replayed interaction's run is checked for a
 	// duplicate right after it is finished and once more this much later
 	// (a congested server may still be creating one from a killed
@@ -187,6 +195,12 @@ func (c *Config) defaults() error {
 	if c.RunsBacklogMax <= 0 {
 		c.RunsBacklogMax = 20
 	}
+	if c.RunsMaxRate <= 0 {
+		c.RunsMaxRate = 5
+	}
+	if c.TraceMaxRate <= 0 {
+		c.TraceMaxRate = 10
+	}
 	if c.RecheckAfter <= 0 {
 		c.RecheckAfter = time.Minute
 	}
@@ -273,6 +287,7 @@ type Tracker struct {
 	runs, windows, traces *channel
 	all                   []*channel
 	skipped               atomicCounter
+	arrivals              rateMeter
 	sampler               *traceSampler
 	traceShip             *traceShipper
 	windowShip            *windowShipper
@@ -389,10 +404,17 @@ func (t *Tracker) yieldingDeps() shipDeps {
 	return d
 }
 
-// windowsBehind reports whether more than two windows' worth of records
-// wait in the windows channel.
+// windowsBehind reports whether a closed window waits for the server: the
+// runs and traces channels then leave the server to the window runs.
 func (t *Tracker) windowsBehind() bool {
-	return t.windows != nil && t.windows.q.Stats().Backlog > 2*max(t.cfg.Window.Size, 1)
+	return t.windowShip != nil && t.windowShip.Stats().Waiting > 0
+}
+
+// wantRun is auto mode's rule for a per-interaction run: only while
+// interactions arrive slowly, the runs backlog is small and the window
+// runs are not waiting.
+func (t *Tracker) wantRun() bool {
+	return t.arrivals.rate(time.Now()) < t.cfg.RunsMaxRate && t.runs.q.Stats().Backlog < t.cfg.RunsBacklogMax && !t.windowsBehind()
 }
 
 func (t *Tracker) openChannels() error {
@@ -440,12 +462,13 @@ func (t *Tracker) Record(ctx context.Context, c track.Call) error {
 	if c.Content == track.ContentNone { // MLflow shows that content was withheld, not an empty prompt
 		c.System, c.Prompt, c.Response = "", track.NotLogged, track.NotLogged
 	}
+	t.arrivals.add(time.Now())
 	var errs []error
 	if t.windows != nil {
 		errs = append(errs, t.windows.q.Record(ctx, c))
 	}
 	if t.runs != nil {
-		if t.cfg.Mode != ModeAuto || (t.runs.q.Stats().Backlog < t.cfg.RunsBacklogMax && !t.windowsBehind()) {
+		if t.cfg.Mode != ModeAuto || t.wantRun() {
 			errs = append(errs, t.runs.q.Record(ctx, c))
 		} else {
 			t.skipped.add(1)
