@@ -661,3 +661,39 @@ func TestRouterLastTargetHonoursLongHint(t *testing.T) {
 		t.Errorf("sleeps = %v, want [40s]", got)
 	}
 }
+
+// The final error of a failed route takes its kind from the most
+// meaningful failure: the primary's non-retryable one, else the last
+// tried. Issue 18 item 11: every failed route used to be Unavailable.
+func TestRouterAllFailedKind(t *testing.T) {
+	garbage := &llm.Error{Kind: llm.KindUpstream, Provider: "google", Message: "malformed stream chunk"}
+	notFound := &llm.Error{Kind: llm.KindNotFound, Provider: "google", StatusCode: 404, Message: "model not found"}
+	refused := &llm.Error{Kind: llm.KindUnauthorized, Provider: "google", StatusCode: 401, Message: "key refused"}
+	tests := []struct {
+		name      string
+		prim, sec error
+		wantKind  llm.Kind
+	}{
+		{"primary unknown model", notFound, unavailable("ollama"), llm.KindNotFound},
+		{"primary credentials refused", refused, unavailable("ollama"), llm.KindUnauthorized},
+		{"last is garbage", unavailable("google"), &llm.Error{Kind: llm.KindUpstream, Provider: "ollama", Message: "bad json"}, llm.KindUpstream},
+		{"both garbage", garbage, &llm.Error{Kind: llm.KindUpstream, Provider: "ollama", Message: "bad json"}, llm.KindUpstream},
+		{"both down", unavailable("google"), unavailable("ollama"), llm.KindUnavailable},
+		{"all rate limited", rateLimited(time.Second), rateLimited(2 * time.Second), llm.KindRateLimited},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prim, sec := fp.New("google"), fp.New("ollama")
+			prim.SetDefault(fp.Err(tc.prim))
+			sec.SetDefault(fp.Err(tc.sec))
+			r, _ := newTestRouter(t, testPolicy(), nil, gemini(prim), ollama(sec))
+			res := drain(context.Background(), r)
+			if got := llm.KindOf(res.err); got != tc.wantKind {
+				t.Fatalf("kind = %v, want %v (err %v)", got, tc.wantKind, res.err)
+			}
+			if !strings.HasPrefix(res.err.Error(), "all providers failed: ") {
+				t.Errorf("err %q does not list the failures", res.err)
+			}
+		})
+	}
+}

@@ -18,8 +18,7 @@ func statusOf(err error) int {
 	if errors.Is(err, gateway.ErrNoRoute) {
 		return http.StatusNotFound
 	}
-	var e *llm.Error
-	upstream := errors.As(err, &e) && e.Provider != ""
+	upstream := fromProvider(err)
 	switch llm.KindOf(err) {
 	case llm.KindInvalid, llm.KindBlocked:
 		return http.StatusBadRequest
@@ -47,6 +46,26 @@ func statusOf(err error) int {
 		return 499 // client closed request; nobody reads it
 	}
 	return http.StatusInternalServerError
+}
+
+// fromProvider reports whether err, or an error it wraps (a router's
+// final error joins every target's), came from a provider adapter.
+func fromProvider(err error) bool {
+	var e *llm.Error
+	if errors.As(err, &e) && e.Provider != "" {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return u.Unwrap() != nil && fromProvider(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, x := range u.Unwrap() {
+			if fromProvider(x) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // publicMessage is the text a client may see.
