@@ -363,7 +363,9 @@ func TestRouterStream(t *testing.T) {
 func TestRouterAllRateLimitedKeepsSmallestHint(t *testing.T) {
 	prim := fp.New("google", []fp.Step{fp.Err(rateLimited(90 * time.Second))})
 	sec := fp.New("ollama", []fp.Step{fp.Err(rateLimited(70 * time.Second))})
-	r, _ := newTestRouter(t, testPolicy(), nil, gemini(prim), ollama(sec))
+	p := testPolicy()
+	p.Deadline = 5 * time.Minute // hints are clamped to the deadline
+	r, _ := newTestRouter(t, p, nil, gemini(prim), ollama(sec))
 	res := drain(context.Background(), r)
 	if got := llm.RetryAfter(res.err); got != 70*time.Second {
 		t.Errorf("retry after = %v, want 70s (err %v)", got, res.err)
@@ -695,5 +697,24 @@ func TestRouterAllFailedKind(t *testing.T) {
 				t.Errorf("err %q does not list the failures", res.err)
 			}
 		})
+	}
+}
+
+// A server hint beyond the request deadline is clamped to it in the
+// final error, and a negative one to 0 (issue 18 item 12).
+func TestRouterFinalHintClampedToDeadline(t *testing.T) {
+	for _, hint := range []time.Duration{-5 * time.Second, 24 * time.Hour} {
+		prim := fp.New("google")
+		prim.SetDefault(fp.Err(rateLimited(hint)))
+		p := testPolicy()
+		p.Deadline = 20 * time.Second
+		r, _ := newTestRouter(t, p, nil, gemini(prim))
+		res := drain(context.Background(), r)
+		if llm.KindOf(res.err) != llm.KindRateLimited {
+			t.Fatalf("hint %v: err %v", hint, res.err)
+		}
+		if got := llm.RetryAfter(res.err); got < 0 || got > p.Deadline {
+			t.Errorf("hint %v: final retry after %v, want within [0, %v]", hint, got, p.Deadline)
+		}
 	}
 }

@@ -172,6 +172,9 @@ func (s *run) allFailed() error {
 		}
 		errs = append(errs, f.err)
 	}
+	// A hint is clamped to [0, the request deadline]: no caller is told
+	// to wait longer than one request may last.
+	hint = min(max(hint, 0), s.r.policy.Deadline)
 	e := &llm.Error{Kind: kind, RetryAfter: hint, Message: "all providers failed: " + s.summary(), Err: errors.Join(errs...)}
 	if kind != llm.KindRateLimited && kind != llm.KindEmpty {
 		e.Kind, e.StatusCode = s.meaningful()

@@ -76,10 +76,17 @@ func publicMessage(err error) string {
 	return llm.PublicMessage(err)
 }
 
+// setRetryAfter sends the error's retry hint in whole seconds, rounded
+// up. A 429 always carries one (at least 1 s), with or without a hint.
 func setRetryAfter(h http.Header, err error) {
-	if d := llm.RetryAfter(err); d > 0 {
-		h.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	d := llm.RetryAfter(err)
+	if d <= 0 {
+		if llm.KindOf(err) != llm.KindRateLimited {
+			return
+		}
+		d = time.Second
 	}
+	h.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 }
 
 // writeDetail writes FastAPI's error shape: {"detail": ...}.

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeprovider"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 )
@@ -31,6 +34,42 @@ func TestStatusOfFinalRouteError(t *testing.T) {
 	for _, tc := range tests {
 		if got := statusOf(tc.err); got != tc.want {
 			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// Every 429 carries a Retry-After, as the README promises, even when no
+// upstream hint survived (issue 18 item 12); hints are whole seconds,
+// never 0 or negative.
+func TestRetryAfterOn429(t *testing.T) {
+	tests := []struct {
+		name string
+		hint time.Duration
+		want string
+	}{
+		{"no hint", 0, "1"},
+		{"negative hint", -5 * time.Second, "1"},
+		{"fraction rounds up", 1500 * time.Millisecond, "2"},
+		{"seconds", 37 * time.Second, "37"},
+	}
+	for _, tc := range tests {
+		for _, path := range []string{"/chat", "/v1/chat/completions"} {
+			h := newHarness(t)
+			rl := &llm.Error{Kind: llm.KindRateLimited, Provider: "google", StatusCode: 429, RetryAfter: tc.hint, Message: "quota"}
+			h.primary.SetDefault(fakeprovider.Err(rl))
+			// The fallback gives no hint, so no test waits for one.
+			h.backup.SetDefault(fakeprovider.Err(&llm.Error{Kind: llm.KindRateLimited, Provider: "ollama", StatusCode: 429}))
+			body := `{"prompt":"hi"}`
+			if path != "/chat" {
+				body = `{"model":"default","messages":[{"role":"user","content":"hi"}]}`
+			}
+			resp, b := h.post(t, path, body)
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("%s %s: status %d: %s", tc.name, path, resp.StatusCode, b)
+			}
+			if got := resp.Header.Get("Retry-After"); got != tc.want {
+				t.Errorf("%s %s: Retry-After %q, want %q", tc.name, path, got, tc.want)
+			}
 		}
 	}
 }
