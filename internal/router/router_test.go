@@ -365,6 +365,7 @@ func TestRouterAllRateLimitedKeepsSmallestHint(t *testing.T) {
 	sec := fp.New("ollama", []fp.Step{fp.Err(rateLimited(70 * time.Second))})
 	p := testPolicy()
 	p.Deadline = 5 * time.Minute // hints are clamped to the deadline
+	p.Retries = 0
 	r, _ := newTestRouter(t, p, nil, gemini(prim), ollama(sec))
 	res := drain(context.Background(), r)
 	if got := llm.RetryAfter(res.err); got != 70*time.Second {
