@@ -87,6 +87,11 @@ type Gateway struct {
 	Log      *slog.Logger
 	// EstimateTokens is the admission estimate (prompt + max_tokens).
 	EstimateTokens func(req *llm.Request) int
+	// ThinkingTokens, when set, is the most thinking tokens a provider
+	// may spend on top of max_tokens (its configured thinking budget);
+	// the budget's worst case includes them. A request's own
+	// ThinkingBudget wins.
+	ThinkingTokens func(provider string) int
 	// Authorize, when set, may refuse a resolved route for the caller in
 	// ctx (a key's model allow-list).
 	Authorize func(ctx context.Context, r Route) error
@@ -266,7 +271,7 @@ func (g *Gateway) finish(ctx context.Context, in *Input, res *Result, adm *admis
 		if res.Cached {
 			res.CostUSD, res.CostKnown = 0, true
 		} else {
-			res.CostUSD, res.CostKnown = g.Pricer.Cost(res.Response.Provider, res.Response.Model, res.Response.Usage)
+			res.CostUSD, res.CostKnown = g.price(res, attempts)
 		}
 	}
 	adm.settle(context.WithoutCancel(ctx))
@@ -278,6 +283,22 @@ func (g *Gateway) finish(ctx context.Context, in *Input, res *Result, adm *admis
 		g.Tracer.ObserveCall(ctx, attempts, res)
 	}
 	g.record(ctx, in, res)
+}
+
+// price prices the answer by the model version the provider reported;
+// when that one has no price (a new or odd modelVersion), by the model
+// the target was configured with, so that a call is never billed $0
+// just because the upstream named its model differently.
+func (g *Gateway) price(res *Result, attempts []llm.Attempt) (float64, bool) {
+	u := res.Response.Usage
+	if usd, ok := g.Pricer.Cost(res.Response.Provider, res.Response.Model, u); ok {
+		return usd, true
+	}
+	provider, model := res.Route.Provider, res.Route.Model
+	if n := len(attempts); n > 0 {
+		provider, model = attempts[n-1].Provider, attempts[n-1].Model
+	}
+	return g.Pricer.Cost(provider, model, u)
 }
 
 func (g *Gateway) record(ctx context.Context, in *Input, res *Result) {
