@@ -3,10 +3,10 @@ package cost
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"strings"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
