@@ -262,6 +262,8 @@ func (g *Gateway) finish(ctx context.Context, in *Input, res *Result, adm *admis
 	if res.Cached {
 		// A hit bills no provider tokens.
 		res.Response.Usage = llm.Usage{}
+	} else if res.Err != nil {
+		billPartial(in.Req, &res.Response)
 	}
 	if res.Response.Provider == "" && len(attempts) > 0 {
 		last := attempts[len(attempts)-1]
@@ -283,6 +285,36 @@ func (g *Gateway) finish(ctx context.Context, in *Input, res *Result, adm *admis
 		g.Tracer.ObserveCall(ctx, attempts, res)
 	}
 	g.record(ctx, in, res)
+}
+
+// billPartial fills in the usage of an answer that ended early (the
+// client left, the stream was cut, the service shut down) where the
+// provider reported nothing: the prompt's estimate for the input, the
+// streamed text's for the output (about four bytes a token). What the
+// provider did report (its cumulative usage so far) is kept, so that
+// closing a stream just before its end never dodges a budget.
+func billPartial(req *llm.Request, r *llm.Response) {
+	out := len(r.Text)
+	for _, tc := range r.ToolCalls {
+		out += len(tc.Name) + len(tc.Arguments)
+	}
+	if out == 0 || req == nil {
+		return // nothing was produced: nothing to bill beyond what was reported
+	}
+	u := &r.Usage
+	if u.InputTokens == 0 {
+		in := len(req.System)
+		for _, m := range req.Messages {
+			in += len(m.Content) + 16 // role and framing
+		}
+		u.InputTokens = (in + 3) / 4
+	}
+	if u.OutputTokens == 0 {
+		u.OutputTokens = (out + 3) / 4
+	}
+	if u.TotalTokens != 0 && u.TotalTokens < u.InputTokens+u.OutputTokens {
+		u.TotalTokens = u.InputTokens + u.OutputTokens
+	}
 }
 
 // price prices the answer by the model version the provider reported;
