@@ -85,7 +85,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				<-producerDone // res is complete once the producer returned
 				deadline()
 				if res.Err != nil {
-					_ = f.fail(sw, res.Err)
+					_ = f.fail(sw, s.endErr(res.Err))
 					return
 				}
 				_ = f.done(sw, res, RequestID(ctx))
@@ -94,9 +94,9 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 			deadline()
 			if it.err != nil {
 				if sw == nil {
-					f.failBeforeStart(s, w, it.err)
+					f.failBeforeStart(s, w, s.endErr(it.err))
 				} else {
-					_ = f.fail(sw, it.err)
+					_ = f.fail(sw, s.endErr(it.err))
 				}
 				return
 			}
@@ -119,6 +119,15 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				return
 			}
 		case <-ctx.Done():
+			if err := s.endErr(nil); err != nil {
+				// Shutdown, not the client, ended the request: say so.
+				deadline()
+				if sw == nil {
+					f.failBeforeStart(s, w, err)
+				} else {
+					_ = f.fail(sw, err)
+				}
+			}
 			return
 		}
 	}
