@@ -19,6 +19,7 @@ test-short: ## without the race detector
 fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeChat$$' -fuzztime=$(FUZZTIME) ./internal/server
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeOpenAI$$' -fuzztime=$(FUZZTIME) ./internal/server
+	$(GO) test -run='^$$' -fuzz='^FuzzJSONError$$' -fuzztime=$(FUZZTIME) ./internal/server
 	$(GO) test -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) ./internal/sse
 	$(GO) test -run='^$$' -fuzz='^FuzzFastChunk$$' -fuzztime=$(FUZZTIME) ./internal/provider/openai
 

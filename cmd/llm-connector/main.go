@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/config"
+	"github.com/llm-connector/llm-connector/internal/server"
 	"github.com/llm-connector/llm-connector/internal/tracing"
 )
 
@@ -146,7 +147,8 @@ func serve(ctx context.Context, cfg *config.Config, a *app, sd *shutdown, log *s
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// net/http's own plain-text 400/431 answers become JSON.
+	go func() { errc <- srv.Serve(server.JSONErrorListener(ln)) }()
 	log.Info("listening", "addr", ln.Addr().String())
 	if ready != nil {
 		ready <- ln.Addr().String()

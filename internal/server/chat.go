@@ -29,7 +29,7 @@ type ChatResponse struct {
 }
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	body, rerr := readBody(w, r, s.bodyLimit())
+	body, rerr := readBody(w, r, s.bodyLimit(), `{"prompt": "..."}`)
 	if rerr == nil {
 		var req *ChatRequest
 		if req, rerr = DecodeChat(body); rerr == nil {

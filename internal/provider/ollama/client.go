@@ -124,7 +124,27 @@ func ParseHost(s string) (*url.URL, error) {
 	if path = strings.Trim(path, "/"); path != "" {
 		u.Path = "/" + path
 	}
+	// Refuse here what would fail in every request later: a host that
+	// is neither an IP address nor a name ("::::", "[::1", spaces).
+	if _, err := url.Parse(u.String()); err != nil || !validHost(host) {
+		return nil, fmt.Errorf("ollama: host %q: not a valid address", redactHost(s))
+	}
 	return u, nil
+}
+
+// validHost accepts an IP address or a DNS-style name (letters, digits,
+// '-', '_', '.'); an empty host dials the local machine.
+func validHost(h string) bool {
+	if h == "" || net.ParseIP(h) != nil {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func userinfo(s string) *url.Userinfo {

@@ -47,7 +47,10 @@ func TestParseHost(t *testing.T) {
 }
 
 func TestParseHostInvalid(t *testing.T) {
-	for _, in := range []string{"example.com:http", "example.com:70000", "ftp://example.com", "http://user:s3cret@host:99999"} {
+	// "::::" and a space (issue 18 item 14) used to pass here and
+	// fail later, in every request, with a raw Go parse error.
+	for _, in := range []string{"example.com:http", "example.com:70000", "ftp://example.com", "http://user:s3cret@host:99999",
+		"::::", "exa mple.com", "http://user:s3cret@::::"} {
 		_, err := ParseHost(in)
 		if err == nil {
 			t.Errorf("ParseHost(%q) accepted", in)
