@@ -416,3 +416,18 @@ func TestContentChunksCarryUsageSoFar(t *testing.T) {
 		t.Errorf("usage shrank: %+v then %+v", got[0], got[2])
 	}
 }
+
+// CheckModel is models.get on the configured model: the deep health
+// check (issue 18 item 10).
+func TestCheckModel(t *testing.T) {
+	c, srv := newTest(t)
+	if err := c.CheckModel(context.Background(), "gemini-2.5-flash"); err != nil {
+		t.Fatalf("known model: %v", err)
+	}
+	if r := srv.Last(t); r.Method != http.MethodGet || r.Path != "/v1beta/models/gemini-2.5-flash" {
+		t.Errorf("check sent %s %s", r.Method, r.Path)
+	}
+	if err := c.CheckModel(context.Background(), "gemini-0-nonexistent"); llm.KindOf(err) != llm.KindNotFound {
+		t.Errorf("unknown model: %v, want not found", err)
+	}
+}

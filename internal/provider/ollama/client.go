@@ -1,9 +1,11 @@
 package ollama
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -177,6 +179,27 @@ func redactHost(s string) string {
 		return s
 	}
 	return s[:start] + "xxxxx" + s[at:]
+}
+
+// CheckModel checks that the server has model, with POST /api/show: an
+// unknown model is a 404 naming it and saying ollama pull.
+func (c *Client) CheckModel(ctx context.Context, model string) error {
+	body, _ := json.Marshal(map[string]string{"model": model})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath("api", "show").String(), bytes.NewReader(body))
+	if err != nil {
+		return &llm.Error{Kind: llm.KindInternal, Provider: providerName, Message: "cannot build the request to Ollama: check OLLAMA_HOST", Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return statusError(resp, model, time.Now())
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return nil
 }
 
 // Ping checks that the server answers GET /api/version.

@@ -109,3 +109,20 @@ func newClient(t testing.TB, host string) *Client {
 	}
 	return c
 }
+
+// CheckModel is POST /api/show on the configured model: the deep health
+// check (issue 18 item 10); a model not pulled is a 404 naming it.
+func TestCheckModel(t *testing.T) {
+	f := fakeollama.New(t)
+	c, err := New(Config{Host: f.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckModel(context.Background(), "tiny"); err != nil {
+		t.Fatalf("known model: %v", err)
+	}
+	err = c.CheckModel(context.Background(), "not-pulled")
+	if llm.KindOf(err) != llm.KindNotFound || !strings.Contains(llm.PublicMessage(err), "not-pulled") {
+		t.Errorf("unknown model: %v, want not found naming it", err)
+	}
+}
