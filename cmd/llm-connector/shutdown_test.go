@@ -10,6 +10,7 @@ import (
 
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakegemini"
 	"github.com/llm-connector/llm-connector/internal/sse"
+	"github.com/llm-connector/llm-connector/internal/store"
 )
 
 // The phases of a shutdown share one deadline: drain, then the stop of
@@ -34,7 +35,8 @@ func TestShutdownCutsStreamsWithErrorEvent(t *testing.T) {
 	gem := fakegemini.New(t)
 	gem.Enqueue(fakegemini.Reply{Deltas: []string{"first ", "second ", "third"}, Fault: fakegemini.FaultStall, After: 1,
 		Usage: fakegemini.Usage{PromptTokenCount: 2, CandidatesTokenCount: 3}})
-	base := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir(), "GOOGLE_API_KEY_FILE": "",
+	dataDir := t.TempDir()
+	base := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "DATA_DIR": dataDir, "GOOGLE_API_KEY_FILE": "",
 		"GOOGLE_API_KEY": gem.Key, "GOOGLE_GEMINI_BASE_URL": gem.URL, "OLLAMA_HOST": "127.0.0.1:1",
 		"SHUTDOWN_TIMEOUT": "2s", "LLM_STREAM_IDLE_TIMEOUT": "60s", "SSE_HEARTBEAT": "60s"}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,5 +71,20 @@ func TestShutdownCutsStreamsWithErrorEvent(t *testing.T) {
 	last := events[len(events)-1]
 	if last.Type != "error" || !strings.Contains(last.Data, "shutting down") {
 		t.Errorf("last event = %+v, want event: error saying the service is shutting down", last)
+	}
+	// The cut stream is billed what Gemini reported so far (issue 18
+	// item 5), and the ledger was flushed within the shutdown.
+	db, err := store.Open(context.Background(), store.Config{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var in, out int
+	var costUSD float64
+	if err := db.QueryRow(`SELECT input_tokens, output_tokens, cost_usd FROM usage_events`).Scan(&in, &out, &costUSD); err != nil {
+		t.Fatalf("ledger row of the cut stream: %v", err)
+	}
+	if in == 0 || out == 0 || costUSD <= 0 {
+		t.Errorf("cut stream billed input %d, output %d, $%g; want what was reported so far", in, out, costUSD)
 	}
 }
