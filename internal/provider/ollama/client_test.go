@@ -2,6 +2,7 @@ package ollama
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -124,5 +125,17 @@ func TestCheckModel(t *testing.T) {
 	err = c.CheckModel(context.Background(), "not-pulled")
 	if llm.KindOf(err) != llm.KindNotFound || !strings.Contains(llm.PublicMessage(err), "not-pulled") {
 		t.Errorf("unknown model: %v, want not found naming it", err)
+	}
+}
+
+// Should an unusable address get past ParseHost, the client sees a plain
+// message, never Go's URL parse error naming it (issue 18 item 14).
+func TestBuildRequestErrorIsPublic(t *testing.T) {
+	c := &Client{chatURL: "http://[::::]:11434/api/chat", http: http.DefaultClient}
+	_, err := llm.Collect(c.Stream(context.Background(), &llm.Request{Model: "tiny", MaxTokens: 5,
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}))
+	msg := llm.PublicMessage(err)
+	if err == nil || strings.Contains(msg, "parse") || strings.Contains(msg, "::::") || !strings.Contains(msg, "OLLAMA_HOST") {
+		t.Errorf("public message %q", msg)
 	}
 }
