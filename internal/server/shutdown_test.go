@@ -61,3 +61,26 @@ func TestStreamCutByShutdownEndsWithError(t *testing.T) {
 		})
 	}
 }
+
+// A non-streaming request still waiting for its answer at shutdown ends
+// with a 503 saying so, and a Retry-After (issue 18 item 13).
+func TestRequestCutByShutdownIs503(t *testing.T) {
+	h := newHarness(t)
+	arrived := make(chan struct{})
+	h.primary.SetDefault(fakeprovider.Do(func(context.Context) { close(arrived) }), fakeprovider.Hang())
+	stopping, stop := context.WithCancel(context.Background())
+	defer stop()
+	s := &Server{GW: h.gw, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stopping: stopping}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	go func() { <-arrived; stop() }()
+	resp, err := http.Post(srv.URL+"/chat", "application/json", strings.NewReader(`{"prompt":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "shutting down") || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("status %d, Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}
