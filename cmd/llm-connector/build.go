@@ -34,13 +34,24 @@ type app struct {
 	handler http.Handler
 	closers []func(context.Context) error
 	routes  *route.Table
-	// closeTimeout bounds flushing queues (tracking, ledger) at shutdown.
+	// closeTimeout bounds flushing queues (tracking, ledger) when no
+	// shutdown deadline was set (a failed start).
 	closeTimeout time.Duration
+	// stopStreams ends the requests still running (server.Server.Stopping).
+	stopStreams context.CancelFunc
 }
 
-func (a *app) close(log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.closeTimeout)
+// close flushes and closes every component by deadline (the shutdown's
+// one deadline; zero: closeTimeout from now).
+func (a *app) close(log *slog.Logger, deadline time.Time) {
+	if deadline.IsZero() {
+		deadline = time.Now().Add(a.closeTimeout)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	if a.stopStreams != nil {
+		a.stopStreams()
+	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](ctx); err != nil {
 			log.Error("shutdown step failed", "err", err)
@@ -52,6 +63,8 @@ func (a *app) close(log *slog.Logger) {
 // tcfg is read from the same environment (tracing.ConfigFromEnv).
 func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *slog.Logger) (*app, error) {
 	a := &app{closeTimeout: cfg.ShutdownTimeout}
+	stopping, stopStreams := context.WithCancel(context.Background())
+	a.stopStreams = stopStreams
 	tcfg.Log = log
 	tracer, err := tracing.Setup(ctx, tcfg)
 	if err != nil {
@@ -108,7 +121,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	wrapChat, wrapV1 := acc.wire(cfg, gw, log)
 	tracker, closeQueueDB, err := openTracker(ctx, cfg, log)
 	if err != nil {
-		a.close(log)
+		a.close(log, time.Time{})
 		return nil, err
 	}
 	if closeQueueDB != nil { // closers run last first: the database after the tracker
@@ -148,6 +161,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		Log:        log,
 		BodyLimit:  cfg.BodyLimit,
 		Heartbeat:  cfg.Heartbeat,
+		Stopping:   stopping,
 		UserHeader: cfg.Auth.UserHeader,
 		Identify:   identify,
 		WrapChat:   wrapChat,

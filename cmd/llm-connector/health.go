@@ -98,8 +98,12 @@ func healthOf(cfg *config.Config, table *route.Table, backends map[string]route.
 				continue // a configuration fact (no key), not a degradation
 			}
 			providers++
-			if comp["status"] == "ok" {
+			switch comp["status"] {
+			case "ok":
 				usable++
+			case "degraded": // recent calls failed, but it is still tried
+				usable++
+				h.Status = server.Degraded
 			}
 		}
 		for name, isDegraded := range degraded {
@@ -132,16 +136,32 @@ func providerHealth(ctx context.Context, cfg *config.Config, name string, backen
 	}
 	if st, ok := states[name+"/"+model]; ok {
 		comp["breaker"] = st
-		if st.State == router.StateOpen {
+		switch {
+		case st.State == router.StateOpen:
 			comp["status"], comp["reason"] = "unavailable", "circuit open after repeated failures: "+st.LastError
+		case st.ConsecutiveFailures > 0:
+			comp["status"], comp["reason"] = "degraded", "recent calls failed: "+st.LastError
 		}
 	}
-	if p, ok := b.P.(llm.Pinger); ok && deep {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		if err := p.Ping(pctx); err != nil {
+	if deep {
+		if err := probeProvider(ctx, b.P, model); err != nil {
 			comp["status"], comp["reason"] = "unavailable", llm.PublicMessage(err)
 		}
 	}
 	return comp
+}
+
+// probeProvider is the deep check of one configured provider: that its
+// configured model exists and may be used (llm.ModelChecker), else that
+// it answers at all (llm.Pinger).
+func probeProvider(ctx context.Context, p llm.Provider, model string) error {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	switch c := p.(type) {
+	case llm.ModelChecker:
+		return c.CheckModel(pctx, model)
+	case llm.Pinger:
+		return c.Ping(pctx)
+	}
+	return nil
 }

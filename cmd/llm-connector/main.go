@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/config"
+	"github.com/llm-connector/llm-connector/internal/server"
 	"github.com/llm-connector/llm-connector/internal/tracing"
 )
 
@@ -76,8 +77,9 @@ func start(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	if err != nil {
 		return err
 	}
-	defer app.close(log)
-	return serve(ctx, cfg, app.handler, log, ready)
+	sd := newShutdown(cfg.ShutdownTimeout)
+	defer func() { app.close(log, sd.deadline) }()
+	return serve(ctx, cfg, app, sd, log, ready)
 }
 
 // defaultGCPercent is the GOGC the service runs with unless told otherwise
@@ -116,17 +118,36 @@ func healthcheck(ctx context.Context, getenv func(string) string, stdout io.Writ
 	return nil
 }
 
-// serve runs the HTTP server until ctx ends, then shuts down gracefully:
-// it stops accepting, lets in-flight requests finish within
-// ShutdownTimeout, and returns nil. ready, when set, receives the bound
-// address (tests listen on port 0).
-func serve(ctx context.Context, cfg *config.Config, h http.Handler, log *slog.Logger, ready chan<- string) error {
+// shutdown is the one deadline of a graceful shutdown, shared by its
+// phases: drain (in-flight requests finish by themselves), stop (streams
+// still running are ended with their error event), and flush (ledger,
+// tracking spool, spans) in what is left of SHUTDOWN_TIMEOUT.
+type shutdown struct {
+	timeout  time.Duration
+	deadline time.Time // set when the shutdown begins
+}
+
+func newShutdown(timeout time.Duration) *shutdown { return &shutdown{timeout: timeout} }
+
+// begin fixes the deadline and returns when each phase ends: drain at
+// 60 % of the timeout, stop at 75 %; the rest is the flush's.
+func (s *shutdown) begin(now time.Time) (drainEnd, stopEnd time.Time) {
+	s.deadline = now.Add(s.timeout)
+	return now.Add(s.timeout * 6 / 10), now.Add(s.timeout * 3 / 4)
+}
+
+// serve runs the HTTP server until ctx ends, then shuts down gracefully
+// within sd's one deadline: it stops accepting, lets in-flight requests
+// finish, ends the streams still running with an error event, closes the
+// connections left, and returns nil (the flush follows in app.close).
+// ready, when set, receives the bound address (tests listen on port 0).
+func serve(ctx context.Context, cfg *config.Config, a *app, sd *shutdown, log *slog.Logger, ready chan<- string) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           a.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout, // no WriteTimeout: answers stream for as long as the model writes
 		IdleTimeout:       cfg.IdleTimeout,
@@ -135,7 +156,8 @@ func serve(ctx context.Context, cfg *config.Config, h http.Handler, log *slog.Lo
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// net/http's own plain-text 400/431 answers become JSON.
+	go func() { errc <- srv.Serve(server.JSONErrorListener(ln)) }()
 	log.Info("listening", "addr", ln.Addr().String())
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -145,16 +167,27 @@ func serve(ctx context.Context, cfg *config.Config, h http.Handler, log *slog.Lo
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	drainEnd, stopEnd := sd.begin(time.Now())
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown deadline passed; closing remaining connections", "err", err)
-		_ = srv.Close()
+	if !shutdownBy(srv, drainEnd) {
+		log.Warn("drain time passed; ending the streams still running with an error event")
+		a.stopStreams()
+		if !shutdownBy(srv, stopEnd) {
+			log.Warn("shutdown deadline near; closing remaining connections")
+			_ = srv.Close()
+		}
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// shutdownBy runs srv.Shutdown until t and reports whether every
+// connection was idle and closed by then.
+func shutdownBy(srv *http.Server, t time.Time) bool {
+	sctx, cancel := context.WithDeadline(context.Background(), t)
+	defer cancel()
+	return srv.Shutdown(sctx) == nil
 }

@@ -345,7 +345,7 @@ func faultRows() []faultRow {
 		{name: "stall before first delta, first-token timeout, retried", primary: []step{{fault: stallAfter}, clean},
 			want: map[string]want{pGoogle: withCanceled(retried(pGoogle), 1), pOllama: withCanceled(retried(pOllama), 1)}},
 		{name: "stall before first delta on every attempt", primary: []step{{fault: stallAfter}, {fault: stallAfter}},
-			want: both(want{status: 503, detail: "no first token within 300ms", attempts: 2, canceled: 2})},
+			want: both(want{status: 504, detail: "no first token within 300ms", attempts: 2, canceled: 2})},
 		{name: "stall before first delta on every attempt, fallback answers",
 			primary: []step{{fault: stallAfter}, {fault: stallAfter}}, fallback: []step{clean},
 			want: viaFallback(want{status: 200, end: "done", deltas: words, attempts: 2, fbAttempts: 1, canceled: 2})},

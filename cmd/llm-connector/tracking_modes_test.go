@@ -132,8 +132,7 @@ func TestTrackingAutoModeEndToEnd(t *testing.T) {
 	if len(spans) < 2 {
 		t.Fatalf("a failed interaction's trace has %d spans, want the root and its attempts: %+v", len(spans), spans)
 	}
-	_, h := getHealth(t, url)
-	tr, _ := h["components"].(map[string]any)["tracking"].(map[string]any)
+	_, tr := getHealth(t, url+"/health", "tracking")
 	if tr["status"] != "ok" || tr["mode"] != "auto" || tr["trace_api"] != "otlp" {
 		t.Errorf("tracking health = %v", tr)
 	}
@@ -143,14 +142,4 @@ func TestTrackingAutoModeEndToEnd(t *testing.T) {
 func traceIDOf(interaction string) string {
 	sum := sha256.Sum256([]byte("llm-connector/trace/" + interaction))
 	return "tr-" + hex.EncodeToString(sum[:16])
-}
-
-func getHealth(t *testing.T, url string) (int, map[string]any) {
-	t.Helper()
-	resp, body := do(t, "GET", url+"/health", "")
-	var m map[string]any
-	if err := json.Unmarshal([]byte(body), &m); err != nil {
-		t.Fatalf("health: %v: %s", err, body)
-	}
-	return resp.StatusCode, m
 }

@@ -102,6 +102,7 @@ func userBudget(cfg *config.Config) func(string) (float64, float64) {
 func (a *accounting) wire(cfg *config.Config, gw *gateway.Gateway, log *slog.Logger) (wrapChat, wrapV1 func(http.Handler) http.Handler) {
 	gw.Pricer = a.prices
 	gw.Budget = budgetAdapter{b: a.budgets, userBudget: a.deps.UserBudget}
+	gw.ThinkingTokens = thinkingTokens(cfg)
 	gw.Authorize = func(ctx context.Context, r gateway.Route) error {
 		id := auth.FromContext(ctx)
 		if id.AllowsModel(r.Name) {
@@ -146,4 +147,24 @@ func (a budgetAdapter) Reserve(ctx context.Context, _ gateway.Identity, worstUSD
 func identify(r *http.Request) gateway.Identity {
 	id := auth.FromContext(r.Context())
 	return gateway.Identity{User: id.User, KeyID: id.KeyID, Team: id.Team}
+}
+
+// maxThinkingBudget bounds Gemini 2.5's dynamic thinking (-1): Pro's
+// largest thinkingBudget (Flash's is 24576).
+const maxThinkingBudget = 32768
+
+// thinkingTokens is the most thinking tokens each provider may add to
+// max_tokens, for the budget's worst case: Gemini's configured thinking
+// budget (dynamic counts as its largest); other providers count
+// reasoning within max_tokens.
+func thinkingTokens(cfg *config.Config) func(provider string) int {
+	return func(provider string) int {
+		if provider != "google" {
+			return 0
+		}
+		if cfg.Google.ThinkingBudget < 0 {
+			return maxThinkingBudget
+		}
+		return cfg.Google.ThinkingBudget
+	}
 }

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -296,6 +297,7 @@ func (l *loader) config() *Config {
 		},
 	}
 	c.Addr = l.str("LISTEN_ADDR", ":"+l.str("PORT", "8000"))
+	l.checkAddr(c.Addr)
 	c.Google.APIKey, c.Google.KeySource = l.googleKey()
 	if c.MLflow.SpoolDir == "" {
 		c.MLflow.SpoolDir = c.DataDir + "/spool"
@@ -469,8 +471,11 @@ func (l *loader) dur(name string, def time.Duration) time.Duration {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		if n, err2 := strconv.Atoi(v); err2 == nil { // bare seconds
+		if n, err2 := strconv.Atoi(v); err2 == nil && n >= 0 { // bare seconds
 			return time.Duration(n) * time.Second
+		} else if err2 == nil {
+			l.errs = append(l.errs, fmt.Errorf("%s=%q: must not be negative", name, v))
+			return def
 		}
 		l.errs = append(l.errs, fmt.Errorf("%s=%q: want a duration such as 500ms or 30s", name, v))
 		return def
@@ -480,6 +485,26 @@ func (l *loader) dur(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// checkAddr refuses a listen address that would fail only at listen: it
+// must be host:port with a numeric port 0..65535 (PORT alone is the
+// port).
+func (l *loader) checkAddr(addr string) {
+	name := "LISTEN_ADDR"
+	if strings.TrimSpace(l.getenv(name)) == "" {
+		name = "PORT"
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		var n int
+		if n, err = strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+			err = errors.New("out of range")
+		}
+	}
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("%s=%q: want a port number 0..65535 (LISTEN_ADDR: host:port)", name, l.getenv(name)))
+	}
 }
 
 // secret reads NAME, or the file named by NAME_FILE. The value is never

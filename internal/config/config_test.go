@@ -154,3 +154,33 @@ func TestVariables(t *testing.T) {
 		}
 	}
 }
+
+// Values that used to pass Load and fail later (issue 18 item 14): a
+// port that is not a number fails only at listen; a negative bare
+// number of seconds was accepted where "-1s" was refused.
+func TestLoadRefusesLateFailures(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"PORT": "abc"}, "PORT"},
+		{map[string]string{"PORT": "70000"}, "PORT"},
+		{map[string]string{"LISTEN_ADDR": "no-port"}, "LISTEN_ADDR"},
+		{map[string]string{"LISTEN_ADDR": "127.0.0.1:http-ish"}, "LISTEN_ADDR"},
+		{map[string]string{"CACHE_TTL": "-1"}, "CACHE_TTL"},
+		{map[string]string{"CACHE_TTL": "-1s"}, "CACHE_TTL"},
+	}
+	for _, tc := range tests {
+		tc.env["GOOGLE_API_KEY_FILE"] = ""
+		_, err := Load(env(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%v) = %v, want an error naming %s", tc.env, err, tc.want)
+		}
+	}
+	for _, ok := range []map[string]string{{"PORT": "9000"}, {"LISTEN_ADDR": "127.0.0.1:0"}, {"LISTEN_ADDR": ":8080"}, {"CACHE_TTL": "30"}} {
+		ok["GOOGLE_API_KEY_FILE"] = ""
+		if _, err := Load(env(ok)); err != nil {
+			t.Errorf("Load(%v): %v", ok, err)
+		}
+	}
+}

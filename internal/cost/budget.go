@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -59,8 +60,14 @@ func (e *ExceededError) Error() string {
 	if e.Period == PeriodMonth {
 		name = "monthly"
 	}
-	return fmt.Sprintf("%s %s budget exceeded: limit $%.4f, spent $%.4f, in flight $%.4f, this call up to $%.4f; resets at %s",
-		e.Kind, name, e.LimitUSD, e.SpentUSD, e.ReservedUSD, e.RequestedUSD, e.ResetsAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s %s budget exceeded: limit $%s, spent $%s, in flight $%s, this call up to $%s; resets at %s",
+		e.Kind, name, usd(e.LimitUSD), usd(e.SpentUSD), usd(e.ReservedUSD), usd(e.RequestedUSD), e.ResetsAt.UTC().Format(time.RFC3339))
+}
+
+// usd shows an amount with every digit it has, to the nano-dollar the
+// counters keep: $0.00001, never $0.0000.
+func usd(v float64) string {
+	return strconv.FormatFloat(math.Round(v*1e9)/1e9, 'f', -1, 64)
 }
 
 // BudgetConfig configures Budgets.

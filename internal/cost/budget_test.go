@@ -3,6 +3,7 @@ package cost
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,5 +163,18 @@ func TestBudgetNoLimits(t *testing.T) {
 	var nilRes *Reservation
 	if err := nilRes.Commit(context.Background(), 1); err != nil {
 		t.Error(err)
+	}
+}
+
+// The refusal shows amounts with the digits they have: a $0.00001 limit
+// is not "$0.0000" (issue 18 item 6).
+func TestExceededErrorDigits(t *testing.T) {
+	e := &ExceededError{Kind: SubjectUser, ID: "alice", Period: PeriodDay, LimitUSD: 0.00001,
+		SpentUSD: 0.0000095, ReservedUSD: 0, RequestedUSD: 0.000001234, ResetsAt: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}
+	msg := e.Error()
+	for _, want := range []string{"limit $0.00001,", "spent $0.0000095,", "in flight $0,", "this call up to $0.000001234;"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
 	}
 }

@@ -34,9 +34,7 @@ func (a *admission) admit(ctx context.Context) error {
 		a.limited = true
 	}
 	if g.Budget != nil && g.Pricer != nil {
-		worst, _ := g.Pricer.Cost(a.res.Route.Provider, a.res.Route.Model, llm.Usage{
-			InputTokens: a.estimate() - a.in.Req.MaxTokens, OutputTokens: a.in.Req.MaxTokens,
-		})
+		worst, _ := g.Pricer.Cost(a.res.Route.Provider, a.res.Route.Model, g.worstCase(a.res.Route, in.Req))
 		commit, err := g.Budget.Reserve(ctx, in.Who, worst)
 		if err != nil {
 			a.settle(ctx)
@@ -71,4 +69,46 @@ func (a *admission) settle(ctx context.Context) {
 		a.commit(a.res.CostUSD)
 		a.commit = nil
 	}
+}
+
+// Bounds of the budget's worst case beyond the text itself.
+const (
+	// templateTokens covers a chat template's fixed tokens (BOS, the
+	// system header, the assistant prefix).
+	templateTokens = 64
+	// perMessageTokens covers each turn's role markers and separators.
+	perMessageTokens = 16
+	// defaultMaxOutput is assumed when a request leaves max_tokens unset.
+	defaultMaxOutput = 8192
+)
+
+// worstCase is a true upper bound of what req can bill: no tokenizer
+// makes more than one token of a byte, so input is at most every byte
+// of the system text, messages, tool calls and tool declarations, plus
+// the chat template's own tokens; output is at most max_tokens plus the
+// thinking budget. A call that still costs more (a provider billing
+// beyond its own limits) is charged its real cost at commit, so the
+// overshoot counts against the next admission.
+func (g *Gateway) worstCase(r Route, req *llm.Request) llm.Usage {
+	in := templateTokens + len(req.System)
+	for _, m := range req.Messages {
+		in += perMessageTokens + len(m.Content) + len(m.Name) + len(m.ToolCallID)
+		for _, tc := range m.ToolCalls {
+			in += perMessageTokens + len(tc.Name) + len(tc.Arguments)
+		}
+	}
+	for _, t := range req.Tools {
+		in += perMessageTokens + len(t.Name) + len(t.Description) + len(t.Parameters)
+	}
+	out := req.MaxTokens
+	if out <= 0 {
+		out = defaultMaxOutput
+	}
+	switch {
+	case req.ThinkingBudget != nil && *req.ThinkingBudget >= 0:
+		out += max(*req.ThinkingBudget, 0)
+	case g.ThinkingTokens != nil:
+		out += max(g.ThinkingTokens(r.Provider), 0)
+	}
+	return llm.Usage{InputTokens: in, OutputTokens: out}
 }

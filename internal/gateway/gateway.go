@@ -91,6 +91,11 @@ type Gateway struct {
 	Log          *slog.Logger
 	// EstimateTokens is the admission estimate (prompt + max_tokens).
 	EstimateTokens func(req *llm.Request) int
+	// ThinkingTokens, when set, is the most thinking tokens a provider
+	// may spend on top of max_tokens (its configured thinking budget);
+	// the budget's worst case includes them. A request's own
+	// ThinkingBudget wins.
+	ThinkingTokens func(provider string) int
 	// Authorize, when set, may refuse a resolved route for the caller in
 	// ctx (a key's model allow-list).
 	Authorize func(ctx context.Context, r Route) error
@@ -278,6 +283,8 @@ func (g *Gateway) finish(ctx context.Context, in *Input, res *Result, adm *admis
 	if res.Cached {
 		// A hit bills no provider tokens.
 		res.Response.Usage = llm.Usage{}
+	} else if res.Err != nil {
+		billPartial(in.Req, &res.Response)
 	}
 	if res.Response.Provider == "" && len(attempts) > 0 {
 		last := attempts[len(attempts)-1]
@@ -287,7 +294,7 @@ func (g *Gateway) finish(ctx context.Context, in *Input, res *Result, adm *admis
 		if res.Cached {
 			res.CostUSD, res.CostKnown = 0, true
 		} else {
-			res.CostUSD, res.CostKnown = g.Pricer.Cost(res.Response.Provider, res.Response.Model, res.Response.Usage)
+			res.CostUSD, res.CostKnown = g.price(res, attempts)
 		}
 	}
 	adm.settle(context.WithoutCancel(ctx))
@@ -299,6 +306,52 @@ func (g *Gateway) finish(ctx context.Context, in *Input, res *Result, adm *admis
 		g.Tracer.ObserveCall(ctx, attempts, res)
 	}
 	g.record(ctx, in, res)
+}
+
+// billPartial fills in the usage of an answer that ended early (the
+// client left, the stream was cut, the service shut down) where the
+// provider reported nothing: the prompt's estimate for the input, the
+// streamed text's for the output (about four bytes a token). What the
+// provider did report (its cumulative usage so far) is kept, so that
+// closing a stream just before its end never dodges a budget.
+func billPartial(req *llm.Request, r *llm.Response) {
+	out := len(r.Text)
+	for _, tc := range r.ToolCalls {
+		out += len(tc.Name) + len(tc.Arguments)
+	}
+	if out == 0 || req == nil {
+		return // nothing was produced: nothing to bill beyond what was reported
+	}
+	u := &r.Usage
+	if u.InputTokens == 0 {
+		in := len(req.System)
+		for _, m := range req.Messages {
+			in += len(m.Content) + 16 // role and framing
+		}
+		u.InputTokens = (in + 3) / 4
+	}
+	if u.OutputTokens == 0 {
+		u.OutputTokens = (out + 3) / 4
+	}
+	if u.TotalTokens != 0 && u.TotalTokens < u.InputTokens+u.OutputTokens {
+		u.TotalTokens = u.InputTokens + u.OutputTokens
+	}
+}
+
+// price prices the answer by the model version the provider reported;
+// when that one has no price (a new or odd modelVersion), by the model
+// the target was configured with, so that a call is never billed $0
+// just because the upstream named its model differently.
+func (g *Gateway) price(res *Result, attempts []llm.Attempt) (float64, bool) {
+	u := res.Response.Usage
+	if usd, ok := g.Pricer.Cost(res.Response.Provider, res.Response.Model, u); ok {
+		return usd, true
+	}
+	provider, model := res.Route.Provider, res.Route.Model
+	if n := len(attempts); n > 0 {
+		provider, model = attempts[n-1].Provider, attempts[n-1].Model
+	}
+	return g.Pricer.Cost(provider, model, u)
 }
 
 func (g *Gateway) record(ctx context.Context, in *Input, res *Result) {

@@ -153,6 +153,14 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// ModelChecker is implemented by providers that can check, without
+// spending tokens, that a model exists and the credentials may use it
+// (Ollama /api/show, Gemini models.get): the deep health probe of the
+// configured route. A missing model is a KindNotFound error.
+type ModelChecker interface {
+	CheckModel(ctx context.Context, model string) error
+}
+
 // Collect drains seq into a Response. On error it returns the partial
 // response gathered so far together with the error.
 func Collect(seq iter.Seq2[Chunk, error]) (*Response, error) {

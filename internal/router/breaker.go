@@ -130,6 +130,7 @@ func (br *breaker) isOpen() bool {
 func (br *breaker) success() {
 	br.mu.Lock()
 	br.failures = 0
+	br.lastErr = "" // recovered: the old error is history, not health
 	br.open = false
 	br.probing = false
 	br.openUntil = time.Time{}

@@ -70,8 +70,9 @@ func TestBreakerLifecycle(t *testing.T) {
 			t.Errorf("%s: health = %+v, want %s with %d failures", s.name, h, s.wantState, s.wantFails)
 		}
 	}
-	if h := healthOf(t, b, "google/gemini"); h.LastError != "connection refused" || !h.OpenUntil.IsZero() {
-		t.Errorf("closed health = %+v, want last error kept and no open-until", h)
+	// Recovered: health shows no stale error (issue 18 item 10).
+	if h := healthOf(t, b, "google/gemini"); h.LastError != "" || !h.OpenUntil.IsZero() {
+		t.Errorf("closed health = %+v, want no last error and no open-until", h)
 	}
 	if len(clk.Sleeps()) != 0 {
 		t.Errorf("sleeps = %v; retries were off", clk.Sleeps())

@@ -363,7 +363,10 @@ func TestRouterStream(t *testing.T) {
 func TestRouterAllRateLimitedKeepsSmallestHint(t *testing.T) {
 	prim := fp.New("google", []fp.Step{fp.Err(rateLimited(90 * time.Second))})
 	sec := fp.New("ollama", []fp.Step{fp.Err(rateLimited(70 * time.Second))})
-	r, _ := newTestRouter(t, testPolicy(), nil, gemini(prim), ollama(sec))
+	p := testPolicy()
+	p.Deadline = 5 * time.Minute // hints are clamped to the deadline
+	p.Retries = 0
+	r, _ := newTestRouter(t, p, nil, gemini(prim), ollama(sec))
 	res := drain(context.Background(), r)
 	if got := llm.RetryAfter(res.err); got != 70*time.Second {
 		t.Errorf("retry after = %v, want 70s (err %v)", got, res.err)
@@ -659,5 +662,60 @@ func TestRouterLastTargetHonoursLongHint(t *testing.T) {
 	}
 	if got := clk.Sleeps(); len(got) != 1 || got[0] != 40*time.Second {
 		t.Errorf("sleeps = %v, want [40s]", got)
+	}
+}
+
+// The final error of a failed route takes its kind from the most
+// meaningful failure: the primary's non-retryable one, else the last
+// tried. Issue 18 item 11: every failed route used to be Unavailable.
+func TestRouterAllFailedKind(t *testing.T) {
+	garbage := &llm.Error{Kind: llm.KindUpstream, Provider: "google", Message: "malformed stream chunk"}
+	notFound := &llm.Error{Kind: llm.KindNotFound, Provider: "google", StatusCode: 404, Message: "model not found"}
+	refused := &llm.Error{Kind: llm.KindUnauthorized, Provider: "google", StatusCode: 401, Message: "key refused"}
+	tests := []struct {
+		name      string
+		prim, sec error
+		wantKind  llm.Kind
+	}{
+		{"primary unknown model", notFound, unavailable("ollama"), llm.KindNotFound},
+		{"primary credentials refused", refused, unavailable("ollama"), llm.KindUnauthorized},
+		{"last is garbage", unavailable("google"), &llm.Error{Kind: llm.KindUpstream, Provider: "ollama", Message: "bad json"}, llm.KindUpstream},
+		{"both garbage", garbage, &llm.Error{Kind: llm.KindUpstream, Provider: "ollama", Message: "bad json"}, llm.KindUpstream},
+		{"both down", unavailable("google"), unavailable("ollama"), llm.KindUnavailable},
+		{"all rate limited", rateLimited(time.Second), rateLimited(2 * time.Second), llm.KindRateLimited},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prim, sec := fp.New("google"), fp.New("ollama")
+			prim.SetDefault(fp.Err(tc.prim))
+			sec.SetDefault(fp.Err(tc.sec))
+			r, _ := newTestRouter(t, testPolicy(), nil, gemini(prim), ollama(sec))
+			res := drain(context.Background(), r)
+			if got := llm.KindOf(res.err); got != tc.wantKind {
+				t.Fatalf("kind = %v, want %v (err %v)", got, tc.wantKind, res.err)
+			}
+			if !strings.HasPrefix(res.err.Error(), "all providers failed: ") {
+				t.Errorf("err %q does not list the failures", res.err)
+			}
+		})
+	}
+}
+
+// A server hint beyond the request deadline is clamped to it in the
+// final error, and a negative one to 0 (issue 18 item 12).
+func TestRouterFinalHintClampedToDeadline(t *testing.T) {
+	for _, hint := range []time.Duration{-5 * time.Second, 24 * time.Hour} {
+		prim := fp.New("google")
+		prim.SetDefault(fp.Err(rateLimited(hint)))
+		p := testPolicy()
+		p.Deadline = 20 * time.Second
+		r, _ := newTestRouter(t, p, nil, gemini(prim))
+		res := drain(context.Background(), r)
+		if llm.KindOf(res.err) != llm.KindRateLimited {
+			t.Fatalf("hint %v: err %v", hint, res.err)
+		}
+		if got := llm.RetryAfter(res.err); got < 0 || got > p.Deadline {
+			t.Errorf("hint %v: final retry after %v, want within [0, %v]", hint, got, p.Deadline)
+		}
 	}
 }

@@ -155,7 +155,10 @@ func (s *run) ctxErr() error {
 // RateLimited when every target's last failure was a rate limit (so the
 // client gets 429 with the smallest retry hint), Empty when every target
 // answered empty (the budget is too small for the model's thinking), and
-// Unavailable otherwise.
+// otherwise that of the most meaningful failure: the primary's when it
+// cannot succeed on retry (an unknown model, refused credentials), else
+// the last target tried. A skipped (circuit-open) target or a cancel the
+// caller did not cause says nothing about the request: Unavailable.
 func (s *run) allFailed() error {
 	kind := llm.KindOf(s.fails[0].err)
 	var hint time.Duration
@@ -169,15 +172,34 @@ func (s *run) allFailed() error {
 		}
 		errs = append(errs, f.err)
 	}
+	// A hint is clamped to [0, the request deadline]: no caller is told
+	// to wait longer than one request may last.
+	hint = min(max(hint, 0), s.r.policy.Deadline)
+	e := &llm.Error{Kind: kind, RetryAfter: hint, Message: "all providers failed: " + s.summary(), Err: errors.Join(errs...)}
 	if kind != llm.KindRateLimited && kind != llm.KindEmpty {
-		kind = llm.KindUnavailable
+		e.Kind, e.StatusCode = s.meaningful()
 	}
-	return &llm.Error{
-		Kind:       kind,
-		RetryAfter: hint,
-		Message:    "all providers failed: " + s.summary(),
-		Err:        errors.Join(errs...),
+	return e
+}
+
+// meaningful picks the failure whose kind the final error takes: the
+// primary's non-retryable one, else the last target's. The final error
+// keeps Provider empty (its message names every target); the HTTP layer
+// finds the provider's error in its chain.
+func (s *run) meaningful() (llm.Kind, int) {
+	f := s.fails[len(s.fails)-1]
+	if p := s.fails[0]; !p.open && !llm.Retryable(p.err) {
+		f = p
 	}
+	var e *llm.Error
+	if f.open || !errors.As(f.err, &e) {
+		return llm.KindUnavailable, 0
+	}
+	switch e.Kind {
+	case llm.KindCanceled, llm.KindInternal:
+		return llm.KindUnavailable, 0
+	}
+	return e.Kind, e.StatusCode
 }
 
 // summary lists each target's last failure: "name: message; name: ...".

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -28,7 +29,7 @@ type ChatResponse struct {
 }
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	body, rerr := readBody(w, r, s.bodyLimit())
+	body, rerr := readBody(w, r, s.bodyLimit(), `{"prompt": "..."}`)
 	if rerr == nil {
 		var req *ChatRequest
 		if req, rerr = DecodeChat(body); rerr == nil {
@@ -65,6 +66,11 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, in *gateway.Input, f eventFormat, body func(*gateway.Result) any) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	if s.Stopping != nil {
+		// Shutdown ends the request: its upstream call is canceled and
+		// the answer says why (s.endErr).
+		defer context.AfterFunc(s.Stopping, cancel)()
+	}
 	res, seq, err := s.GW.Chat(ctx, in)
 	setAdmissionHeaders(w.Header(), res)
 	if err != nil {
@@ -82,10 +88,24 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, in *gateway.Inpu
 	}
 	s.finishHeaders(w, res)
 	if res.Err != nil {
-		f.failBeforeStart(s, w, res.Err)
+		f.failBeforeStart(s, w, s.endErr(res.Err))
 		return
 	}
 	writeJSON(w, http.StatusOK, body(res))
+}
+
+// errShuttingDown ends the requests still running when the drain time
+// of a shutdown has passed.
+var errShuttingDown = &llm.Error{Kind: llm.KindUnavailable, RetryAfter: time.Second,
+	Message: "service shutting down: the answer was cut; retry the request"}
+
+// endErr is the error a request ends with: err, unless the service is
+// shutting down (which is why err happened).
+func (s *Server) endErr(err error) error {
+	if s.Stopping != nil && s.Stopping.Err() != nil {
+		return errShuttingDown
+	}
+	return err
 }
 
 func chatResponse(res *gateway.Result, id string) ChatResponse {

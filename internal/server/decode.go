@@ -55,7 +55,9 @@ func badRequest(detail string) *requestError {
 
 // readBody reads at most limit bytes: 413 past it, 400 when empty, not
 // UTF-8, or not JSON.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *requestError) {
+// example is shown when the body is empty: a request of the endpoint's
+// own API.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, example string) ([]byte, *requestError) {
 	if r.ContentLength > limit {
 		return nil, &requestError{status: http.StatusRequestEntityTooLarge,
 			detail: fmt.Sprintf("request body too large: limit is %d bytes", limit)}
@@ -70,7 +72,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *req
 		return nil, badRequest("could not read request body")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, badRequest("request body is empty: send a JSON object such as {\"prompt\": \"...\"}")
+		return nil, badRequest("request body is empty: send a JSON object such as " + example)
 	}
 	if !utf8.Valid(body) {
 		return nil, badRequest("request body is not valid UTF-8")

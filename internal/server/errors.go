@@ -18,8 +18,7 @@ func statusOf(err error) int {
 	if errors.Is(err, gateway.ErrNoRoute) {
 		return http.StatusNotFound
 	}
-	var e *llm.Error
-	upstream := errors.As(err, &e) && e.Provider != ""
+	upstream := fromProvider(err)
 	switch llm.KindOf(err) {
 	case llm.KindInvalid, llm.KindBlocked:
 		return http.StatusBadRequest
@@ -49,6 +48,26 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// fromProvider reports whether err, or an error it wraps (a router's
+// final error joins every target's), came from a provider adapter.
+func fromProvider(err error) bool {
+	var e *llm.Error
+	if errors.As(err, &e) && e.Provider != "" {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return u.Unwrap() != nil && fromProvider(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, x := range u.Unwrap() {
+			if fromProvider(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // publicMessage is the text a client may see.
 func publicMessage(err error) string {
 	if errors.Is(err, gateway.ErrNoRoute) {
@@ -57,10 +76,17 @@ func publicMessage(err error) string {
 	return llm.PublicMessage(err)
 }
 
+// setRetryAfter sends the error's retry hint in whole seconds, rounded
+// up. A 429 always carries one (at least 1 s), with or without a hint.
 func setRetryAfter(h http.Header, err error) {
-	if d := llm.RetryAfter(err); d > 0 {
-		h.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	d := llm.RetryAfter(err)
+	if d <= 0 {
+		if llm.KindOf(err) != llm.KindRateLimited {
+			return
+		}
+		d = time.Second
 	}
+	h.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 }
 
 // writeDetail writes FastAPI's error shape: {"detail": ...}.

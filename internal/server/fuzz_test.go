@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"testing"
 )
 
@@ -33,7 +36,11 @@ func FuzzDecodeChat(f *testing.F) {
 func FuzzDecodeOpenAI(f *testing.F) {
 	for _, s := range []string{`{"model":"m","messages":[{"role":"user","content":"hi"}]}`,
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"}]}],"stop":["x"],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"auto"}`,
-		`{"model":"m","messages":[{"role":"tool","content":"r"}]}`, `{}`} {
+		`{"model":"m","messages":[{"role":"tool","content":"r"}]}`, `{}`,
+		`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":0}`,
+		`{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"a b","parameters":[1]}}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"g"}}}`,
+		`{"model":"m","messages":"hi"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -44,8 +51,42 @@ func FuzzDecodeOpenAI(f *testing.F) {
 			}
 			return
 		}
-		if len(req.Messages) == 0 || req.MaxTokens < 1 {
+		if len(req.Messages) == 0 || req.MaxTokens < 1 || req.MaxTokens > maxTokensLimit {
 			t.Fatalf("accepted %+v", req)
+		}
+		declared := map[string]bool{}
+		for _, tool := range req.Tools {
+			if !validToolName(tool.Name) {
+				t.Fatalf("accepted tool name %q", tool.Name)
+			}
+			declared[tool.Name] = true
+		}
+		switch req.ToolChoice {
+		case "", "auto", "none", "required":
+		default:
+			if !declared[req.ToolChoice] {
+				t.Fatalf("accepted tool_choice %q naming no declared tool", req.ToolChoice)
+			}
+		}
+	})
+}
+
+// FuzzJSONError: whatever net/http's canned error says, the rewrite is
+// a complete HTTP answer with a JSON body of the stated length.
+func FuzzJSONError(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 400 Bad Request: malformed MIME header line: Bad Header: x"), []byte("400 Bad Request: malformed MIME header line: Bad Header: x"))
+	f.Add([]byte("HTTP/1.1 431 Request Header Fields Too Large"), []byte("431 Request Header Fields Too Large"))
+	f.Fuzz(func(t *testing.T, status, text []byte) {
+		if bytes.IndexByte(status, '\n') >= 0 {
+			return // never a canned status line
+		}
+		out := jsonError(status, text)
+		head, body, ok := bytes.Cut(out, []byte("\r\n\r\n"))
+		if !ok || !bytes.Contains(head, []byte("Content-Length: "+strconv.Itoa(len(body)))) {
+			t.Fatalf("incomplete answer %q", out)
+		}
+		if !json.Valid(body) {
+			t.Fatalf("body %q is not JSON", body)
 		}
 	})
 }

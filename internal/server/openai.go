@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -104,7 +105,7 @@ func decodeOA(body []byte) (*oaRequest, *llm.Request, *oaFail) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, nil, invalidParam(te.Field, "invalid type for '%s': expected %s", te.Field, te.Type)
+			return nil, nil, invalidParam(te.Field, "invalid type for '%s': expected %s", te.Field, jsonType(te.Type))
 		}
 		return nil, nil, invalidParam("", "the request body is not valid JSON")
 	}
@@ -116,6 +117,35 @@ func decodeOA(body []byte) (*oaRequest, *llm.Request, *oaFail) {
 		return nil, nil, f
 	}
 	return &r, req, nil
+}
+
+// jsonType names a Go type by the JSON type it decodes from: the
+// client wrote JSON, not Go.
+func jsonType(t reflect.Type) string {
+	if t == nil {
+		return "a different type"
+	}
+	if t == reflect.TypeFor[json.RawMessage]() {
+		return "a JSON value"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return "a different type"
 }
 
 // refuseUnsupported rejects fields that would change the answer and that
@@ -153,17 +183,18 @@ func (r *oaRequest) refuseUnsupported() *oaFail {
 
 func (r *oaRequest) toLLM() (*llm.Request, *oaFail) {
 	req := &llm.Request{Model: r.Model, Temperature: r.Temperature, TopP: r.TopP, Seed: r.Seed, User: r.User}
-	switch {
-	case r.MaxCompletionTokens != nil:
-		req.MaxTokens = *r.MaxCompletionTokens
-	case r.MaxTokens != nil:
-		req.MaxTokens = *r.MaxTokens
-	}
-	if req.MaxTokens < 0 || req.MaxTokens > maxTokensLimit {
-		return nil, invalidParam("max_tokens", "max_tokens must be between 1 and %d", maxTokensLimit)
-	}
-	if req.MaxTokens == 0 {
-		req.MaxTokens = defaultOAMaxTokens
+	req.MaxTokens = defaultOAMaxTokens
+	for _, f := range []struct {
+		name string
+		v    *int
+	}{{"max_tokens", r.MaxTokens}, {"max_completion_tokens", r.MaxCompletionTokens}} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < 1 || *f.v > maxTokensLimit {
+			return nil, invalidParam(f.name, "%s must be between 1 and %d, got %d", f.name, maxTokensLimit, *f.v)
+		}
+		req.MaxTokens = *f.v
 	}
 	req.JSON = r.ResponseFormat != nil && r.ResponseFormat.Type == "json_object"
 	stop, f := parseStop(r.Stop)
@@ -200,10 +231,12 @@ func parseStop(raw json.RawMessage) ([]string, *oaFail) {
 }
 
 func (r *oaRequest) convertTools(req *llm.Request) *oaFail {
+	declared := map[string]bool{}
 	for i, t := range r.Tools {
-		if t.Type != "function" || t.Function.Name == "" {
-			return invalidParam(fmt.Sprintf("tools[%d]", i), "each tool must be {\"type\":\"function\",\"function\":{\"name\":...}}")
+		if f := checkTool(i, &t); f != nil {
+			return f
 		}
+		declared[t.Function.Name] = true
 		req.Tools = append(req.Tools, llm.Tool{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
 	}
 	if len(r.ToolChoice) == 0 || string(r.ToolChoice) == "null" {
@@ -227,8 +260,56 @@ func (r *oaRequest) convertTools(req *llm.Request) *oaFail {
 	if err := json.Unmarshal(r.ToolChoice, &named); err != nil || named.Type != "function" || named.Function.Name == "" {
 		return invalidParam("tool_choice", "tool_choice must be none, auto, required or {\"type\":\"function\",\"function\":{\"name\":...}}")
 	}
+	if !declared[named.Function.Name] {
+		return invalidParam("tool_choice", "tool_choice names the function %q, which is not declared in tools", named.Function.Name)
+	}
 	req.ToolChoice = named.Function.Name
 	return nil
+}
+
+// checkTool validates one declared tool: a function with a name of
+// ^[a-zA-Z0-9_-]{1,64}$ (what OpenAI enforces) whose parameters, when
+// given, are a JSON Schema object describing an object.
+func checkTool(i int, t *oaTool) *oaFail {
+	param := fmt.Sprintf("tools[%d]", i)
+	if t.Type != "function" {
+		return invalidParam(param+".type", "each tool must be {\"type\":\"function\",\"function\":{\"name\":...}}")
+	}
+	if !validToolName(t.Function.Name) {
+		return invalidParam(param+".function.name", "a function name must match ^[a-zA-Z0-9_-]{1,64}$, got %q", truncate(t.Function.Name, 80))
+	}
+	p := bytes.TrimSpace(t.Function.Parameters)
+	if len(p) == 0 || string(p) == "null" {
+		return nil
+	}
+	var schema map[string]json.RawMessage
+	if p[0] != '{' || json.Unmarshal(p, &schema) != nil {
+		return invalidParam(param+".function.parameters", "parameters must be a JSON Schema object, such as {\"type\": \"object\", \"properties\": {...}}")
+	}
+	if typ, ok := schema["type"]; ok && string(bytes.TrimSpace(typ)) != `"object"` {
+		return invalidParam(param+".function.parameters", "parameters must describe the arguments object: its schema needs \"type\": \"object\"")
+	}
+	return nil
+}
+
+func validToolName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 func (r *oaRequest) convertMessages(req *llm.Request) *oaFail {

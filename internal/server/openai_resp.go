@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
-	body, rerr := readBody(w, r, s.bodyLimit())
+	body, rerr := readBody(w, r, s.bodyLimit(), `{"model": "default", "messages": [{"role": "user", "content": "..."}]}`)
 	if rerr != nil {
 		writeOAError(w, &oaFail{status: rerr.status, err: oaError{Message: rerr.Error(), Type: "invalid_request_error"}})
 		return

@@ -59,6 +59,10 @@ type Server struct {
 	// and logging middleware, so it sees the request ID and the matched
 	// route pattern (tracing.Tracer.Middleware).
 	Trace func(http.Handler) http.Handler
+	// Stopping, when set, is done when the service shuts down and
+	// requests still running must end: streams end with their API's
+	// error event, other requests with a 503.
+	Stopping context.Context
 }
 
 // ModelInfo is one entry of GET /v1/models.

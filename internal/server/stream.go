@@ -89,7 +89,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				w.Header().Set("X-Overhead-Ms", overheadMs(res))
 				s.annotateResult(w, res)
 				if res.Err != nil {
-					_ = f.fail(sw, res.Err)
+					_ = f.fail(sw, s.endErr(res.Err))
 					return
 				}
 				_ = f.done(sw, res, RequestID(ctx))
@@ -98,9 +98,9 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 			deadline()
 			if it.err != nil {
 				if sw == nil {
-					f.failBeforeStart(s, w, it.err)
+					f.failBeforeStart(s, w, s.endErr(it.err))
 				} else {
-					_ = f.fail(sw, it.err)
+					_ = f.fail(sw, s.endErr(it.err))
 				}
 				return
 			}
@@ -123,6 +123,15 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				return
 			}
 		case <-ctx.Done():
+			if err := s.endErr(nil); err != nil {
+				// Shutdown, not the client, ended the request: say so.
+				deadline()
+				if sw == nil {
+					f.failBeforeStart(s, w, err)
+				} else {
+					_ = f.fail(sw, err)
+				}
+			}
 			return
 		}
 	}

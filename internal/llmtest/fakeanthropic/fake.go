@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +161,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"data": []map[string]any{
 			{"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"},
 		}, "has_more": false, "first_id": "claude-sonnet-4-5", "last_id": "claude-sonnet-4-5"})
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/models/"):
+		// Get a Model: an id or an alias; unknown is a 404 naming it.
+		id := strings.TrimPrefix(r.URL.Path, "/v1/models/")
+		if id != "claude-sonnet-4-5" && id != "claude-sonnet-4-5-20250929" {
+			writeError(w, http.StatusNotFound, APIError{Type: "not_found_error", Message: "model: " + id}, nil)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"type": "model", "id": "claude-sonnet-4-5-20250929",
+			"display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"})
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/messages":
 		s.messages(w, r, body, version)
 	default:

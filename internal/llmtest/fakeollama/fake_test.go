@@ -217,3 +217,25 @@ func post(t *testing.T, url, body string) []byte {
 	b, _ := io.ReadAll(resp.Body)
 	return b
 }
+
+// POST /api/show answers as the recorded Ollama 0.17.4 does
+// (reference/ollama-recorded/03-show.txt, 19-unknown-model-show.txt).
+func TestShowLikeOllama(t *testing.T) {
+	s := New(t)
+	post := func(body string) (int, map[string]any) {
+		resp, err := http.Post(s.URL+"/api/show", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if st, m := post(`{"model":"tiny"}`); st != 200 || m["details"] == nil || m["capabilities"] == nil || m["modelfile"] == nil {
+		t.Errorf("known model: %d %v", st, m)
+	}
+	if st, m := post(`{"model":"does-not-exist"}`); st != 404 || m["error"] != "model 'does-not-exist' not found" {
+		t.Errorf("unknown model: %d %v", st, m)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -100,6 +101,16 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 		defer resp.Body.Close()
 		c.decodeStream(ctx, resp.Body, yield)
 	}
+}
+
+// CheckModel gets the configured model (GET /v1/models/{id}, which takes
+// an id or an alias): the deep health check. Unknown is KindNotFound.
+func (c *Client) CheckModel(ctx context.Context, model string) error {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/models/"+url.PathEscape(model), nil)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
 }
 
 // Ping lists one model: it checks the address, the key and the version

@@ -178,3 +178,15 @@ func TestBadKeyAndPing(t *testing.T) {
 		t.Errorf("ping sent %s %s", r.Method, r.Path)
 	}
 }
+
+// CheckModel gets the configured model by id or alias: the deep health
+// check (issue 18 item 10); an unknown one is not found.
+func TestCheckModel(t *testing.T) {
+	c, _ := newFake(t, Config{})
+	if err := c.CheckModel(context.Background(), "claude-sonnet-4-5"); err != nil {
+		t.Fatalf("known alias: %v", err)
+	}
+	if err := c.CheckModel(context.Background(), "claude-0-nonexistent"); llm.KindOf(err) != llm.KindNotFound {
+		t.Errorf("unknown model: %v, want not found", err)
+	}
+}

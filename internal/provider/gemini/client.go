@@ -208,6 +208,26 @@ func (c *Client) relay(ctx context.Context, body io.Reader, d *decoder, yield fu
 	yield(d.end())
 }
 
+// CheckModel checks that model exists and the key may use it, with
+// models.get: GET /v1beta/{models/x | tunedModels/x}. An unknown model is
+// a 404 (KindNotFound).
+func (c *Client) CheckModel(ctx context.Context, model string) error {
+	path, err := modelPath(model)
+	if err != nil {
+		return err
+	}
+	hr, err := c.newRequest(ctx, http.MethodGet, "/v1beta/"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, hr)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, upstream.MaxErrorBody))
+	return resp.Body.Close()
+}
+
 // Ping checks that the API answers and accepts the key, by listing one
 // model: GET /v1beta/models?pageSize=1.
 func (c *Client) Ping(ctx context.Context) error {

@@ -132,12 +132,23 @@ func (m errorMapper) retryAfter(h http.Header, e *apiError) time.Duration {
 			if !strings.HasSuffix(d.Type, "google.rpc.RetryInfo") || d.RetryDelay == "" {
 				continue
 			}
-			if v, err := time.ParseDuration(d.RetryDelay); err == nil && v > 0 {
+			if v := retryDelay(d.RetryDelay); v > 0 {
 				return v
 			}
 		}
 	}
 	return upstream.RetryAfter(h.Get("Retry-After"), m.clock())
+}
+
+// retryDelay reads a protobuf Duration in its JSON form ("37s", "1.5s").
+// A negative or unreadable one is 0 (no hint); a huge one ("1e9s") is
+// capped like every hint, never lost to an overflow.
+func retryDelay(v string) time.Duration {
+	num, ok := strings.CutSuffix(strings.TrimSpace(v), "s")
+	if !ok {
+		return 0
+	}
+	return upstream.RetryAfter(num, time.Time{})
 }
 
 // dailyQuota reports a per-day quota violation: backing off for seconds

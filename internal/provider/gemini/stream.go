@@ -9,9 +9,10 @@ import (
 )
 
 // decoder turns the data of streamed events into llm chunks. Text and
-// function-call parts become content chunks as they come; the finish
-// reason and the usage (cumulative, so the last snapshot wins) are held
-// until the stream ends, then checked and reported in one final chunk.
+// function-call parts become content chunks as they come, each with the
+// usage reported so far (cumulative, so the last snapshot wins); the
+// finish reason and the final usage are held until the stream ends, then
+// checked and reported in one final chunk.
 type decoder struct {
 	model  string // modelVersion once seen, else the requested model
 	errs   errorMapper
@@ -46,6 +47,10 @@ func (d *decoder) decode(data []byte) (llm.Chunk, error) {
 			"the prompt was blocked by Gemini's safety filter (blockReason %s)", r.PromptFeedback.BlockReason)
 	}
 	c := d.chunk()
+	if r.UsageMetadata != nil {
+		// Cumulative: a caller that stops here is billed what was spent.
+		c.Usage = r.UsageMetadata.normalise()
+	}
 	for _, cand := range r.Candidates {
 		if cand.Index != 0 {
 			continue

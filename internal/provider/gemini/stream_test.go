@@ -384,3 +384,50 @@ func TestStreamIsLazy(t *testing.T) {
 		t.Errorf("%d requests sent before iterating", n)
 	}
 }
+
+// Every content chunk carries the cumulative usage Gemini reported so
+// far, so a caller that stops early is billed what was spent (issue 18
+// item 5).
+func TestContentChunksCarryUsageSoFar(t *testing.T) {
+	c, srv := newTest(t)
+	srv.Enqueue(fakegemini.Reply{Deltas: []string{"A", "B", "C", "D"},
+		Usage: fakegemini.Usage{PromptTokenCount: 100, CandidatesTokenCount: 40, TotalTokenCount: 140}})
+	var got []*llm.Usage
+	for ch, err := range c.Stream(context.Background(), hello("gemini-2.5-flash")) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.HasContent() {
+			got = append(got, ch.Usage)
+		}
+		if len(got) == 3 {
+			break // the client leaves before the end
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d content chunks", len(got))
+	}
+	for i, u := range got {
+		if u == nil || u.InputTokens != 100 || u.OutputTokens == 0 {
+			t.Fatalf("content chunk %d usage = %+v, want the usage reported so far", i, u)
+		}
+	}
+	if got[2].OutputTokens < got[0].OutputTokens {
+		t.Errorf("usage shrank: %+v then %+v", got[0], got[2])
+	}
+}
+
+// CheckModel is models.get on the configured model: the deep health
+// check (issue 18 item 10).
+func TestCheckModel(t *testing.T) {
+	c, srv := newTest(t)
+	if err := c.CheckModel(context.Background(), "gemini-2.5-flash"); err != nil {
+		t.Fatalf("known model: %v", err)
+	}
+	if r := srv.Last(t); r.Method != http.MethodGet || r.Path != "/v1beta/models/gemini-2.5-flash" {
+		t.Errorf("check sent %s %s", r.Method, r.Path)
+	}
+	if err := c.CheckModel(context.Background(), "gemini-0-nonexistent"); llm.KindOf(err) != llm.KindNotFound {
+		t.Errorf("unknown model: %v, want not found", err)
+	}
+}

@@ -1,9 +1,11 @@
 package ollama
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -124,7 +126,27 @@ func ParseHost(s string) (*url.URL, error) {
 	if path = strings.Trim(path, "/"); path != "" {
 		u.Path = "/" + path
 	}
+	// Refuse here what would fail in every request later: a host that
+	// is neither an IP address nor a name ("::::", "[::1", spaces).
+	if _, err := url.Parse(u.String()); err != nil || !validHost(host) {
+		return nil, fmt.Errorf("ollama: host %q: not a valid address", redactHost(s))
+	}
 	return u, nil
+}
+
+// validHost accepts an IP address or a DNS-style name (letters, digits,
+// '-', '_', '.'); an empty host dials the local machine.
+func validHost(h string) bool {
+	if h == "" || net.ParseIP(h) != nil {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func userinfo(s string) *url.Userinfo {
@@ -157,6 +179,27 @@ func redactHost(s string) string {
 		return s
 	}
 	return s[:start] + "xxxxx" + s[at:]
+}
+
+// CheckModel checks that the server has model, with POST /api/show: an
+// unknown model is a 404 naming it and saying ollama pull.
+func (c *Client) CheckModel(ctx context.Context, model string) error {
+	body, _ := json.Marshal(map[string]string{"model": model})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath("api", "show").String(), bytes.NewReader(body))
+	if err != nil {
+		return &llm.Error{Kind: llm.KindInternal, Provider: providerName, Message: "cannot build the request to Ollama: check OLLAMA_HOST", Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return statusError(resp, model, time.Now())
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return nil
 }
 
 // Ping checks that the server answers GET /api/version.

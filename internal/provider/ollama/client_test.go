@@ -2,6 +2,7 @@ package ollama
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -47,7 +48,10 @@ func TestParseHost(t *testing.T) {
 }
 
 func TestParseHostInvalid(t *testing.T) {
-	for _, in := range []string{"example.com:http", "example.com:70000", "ftp://example.com", "http://user:s3cret@host:99999"} {
+	// "::::" and a space (issue 18 item 14) used to pass here and
+	// fail later, in every request, with a raw Go parse error.
+	for _, in := range []string{"example.com:http", "example.com:70000", "ftp://example.com", "http://user:s3cret@host:99999",
+		"::::", "exa mple.com", "http://user:s3cret@::::"} {
 		_, err := ParseHost(in)
 		if err == nil {
 			t.Errorf("ParseHost(%q) accepted", in)
@@ -105,4 +109,33 @@ func newClient(t testing.TB, host string) *Client {
 		t.Fatalf("New(%q): %v", host, err)
 	}
 	return c
+}
+
+// CheckModel is POST /api/show on the configured model: the deep health
+// check (issue 18 item 10); a model not pulled is a 404 naming it.
+func TestCheckModel(t *testing.T) {
+	f := fakeollama.New(t)
+	c, err := New(Config{Host: f.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckModel(context.Background(), "tiny"); err != nil {
+		t.Fatalf("known model: %v", err)
+	}
+	err = c.CheckModel(context.Background(), "not-pulled")
+	if llm.KindOf(err) != llm.KindNotFound || !strings.Contains(llm.PublicMessage(err), "not-pulled") {
+		t.Errorf("unknown model: %v, want not found naming it", err)
+	}
+}
+
+// Should an unusable address get past ParseHost, the client sees a plain
+// message, never Go's URL parse error naming it (issue 18 item 14).
+func TestBuildRequestErrorIsPublic(t *testing.T) {
+	c := &Client{chatURL: "http://[::::]:11434/api/chat", http: http.DefaultClient}
+	_, err := llm.Collect(c.Stream(context.Background(), &llm.Request{Model: "tiny", MaxTokens: 5,
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}))
+	msg := llm.PublicMessage(err)
+	if err == nil || strings.Contains(msg, "parse") || strings.Contains(msg, "::::") || !strings.Contains(msg, "OLLAMA_HOST") {
+		t.Errorf("public message %q", msg)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
@@ -53,7 +54,9 @@ func (c *Client) send(ctx context.Context, req *llm.Request) (*http.Response, er
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.chatURL, bytes.NewReader(body))
 	if err != nil {
-		return nil, llm.Errorf(llm.KindInternal, providerName, "build request: %v", err)
+		// The cause (a Go parse error naming the address) is for logs only.
+		return nil, &llm.Error{Kind: llm.KindInternal, Provider: providerName,
+			Message: "cannot build the request to Ollama: check OLLAMA_HOST", Err: fmt.Errorf("build request: %w", err)}
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", "application/x-ndjson")
