@@ -17,6 +17,7 @@ package mlflow
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -239,7 +240,11 @@ func Open(cfg Config) (*Tracker, error) {
 		prog: map[uint64]*progress{},
 		gate: gate{min: cfg.MinBackoff, max: cfg.MaxBackoff},
 	}
-	for _, s := range []string{cfg.Token, cfg.Password, cfg.S3SecretKey} {
+	basic := ""
+	if cfg.Password != "" { // the Authorization value a server may echo
+		basic = base64.StdEncoding.EncodeToString([]byte(cfg.Username + ":" + cfg.Password))
+	}
+	for _, s := range []string{cfg.Token, cfg.Password, cfg.S3SecretKey, basic} {
 		if s != "" {
 			t.secrets = append(t.secrets, s)
 		}
