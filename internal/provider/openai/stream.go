@@ -2,8 +2,8 @@ package openai
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"io"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
