@@ -46,10 +46,10 @@ func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 	if a.budgets, err = cost.NewBudgets(ctx, cost.BudgetConfig{DB: db}); err != nil {
 		return nil, fmt.Errorf("budgets: %w", err)
 	}
-	if cfg.Auth.Required || cfg.Auth.AdminKey != "" {
-		if a.keys, err = auth.NewStore(ctx, auth.StoreConfig{DB: db}); err != nil {
-			return nil, fmt.Errorf("api keys: %w", err)
-		}
+	// The key store is always there: even in open mode a presented key
+	// is checked (keys may come from the "keys" subcommand).
+	if a.keys, err = auth.NewStore(ctx, auth.StoreConfig{DB: db}); err != nil {
+		return nil, fmt.Errorf("api keys: %w", err)
 	}
 	a.deps = admin.Deps{Keys: a.keys, Ledger: a.ledger, Budgets: a.budgets, AdminKey: cfg.Auth.AdminKey,
 		UserBudget: userBudget(cfg), Logger: log}
@@ -109,12 +109,9 @@ func (a *accounting) wire(cfg *config.Config, gw *gateway.Gateway, log *slog.Log
 		}
 		return id.CheckModel(r.Provider + "/" + r.Model)
 	}
-	var keys auth.Authenticator
-	if cfg.Auth.Required {
-		keys = a.keys
-	}
-	wrapChat = auth.Middleware(auth.Config{Keys: keys, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteDetailError, Logger: log})
-	wrapV1 = auth.Middleware(auth.Config{Keys: keys, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteOpenAIError, Logger: log})
+	open := !cfg.Auth.Required // a presented key is checked all the same
+	wrapChat = auth.Middleware(auth.Config{Keys: a.keys, Optional: open, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteDetailError, Logger: log})
+	wrapV1 = auth.Middleware(auth.Config{Keys: a.keys, Optional: open, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteOpenAIError, Logger: log})
 	a.deps.Auth = wrapV1
 	return wrapChat, wrapV1
 }

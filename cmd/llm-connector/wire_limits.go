@@ -96,21 +96,20 @@ func wireLimits(cfg *config.Config, rdb *redis.Client, gw *gateway.Gateway, log 
 			policy.Overrides[k] = ratelimit.Limits{RPM: v.RPM, TPM: v.TPM}
 		}
 	}
-	// Keys may carry their own limits, so the limiter is on whenever keys
-	// can exist.
-	if !policy.Default.Unlimited() || len(policy.Overrides) > 0 || cfg.Auth.Required || cfg.Auth.AdminKey != "" {
-		var lim ratelimit.Limiter = ratelimit.NewMemory()
-		if rdb != nil {
-			fp := ratelimit.FailOpen
-			if !cfg.RateLimit.FailOpen {
-				fp = ratelimit.FailClosed
-			}
-			fb := ratelimit.WithFallback(ratelimit.NewRedis(rdb, "llmc:rl:"), ratelimit.NewMemory(), fp, log)
-			degraded["rate_limiter"] = fb.Degraded
-			lim = fb
+	// Keys may carry their own limits and may exist in every mode (a
+	// presented key is always checked), so the limiter is always on; with
+	// no limit for a caller it answers at once.
+	var lim ratelimit.Limiter = ratelimit.NewMemory()
+	if rdb != nil {
+		fp := ratelimit.FailOpen
+		if !cfg.RateLimit.FailOpen {
+			fp = ratelimit.FailClosed
 		}
-		gw.Limiter = limiterAdapter{l: lim, policy: policy}
+		fb := ratelimit.WithFallback(ratelimit.NewRedis(rdb, "llmc:rl:"), ratelimit.NewMemory(), fp, log)
+		degraded["rate_limiter"] = fb.Degraded
+		lim = fb
 	}
+	gw.Limiter = limiterAdapter{l: lim, policy: policy}
 	if cfg.Cache.Enabled {
 		var c cache.Cache = cache.NewMemory(cfg.Cache.Size, cfg.Cache.TTL)
 		if rdb != nil {
