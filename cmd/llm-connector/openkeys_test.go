@@ -33,7 +33,7 @@ func cliKey(t *testing.T, dataDir string, args ...string) (id, key string) {
 func TestKeysCheckedInOpenMode(t *testing.T) {
 	gem := fakegemini.New(t)
 	dir := t.TempDir()
-	_, ollamaOnly := cliKey(t, dir, "-user", "alice", "-models", "ollama/*")
+	_, otherModels := cliKey(t, dir, "-user", "alice", "-models", "anthropic/*")
 	_, broke := cliKey(t, dir, "-user", "bob", "-daily-usd", "0.0000000001")
 	revokedID, revoked := cliKey(t, dir, "-user", "carol")
 	var out bytes.Buffer
@@ -56,7 +56,7 @@ func TestKeysCheckedInOpenMode(t *testing.T) {
 		{"wrong key /v1", "/v1/chat/completions", `{"model":"google/gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}`,
 			[]string{"x-api-key", "lc-wrong"}, 401, `"invalid_api_key"`},
 		{"revoked key", "/chat", `{"prompt":"hi"}`, []string{"Authorization", "Bearer " + revoked}, 401, `"detail"`},
-		{"valid key: its allow-list applies", "/chat", `{"prompt":"hi"}`, []string{"Authorization", "Bearer " + ollamaOnly}, 403, `not allowed`},
+		{"valid key: its allow-list applies", "/chat", `{"prompt":"hi"}`, []string{"Authorization", "Bearer " + otherModels}, 403, `not allowed`},
 		{"valid key: its budget applies", "/chat", `{"prompt":"hi"}`, []string{"Authorization", "Bearer " + broke}, 429, `budget`},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,7 @@ type Route struct {
 	P        llm.Provider // usually a router over the chain
 	Provider string       // the primary target's provider and model, for records
 	Model    string
+	Targets  []string // every "provider/model" the route may try, in order (for allow-lists)
 }
 
 // Resolver maps the model (and optional provider) a caller asked for to

@@ -109,9 +109,10 @@ func (t *Table) build(name string, chain []string, retries *int, timeout time.Du
 	}
 	return gateway.Route{
 		Name:     name,
-		P:        router.New(targets, p, t.breakers),
+		P:        router.New(targets, p, t.breakers).Named(name),
 		Provider: targets[0].Provider,
 		Model:    targets[0].Model,
+		Targets:  chain,
 	}, nil
 }
 
