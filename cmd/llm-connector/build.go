@@ -105,7 +105,11 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		a.close(log)
 		return nil, err
 	}
-	met := metrics.New(metrics.WithCache(cfg.Cache.Enabled))
+	var known []string
+	for _, m := range table.Models() {
+		known = append(known, m.ID)
+	}
+	met := metrics.New(metrics.WithCache(cfg.Cache.Enabled), metrics.WithModels(known...))
 	sinks := track.Multi{met, acc.ledger}
 	if tracker != nil {
 		sinks = append(sinks, tracker)
