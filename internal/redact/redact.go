@@ -38,26 +38,30 @@ const MinPrefix = 8
 // ones would redact ordinary words.
 const MinSecret = 6
 
+// patterns are the credential shapes. A pattern runs only when its
+// needle (lower case) is in the lower-cased text, so that ordinary text
+// (a path, a request ID) costs a few substring scans, not regexps.
 var patterns = []struct {
-	re   *regexp.Regexp
-	repl string
+	needle string
+	re     *regexp.Regexp
+	repl   string
 }{
 	// URL userinfo: keep the scheme and user, drop the password.
-	{regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^/?#\s:@]*):[^/?#\s@]*@`), "${1}:" + Mask + "@"},
+	{"://", regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^/?#\s:@]*):[^/?#\s@]*@`), "${1}:" + Mask + "@"},
 	// Authorization header values, whatever the scheme.
-	{regexp.MustCompile(`(?i)((?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?:[A-Za-z]+\s+)?[^\s"',;]+`), "${1}" + Mask},
+	{"authorization", regexp.MustCompile(`(?i)((?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?:[A-Za-z]+\s+)?[^\s"',;]+`), "${1}" + Mask},
 	// Bearer tokens anywhere.
-	{regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}`), "${1}" + Mask},
+	{"bearer", regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}`), "${1}" + Mask},
 	// key=value and "key": "value" pairs naming a credential (DSNs,
 	// query strings, JSON). A quoted DSN value may hold spaces.
-	{regexp.MustCompile(`(?i)((?:api[_-]?key|access[_-]?key|secret[_-]?key|key|token|password|passwd|pwd|secret|signature|sig)\s*=\s*)(?:'[^']*'|"[^"]*"|[^&\s"',;]+)`), "${1}" + Mask},
-	{regexp.MustCompile(`(?i)("(?:api[_-]?key|password|passwd|token|secret|access_token|refresh_token)"\s*:\s*)"[^"]*"`), `${1}"` + Mask + `"`},
+	{"=", regexp.MustCompile(`(?i)((?:api[_-]?key|access[_-]?key|secret[_-]?key|key|token|password|passwd|pwd|secret|signature|sig)\s*=\s*)(?:'[^']*'|"[^"]*"|[^&\s"',;]+)`), "${1}" + Mask},
+	{`"`, regexp.MustCompile(`(?i)("(?:api[_-]?key|password|passwd|token|secret|access_token|refresh_token)"\s*:\s*)"[^"]*"`), `${1}"` + Mask + `"`},
 	// Well-known key shapes, with no word boundary: a key glued to a
 	// letter is still a key.
-	{regexp.MustCompile(`sk-[A-Za-z0-9_-]{16,}`), Mask},  // OpenAI / Anthropic
-	{regexp.MustCompile(`AIza[0-9A-Za-z_-]{20,}`), Mask}, // Google
-	{regexp.MustCompile(`AKIA[0-9A-Z]{16}`), Mask},       // AWS access key IDs
-	{regexp.MustCompile(`lc-[A-Za-z0-9_-]{16,}`), Mask},  // this service's API keys
+	{"sk-", regexp.MustCompile(`sk-[A-Za-z0-9_-]{16,}`), Mask},   // OpenAI / Anthropic
+	{"aiza", regexp.MustCompile(`AIza[0-9A-Za-z_-]{20,}`), Mask}, // Google
+	{"akia", regexp.MustCompile(`AKIA[0-9A-Z]{16}`), Mask},       // AWS access key IDs
+	{"lc-", regexp.MustCompile(`lc-[A-Za-z0-9_-]{16,}`), Mask},   // this service's API keys
 }
 
 // basic finds "Basic <base64>"; the token is removed when it decodes to
@@ -74,8 +78,14 @@ func String(s string, secrets ...string) string {
 	for _, sec := range secrets {
 		s = secret(s, sec)
 	}
+	lower := strings.ToLower(s)
 	for _, p := range patterns {
-		s = p.re.ReplaceAllString(s, p.repl)
+		if strings.Contains(lower, p.needle) {
+			s = p.re.ReplaceAllString(s, p.repl)
+		}
+	}
+	if !strings.Contains(lower, "basic") {
+		return s
 	}
 	s = basic.ReplaceAllStringFunc(s, func(m string) string {
 		sub := basic.FindStringSubmatch(m)

@@ -118,3 +118,10 @@ func keyChars(s string) string {
 		return -1
 	}, s)
 }
+
+func BenchmarkStringPlain(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		String("/v1/chat/completions", geminiKey, "sk-ant-0123456789abcdef")
+	}
+}
