@@ -86,7 +86,7 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 			id, err := cfg.Keys.Authenticate(r.Context(), key)
 			if err != nil {
 				status, code, msg := classify(err)
-				cfg.Logger.Info("request refused by auth", "path", r.URL.Path, "reason", code)
+				cfg.Logger.Info("request refused by auth", "path", cutPath(r.URL.Path), "reason", code)
 				if status == http.StatusServiceUnavailable {
 					cfg.Logger.Error("key store unavailable", "err", err)
 				}
@@ -122,6 +122,14 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusUnauthorized, "revoked_api_key", "API key revoked"
 	}
 	return http.StatusServiceUnavailable, "auth_unavailable", "authentication temporarily unavailable"
+}
+
+// cutPath bounds a request path for a log line.
+func cutPath(p string) string {
+	if len(p) > maxUserLen {
+		return p[:maxUserLen] + "...(cut)"
+	}
+	return p
 }
 
 func headerUser(v, anonymous string) string {
