@@ -243,7 +243,9 @@ func (g *Gateway) source(ctx context.Context, in *Input, res *Result) (iter.Seq2
 		if err != nil {
 			g.logger().Warn("cache lookup failed; serving without cache", "err", err)
 		}
-		if ok && hit != nil {
+		// A hit answered by a target the caller may not use (another
+		// caller's fallback) is not served: the allow-list holds.
+		if ok && hit != nil && llm.TargetAllowed(ctx, res.Route.Name, hit.Provider+"/"+hit.Model) {
 			res.Cached = true
 			return llm.Replay(hit), key
 		}
