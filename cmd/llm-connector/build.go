@@ -127,7 +127,11 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	if closeQueueDB != nil { // closers run last first: the database after the tracker
 		a.closers = append(a.closers, closeQueueDB)
 	}
-	met := metrics.New(metrics.WithCache(cfg.Cache.Enabled))
+	var known []string
+	for _, m := range table.Models() {
+		known = append(known, m.ID)
+	}
+	met := metrics.New(metrics.WithCache(cfg.Cache.Enabled), metrics.WithModels(known...))
 	sinks := track.Multi{met, acc.ledger}
 	if tracker != nil {
 		sinks = append(sinks, tracker)

@@ -9,61 +9,41 @@ import (
 	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/config"
+	"github.com/llm-connector/llm-connector/internal/redact"
 )
 
 // newLogger returns a JSON logger that redacts every configured secret
-// from every string attribute, as a last line of defence: code should
-// never log a secret in the first place.
+// (and any piece of one of 8 bytes or more) and every credential-shaped
+// text from every string attribute, as a last line of defence: code
+// should never log a secret in the first place.
 func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	secrets := secretsOf(cfg)
+	set := redact.NewSet(secretsOf(cfg)...)
 	opts := &slog.HandlerOptions{Level: level}
-	if len(secrets) > 0 {
-		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
-			if a.Value.Kind() == slog.KindString {
-				v := a.Value.String()
-				for _, s := range secrets {
-					if strings.Contains(v, s) {
-						v = strings.ReplaceAll(v, s, "[REDACTED]")
-					}
-				}
-				a.Value = slog.StringValue(v)
-			} else if a.Value.Kind() == slog.KindAny {
-				if err, ok := a.Value.Any().(error); ok {
-					v := err.Error()
-					for _, s := range secrets {
-						v = strings.ReplaceAll(v, s, "[REDACTED]")
-					}
-					a.Value = slog.StringValue(v)
-				}
+	opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+		switch a.Value.Kind() {
+		case slog.KindString:
+			a.Value = slog.StringValue(set.String(a.Value.String()))
+		case slog.KindAny:
+			if err, ok := a.Value.Any().(error); ok {
+				a.Value = slog.StringValue(set.String(err.Error()))
 			}
-			return a
 		}
+		return a
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// secretsOf lists the configured secrets: API keys, tokens, and the
+// passwords inside DATABASE_URL, REDIS_URL and MLFLOW_TRACKING_URI.
 func secretsOf(cfg *config.Config) []string {
-	var out []string
-	for _, s := range []string{cfg.Google.APIKey, cfg.OpenAI.APIKey, cfg.Anthropic.APIKey, cfg.MLflow.Token,
-		cfg.MLflow.Password, cfg.MLflow.AWSSecretKey, cfg.Auth.AdminKey} {
-		if len(s) >= 6 { // shorter strings would redact ordinary words
-			out = append(out, s)
-		}
-	}
-	for _, raw := range []string{cfg.DatabaseURL, cfg.RedisURL} { // passwords inside URLs
-		if u, err := url.Parse(raw); err == nil {
-			if pw, ok := u.User.Password(); ok && len(pw) >= 6 {
-				out = append(out, pw)
-			}
-		}
-	}
+	out := []string{cfg.Google.APIKey, cfg.OpenAI.APIKey, cfg.Anthropic.APIKey, cfg.MLflow.Token,
+		cfg.MLflow.Password, cfg.MLflow.AWSSecretKey, cfg.Auth.AdminKey,
+		urlPassword(cfg.DatabaseURL), urlPassword(cfg.RedisURL), urlPassword(cfg.MLflow.TrackingURI)}
 	if cfg.File != nil {
 		for _, p := range cfg.File.Providers {
-			if len(p.APIKey) >= 6 {
-				out = append(out, p.APIKey)
-			}
+			out = append(out, p.APIKey)
 		}
 	}
 	return out
@@ -75,4 +55,33 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis client", "component", "redis", "detail", fmt.Sprintf(format, v...))
+}
+
+// envSecrets is secretsOf for when the configuration did not load: the
+// raw values of the variables that hold secrets.
+func envSecrets(getenv func(string) string) []string {
+	var out []string
+	for _, k := range []string{"GOOGLE_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MLFLOW_TRACKING_TOKEN",
+		"MLFLOW_TRACKING_PASSWORD", "AWS_SECRET_ACCESS_KEY", "LLM_ADMIN_KEY"} {
+		out = append(out, getenv(k))
+	}
+	for _, k := range []string{"DATABASE_URL", "REDIS_URL", "MLFLOW_TRACKING_URI"} {
+		out = append(out, urlPassword(getenv(k)))
+	}
+	return out
+}
+
+// urlPassword returns the password of a URL ("scheme://user:pw@host") or
+// of a keyword DSN ("host=... password=pw"), or "".
+func urlPassword(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		p, _ := u.User.Password()
+		return p
+	}
+	for _, f := range strings.Fields(raw) {
+		if k, v, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
+			return strings.Trim(v, `'`)
+		}
+	}
+	return ""
 }

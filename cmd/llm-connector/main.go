@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/config"
+	"github.com/llm-connector/llm-connector/internal/redact"
 	"github.com/llm-connector/llm-connector/internal/server"
 	"github.com/llm-connector/llm-connector/internal/tracing"
 )
@@ -58,7 +59,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return fmt.Errorf("unknown argument %q (try --help)", args[0])
 	}
-	return start(ctx, getenv, stdout, nil)
+	if err := start(ctx, getenv, stdout, nil); err != nil {
+		// Start-up errors quote configuration (a DSN, a URL): no
+		// password, key or credential may reach stderr.
+		return errors.New(redact.String(err.Error(), envSecrets(getenv)...))
+	}
+	return nil
 }
 
 // start loads the configuration, wires the service and serves until ctx

@@ -13,6 +13,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/config"
 	"github.com/llm-connector/llm-connector/internal/cost"
 	"github.com/llm-connector/llm-connector/internal/gateway"
+	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/store"
 )
 
@@ -46,10 +47,10 @@ func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 	if a.budgets, err = cost.NewBudgets(ctx, cost.BudgetConfig{DB: db}); err != nil {
 		return nil, fmt.Errorf("budgets: %w", err)
 	}
-	if cfg.Auth.Required || cfg.Auth.AdminKey != "" {
-		if a.keys, err = auth.NewStore(ctx, auth.StoreConfig{DB: db}); err != nil {
-			return nil, fmt.Errorf("api keys: %w", err)
-		}
+	// The key store is always there: even in open mode a presented key
+	// is checked (keys may come from the "keys" subcommand).
+	if a.keys, err = auth.NewStore(ctx, auth.StoreConfig{DB: db}); err != nil {
+		return nil, fmt.Errorf("api keys: %w", err)
 	}
 	a.deps = admin.Deps{Keys: a.keys, Ledger: a.ledger, Budgets: a.budgets, AdminKey: cfg.Auth.AdminKey,
 		UserBudget: userBudget(cfg), Logger: log}
@@ -103,21 +104,48 @@ func (a *accounting) wire(cfg *config.Config, gw *gateway.Gateway, log *slog.Log
 	gw.Pricer = a.prices
 	gw.Budget = budgetAdapter{b: a.budgets, userBudget: a.deps.UserBudget}
 	gw.ThinkingTokens = thinkingTokens(cfg)
+	// The route is refused when the key allows none of its targets; the
+	// router skips each target the key does not allow (allowTargets).
 	gw.Authorize = func(ctx context.Context, r gateway.Route) error {
 		id := auth.FromContext(ctx)
 		if id.AllowsModel(r.Name) {
 			return nil
 		}
+		for _, t := range r.Targets {
+			if id.AllowsModel(t) {
+				return nil
+			}
+		}
 		return id.CheckModel(r.Provider + "/" + r.Model)
 	}
-	var keys auth.Authenticator
-	if cfg.Auth.Required {
-		keys = a.keys
-	}
-	wrapChat = auth.Middleware(auth.Config{Keys: keys, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteDetailError, Logger: log})
-	wrapV1 = auth.Middleware(auth.Config{Keys: keys, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteOpenAIError, Logger: log})
+	open := !cfg.Auth.Required // a presented key is checked all the same
+	wrapChat = auth.Middleware(auth.Config{Keys: a.keys, Optional: open, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteDetailError, Logger: log})
+	wrapV1 = auth.Middleware(auth.Config{Keys: a.keys, Optional: open, UserHeader: cfg.Auth.UserHeader, WriteError: auth.WriteOpenAIError, Logger: log})
+	wrapChat, wrapV1 = chain(wrapChat, allowTargets), chain(wrapV1, allowTargets)
 	a.deps.Auth = wrapV1
 	return wrapChat, wrapV1
+}
+
+// allowTargets hands the caller's model allow-list to the router, which
+// holds it for every target it tries: an alias's or the default route's
+// fallbacks included. A route the list names (an alias) allows its
+// targets.
+func allowTargets(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := auth.FromContext(r.Context())
+		if len(id.Models) > 0 {
+			ctx := llm.WithTargetFilter(r.Context(), func(route, target string) bool {
+				return id.AllowsModel(route) || id.AllowsModel(target)
+			})
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// chain returns a middleware that runs outer, then inner.
+func chain(outer, inner func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler { return outer(inner(h)) }
 }
 
 // budgetAdapter reserves the worst case against the caller's user and

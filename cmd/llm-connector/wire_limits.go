@@ -37,21 +37,30 @@ type limiterAdapter struct {
 	policy ratelimit.Policy
 }
 
-// limits picks the caller's limits: the API key's own, else an override
-// from the configuration file for the user or key ID, else the default.
-func (a limiterAdapter) limits(ctx context.Context, key string) ratelimit.Limits {
-	if id := auth.FromContext(ctx); id.RPM > 0 || id.TPM > 0 {
-		return ratelimit.Limits{RPM: id.RPM, TPM: id.TPM}
+// limits picks the caller's limits and the counter they are kept under:
+// the API key's own limits; else an override from the configuration file
+// for the limiter key's ID ("k1" of "key:k1"); else an override for the
+// key's user, counted under "user:<name>" so that every key of the user
+// shares it; else the default, under key.
+func (a limiterAdapter) limits(ctx context.Context, key string) (string, ratelimit.Limits) {
+	id := auth.FromContext(ctx)
+	if id.RPM > 0 || id.TPM > 0 {
+		return key, ratelimit.Limits{RPM: id.RPM, TPM: id.TPM}
 	}
-	_, id, _ := strings.Cut(key, ":") // "user:alice", "key:k1", "ip:1.2.3.4"
-	if l, ok := a.policy.Overrides[id]; ok {
-		return l
+	kind, name, _ := strings.Cut(key, ":") // "user:alice", "key:k1", "ip:1.2.3.4"
+	if l, ok := a.policy.Overrides[name]; ok {
+		return key, l
 	}
-	return a.policy.Default
+	if kind == "key" && id.User != "" {
+		if l, ok := a.policy.Overrides[id.User]; ok {
+			return "user:" + id.User, l
+		}
+	}
+	return key, a.policy.Default
 }
 
 func (a limiterAdapter) Admit(ctx context.Context, key string, tokens int) (gateway.Admission, error) {
-	lim := a.limits(ctx, key)
+	key, lim := a.limits(ctx, key)
 	if lim.Unlimited() {
 		return gateway.Admission{Allowed: true}, nil
 	}
@@ -69,7 +78,7 @@ func (a limiterAdapter) Admit(ctx context.Context, key string, tokens int) (gate
 }
 
 func (a limiterAdapter) Reconcile(ctx context.Context, key string, reserved, actual int) {
-	lim := a.limits(ctx, key)
+	key, lim := a.limits(ctx, key)
 	if lim.Unlimited() {
 		return
 	}
@@ -87,21 +96,20 @@ func wireLimits(cfg *config.Config, rdb *redis.Client, gw *gateway.Gateway, log 
 			policy.Overrides[k] = ratelimit.Limits{RPM: v.RPM, TPM: v.TPM}
 		}
 	}
-	// Keys may carry their own limits, so the limiter is on whenever keys
-	// can exist.
-	if !policy.Default.Unlimited() || len(policy.Overrides) > 0 || cfg.Auth.Required || cfg.Auth.AdminKey != "" {
-		var lim ratelimit.Limiter = ratelimit.NewMemory()
-		if rdb != nil {
-			fp := ratelimit.FailOpen
-			if !cfg.RateLimit.FailOpen {
-				fp = ratelimit.FailClosed
-			}
-			fb := ratelimit.WithFallback(ratelimit.NewRedis(rdb, cfg.RedisPrefix+"rl:"), ratelimit.NewMemory(), fp, log)
-			degraded["rate_limiter"] = fb.Degraded
-			lim = fb
+	// Keys may carry their own limits and may exist in every mode (a
+	// presented key is always checked), so the limiter is always on; with
+	// no limit for a caller it answers at once.
+	var lim ratelimit.Limiter = ratelimit.NewMemory()
+	if rdb != nil {
+		fp := ratelimit.FailOpen
+		if !cfg.RateLimit.FailOpen {
+			fp = ratelimit.FailClosed
 		}
-		gw.Limiter = limiterAdapter{l: lim, policy: policy}
+		fb := ratelimit.WithFallback(ratelimit.NewRedis(rdb, cfg.RedisPrefix+"rl:"), ratelimit.NewMemory(), fp, log)
+		degraded["rate_limiter"] = fb.Degraded
+		lim = fb
 	}
+	gw.Limiter = limiterAdapter{l: lim, policy: policy}
 	if cfg.Cache.Enabled {
 		var c cache.Cache = cache.NewMemory(cfg.Cache.Size, cfg.Cache.TTL)
 		if rdb != nil {

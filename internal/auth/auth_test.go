@@ -138,6 +138,7 @@ func TestMiddleware(t *testing.T) {
 	detail := Middleware(Config{Keys: s, Logger: logger, WriteError: WriteDetailError})(echo)
 	open := Middleware(Config{UserHeader: "X-Team-User", Logger: logger})(echo)
 	down := Middleware(Config{Keys: downStore{}, Logger: logger})(echo)
+	optional := Middleware(Config{Keys: s, Optional: true, Logger: logger})(echo)
 
 	tests := []struct {
 		name     string
@@ -156,6 +157,10 @@ func TestMiddleware(t *testing.T) {
 		{"open mode header", open, map[string]string{"X-Team-User": "carol"}, 200, `"user":"carol","open":true`},
 		{"open mode anonymous", open, nil, 200, `"user":"anonymous"`},
 		{"open mode ignores keys", open, map[string]string{"Authorization": "Bearer " + revoked}, 200, `"user":"anonymous"`},
+		{"optional: no key is open", optional, map[string]string{"X-User-ID": "dave"}, 200, `"user":"dave","open":true`},
+		{"optional: a valid key identifies", optional, map[string]string{"Authorization": "Bearer " + good}, 200, `"key_id":"` + gk.ID + `"`},
+		{"optional: a wrong key is refused", optional, map[string]string{"x-api-key": "lc-wrong"}, 401, `"code":"invalid_api_key"`},
+		{"optional: a revoked key is refused", optional, map[string]string{"Authorization": "Bearer " + revoked}, 401, `"code":"revoked_api_key"`},
 		{"store down", down, map[string]string{"Authorization": "Bearer " + good}, 503, `"code":"auth_unavailable"`},
 	}
 	for _, tt := range tests {

@@ -24,6 +24,11 @@ type Config struct {
 	// Keys checks API keys. Nil is open mode (the seed's behaviour): no
 	// key is asked for and the user comes from UserHeader.
 	Keys Authenticator
+	// Optional, with Keys set, lets a request without a key through in
+	// open mode (user from UserHeader); a key that is presented is still
+	// checked: a valid one identifies the caller, a wrong or revoked one
+	// is a 401 (AUTH_REQUIRED=false).
+	Optional bool
 	// UserHeader names the header that carries the user in open mode.
 	// Default: "X-User-ID".
 	UserHeader string
@@ -54,8 +59,9 @@ const maxUserLen = 128
 
 // Middleware identifies the caller and stores the Identity in the request
 // context. With a key store it reads "Authorization: Bearer <key>" (or
-// "x-api-key") and answers 401 for a missing, wrong or revoked key and 503
-// when the store is down. Nothing about the key is logged.
+// "x-api-key") and answers 401 for a missing (unless Optional), wrong or
+// revoked key and 503 when the store is down. Nothing about the key is
+// logged.
 func Middleware(cfg Config) func(http.Handler) http.Handler {
 	if cfg.UserHeader == "" {
 		cfg.UserHeader = "X-User-ID"
@@ -71,15 +77,16 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if cfg.Keys == nil {
+			key := PresentedKey(r)
+			if cfg.Keys == nil || (cfg.Optional && key == "") {
 				id := Identity{User: headerUser(r.Header.Get(cfg.UserHeader), cfg.AnonymousUser), Open: true}
 				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), id)))
 				return
 			}
-			id, err := cfg.Keys.Authenticate(r.Context(), PresentedKey(r))
+			id, err := cfg.Keys.Authenticate(r.Context(), key)
 			if err != nil {
 				status, code, msg := classify(err)
-				cfg.Logger.Info("request refused by auth", "path", r.URL.Path, "reason", code)
+				cfg.Logger.Info("request refused by auth", "path", cutPath(r.URL.Path), "reason", code)
 				if status == http.StatusServiceUnavailable {
 					cfg.Logger.Error("key store unavailable", "err", err)
 				}
@@ -115,6 +122,14 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusUnauthorized, "revoked_api_key", "API key revoked"
 	}
 	return http.StatusServiceUnavailable, "auth_unavailable", "authentication temporarily unavailable"
+}
+
+// cutPath bounds a request path for a log line.
+func cutPath(p string) string {
+	if len(p) > maxUserLen {
+		return p[:maxUserLen] + "...(cut)"
+	}
+	return p
 }
 
 func headerUser(v, anonymous string) string {

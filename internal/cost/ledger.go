@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/llm-connector/llm-connector/internal/store"
 	"github.com/llm-connector/llm-connector/internal/track"
@@ -155,10 +156,27 @@ func (l *Ledger) Record(_ context.Context, c track.Call) error {
 	return nil
 }
 
+// MaxField bounds each text column of a ledger row that a caller or an
+// upstream chooses (user, model, provider...): a row is small whatever
+// they send.
+const MaxField = 256
+
+// bound cuts s to MaxField bytes, on a rune boundary.
+func bound(s string) string {
+	if len(s) <= MaxField {
+		return s
+	}
+	n := MaxField
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 func (l *Ledger) toRow(c track.Call) row {
 	r := row{
-		requestID: c.ID, user: c.User, keyID: c.KeyID, team: c.Team, endpoint: c.Endpoint,
-		provider: c.Provider, model: c.Model, start: c.Start,
+		requestID: bound(c.ID), user: bound(c.User), keyID: bound(c.KeyID), team: bound(c.Team), endpoint: bound(c.Endpoint),
+		provider: bound(c.Provider), model: bound(c.Model), start: c.Start,
 		input: c.Usage.InputTokens, output: c.Usage.OutputTokens,
 		thinking: c.Usage.ThinkingTokens, cached: c.Usage.CachedInputTokens,
 		costUSD: c.CostUSD, costKnown: c.CostKnown, priceVersion: c.PriceVersion,

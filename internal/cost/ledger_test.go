@@ -454,3 +454,23 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestLedgerBoundsCallerValues is issue 18 item 1 at the ledger: a row
+// kept the whole model name a caller (or an upstream's modelVersion)
+// sent, 900 KB each.
+func TestLedgerBoundsCallerValues(t *testing.T) {
+	l := newLedger(t, storetest.SQLite(t).Open(t), nil)
+	c := call("huge", strings.Repeat("u", 10000), "google/"+strings.Repeat("m", 100000), day1, llm.Usage{InputTokens: 1})
+	c.Provider = strings.Repeat("p", 10000)
+	record(t, l, c)
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var model, provider, user string
+	if err := l.db.QueryRow(`SELECT model, provider, user_id FROM usage_events`).Scan(&model, &provider, &user); err != nil {
+		t.Fatal(err)
+	}
+	if len(model) > MaxField || len(provider) > MaxField || len(user) > MaxField {
+		t.Errorf("stored model %d, provider %d, user %d bytes; the bound is %d", len(model), len(provider), len(user), MaxField)
+	}
+}

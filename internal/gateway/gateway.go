@@ -9,8 +9,10 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -23,6 +25,7 @@ type Route struct {
 	P        llm.Provider // usually a router over the chain
 	Provider string       // the primary target's provider and model, for records
 	Model    string
+	Targets  []string // every "provider/model" the route may try, in order (for allow-lists)
 }
 
 // Resolver maps the model (and optional provider) a caller asked for to
@@ -203,11 +206,21 @@ func (g *Gateway) Chat(ctx context.Context, in *Input) (*Result, iter.Seq2[llm.C
 	return res, g.stream(ctx, in, res, &adm), nil
 }
 
+// MaxAnswerText bounds the text of one answer. The longest answer a
+// model gives (65,536 tokens) is well under a megabyte; an upstream that
+// sends more is broken or hostile, and the answer ends with a
+// KindUpstream error instead of growing memory.
+const MaxAnswerText = 8 << 20
+
 func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admission) iter.Seq2[llm.Chunk, error] {
 	return func(yield func(llm.Chunk, error) bool) {
 		trace := &llm.Trace{}
 		ctx := llm.WithTrace(ctx, trace)
+		// The text is gathered here, not by Response.Add, which copies the
+		// whole text per chunk: quadratic in a long answer.
+		var text strings.Builder
 		defer func() {
+			res.Response.Text += text.String()
 			g.finish(ctx, in, res, adm, trace)
 		}()
 		src, key := g.source(ctx, in, res)
@@ -221,13 +234,24 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 				res.TTFT = time.Since(res.Start)
 				trace.MarkFirstToken(time.Now())
 			}
-			res.Response.Add(c)
+			if text.Len()+len(c.Delta) > MaxAnswerText {
+				res.Err = &llm.Error{Kind: llm.KindUpstream, Provider: cmp.Or(c.Provider, res.Route.Provider),
+					Message: fmt.Sprintf("upstream answer too large: the text is over %d bytes", MaxAnswerText)}
+				yield(llm.Chunk{}, res.Err)
+				return
+			}
+			text.WriteString(c.Delta)
+			rest := c
+			rest.Delta = ""
+			res.Response.Add(rest)
 			if !yield(c, nil) {
 				res.Err = context.Canceled
 				return
 			}
 		}
 		if key != "" && !in.NoStore && !res.Cached {
+			res.Response.Text += text.String()
+			text.Reset()
 			g.store(ctx, key, &res.Response)
 		}
 	}
@@ -245,7 +269,9 @@ func (g *Gateway) source(ctx context.Context, in *Input, res *Result) (iter.Seq2
 		if err != nil {
 			g.logger().Warn("cache lookup failed; serving without cache", "err", err)
 		}
-		if ok && hit != nil {
+		// A hit answered by a target the caller may not use (another
+		// caller's fallback) is not served: the allow-list holds.
+		if ok && hit != nil && llm.TargetAllowed(ctx, res.Route.Name, hit.Provider+"/"+hit.Model) {
 			res.Cached = true
 			return llm.Replay(hit), key
 		}

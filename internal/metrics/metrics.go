@@ -29,6 +29,7 @@ package metrics
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -95,6 +96,22 @@ type Option func(*Metrics)
 // call that went upstream counts as a cache miss. Without it only hits
 // are counted.
 func WithCache(enabled bool) Option { return func(m *Metrics) { m.cacheEnabled = enabled } }
+
+// WithModels admits the configured model names ("provider/model", the
+// bare model and aliases) as label values up front, so that caller-chosen
+// names, which take what is left of the cap, can never push a configured
+// model into "other".
+func WithModels(names ...string) Option {
+	return func(m *Metrics) {
+		for _, n := range names {
+			m.models.get(n)
+			m.requested.get(n)
+			if _, bare, ok := strings.Cut(n, "/"); ok {
+				m.models.get(bare)
+			}
+		}
+	}
+}
 
 // New returns the metrics on a fresh private registry, with the Go
 // runtime and process collectors registered beside them.

@@ -422,3 +422,25 @@ func BenchmarkMiddleware(b *testing.B) {
 		h.ServeHTTP(w, req)
 	}
 }
+
+// TestConfiguredModelsKeepTheirLabels is issue 18 item 1 at the label
+// caps: caller-chosen names that came first took every model slot, and a
+// configured model's series became "other".
+func TestConfiguredModelsKeepTheirLabels(t *testing.T) {
+	m := New(WithModels("google/gemini-2.5-flash", "fast"))
+	for i := range 10 * MaxModels {
+		m.models.get(fmt.Sprintf("made-up-%d", i))
+		m.requested.get(fmt.Sprintf("google/made-up-%d", i))
+	}
+	for _, c := range []struct {
+		set  *capped
+		name string
+	}{{m.models, "gemini-2.5-flash"}, {m.requested, "google/gemini-2.5-flash"}, {m.requested, "fast"}} {
+		if got := c.set.get(c.name); got != c.name {
+			t.Errorf("%q maps to %q after the made-up names", c.name, got)
+		}
+	}
+	if got := m.models.get("made-up-99999"); got != Other {
+		t.Errorf("a new made-up name maps to %q, want %q", got, Other)
+	}
+}

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
@@ -34,17 +32,19 @@ type Alias struct {
 
 // Table resolves requested models to routers.
 type Table struct {
-	backends  map[string]Backend
-	aliases   map[string]Alias
-	policy    router.Policy
-	breakers  *router.Breakers
-	def       gateway.Route
-	cache     map[string]gateway.Route // aliases, built by New and read-only after
-	explicit  sync.Map                 // "provider/model" → gateway.Route, built on first use
-	explicitN atomic.Int64
+	backends map[string]Backend
+	aliases  map[string]Alias
+	policy   router.Policy
+	breakers *router.Breakers
+	def      gateway.Route
+	cache    map[string]gateway.Route // aliases, built by New and read-only after
+	explicit explicitCache            // "provider/model" → gateway.Route, built on first use
 }
 
-const maxExplicit = 1024
+// maxExplicit bounds the cached single-target routes: model names come
+// from callers. It is the breakers' own bound, and a route forgotten
+// forgets its breaker, so that the two stay in step.
+const maxExplicit = router.MaxBreakers
 
 // Config builds a Table.
 type Config struct {
@@ -62,6 +62,15 @@ func New(cfg Config) (*Table, error) {
 		cache: map[string]gateway.Route{}}
 	if t.breakers == nil {
 		t.breakers = router.NewBreakers(router.BreakerConfig{})
+	}
+	t.explicit.init(maxExplicit, t.breakers.Forget)
+	// Configured targets keep their breakers; caller-chosen ones share a
+	// bounded set.
+	for name, b := range cfg.Backends {
+		t.breakers.Pin(name + "/" + b.DefaultModel)
+	}
+	for _, a := range cfg.Aliases {
+		t.breakers.Pin(a.Targets...)
 	}
 	primary, ok := cfg.Backends[cfg.Primary]
 	if !ok {
@@ -110,9 +119,10 @@ func (t *Table) build(name string, chain []string, retries *int, timeout time.Du
 	}
 	return gateway.Route{
 		Name:     name,
-		P:        router.New(targets, p, t.breakers),
+		P:        router.New(targets, p, t.breakers).Named(name),
 		Provider: targets[0].Provider,
 		Model:    targets[0].Model,
+		Targets:  chain,
 	}, nil
 }
 
@@ -206,25 +216,17 @@ func (t *Table) advertises(provider, model string) bool {
 	return b.DefaultModel == model || slices.Contains(b.Models, model)
 }
 
-// explicit builds (once) a single-target route for "provider/model".
+// explicitRoute builds (once, while it stays among the maxExplicit most
+// recently used) a single-target route for "provider/model".
 func (t *Table) explicitRoute(spec string) (gateway.Route, error) {
-	if r, ok := t.explicit.Load(spec); ok {
-		return r.(gateway.Route), nil
+	if r, ok := t.explicit.get(spec); ok {
+		return r, nil
 	}
 	r, err := t.build(spec, []string{spec}, nil, 0)
 	if err != nil {
 		return gateway.Route{}, err
 	}
-	// Model names come from callers: keep at most maxExplicit routes so
-	// that a stream of made-up names cannot grow memory without bound.
-	if t.explicitN.Load() >= maxExplicit {
-		return r, nil
-	}
-	actual, loaded := t.explicit.LoadOrStore(spec, r)
-	if !loaded {
-		t.explicitN.Add(1)
-	}
-	return actual.(gateway.Route), nil
+	return t.explicit.add(spec, r), nil
 }
 
 // Breakers returns the shared breaker state (for /health).

@@ -83,8 +83,13 @@ func TestExplicitRoutesBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := tb.explicitN.Load(); n != maxExplicit {
+	if n := tb.explicit.len(); n != maxExplicit {
 		t.Errorf("kept %d explicit routes, want %d", n, maxExplicit)
+	}
+	// Each kept route has its breaker, the configured targets theirs, and
+	// no forgotten route left one behind.
+	if n, pinned := tb.Breakers().Len(), 4; n > maxExplicit+pinned {
+		t.Errorf("%d breakers for %d routes and %d configured targets", n, maxExplicit, pinned)
 	}
 	if got := len(tb.Models()); got != 4 { // alias + 3 configured models
 		t.Errorf("Models() = %d entries", got)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"container/list"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,10 @@ type BreakerConfig struct {
 	// probe request may try it again. Default 30s.
 	Cooldown time.Duration
 }
+
+// MaxBreakers bounds the breakers of targets no configured route names
+// (caller-chosen "provider/model" names).
+const MaxBreakers = 256
 
 // Breaker states, as reported by Health.
 const (
@@ -36,12 +41,21 @@ type TargetHealth struct {
 // Breakers holds one circuit breaker per target name. It is shared by all
 // routers built over the same targets (alias chains), so that a dead
 // target is learned once. It is safe for concurrent use.
+//
+// Targets of configured routes are pinned (Pin) and keep their breaker
+// for good. Any other name (a caller-chosen "provider/model") gets one of
+// at most MaxBreakers breakers, the least recently used one forgotten
+// first, so that a stream of made-up names cannot grow memory, /health
+// or /metrics without bound.
 type Breakers struct {
 	cfg BreakerConfig
 	now func() time.Time // replaced in tests
 
-	mu sync.Mutex
-	m  map[string]*breaker
+	mu     sync.Mutex
+	m      map[string]*breaker
+	pinned map[string]bool
+	lru    *list.List // of *breaker not pinned, most recently used first
+	max    int        // bound on lru's length
 }
 
 // NewBreakers returns an empty breaker set.
@@ -52,7 +66,22 @@ func NewBreakers(cfg BreakerConfig) *Breakers {
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = 30 * time.Second
 	}
-	return &Breakers{cfg: cfg, now: time.Now, m: make(map[string]*breaker)}
+	return &Breakers{cfg: cfg, now: time.Now, m: make(map[string]*breaker), pinned: map[string]bool{},
+		lru: list.New(), max: MaxBreakers}
+}
+
+// Pin keeps the breakers of names (configured targets) for good: they
+// never count against MaxBreakers and are never forgotten.
+func (b *Breakers) Pin(names ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range names {
+		b.pinned[n] = true
+		if br, ok := b.m[n]; ok && br.elem != nil {
+			b.lru.Remove(br.elem)
+			br.elem = nil
+		}
+	}
 }
 
 // get returns the breaker for name, creating a closed one.
@@ -60,11 +89,42 @@ func (b *Breakers) get(name string) *breaker {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	br, ok := b.m[name]
-	if !ok {
-		br = &breaker{set: b, name: name}
-		b.m[name] = br
+	if ok {
+		if br.elem != nil {
+			b.lru.MoveToFront(br.elem)
+		}
+		return br
+	}
+	br = &breaker{set: b, name: name}
+	b.m[name] = br
+	if !b.pinned[name] {
+		br.elem = b.lru.PushFront(br)
+		for b.lru.Len() > b.max {
+			old := b.lru.Remove(b.lru.Back()).(*breaker)
+			old.elem = nil
+			delete(b.m, old.name)
+		}
 	}
 	return br
+}
+
+// Forget drops the breaker of name unless it is pinned (the route that
+// used it was forgotten).
+func (b *Breakers) Forget(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if br, ok := b.m[name]; ok && br.elem != nil {
+		b.lru.Remove(br.elem)
+		br.elem = nil
+		delete(b.m, name)
+	}
+}
+
+// Len returns the number of breakers held.
+func (b *Breakers) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.m)
 }
 
 // Health returns every known breaker's state, sorted by name.
@@ -94,6 +154,7 @@ func (b *Breakers) Health() []TargetHealth {
 type breaker struct {
 	set  *Breakers
 	name string
+	elem *list.Element // in set.lru; nil when pinned or forgotten (guarded by set.mu)
 
 	mu        sync.Mutex
 	failures  int

@@ -124,6 +124,7 @@ func (p Policy) withDefaults() Policy {
 
 // Router tries its targets in order. It is safe for concurrent use.
 type Router struct {
+	name     string
 	targets  []Target
 	brs      []*breaker // brs[i] is targets[i]'s breaker
 	policy   Policy
@@ -154,6 +155,22 @@ func New(targets []Target, p Policy, b *Breakers) *Router {
 		r.brs = append(r.brs, b.get(t.Name))
 	}
 	return r
+}
+
+// Named sets the name of the route the router serves (an alias,
+// "default"), which a request's llm.TargetFilter is asked about beside
+// each target, and returns r. Without it the route is named after its
+// first target.
+func (r *Router) Named(name string) *Router {
+	r.name = name
+	return r
+}
+
+func (r *Router) routeName() string {
+	if r.name != "" || len(r.targets) == 0 {
+		return r.name
+	}
+	return r.targets[0].Name
 }
 
 // Breakers returns the breaker set the router reports to.

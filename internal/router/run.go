@@ -32,14 +32,20 @@ type failure struct {
 }
 
 // route tries the targets in order until one answers or the request
-// has to end.
+// has to end. Targets the request's llm.TargetFilter refuses (an API
+// key's allow-list) are never tried; none allowed is KindForbidden.
 func (s *run) route() {
 	if len(s.r.targets) == 0 {
 		s.send(llm.Chunk{}, llm.Errorf(llm.KindInternal, "", "router: no targets"))
 		return
 	}
+	allowed := s.allowed()
+	if len(allowed) == 0 {
+		s.send(llm.Chunk{}, llm.Errorf(llm.KindForbidden, "", "model %q is not allowed for this API key", s.r.routeName()))
+		return
+	}
 	tried := false
-	for i := range s.r.targets {
+	for n, i := range allowed {
 		t, br := &s.r.targets[i], s.r.brs[i]
 		ok, probe := br.allow()
 		if !ok {
@@ -47,18 +53,29 @@ func (s *run) route() {
 			continue
 		}
 		tried = true
-		if s.tryTarget(t, br, probe, i < len(s.r.targets)-1) {
+		if s.tryTarget(t, br, probe, n < len(allowed)-1) {
 			return
 		}
 	}
 	if !tried {
-		// Every breaker is open and none may probe yet: try the primary
-		// once rather than fail with nothing tried.
-		if s.tryTarget(&s.r.targets[0], s.r.brs[0], true, false) {
+		// Every breaker is open and none may probe yet: try the first
+		// allowed target once rather than fail with nothing tried.
+		if s.tryTarget(&s.r.targets[allowed[0]], s.r.brs[allowed[0]], true, false) {
 			return
 		}
 	}
 	s.send(llm.Chunk{}, s.allFailed())
+}
+
+// allowed returns the indexes of the targets the request may try.
+func (s *run) allowed() []int {
+	out := make([]int, 0, len(s.r.targets))
+	for i := range s.r.targets {
+		if llm.TargetAllowed(s.parent, s.r.routeName(), s.r.targets[i].Name) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // tryTarget runs the attempts on one target. It reports true when the

@@ -135,6 +135,12 @@ func (c *ChatRequest) validate() *requestError {
 	if t := c.Temperature; t != nil && (*t < 0 || *t > maxTemperature) {
 		return badRequest(fmt.Sprintf("temperature: must be between 0.0 and %.1f, got %g", maxTemperature, *t))
 	}
+	if msg := checkModelName("model", str(c.Model), maxModelName); msg != "" {
+		return badRequest("model: " + msg)
+	}
+	if msg := checkModelName("provider", str(c.Provider), maxProviderName); msg != "" {
+		return badRequest("provider: " + msg)
+	}
 	return nil
 }
 

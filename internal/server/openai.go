@@ -154,6 +154,8 @@ func (r *oaRequest) refuseUnsupported() *oaFail {
 	switch {
 	case r.Model == "":
 		return invalidParam("model", "you must provide a model parameter")
+	case checkModelName("model", r.Model, maxModelName) != "":
+		return invalidParam("model", "%s", checkModelName("model", r.Model, maxModelName))
 	case len(r.Messages) == 0:
 		return invalidParam("messages", "'messages' must contain at least one message")
 	case r.N != nil && *r.N != 1:

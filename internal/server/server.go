@@ -178,7 +178,7 @@ func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time) {
 	attrs := []slog.Attr{
 		slog.String("request_id", RequestID(r.Context())),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", cutLog(r.URL.Path)), // the caller's: bounded
 		slog.Int("status", rec.status),
 		slog.Int64("bytes", rec.bytes),
 		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),

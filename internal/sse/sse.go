@@ -28,15 +28,68 @@ const MaxLine = 8 << 20
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
-// ErrLineTooLong is returned when a line exceeds MaxLine.
-var ErrLineTooLong = errors.New("sse: line too long")
+// MaxEvent bounds the data of one event: consecutive data: lines, each
+// within MaxLine, must not pile up without end either.
+const MaxEvent = MaxLine
+
+// MaxStream bounds a whole stream, so that an upstream that never stops
+// cannot make a reader (and whoever collects the answer) grow without
+// end. The longest answer a model gives, with the JSON around every
+// chunk, is a few megabytes.
+const MaxStream = 32 << 20
+
+// ErrTooLarge is what every size error of this package matches
+// (errors.Is): the upstream sent more than a reader accepts.
+var ErrTooLarge = errors.New("upstream answer too large")
+
+// The size errors.
+var (
+	// ErrLineTooLong is returned when a line exceeds MaxLine.
+	ErrLineTooLong = fmt.Errorf("%w: a line is over %d bytes", ErrTooLarge, MaxLine)
+	// ErrEventTooLarge is returned when one event's data exceeds MaxEvent.
+	ErrEventTooLarge = fmt.Errorf("%w: an event is over %d bytes", ErrTooLarge, MaxEvent)
+	// ErrStreamTooLarge is returned when a stream exceeds MaxStream (or the
+	// bound given to LimitReader).
+	ErrStreamTooLarge = fmt.Errorf("%w: the stream is over %d bytes", ErrTooLarge, MaxStream)
+)
+
+// LimitReader returns a reader of r that fails with ErrStreamTooLarge once
+// it has returned n bytes and r has more: the bound of Read for bodies
+// that are not event streams (NDJSON).
+func LimitReader(r io.Reader, n int64) io.Reader { return &limitReader{r: r, n: n} }
+
+type limitReader struct {
+	r io.Reader
+	n int64 // bytes still allowed
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		// One more byte tells a body of exactly n bytes from a longer one.
+		var one [1]byte
+		if k, err := l.r.Read(one[:]); k == 0 {
+			return 0, err
+		}
+		return 0, ErrStreamTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	k, err := l.r.Read(p)
+	l.n -= int64(k)
+	return k, err
+}
 
 // Read yields the events of r in order. Comments and empty events are
 // skipped; a final event without its blank line is still dispatched, as
 // browsers do at end of stream. Lines may end in LF, CR or CRLF.
+//
+// Sizes are bounded: a line by MaxLine, an event's data by MaxEvent, the
+// whole stream by MaxStream. Past a bound Read yields an error matching
+// ErrTooLarge and stops.
 func Read(r io.Reader) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
-		sc := bufio.NewScanner(r)
+		sc := bufio.NewScanner(LimitReader(r, MaxStream))
 		// The first buffer comes from a pool: a stream per request would
 		// otherwise allocate 4 KiB each. Events are copied out (strings),
 		// so nothing refers to it once the loop ends. A scanner that needs
@@ -74,6 +127,10 @@ func Read(r io.Reader) iter.Seq2[Event, error] {
 			value = bytes.TrimPrefix(value, []byte(" "))
 			switch string(field) {
 			case "data":
+				if data.Len()+len(value)+1 > MaxEvent {
+					yield(Event{}, ErrEventTooLarge)
+					return
+				}
 				if hasData {
 					data.WriteByte('\n')
 				}

@@ -19,6 +19,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/llm-connector/llm-connector/internal/redact"
 )
 
 // Dialect names the SQL engine behind a DB.
@@ -72,7 +74,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: ping %s: %w", db.Where, err)
+		// pgx names user and database, never the password; the
+		// redaction is for what a driver might echo all the same.
+		return nil, fmt.Errorf("store: ping %s: %s", db.Where, redact.String(err.Error()))
 	}
 	return db, nil
 }
@@ -214,10 +218,12 @@ func splitStatements(q string) []string {
 	return out
 }
 
+// redactURL describes the database for logs and errors: a URL without
+// its userinfo and query, or a keyword DSN with its password redacted.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "postgres"
+	if err != nil || u.Scheme == "" {
+		return redact.String(raw)
 	}
 	u.User = nil
 	u.RawQuery = ""

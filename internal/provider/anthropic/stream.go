@@ -3,6 +3,7 @@ package anthropic
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -17,7 +18,12 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 	var st streamState
 	for sev, err := range sse.Read(body) {
 		if err != nil {
-			yield(llm.Chunk{}, upstream.TransportError(ctx, providerName, upstream.OpRead, err))
+			if errors.Is(err, sse.ErrTooLarge) {
+				err = upstream.BadAnswer(providerName, err.Error(), err)
+			} else {
+				err = upstream.TransportError(ctx, providerName, upstream.OpRead, err)
+			}
+			yield(llm.Chunk{}, err)
 			return
 		}
 		var ev event

@@ -32,6 +32,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -189,7 +190,11 @@ func (c *Client) relay(ctx context.Context, body io.Reader, d *decoder, yield fu
 			if d.done() {
 				break // the answer is complete; a cut after it loses nothing
 			}
-			yield(llm.Chunk{}, upstreamError("stream ended before finish", err))
+			msg := "stream ended before finish"
+			if errors.Is(err, sse.ErrTooLarge) {
+				msg = err.Error()
+			}
+			yield(llm.Chunk{}, upstreamError(msg, err))
 			return
 		}
 		chunk, err := d.decode([]byte(ev.Data))

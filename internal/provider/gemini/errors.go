@@ -12,6 +12,7 @@ import (
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/provider/upstream"
+	"github.com/llm-connector/llm-connector/internal/redact"
 )
 
 // maxMessage bounds the upstream message text kept in an error.
@@ -109,11 +110,7 @@ func (m errorMapper) message(status int, e *apiError) string {
 	if e == nil || (e.Message == "" && e.Status == "") {
 		return fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
 	}
-	text := e.Message
-	if len(text) > maxMessage {
-		text = text[:maxMessage] + "..."
-	}
-	text = upstream.Redact(text, m.key)
+	text := redact.Cut(e.Message, maxMessage, m.key) // redact first, then cut
 	prefix := strconv.Itoa(status)
 	if e.Status != "" {
 		prefix += " " + e.Status

@@ -68,7 +68,7 @@ func TestErrorMapping(t *testing.T) {
 		{"other status", 418, nil, `{"error":{"code":418,"message":"teapot","status":"UNKNOWN"}}`,
 			llm.KindUpstream, 0, "teapot"},
 		{"echoed key is scrubbed", 400, nil, `{"error":{"code":400,"message":"bad request for key test-secret-key-123","status":"INVALID_ARGUMENT"}}`,
-			llm.KindInvalid, 0, "[redacted]"},
+			llm.KindInvalid, 0, "[REDACTED]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,3 +106,24 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// TestErrorMessageRedactsBeforeCut is issue 18 item 2: an upstream text of
+// 475 bytes glued to the key, cut to maxMessage before redaction, handed
+// 37 of the key's 39 bytes to the client, the spool and MLflow.
+func TestErrorMessageRedactsBeforeCut(t *testing.T) {
+	const key = "AIzaSyD-0123456789abcdefghijklmnopqrstu"
+	for _, text := range []string{
+		strings.Repeat("p", 475) + key,             // the key cut by the bound
+		strings.Repeat("p", 10) + key + "trailing", // glued on both sides
+		"key " + key[:20] + " was refused",         // a prefix the upstream echoed
+	} {
+		body := `{"error":{"code":401,"message":"` + text + `","status":"UNAUTHENTICATED"}}`
+		resp := &http.Response{StatusCode: 401, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body))}
+		err := errorMapper{key: key}.fromResponse(resp)
+		for _, s := range []string{llm.PublicMessage(err), err.Error()} {
+			if strings.Contains(s, key[:8]) {
+				t.Errorf("message keeps a piece of the key: %q", s[max(0, len(s)-80):])
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/provider/upstream"
+	"github.com/llm-connector/llm-connector/internal/redact"
 )
 
 // maxMessage bounds the upstream text copied into a public message.
@@ -103,8 +104,9 @@ func redactErr(err error, c *Client) error {
 	if c.base.User == nil {
 		return err
 	}
-	if p, ok := c.base.User.Password(); ok && p != "" && strings.Contains(err.Error(), p) {
-		return errors.New(strings.ReplaceAll(err.Error(), p, "xxxxx"))
+	p, _ := c.base.User.Password()
+	if msg := redact.String(err.Error(), p); msg != err.Error() {
+		return errors.New(msg)
 	}
 	return err
 }
@@ -117,9 +119,9 @@ func upstreamError(format string, args ...any) error {
 }
 
 // clean makes upstream text safe for a one-line public message: valid
-// UTF-8, no control characters, bounded.
+// UTF-8, no control characters, credentials redacted, then bounded.
 func clean(s string) string {
-	s = strings.ToValidUTF8(strings.TrimSpace(s), "?")
+	s = redact.String(strings.ToValidUTF8(strings.TrimSpace(s), "?"))
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/sse"
 )
 
 // maxLine bounds one NDJSON line, as Ollama's own client does (8 MB).
@@ -78,7 +79,7 @@ var linePool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b 
 // error when the stream is cut, garbled or reports an error in band; the
 // chunks decoded before a failure have been yielded.
 func decodeStream(r io.Reader, yield func(llm.Chunk, error) bool) error {
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(sse.LimitReader(r, sse.MaxStream)) // the whole answer is bounded too
 	// Lines are decoded into fresh values (json.Unmarshal copies), so the
 	// buffer can go back to the pool when the stream ends.
 	buf := linePool.Get().(*[]byte)
@@ -92,6 +93,9 @@ func decodeStream(r io.Reader, yield func(llm.Chunk, error) bool) error {
 		}
 		var line chatLine
 		if err := json.Unmarshal(b, &line); err != nil {
+			if errors.Is(sc.Err(), sse.ErrTooLarge) { // the last line, cut by the bound
+				return upstreamError("%v", sc.Err())
+			}
 			return upstreamError("decode stream line: %v", err)
 		}
 		if line.Error != "" {
@@ -121,6 +125,9 @@ func decodeStream(r io.Reader, yield func(llm.Chunk, error) bool) error {
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			return upstreamError("stream line longer than %d bytes", maxLine)
+		}
+		if errors.Is(err, sse.ErrTooLarge) {
+			return upstreamError("%v", err)
 		}
 		return &llm.Error{Kind: llm.KindUpstream, Provider: providerName, StatusCode: http.StatusOK,
 			Message: "stream cut before done", Err: errors.Join(errors.New("ollama: read stream"), err)}

@@ -3,6 +3,7 @@ package openai
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -16,7 +17,12 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 	var st streamState
 	for ev, err := range sse.Read(body) {
 		if err != nil {
-			yield(llm.Chunk{}, upstream.TransportError(ctx, c.name, upstream.OpRead, err))
+			if errors.Is(err, sse.ErrTooLarge) {
+				err = upstream.BadAnswer(c.name, err.Error(), err)
+			} else {
+				err = upstream.TransportError(ctx, c.name, upstream.OpRead, err)
+			}
+			yield(llm.Chunk{}, err)
 			return
 		}
 		if ev.Data == "[DONE]" {

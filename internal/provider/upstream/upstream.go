@@ -2,10 +2,11 @@
 // an upstream HTTP API: sending a request, reading an error answer, and
 // turning failures into classified *llm.Error values.
 //
-// It imports only internal/llm and the standard library. Each adapter keeps
-// its own rules where the APIs differ (which status means what, which body
-// fields refine it, provider-specific retry hints); what is here is the
-// logic that is the same for every adapter that calls it.
+// It imports only internal/llm, internal/redact and the standard library.
+// Each adapter keeps its own rules where the APIs differ (which status
+// means what, which body fields refine it, provider-specific retry hints);
+// what is here is the logic that is the same for every adapter that calls
+// it.
 package upstream
 
 import (
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/redact"
 )
 
 // MaxErrorBody bounds how much of an error answer is read.
@@ -73,13 +75,14 @@ func PlainText(raw []byte) string {
 	return strings.ToValidUTF8(s, "")
 }
 
-// Redact replaces every occurrence of secret (an API key) in s with
-// "[redacted]". An empty secret leaves s as it is.
+// MaxMessage bounds the upstream text kept in a public error message.
+const MaxMessage = 512
+
+// Redact is the public form of an upstream error text: secret (an API
+// key), any piece of it and any credential-shaped text redacted first
+// (redact.String), then cut to MaxMessage bytes.
 func Redact(s, secret string) string {
-	if secret != "" && strings.Contains(s, secret) {
-		s = strings.ReplaceAll(s, secret, "[redacted]")
-	}
-	return s
+	return redact.Cut(s, MaxMessage, secret)
 }
 
 // Message is the public text of an upstream error: "429 rate_limit_error:

@@ -94,8 +94,9 @@ func TestRedact(t *testing.T) {
 	tests := []struct {
 		s, secret, want string
 	}{
-		{"Incorrect API key provided: sk-123.", "sk-123", "Incorrect API key provided: [redacted]."},
-		{"sk-1 and sk-1 again", "sk-1", "[redacted] and [redacted] again"},
+		{"Incorrect API key provided: sk-123.", "sk-123", "Incorrect API key provided: [REDACTED]."},
+		{"sk-1234 and sk-1234 again", "sk-1234", "[REDACTED] and [REDACTED] again"},
+		{"glued xsk-proj-0123456 and cut sk-proj-0", "sk-proj-0123456789", "glued x[REDACTED] and cut [REDACTED]"},
 		{"nothing to hide", "sk-123", "nothing to hide"},
 		{"no key configured", "", "no key configured"},
 	}

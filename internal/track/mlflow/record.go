@@ -2,12 +2,12 @@ package mlflow
 
 import (
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/llm-connector/llm-connector/internal/redact"
 	"github.com/llm-connector/llm-connector/internal/track"
 )
 
@@ -187,29 +187,11 @@ func promptText(c track.Call) string {
 	return "[system]\n" + c.System + "\n\n[user]\n" + c.Prompt
 }
 
-var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{6,}`),
-	regexp.MustCompile(`\bsk-[A-Za-z0-9_-]{8,}`),   // OpenAI / Anthropic style keys
-	regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{20,}`), // Google API keys
-	regexp.MustCompile(`\bAKIA[0-9A-Z]{16}\b`),     // AWS access key ids
-	regexp.MustCompile(`(?i)\b((?:api[_-]?key|key|token|password|secret|signature)=)[^&\s"']+`),
-}
-
-// Redact removes known secrets and anything shaped like an API key or
-// credential from s. It runs over every error message before it is
-// logged to MLflow or shown in Stats.
+// Redact removes known secrets (and any piece of one of 8 bytes or more)
+// and anything shaped like an API key or credential from s: Authorization
+// values, Basic and Bearer credentials, URL passwords, key=value secrets.
+// It runs over every error message before it is logged to MLflow or
+// shown in Stats. The rules live in internal/redact.
 func Redact(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	for i, re := range secretPatterns {
-		if i == len(secretPatterns)-1 {
-			s = re.ReplaceAllString(s, "${1}[REDACTED]")
-			continue
-		}
-		s = re.ReplaceAllString(s, "[REDACTED]")
-	}
-	return s
+	return redact.String(s, secrets...)
 }

@@ -24,6 +24,7 @@ package mlflow
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -329,7 +330,11 @@ func Open(cfg Config) (*Tracker, error) {
 		cl:   &client{base: strings.TrimSuffix(u.String(), "/"), hc: hc, token: cfg.Token, user: cfg.Username, password: cfg.Password},
 		gate: gate{min: cfg.MinBackoff, max: cfg.MaxBackoff},
 	}
-	for _, s := range []string{cfg.Token, cfg.Password, cfg.S3SecretKey} {
+	basic := ""
+	if cfg.Password != "" { // the Authorization value a server may echo
+		basic = base64.StdEncoding.EncodeToString([]byte(cfg.Username + ":" + cfg.Password))
+	}
+	for _, s := range []string{cfg.Token, cfg.Password, cfg.S3SecretKey, basic} {
 		if s != "" {
 			t.secrets = append(t.secrets, s)
 		}

@@ -2,6 +2,7 @@ package mlflow
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -521,5 +522,26 @@ func TestConfigFromEnv(t *testing.T) {
 		if m, err := ParseMode(in); err != nil || m != want {
 			t.Errorf("ParseMode(%q) = %v, %v", in, m, err)
 		}
+	}
+}
+
+// TestEchoedBasicCredentialsStayOutOfLastError is issue 18 item 3: a
+// server that echoes the request's Authorization header in its error put
+// base64 credentials into Stats().LastError (the unauthenticated /health
+// tracking.last_error) and the log.
+func TestEchoedBasicCredentialsStayOutOfLastError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"error_code":"UNAUTHENTICATED","message":"bad credentials in header Authorization: %s"}`, r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	cfg := Config{TrackingURI: srv.URL, SpoolDir: t.TempDir(), Workers: 1, MinBackoff: 5 * time.Millisecond,
+		MaxBackoff: 50 * time.Millisecond, Logger: quiet(), Username: "gw", Password: "pa55-word-xyz"}
+	tr := openTracker(t, cfg)
+	recordN(t, tr, 0, 1)
+	eventually(t, "a failure", func() bool { return tr.Stats().Failures > 0 })
+	b64 := base64.StdEncoding.EncodeToString([]byte("gw:pa55-word-xyz"))
+	if st := tr.Stats(); !strings.Contains(st.LastError, "401") || strings.Contains(st.LastError, b64[:12]) {
+		t.Fatalf("LastError = %q", st.LastError)
 	}
 }

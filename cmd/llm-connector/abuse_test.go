@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The bounds the abuse test holds the real binary to, whatever it is sent.
+const (
+	abuseMaxRSS     = 200 << 20 // peak resident set (VmHWM); 96 MB measured
+	abuseMaxMetrics = 512 << 10 // one /metrics scrape
+	abuseMaxLedger  = 16 << 20  // the SQLite ledger files in DATA_DIR
+	abuseMaxLog     = 16 << 20  // everything the service logged
+)
+
+// abuseRow is one kind of hostile traffic. run sends it to base and checks
+// the answers; the bounds are checked after every row.
+type abuseRow struct {
+	name string
+	run  func(t *testing.T, base string)
+}
+
+// abuseRows: issue 18 items 1 and 9 (item 5 is to join them).
+func abuseRows() []abuseRow {
+	return []abuseRow{
+		{"item 1: 2,000 distinct long model names", func(t *testing.T, base string) {
+			for i := range 2000 {
+				name := fmt.Sprintf("google/m%05d-%s", i, strings.Repeat("x", 240))
+				if code, body := abusePost(t, base, name); code != 200 {
+					t.Fatalf("model %d: %d %s", i, code, body)
+				}
+			}
+		}},
+		{"item 1: model names of 900 KB", func(t *testing.T, base string) {
+			for i := range 20 {
+				name := fmt.Sprintf("google/%06d%s", i, strings.Repeat("m", 900<<10))
+				if code, body := abusePost(t, base, name); code != 400 || len(body) > 1024 {
+					t.Fatalf("900 KB name: %d, %d bytes: %.200s", code, len(body), body)
+				}
+			}
+		}},
+		// The adapter's error is KindUpstream (502); until the router picks
+		// the final status from the most meaningful failure (issue 18
+		// item 11) a failed route answers 503, so both are accepted.
+		{"item 9: one event of 100 data lines of 1 MB", func(t *testing.T, base string) {
+			for range 3 {
+				if code, body := abusePost(t, base, "google/huge-event"); (code != 502 && code != 503) || !strings.Contains(body, "too large") {
+					t.Fatalf("huge event: %d %.300s", code, body)
+				}
+			}
+		}},
+		{"item 9: a stream that never ends", func(t *testing.T, base string) {
+			for range 2 {
+				if code, body := abusePost(t, base, "google/endless"); (code != 502 && code != 503) || !strings.Contains(body, "too large") {
+					t.Fatalf("endless stream: %d %.300s", code, body)
+				}
+			}
+		}},
+	}
+}
+
+func abusePost(t *testing.T, base, model string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(base+"/chat", "application/json", strings.NewReader(`{"prompt":"hi","model":"`+model+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(b)
+}
+
+// abuseGemini is a Gemini stand-in: a short answer for any model, and two
+// hostile streams for the models huge-event and endless.
+func abuseGemini(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	chunk := func(text string) string {
+		return `data: {"candidates":[{"content":{"parts":[{"text":"` + text + `"}],"role":"model"},"index":0}],"modelVersion":"gemini-2.5-flash"}` + "\r\n\r\n"
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	switch {
+	case strings.Contains(r.URL.Path, "/huge-event:"):
+		line := "data: " + strings.Repeat("x", 1<<20) + "\n"
+		for range 100 {
+			if _, err := bw.WriteString(line); err != nil {
+				return
+			}
+		}
+	case strings.Contains(r.URL.Path, "/endless:"):
+		c := chunk(strings.Repeat("y", 4000))
+		for r.Context().Err() == nil {
+			if _, err := bw.WriteString(c); err != nil {
+				return
+			}
+		}
+	default:
+		bw.WriteString(`data: {"candidates":[{"content":{"parts":[{"text":"ok"}],"role":"model"},"finishReason":"STOP","index":0}],` +
+			`"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":1,"totalTokenCount":2},"modelVersion":"gemini-2.5-flash"}` + "\r\n\r\n")
+	}
+}
+
+// TestAbuseBounded drives the real binary with hostile traffic (issue 18)
+// and holds it to fixed bounds on peak RSS, /metrics, the ledger and the
+// log.
+func TestAbuseBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "llm-connector")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	gem := httptest.NewServer(http.HandlerFunc(abuseGemini))
+	defer gem.Close()
+	addr := freeAddr(t)
+	data := filepath.Join(dir, "data")
+	logPath := filepath.Join(dir, "service.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "LISTEN_ADDR="+addr, "DATA_DIR="+data, "GOOGLE_API_KEY=abuse-test-key-123",
+		"GOOGLE_API_KEY_FILE=", "GOOGLE_GEMINI_BASE_URL="+gem.URL, "OLLAMA_HOST=127.0.0.1:1", "LLM_FALLBACK=none",
+		"LLM_RETRIES=0", "CACHE_ENABLED=false", "MLFLOW_TRACKING_URI=", "SHUTDOWN_TIMEOUT=5s")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := "http://" + addr
+	waitUp(t, base)
+	for _, row := range abuseRows() {
+		t.Run(row.name, func(t *testing.T) {
+			row.run(t, base)
+			rss := vmHWM(t, cmd.Process.Pid)
+			metrics := scrapeSize(t, base)
+			logSize := fileSize(t, logPath)
+			t.Logf("peak RSS %d MB, /metrics %d KB, log %d KB", rss>>20, metrics>>10, logSize>>10)
+			if rss > abuseMaxRSS || metrics > abuseMaxMetrics || logSize > abuseMaxLog {
+				t.Errorf("past the bounds: peak RSS %d (max %d), /metrics %d (max %d), log %d (max %d)",
+					rss, abuseMaxRSS, metrics, abuseMaxMetrics, logSize, abuseMaxLog)
+			}
+		})
+	}
+	// A clean stop flushes the ledger; then its size is final.
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("service exit: %v", err)
+	}
+	ledger := dirSize(t, data)
+	t.Logf("ledger %d KB", ledger>>10)
+	if ledger > abuseMaxLedger {
+		t.Errorf("ledger is %d bytes (max %d)", ledger, abuseMaxLedger)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitUp polls /health until the service answers (bounded).
+func waitUp(t *testing.T, base string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if resp, err := http.Get(base + "/health"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the service did not come up")
+}
+
+// vmHWM is the peak resident set of pid, from /proc/<pid>/status.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+func scrapeSize(t *testing.T, base string) int64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, _ := io.Copy(io.Discard, resp.Body)
+	return n
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+func dirSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			n += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
