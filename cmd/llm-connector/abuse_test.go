@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/llm-connector/llm-connector/internal/store"
 )
 
 // The bounds the abuse test holds the real binary to, whatever it is sent.
@@ -33,7 +35,7 @@ type abuseRow struct {
 	run  func(t *testing.T, base string)
 }
 
-// abuseRows: issue 18 items 1 and 9 (item 5 is to join them).
+// abuseRows: issue 18 items 1, 5 and 9.
 func abuseRows() []abuseRow {
 	return []abuseRow{
 		{"item 1: 2,000 distinct long model names", func(t *testing.T, base string) {
@@ -52,19 +54,23 @@ func abuseRows() []abuseRow {
 				}
 			}
 		}},
-		// The adapter's error is KindUpstream (502); until the router picks
-		// the final status from the most meaningful failure (issue 18
-		// item 11) a failed route answers 503, so both are accepted.
+		// The adapter's error is KindUpstream: the route answers with its
+		// most meaningful failure's status (issue 18 item 11), a 502.
 		{"item 9: one event of 100 data lines of 1 MB", func(t *testing.T, base string) {
 			for range 3 {
-				if code, body := abusePost(t, base, "google/huge-event"); (code != 502 && code != 503) || !strings.Contains(body, "too large") {
+				if code, body := abusePost(t, base, "google/huge-event"); code != 502 || !strings.Contains(body, "too large") {
 					t.Fatalf("huge event: %d %.300s", code, body)
 				}
 			}
 		}},
+		{"item 5: clients that read 30 of 40 chunks and hang up", func(t *testing.T, base string) {
+			for i := range 5 {
+				abortAfter(t, base, fmt.Sprintf("abuser-%d", i), 30)
+			}
+		}},
 		{"item 9: a stream that never ends", func(t *testing.T, base string) {
 			for range 2 {
-				if code, body := abusePost(t, base, "google/endless"); (code != 502 && code != 503) || !strings.Contains(body, "too large") {
+				if code, body := abusePost(t, base, "google/endless"); code != 502 || !strings.Contains(body, "too large") {
 					t.Fatalf("endless stream: %d %.300s", code, body)
 				}
 			}
@@ -99,6 +105,14 @@ func abuseGemini(w http.ResponseWriter, r *http.Request) {
 			if _, err := bw.WriteString(line); err != nil {
 				return
 			}
+		}
+	case strings.Contains(r.URL.Path, "/counting:"): // 40 chunks, usage so far on each
+		for i := 1; i <= 40 && r.Context().Err() == nil; i++ {
+			bw.WriteString(`data: {"candidates":[{"content":{"parts":[{"text":"w` + strconv.Itoa(i) + ` "}],"role":"model"},"index":0}],` +
+				`"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":` + strconv.Itoa(i) + `,"totalTokenCount":` + strconv.Itoa(7+i) + `},"modelVersion":"gemini-2.5-flash"}` + "\r\n\r\n")
+			bw.Flush()
+			w.(http.Flusher).Flush()
+			time.Sleep(5 * time.Millisecond)
 		}
 	case strings.Contains(r.URL.Path, "/endless:"):
 		c := chunk(strings.Repeat("y", 4000))
@@ -168,6 +182,58 @@ func TestAbuseBounded(t *testing.T) {
 	t.Logf("ledger %d KB", ledger>>10)
 	if ledger > abuseMaxLedger {
 		t.Errorf("ledger is %d bytes (max %d)", ledger, abuseMaxLedger)
+	}
+	checkAbortedBilled(t, data)
+}
+
+// abortAfter streams a 40-chunk answer as user and hangs up after n
+// content events, as a caller dodging its budget would.
+func abortAfter(t *testing.T, base, user string, n int) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/chat", strings.NewReader(`{"prompt":"count","model":"google/counting","stream":true}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-User-ID", user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for seen := 0; seen < n && sc.Scan(); {
+		if strings.HasPrefix(sc.Text(), "event: delta") {
+			seen++
+		}
+	}
+	resp.Body.Close()
+}
+
+// checkAbortedBilled: every aborted stream is in the ledger with the
+// usage Gemini reported on its last chunk before the hang-up, not 0.
+func checkAbortedBilled(t *testing.T, data string) {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Config{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT input_tokens, output_tokens, cost_usd FROM usage_events WHERE user_id LIKE 'abuser-%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var in, out int
+		var usd float64
+		if err := rows.Scan(&in, &out, &usd); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if in == 0 || out < 30 || usd <= 0 {
+			t.Errorf("aborted stream billed input %d, output %d, $%g; want what was reported so far", in, out, usd)
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d ledger rows for 5 aborted streams", n)
 	}
 }
 
