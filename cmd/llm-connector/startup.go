@@ -138,9 +138,9 @@ func logStartup(log *slog.Logger, cfg *config.Config, backends map[string]route.
 		cacheMode = "every request (CACHE_SAMPLED=true)"
 	}
 	log.Info("cache", "component", "cache", "backend", backend(cfg.Cache.Enabled), "ttl", cfg.Cache.TTL.String(), "caches", cacheMode)
-	limiterOn := cfg.RateLimit.RPM > 0 || cfg.RateLimit.TPM > 0 || cfg.Auth.Required || cfg.Auth.AdminKey != "" ||
-		cfg.File != nil && len(cfg.File.RateLimits) > 0
-	log.Info("rate limiter", "component", "rate_limiter", "backend", backend(limiterOn),
+	// Always on: keys may carry limits in every mode (a presented key is
+	// always checked); with no limit for a caller it answers at once.
+	log.Info("rate limiter", "component", "rate_limiter", "backend", backend(true),
 		"rpm", cfg.RateLimit.RPM, "tpm", cfg.RateLimit.TPM, "key", cfg.RateLimit.Key)
 	log.Info("auth", "component", "auth", "api_keys_required", cfg.Auth.Required, "admin_api", cfg.Auth.AdminKey != "")
 	ledger := "sqlite " + cfg.DataDir
@@ -152,7 +152,7 @@ func logStartup(log *slog.Logger, cfg *config.Config, backends map[string]route.
 		log.Info("mlflow", "component", "mlflow", "tracking", false, "reason", "MLFLOW_TRACKING_URI is empty")
 	} else {
 		log.Info("mlflow", "component", "mlflow", "tracking", true, "uri", redactUserinfo(cfg.MLflow.TrackingURI),
-			"mode", cfg.MLflow.Mode, "experiment", cfg.MLflow.ExperimentName)
+			"mode", cfg.MLflow.Mode, "queue", cfg.MLflow.Queue, "experiment", cfg.MLflow.ExperimentName)
 	}
 }
 

@@ -121,8 +121,8 @@ func TestStartupLog(t *testing.T) {
 		{name: "everything on", env: map[string]string{"LLM_ADMIN_KEY": adminKey, "AUTH_REQUIRED": "true",
 			"MLFLOW_TRACKING_URI": "http://bob:" + mlflowPW + "@127.0.0.1:1", "REDIS_URL": "redis://:" + dbPW + "@127.0.0.1:1/0",
 			"RATE_LIMIT_RPM": "5", "LLM_PROVIDER": "ollama"},
-			wantLines: []string{`"api_keys_required":true,"admin_api":true`, `"uri":"http://127.0.0.1:1"`, `"mode":"runs"`,
-				`"msg":"rate limiter","component":"rate_limiter","backend":"redis redis://:REDACTED@127.0.0.1:1/0"`},
+			wantLines: []string{`"api_keys_required":true,"admin_api":true`, `"uri":"http://127.0.0.1:1"`, `"mode":"auto"`,
+				`"msg":"rate limiter","component":"rate_limiter","backend":"redis redis://:`, `@127.0.0.1:1/0"`},
 			health: ""},
 	}
 	for _, tt := range tests {
@@ -142,7 +142,7 @@ func TestStartupLog(t *testing.T) {
 			}
 			for _, w := range tt.wantLines {
 				if !strings.Contains(out, w) {
-					t.Errorf("no start-up line with %s", w)
+					t.Errorf("no start-up line with %s in\n%s", w, out)
 				}
 			}
 			for _, secret := range []string{adminKey, mlflowPW, dbPW} {
