@@ -53,6 +53,8 @@ func trackingPhases(scale float64) []phase {
 		{name: "floor", rate: 500, d: s(30 * time.Second), floor: true},
 		{name: "spool only (MLflow unreachable)", rate: 500, d: s(30 * time.Second), deadMLflow: true},
 		{name: "500 req/s", rate: 500, d: s(5 * time.Minute), drainLimit: 2 * time.Minute},
+		{name: "floor", rate: 1000, d: s(30 * time.Second), floor: true},
+		{name: "spool only (MLflow unreachable)", rate: 1000, d: s(30 * time.Second), deadMLflow: true},
 		{name: "1000 req/s", rate: 1000, d: s(2 * time.Minute), drainLimit: 2 * time.Minute},
 		{name: "MLflow down 60 s at 500 req/s", rate: 500, d: 75*time.Second + s(75*time.Second), outageAt: 15 * time.Second,
 			outageFor: 60 * time.Second, drainLimit: 2 * time.Minute},
@@ -264,7 +266,7 @@ func renderTracking(o options, e env, rs []phaseResult) string {
 		b.WriteString(row(r.name, fmt.Sprint(r.rate), r.d.String(), fmt.Sprint(r.ok), fmt.Sprint(r.errs), ms(r.cpuPerReq),
 			fmt.Sprint(r.endBacklog), fmt.Sprintf("%.1f", r.endOldest), fmt.Sprint(r.dropped), drain,
 			fmt.Sprintf("%d of %d", r.landed.WindowUnique, r.ok), fmt.Sprint(r.landed.WindowRows-r.landed.WindowUnique),
-			fmt.Sprint(r.landed.Orphans), resume, ms(r.busyPerInteraction), fmt.Sprintf("%.0f %%", 100*r.sampleRate)))
+			fmt.Sprint(r.landed.Orphans), resume, ms(r.busyPerInteraction), fmt.Sprintf("%.1f %%", 100*r.sampleRate)))
 	}
 	b.WriteString("\n" + trackingVerdict(rs))
 	return b.String()
@@ -272,15 +274,16 @@ func renderTracking(o options, e env, rs []phaseResult) string {
 
 // trackingVerdict compares the phases with issue 12's targets.
 func trackingVerdict(rs []phaseResult) string {
-	var floor, spool time.Duration
+	floors, spools := map[float64]time.Duration{}, map[float64]time.Duration{}
 	var b strings.Builder
 	for _, r := range rs {
 		switch {
 		case r.floor:
-			floor = r.cpuPerReq
+			floors[r.rate] = r.cpuPerReq
 		case r.deadMLflow:
-			spool = r.cpuPerReq
+			spools[r.rate] = r.cpuPerReq
 		default:
+			floor, spool := floors[r.rate], spools[r.rate]
 			ship := r.cpuPerReq - spool
 			fmt.Fprintf(&b, "- %s: shipping CPU in the service %s ms per interaction (target ≤ 0.05); service CPU with tracking %.2f× the floor (target ≤ 1.5×); every interaction landed once: %v\n",
 				r.name, ms(ship), float64(r.cpuPerReq)/float64(max(floor, 1)), r.landed.WindowUnique == r.ok && r.landed.WindowRows == r.ok)

@@ -113,7 +113,8 @@ type Config struct {
 	// process's queued request); default 1 min.
 	RecheckAfter time.Duration
 	// ProbeInterval: while deliveries fail, how often the server's /health
-	// is probed, so shipping resumes at once when it answers; default 1 s.
+	// is probed, so shipping resumes at once when it answers; default
+	// 500 ms (one cheap GET, only while deliveries fail).
 	ProbeInterval time.Duration
 
 	SourceName     string        // mlflow.source.name; default "llm-connector"
@@ -206,7 +207,7 @@ func (c *Config) defaults() error {
 		c.RecheckAfter = time.Minute
 	}
 	if c.ProbeInterval <= 0 {
-		c.ProbeInterval = time.Second
+		c.ProbeInterval = 500 * time.Millisecond
 	}
 	if c.SourceName == "" {
 		c.SourceName = "llm-connector"
