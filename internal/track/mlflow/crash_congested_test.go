@@ -60,8 +60,9 @@ func killWhileCongested(t *testing.T, mode Mode, trial int) {
 	}
 	// Kill at a different point in each trial, with requests queued.
 	creates := 3 + 4*trial
-	eventually(t, "shipping under way", func() bool {
-		return f.Calls()["POST /api/2.0/mlflow/runs/create"] >= creates
+	eventually(t, "shipping under way, requests queued", func() bool {
+		admitted, _ := f.Queue()
+		return f.Calls()["POST /api/2.0/mlflow/runs/create"] >= creates && admitted > 0
 	})
 	cmd.Process.Kill()
 	cmd.Wait()
@@ -131,4 +132,32 @@ func landedIDs(t *testing.T, f *fakemlflow.Server, mode Mode) map[string]int {
 		}
 	}
 	return count
+}
+
+// A replayed interaction with a duplicate run beside its own (the orphan
+// of a killed process's queued create) ends with one active run, and a
+// duplicate that the server creates after the first re-check is deleted
+// by the deferred one.
+func TestReplayDeletesDuplicateRuns(t *testing.T) {
+	f := startFake(t, fakemlflow.Options{})
+	exp := f.CreateExperiment("llm-connector", "")
+	c := sampleCall(7)
+	first := f.CreateRunForTest(exp, map[string]string{TagInteractionID: c.ID, TagSourceName: "llm-connector"})
+	f.CreateRunForTest(exp, map[string]string{TagInteractionID: c.ID, TagSourceName: "llm-connector"})
+	cfg := testConfig(t, f)
+	cfg.RecheckAfter = 20 * time.Millisecond
+	spoolRecords(t, cfg.SpoolDir, c)
+	tr := openTracker(t, cfg)
+	waitDrained(t, tr)
+	eventually(t, "one active run", func() bool { return f.TagValues(TagInteractionID)[c.ID] == 1 })
+	late := f.CreateRunForTest(exp, map[string]string{TagInteractionID: c.ID, TagSourceName: "llm-connector"})
+	eventually(t, "the late duplicate deleted", func() bool { return f.TagValues(TagInteractionID)[c.ID] == 1 })
+	for _, r := range f.RunsByTag(TagInteractionID, c.ID) {
+		switch {
+		case r.ID == first && (r.LifecycleStage == "deleted" || r.Status != "FINISHED"):
+			t.Errorf("the adopted run %s is %s/%s", r.ID, r.LifecycleStage, r.Status)
+		case r.ID == late && r.LifecycleStage != "deleted":
+			t.Errorf("the late duplicate %s is still %s", r.ID, r.LifecycleStage)
+		}
+	}
 }
