@@ -102,12 +102,6 @@ type landed struct {
 	BusySec        float64 `json:"busy_sec"` // the fake core's work so far
 }
 
-// windowTable is the part of interactions.json the count needs.
-type windowTable struct {
-	Columns []string `json:"columns"`
-	Data    [][]any  `json:"data"`
-}
-
 func storeStats(f *fakemlflow.Server, experiment string) landed {
 	out := landed{BusySec: f.Busy().Seconds()}
 	exp, ok := f.ExperimentID(experiment)
@@ -132,7 +126,8 @@ func storeStats(f *fakemlflow.Server, experiment string) landed {
 			continue
 		}
 		out.WindowRuns++
-		for _, id := range tableIDs(f, r.ID) {
+		rows, _ := f.TableColumn(r.ID, "interactions.json", "request_id")
+		for _, id := range rows {
 			out.WindowRows++
 			ids[id] = true
 		}
@@ -140,30 +135,4 @@ func storeStats(f *fakemlflow.Server, experiment string) landed {
 	out.WindowUnique, out.RunsUnique = len(ids), len(runIDs)
 	out.Traces = len(f.Traces(exp))
 	return out
-}
-
-func tableIDs(f *fakemlflow.Server, runID string) []string {
-	b, ok := f.Artifact(runID, "interactions.json")
-	if !ok {
-		return nil
-	}
-	var t windowTable
-	if json.Unmarshal(b, &t) != nil {
-		return nil
-	}
-	col := -1
-	for i, c := range t.Columns {
-		if c == "request_id" {
-			col = i
-		}
-	}
-	var ids []string
-	for _, row := range t.Data {
-		if col >= 0 && col < len(row) {
-			if s, ok := row[col].(string); ok {
-				ids = append(ids, s)
-			}
-		}
-	}
-	return ids
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -26,26 +25,11 @@ func windowRows(t *testing.T, ml *fakemlflow.Server, exp string) []string {
 		if r.LifecycleStage == "deleted" || r.Tags["llm_connector.window_id"] == "" || r.Status != "FINISHED" {
 			continue
 		}
-		b, ok := ml.Artifact(r.ID, "interactions.json")
+		rows, ok := ml.TableColumn(r.ID, "interactions.json", "request_id")
 		if !ok {
-			continue
+			t.Fatalf("window run %s has no interactions.json table with request_id", r.ID)
 		}
-		var tab struct {
-			Columns []string `json:"columns"`
-			Data    [][]any  `json:"data"`
-		}
-		if err := json.Unmarshal(b, &tab); err != nil {
-			t.Fatalf("interactions.json of %s: %v", r.ID, err)
-		}
-		col := -1
-		for i, c := range tab.Columns {
-			if c == "request_id" {
-				col = i
-			}
-		}
-		for _, row := range tab.Data {
-			ids = append(ids, fmt.Sprint(row[col]))
-		}
+		ids = append(ids, rows...)
 	}
 	return ids
 }

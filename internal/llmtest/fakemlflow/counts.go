@@ -1,5 +1,11 @@
 package fakemlflow
 
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
 // Counts is everything the server stores.
 type Counts struct {
 	Runs, ActiveRuns, DeletedRuns int
@@ -50,4 +56,32 @@ func (s *Server) TagValues(key string) map[string]int {
 		}
 	}
 	return out
+}
+
+// TableColumn reads a run's table artifact in mlflow.log_table's format
+// (`{"columns": [...], "data": [[...], ...]}`), as mlflow.load_table
+// would, and returns one column of every row as text; ok is false when
+// the artifact is missing, not a table, or has no such column.
+func (s *Server) TableColumn(runID, path, column string) (values []string, ok bool) {
+	b, found := s.Artifact(runID, path)
+	if !found {
+		return nil, false
+	}
+	var t struct {
+		Columns []string `json:"columns"`
+		Data    [][]any  `json:"data"`
+	}
+	if json.Unmarshal(b, &t) != nil {
+		return nil, false
+	}
+	col := slices.Index(t.Columns, column)
+	if col < 0 {
+		return nil, false
+	}
+	for _, row := range t.Data {
+		if col < len(row) {
+			values = append(values, fmt.Sprint(row[col]))
+		}
+	}
+	return values, true
 }

@@ -2,7 +2,6 @@ package mlflow
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -115,20 +114,13 @@ func landedIDs(t *testing.T, f *fakemlflow.Server, mode Mode) map[string]int {
 			count[r.Tags[TagInteractionID]]++
 			continue
 		}
-		b, ok := f.Artifact(r.ID, WindowTable)
+		rows, ok := f.TableColumn(r.ID, WindowTable, "request_id")
 		if !ok {
 			t.Errorf("window run %s has no table", r.ID)
 			continue
 		}
-		var tab struct {
-			Columns []string `json:"columns"`
-			Data    [][]any  `json:"data"`
-		}
-		if err := json.Unmarshal(b, &tab); err != nil {
-			t.Fatal(err)
-		}
-		for _, row := range tab.Data {
-			count[fmt.Sprint(row[0])]++
+		for _, id := range rows {
+			count[id]++
 		}
 	}
 	return count
