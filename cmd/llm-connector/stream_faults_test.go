@@ -414,7 +414,7 @@ func faultRows() []faultRow {
 		// detail is the router's summary of the attempts made.
 		{name: "request deadline passes mid-stream", env: map[string]string{"REQUEST_TIMEOUT": "1s", "LLM_FIRST_TOKEN_TIMEOUT": "5s"},
 			primary: []step{{delay: 100 * time.Millisecond, deltas: ticks[:20]}},
-			want: both(deadlineMidStream), collected: both(deadlineMidStream),
+			want:    both(deadlineMidStream), collected: both(deadlineMidStream),
 			collectedSteps: []step{{delay: 100 * time.Millisecond, deltas: ticks[:20]}}},
 	}
 }
