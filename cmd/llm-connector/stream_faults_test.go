@@ -413,8 +413,9 @@ func faultRows() []faultRow {
 		// Not streamed, the deadline passes before any content: the
 		// detail is the router's summary of the attempts made.
 		{name: "request deadline passes mid-stream", env: map[string]string{"REQUEST_TIMEOUT": "1s", "LLM_FIRST_TOKEN_TIMEOUT": "5s"},
-			primary: []step{{delay: 100 * time.Millisecond, deltas: ticks[:20]}},
-			want:    both(deadlineMidStream), collected: both(deadlineMidStream),
+			primary:        []step{{delay: 100 * time.Millisecond, deltas: ticks[:20]}},
+			want:           both(deadlineMidStream),
+			collected:      both(deadlineMidStream),
 			collectedSteps: []step{{delay: 100 * time.Millisecond, deltas: ticks[:20]}}},
 	}
 }
