@@ -160,18 +160,36 @@ func TestParseProc(t *testing.T) {
 // TestGeminiHandlerWithAdapter runs the service's own Gemini adapter
 // against the bench fake: the fake must speak the wire format it reads.
 func TestGeminiHandlerWithAdapter(t *testing.T) {
-	for _, deltaDelay := range []time.Duration{0, time.Millisecond} {
-		srv := httptest.NewServer(newGeminiHandler(0, deltaDelay))
+	for _, tc := range []struct {
+		deltaDelay time.Duration
+		chunks     int
+		collect    bool
+	}{{0, 3, false}, {time.Millisecond, 3, false}, {0, 200, false}, {0, 20, true}, {0, 200, true}} {
+		srv := httptest.NewServer(newGeminiHandler(0, tc.deltaDelay, tc.chunks))
 		defer srv.Close()
 		c := gemini.New(gemini.Config{BaseURL: srv.URL, APIKey: "bench"})
-		resp, err := llm.Collect(c.Stream(context.Background(), &llm.Request{
-			Model: "gemini-2.5-flash", Messages: []llm.Message{{Role: "user", Content: "hi"}},
-		}))
+		n := 0
+		resp, err := llm.Collect(func(yield func(llm.Chunk, error) bool) {
+			for ch, err := range c.Stream(context.Background(), &llm.Request{
+				Model: "gemini-2.5-flash", Messages: []llm.Message{{Role: "user", Content: "hi"}}, Collect: tc.collect,
+			}) {
+				if ch.HasContent() {
+					n++
+				}
+				if !yield(ch, err) {
+					return
+				}
+			}
+		})
 		if err != nil {
-			t.Fatalf("delta delay %v: %v", deltaDelay, err)
+			t.Fatalf("%+v: %v", tc, err)
 		}
-		if resp.Text != "Hello, world" || resp.Usage.InputTokens != 10 || resp.Usage.OutputTokens != 3 {
-			t.Errorf("delta delay %v: got text %q usage %+v, want \"Hello, world\", 10 in, 3 out", deltaDelay, resp.Text, resp.Usage)
+		wantChunks := tc.chunks
+		if tc.collect {
+			wantChunks = 1
+		}
+		if resp.Text != strings.Repeat("tick ", tc.chunks) || resp.Usage.InputTokens != 10 || resp.Usage.OutputTokens != tc.chunks || n != wantChunks {
+			t.Errorf("%+v: got %d content chunks, text %q, usage %+v; want %d chunks of \"tick \", 10 in, %d out", tc, n, resp.Text, resp.Usage, wantChunks, tc.chunks)
 		}
 	}
 }

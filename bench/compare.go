@@ -102,7 +102,7 @@ func targetsOf(o options, p *procs) []*target {
 		{name: "floor (OpenAI)", floor: true, proc: p.floor, path: "/v1/chat/completions", body: oaUp, sbody: oaUpS},
 		{name: "service /v1/chat/completions", proc: p.svc, path: "/v1/chat/completions",
 			body: openAIBody("openai/gpt-4o-mini", false, false), sbody: openAIBody("openai/gpt-4o-mini", true, false)},
-		{name: "floor (Gemini SSE)", floor: true, proc: p.floor, path: geminiStreamPath, body: geminiBody(), sbody: geminiBody()},
+		{name: "floor (Gemini)", floor: true, proc: p.floor, path: geminiPath, spath: geminiStreamPath, body: geminiBody(), sbody: geminiBody()},
 		{name: "service /chat", proc: p.svc, path: "/chat", body: chatBody(false), sbody: chatBody(true)},
 	}
 	if p.svcT != nil {

@@ -47,6 +47,8 @@ type options struct {
 	mlflowDown        bool
 	trackingLoad      bool
 	trackingScale     float64
+	chunks            int
+	serviceSrc        string
 }
 
 func main() {
@@ -57,6 +59,8 @@ func main() {
 	mlflowCal := flag.Bool("mlflow-calibrated", false, "run as the calibrated fake MLflow server with a control API on CONTROL_ADDR (internal)")
 	flag.BoolVar(&o.trackingLoad, "tracking-load", false, "tracking mode: sustained load with MLflow tracking into the calibrated fake MLflow (500 req/s for 5 min, 1000 req/s for 2 min, a 60 s outage), about 15 minutes")
 	flag.Float64Var(&o.trackingScale, "tracking-scale", 1, "tracking mode: scale every phase's duration (0.1 for a quick look)")
+	flag.IntVar(&o.chunks, "chunks", DefaultChunks, "fake upstream: text chunks of a streamed answer (a non-stream answer is one JSON body of the same text)")
+	flag.StringVar(&o.serviceSrc, "service-src", "", "build the service from the llm-connector module in this folder instead of the current one (a before/after comparison)")
 	rates := flag.String("rates", "200,1000", "open-loop rates in requests/s, comma-separated")
 	flag.DurationVar(&o.d, "d", 3*time.Second, "duration of each measurement per target (split over -rounds interleaved slices)")
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved slices per measurement")
@@ -142,7 +146,7 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(tmp)
 	fmt.Fprintln(os.Stderr, "bench: building the service …")
-	bin, err := buildService(ctx, tmp)
+	bin, err := buildService(ctx, tmp, o.serviceSrc)
 	if err != nil {
 		return err
 	}
@@ -154,12 +158,16 @@ func run(o options) error {
 			core, e.pinned = 1, true
 		}
 	}
-	up, err := startUpstream(o.delay, o.deltaDelay)
+	up, err := startUpstream(o.delay, o.deltaDelay, o.chunks)
 	if err != nil {
 		return err
 	}
 	defer up.Close()
-	e.upstreamNote = fmt.Sprintf("first-byte delay %s, per-delta delay %s", o.delay, o.deltaDelay)
+	e.upstreamNote = fmt.Sprintf("a streamed answer has %d text chunks, a non-stream answer is one JSON body; first-byte delay %s, per-delta delay %s",
+		max(o.chunks, 1), o.delay, o.deltaDelay)
+	if o.serviceSrc != "" {
+		e.upstreamNote += "; service built from " + o.serviceSrc
+	}
 	if o.soak > 0 {
 		return runSoak(ctx, o, e, bin, tmp, core, up)
 	}
@@ -186,9 +194,11 @@ func (o options) budget() time.Duration {
 }
 
 // buildService compiles ./cmd/llm-connector of the module the benchmark
-// is run from.
-func buildService(ctx context.Context, dir string) (string, error) {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+// is run from, or of the module in src when it is set.
+func buildService(ctx context.Context, dir, src string) (string, error) {
+	env := exec.CommandContext(ctx, "go", "env", "GOMOD")
+	env.Dir = src
+	gomod, err := env.Output()
 	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
 		return "", fmt.Errorf("run from inside the llm-connector module (go env GOMOD: %v)", err)
 	}

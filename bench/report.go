@@ -97,6 +97,7 @@ func measureRows(res *results, j int, m measure) string {
 		cells("streaming TTFB p50 / p99, ms ("+m.name+")", func(s *samples) string {
 			return ms(percentile(s.ttfb, 50)) + " / " + ms(percentile(s.ttfb, 99))
 		})
+		cells(fmt.Sprintf("  CPU per streamed request at %.0f req/s, ms", m.rate), func(s *samples) string { return ms(s.cpuPerRequest()) })
 	default:
 		cells("p50 / p99, ms ("+m.name+")", func(s *samples) string {
 			return ms(percentile(s.lat, 50)) + " / " + ms(percentile(s.lat, 99))
@@ -110,38 +111,44 @@ func measureRows(res *results, j int, m measure) string {
 // issue's targets.
 func comparison(res *results) string {
 	var b strings.Builder
-	b.WriteString(row("service column vs its floor", "CPU/request ratio (highest fixed rate)", "added p99 at highest fixed rate, ms",
-		"median over slices: CPU ratio / added p99, ms", "added streaming TTFB p50, ms"))
-	b.WriteString(row(repeat("---", 5)...))
-	hi, st := -1, -1
+	b.WriteString(row("service column vs its floor", "CPU/request ratio, max throughput (non-stream)", "CPU/request ratio (highest fixed rate, non-stream)",
+		"added p99 at highest fixed rate, ms", "median over slices: CPU ratio / added p99, ms", "CPU/request ratio, streaming", "added streaming TTFB p50, ms"))
+	b.WriteString(row(repeat("---", 7)...))
+	mx, hi, st := -1, -1, -1
 	for j, m := range res.measures {
-		if m.rate > 0 && !m.stream && (hi < 0 || m.rate > res.measures[hi].rate) {
-			hi = j
-		}
-		if m.stream {
+		switch {
+		case m.rate == 0:
+			mx = j
+		case m.stream:
 			st = j
+		case hi < 0 || m.rate > res.measures[hi].rate:
+			hi = j
 		}
 	}
 	for i, t := range res.targets {
 		f := floorOf(res.targets, i)
-		if f < 0 || hi < 0 || st < 0 {
+		if f < 0 || mx < 0 || hi < 0 || st < 0 {
 			continue
 		}
 		svc, flo := res.s[i][hi], res.s[f][hi]
-		ratio := "n/a"
-		if c := flo.cpuPerRequest(); c > 0 {
-			ratio = fmt.Sprintf("%.2f×", float64(svc.cpuPerRequest())/float64(c))
-		}
 		addP99 := percentile(svc.lat, 99) - percentile(flo.lat, 99)
 		addTTFB := percentile(res.s[i][st].ttfb, 50) - percentile(res.s[f][st].ttfb, 50)
 		medRatio, medP99 := sliceMedians(svc.slices, flo.slices)
-		b.WriteString(row(t.name+" vs "+res.targets[f].name, ratio, ms(addP99),
-			fmt.Sprintf("%.2f× / %s", medRatio, ms(medP99)), ms(addTTFB)))
+		b.WriteString(row(t.name+" vs "+res.targets[f].name, cpuRatio(res.s[i][mx], res.s[f][mx]), cpuRatio(svc, flo), ms(addP99),
+			fmt.Sprintf("%.2f× / %s", medRatio, ms(medP99)), cpuRatio(res.s[i][st], res.s[f][st]), ms(addTTFB)))
 	}
 	b.WriteString("\nThe median columns compare each slice of a service column with the floor's slice of the same round\n" +
 		"(adjacent in time) and take the median over the rounds, so that a burst of noise on this shared machine\n" +
 		"in one slice does not decide the comparison; the pooled columns are over all requests of all slices.\n")
 	return b.String()
+}
+
+// cpuRatio is the CPU per request of svc over flo's.
+func cpuRatio(svc, flo *samples) string {
+	if c := flo.cpuPerRequest(); c > 0 {
+		return fmt.Sprintf("%.2f×", float64(svc.cpuPerRequest())/float64(c))
+	}
+	return "n/a"
 }
 
 // sliceMedians pairs the slices of a service column with the floor's of

@@ -115,7 +115,12 @@ func geminiBody() []byte {
 	})
 }
 
-const geminiStreamPath = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+// The two calls of the Gemini adapter: a stream, and a collected
+// (non-stream) request.
+const (
+	geminiStreamPath = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+	geminiPath       = "/v1beta/models/gemini-2.5-flash:generateContent"
+)
 
 // trackingBacklog reads the tracking backlog from the service's /health.
 func trackingBacklog(ctx context.Context, addr string) (int, error) {

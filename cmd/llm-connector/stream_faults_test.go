@@ -297,6 +297,14 @@ type faultRow struct {
 	fallback []step
 	env      map[string]string // overrides of the rig's environment
 	want     map[string]want
+	// collected, when set, is the outcome of the non-streamed request,
+	// which differs from the stream's: a non-stream caller's request is
+	// one non-stream upstream call, so a fault that the stream shows
+	// after some deltas fails that call before any content reached the
+	// caller, and the router retries it like a stream that failed before
+	// its first delta. The primary then plays collectedSteps.
+	collected      map[string]want
+	collectedSteps []step
 }
 
 var clean = step{}
@@ -320,8 +328,16 @@ func withCanceled(w want, n int) want { w.canceled = n; return w }
 
 func withDetail(w want, d string) want { w.detail = d; return w }
 
+// deadlineMidStream is a request whose deadline passes while the answer
+// is being written.
+var deadlineMidStream = want{status: 200, end: "error", deltas: ticks[:1], prefix: true, kind: "timeout",
+	detail: "interrupted by the request deadline", jsonStatus: 504, attempts: 1, canceled: 1}
+
 func faultRows() []faultRow {
 	retried := func(p string) want { return answered(p, 2) }
+	retriedBoth := func(canceled int) map[string]want {
+		return map[string]want{pGoogle: withCanceled(retried(pGoogle), canceled), pOllama: withCanceled(retried(pOllama), canceled)}
+	}
 	cut := want{status: 200, end: "error", deltas: words[:3], kind: "upstream_error", jsonStatus: 502, attempts: 1}
 	cut3 := map[string]want{
 		pGoogle: withDetail(cut, "google: stream ended before finish"),
@@ -337,9 +353,11 @@ func faultRows() []faultRow {
 		{name: "cut before first byte on every attempt, fallback answers",
 			primary: []step{{fault: cutBefore}, {fault: cutBefore}}, fallback: []step{clean},
 			want: viaFallback(want{status: 200, end: "done", deltas: words, attempts: 2, fbAttempts: 1})},
-		{name: "cut after 3 deltas", primary: []step{{fault: cutAfter, after: 3}}, want: cut3},
+		{name: "cut after 3 deltas", primary: []step{{fault: cutAfter, after: 3}}, want: cut3,
+			collected: retriedBoth(0), collectedSteps: []step{{fault: cutAfter, after: 3}, clean}},
 		{name: "cut after 3 deltas, fallback enabled but never switched to mid-answer",
-			primary: []step{{fault: cutAfter, after: 3}}, fallback: []step{}, want: cut3},
+			primary: []step{{fault: cutAfter, after: 3}}, fallback: []step{}, want: cut3,
+			collected: retriedBoth(0), collectedSteps: []step{{fault: cutAfter, after: 3}, clean}},
 		{name: "hang before headers, first-token timeout, retried", primary: []step{{fault: hangBefore}, clean},
 			want: map[string]want{pGoogle: withCanceled(retried(pGoogle), 1), pOllama: withCanceled(retried(pOllama), 1)}},
 		{name: "stall before first delta, first-token timeout, retried", primary: []step{{fault: stallAfter}, clean},
@@ -351,7 +369,8 @@ func faultRows() []faultRow {
 			want: viaFallback(want{status: 200, end: "done", deltas: words, attempts: 2, fbAttempts: 1, canceled: 2})},
 		{name: "stall mid-stream", primary: []step{{fault: stallAfter, after: 2}},
 			want: both(want{status: 200, end: "error", deltas: words[:2], kind: "timeout",
-				detail: "stream stalled for 300ms", jsonStatus: 504, attempts: 1, canceled: 1})},
+				detail: "stream stalled for 300ms", jsonStatus: 504, attempts: 1, canceled: 1}),
+			collected: retriedBoth(1), collectedSteps: []step{{fault: stallAfter, after: 2}, clean}},
 		{name: "malformed chunk before first delta, retried", primary: []step{{fault: malformedAfter}, clean},
 			want: map[string]want{pGoogle: retried(pGoogle), pOllama: retried(pOllama)}},
 		{name: "malformed chunk after 2 deltas", primary: []step{{fault: malformedAfter, after: 2}},
@@ -360,7 +379,8 @@ func faultRows() []faultRow {
 					detail: "malformed stream chunk", jsonStatus: 502, attempts: 1},
 				pOllama: {status: 200, end: "error", deltas: words[:2], kind: "upstream_error",
 					detail: "decode stream line", jsonStatus: 502, attempts: 1},
-			}},
+			},
+			collected: retriedBoth(0), collectedSteps: []step{{fault: malformedAfter, after: 2}, clean}},
 		{name: "in-band error before first delta, retried", primary: []step{{fault: errorAfter}, clean},
 			want: map[string]want{pGoogle: retried(pGoogle), pOllama: retried(pOllama)}},
 		{name: "in-band error after 2 deltas", primary: []step{{fault: errorAfter, after: 2}},
@@ -369,7 +389,8 @@ func faultRows() []faultRow {
 					detail: "Internal error encountered.", jsonStatus: 503, attempts: 1},
 				pOllama: {status: 200, end: "error", deltas: words[:2], kind: "upstream_error",
 					detail: "error in stream: llama runner process has terminated", jsonStatus: 502, attempts: 1},
-			}},
+			},
+			collected: retriedBoth(0), collectedSteps: []step{{fault: errorAfter, after: 2}, clean}},
 		{name: "429 with retry hint, retried", primary: []step{{fault: rateLimited}, clean},
 			want: map[string]want{pGoogle: retried(pGoogle), pOllama: retried(pOllama)}},
 		{name: "429 on every attempt", primary: []step{{fault: rateLimited}, {fault: rateLimited}},
@@ -381,22 +402,29 @@ func faultRows() []faultRow {
 			want: map[string]want{pGoogle: {status: 502, detail: "empty answer", attempts: 1}}},
 		{name: "empty thinking answer, fallback answers", primary: []step{{fault: emptyThinking}}, fallback: []step{clean},
 			want: map[string]want{pGoogle: {status: 200, end: "done", deltas: words, provider: pOllama, attempts: 1, fbAttempts: 1}}},
-		{name: "slow trickle", primary: []step{{delay: 40 * time.Millisecond}},
+		// A non-stream answer comes whole when the model has written it
+		// (the fakes wait every chunk's delay first): the first-token
+		// timeout bounds that wait, so it is raised where the answer is slow.
+		{name: "slow trickle", env: map[string]string{"LLM_FIRST_TOKEN_TIMEOUT": "5s"}, primary: []step{{delay: 40 * time.Millisecond}},
 			want: map[string]want{pGoogle: answered(pGoogle, 1), pOllama: answered(pOllama, 1)}},
 		// REQUEST_TIMEOUT bounds the whole request, streamed answers
 		// included: 20 deltas 100ms apart cannot finish within 1s, and
 		// the first one is out long before it.
-		{name: "request deadline passes mid-stream", env: map[string]string{"REQUEST_TIMEOUT": "1s"},
-			primary: []step{{delay: 100 * time.Millisecond, deltas: ticks[:20]}},
-			want: both(want{status: 200, end: "error", deltas: ticks[:1], prefix: true, kind: "timeout",
-				detail: "interrupted by the request deadline", jsonStatus: 504, attempts: 1, canceled: 1})},
+		// Not streamed, the deadline passes before any content: the
+		// detail is the router's summary of the attempts made.
+		{name: "request deadline passes mid-stream", env: map[string]string{"REQUEST_TIMEOUT": "1s", "LLM_FIRST_TOKEN_TIMEOUT": "5s"},
+			primary:        []step{{delay: 100 * time.Millisecond, deltas: ticks[:20]}},
+			want:           both(deadlineMidStream),
+			collected:      both(deadlineMidStream),
+			collectedSteps: []step{{delay: 100 * time.Millisecond, deltas: ticks[:20]}}},
 	}
 }
 
 // TestStreamFaults plays each row for each provider as the primary,
 // streamed then not streamed (same faults, fresh counters), and checks
-// that both modes report the same outcome: non-streaming requests
-// collect the same stream.
+// that both modes report the same outcome — except where a row says
+// otherwise (collected): a non-streaming request is one non-stream
+// upstream call, and a failure of it comes before any content.
 func TestStreamFaults(t *testing.T) {
 	for _, row := range faultRows() {
 		for _, p := range []string{pGoogle, pOllama} {
@@ -406,9 +434,13 @@ func TestStreamFaults(t *testing.T) {
 			}
 			t.Run(row.name+"/"+p, func(t *testing.T) {
 				r := newRig(t, p, row.fallback != nil, row.env)
-				streamed := r.playRow(t, row, w, true)
-				plain := r.playRow(t, row, w, false)
-				if streamed != plain {
+				streamed := r.playRow(t, row, row.primary, w, true)
+				jw, steps := w, row.primary
+				if cw, ok := row.collected[p]; ok {
+					jw, steps = cw, row.collectedSteps
+				}
+				plain := r.playRow(t, row, steps, jw, false)
+				if row.collected == nil && streamed != plain {
 					t.Errorf("error detail differs between modes:\nstream: %q\njson:   %q", streamed, plain)
 				}
 			})
@@ -416,14 +448,14 @@ func TestStreamFaults(t *testing.T) {
 	}
 }
 
-// playRow scripts the row, sends one /chat request and checks what the
+// playRow scripts the row (the primary plays steps), sends one /chat request and checks what the
 // client got and what the fakes saw. It returns the error detail ("" on
 // success).
-func (r *rig) playRow(t *testing.T, row faultRow, w want, stream bool) string {
+func (r *rig) playRow(t *testing.T, row faultRow, steps []step, w want, stream bool) string {
 	t.Helper()
 	fb := r.other(r.primary)
 	calls0, fbCalls0, canceled0 := r.calls(r.primary), r.calls(fb), r.canceled(r.primary)
-	r.script(t, r.primary, row.primary)
+	r.script(t, r.primary, steps)
 	r.script(t, fb, row.fallback)
 	body := `{"prompt":"hi"}`
 	if stream {

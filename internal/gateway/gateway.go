@@ -260,6 +260,7 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 // source returns the cache replay on a hit, else the route's stream, and
 // the cache key to store the answer under ("" when not caching).
 func (g *Gateway) source(ctx context.Context, in *Input, res *Result) (iter.Seq2[llm.Chunk, error], string) {
+	in.Req.Collect = !in.Stream // a non-stream caller lets the adapter make one non-stream upstream call
 	if g.Cache == nil || g.CacheKey == nil || !g.Cacheable(in) {
 		return res.Route.P.Stream(ctx, in.Req), ""
 	}

@@ -259,3 +259,21 @@ func TestCacheable(t *testing.T) {
 		t.Errorf("stored %d, upstream calls %d; want 0 and 2", len(mc.m), p.NumCalls())
 	}
 }
+
+// TestCollectHint: a non-stream caller's request reaches the provider
+// with Collect set (one non-stream upstream call), a stream's without.
+func TestCollectHint(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		p := fakeprovider.New("google")
+		p.SetDefault(answer()...)
+		g := &Gateway{Routes: oneRoute{p}}
+		in := input("")
+		in.Stream = stream
+		if _, err := run(t, g, in); err != nil {
+			t.Fatal(err)
+		}
+		if c := p.Calls(); len(c) != 1 || c[0].Request.Collect == stream {
+			t.Errorf("stream %v: calls %+v, want one with Collect %v", stream, c, !stream)
+		}
+	}
+}

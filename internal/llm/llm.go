@@ -69,6 +69,13 @@ type Request struct {
 	// ThinkingBudget overrides the provider's configured thinking budget
 	// (Gemini 2.5); nil keeps the configured one.
 	ThinkingBudget *int
+	// Collect says the caller wants the whole answer at once, not a
+	// stream. An adapter may then make the upstream's non-stream call
+	// (one JSON body) and yield the answer as one content chunk and the
+	// final chunk, mapped exactly as its stream would be; one that does
+	// not streams as always. It changes how, not what, is asked: it is
+	// not part of the cache key.
+	Collect bool
 }
 
 // Clone returns a copy that can be changed without touching r's slices.
@@ -142,7 +149,7 @@ type Response struct {
 // Stream is the only call. It starts no work until iterated; it yields
 // chunks in order and ends after the last one, or after the first error.
 // Breaking out of the loop cancels the upstream request. A non-streaming
-// caller uses Collect(p.Stream(ctx, req)).
+// caller sets req.Collect and uses Collect(p.Stream(ctx, req)).
 type Provider interface {
 	Stream(ctx context.Context, req *Request) iter.Seq2[Chunk, error]
 }

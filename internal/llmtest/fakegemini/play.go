@@ -64,7 +64,9 @@ func (x *exchange) unary(rep Reply, chunks []Response) {
 		writeError(x.w, errorStatus(Reply{Status: 500, Error: rep.Error}), nil)
 		return
 	}
-	if !x.pause(rep.Delay) {
+	// The model takes as long to write the answer either way: the one
+	// body comes when the stream's last chunk would have.
+	if !x.pause(rep.Delay * time.Duration(len(chunks))) {
 		return
 	}
 	writeJSON(x.w, http.StatusOK, unary(chunks))

@@ -121,6 +121,11 @@ func (p *player) whole() {
 		writeError(p.w, http.StatusInternalServerError, rep.ErrorText)
 		return
 	}
+	// The model takes as long to write the answer either way: the one
+	// object comes when the stream's done line would have.
+	if !p.Sleep(rep.Delay * time.Duration(len(p.answerLines())+1)) {
+		return
+	}
 	l := p.doneLine()
 	l.Message.Content = strings.Join(rep.Deltas, "")
 	l.Message.ToolCalls = toolCalls(rep.ToolCalls)

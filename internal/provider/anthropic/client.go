@@ -93,12 +93,20 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		resp, err := c.do(ctx, http.MethodPost, "/v1/messages", body)
+		accept := "text/event-stream"
+		if req.Collect {
+			accept = "application/json"
+		}
+		resp, err := c.do(ctx, http.MethodPost, "/v1/messages", body, accept)
 		if err != nil {
 			yield(llm.Chunk{}, err)
 			return
 		}
 		defer resp.Body.Close()
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			c.decodeMessage(ctx, resp.Body, yield)
+			return
+		}
 		c.decodeStream(ctx, resp.Body, yield)
 	}
 }
@@ -106,7 +114,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 // CheckModel gets the configured model (GET /v1/models/{id}, which takes
 // an id or an alias): the deep health check. Unknown is KindNotFound.
 func (c *Client) CheckModel(ctx context.Context, model string) error {
-	resp, err := c.do(ctx, http.MethodGet, "/v1/models/"+url.PathEscape(model), nil)
+	resp, err := c.do(ctx, http.MethodGet, "/v1/models/"+url.PathEscape(model), nil, "application/json")
 	if err != nil {
 		return err
 	}
@@ -116,14 +124,14 @@ func (c *Client) CheckModel(ctx context.Context, model string) error {
 // Ping lists one model: it checks the address, the key and the version
 // without spending tokens.
 func (c *Client) Ping(ctx context.Context) error {
-	resp, err := c.do(ctx, http.MethodGet, "/v1/models?limit=1", nil)
+	resp, err := c.do(ctx, http.MethodGet, "/v1/models?limit=1", nil, "application/json")
 	if err != nil {
 		return err
 	}
 	return resp.Body.Close()
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+func (c *Client) do(ctx context.Context, method, path string, body []byte, accept string) (*http.Response, error) {
 	hreq, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, &llm.Error{Kind: llm.KindInternal, Provider: providerName, Message: "bad base URL", Err: fmt.Errorf("anthropic: new request: %w", err)}
@@ -133,9 +141,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	h.Set("Anthropic-Version", c.version)
 	if body != nil {
 		h.Set("Content-Type", "application/json")
-		h.Set("Accept", "text/event-stream")
-	} else {
-		h.Set("Accept", "application/json")
 	}
+	h.Set("Accept", accept)
 	return upstream.Do(c.http, hreq, providerName, c.statusError)
 }

@@ -12,7 +12,8 @@ import (
 // top_p: versions before 2026-10-21 (ISO dates compare as strings).
 func samplingAllowed(version string) bool { return version < Version2026 }
 
-// encodeRequest turns req into the JSON body of a streaming Messages call.
+// encodeRequest turns req into the JSON body of a Messages call: streaming,
+// or "stream": false when req.Collect.
 func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 	if req.Model == "" {
 		return nil, errors.New("model is required")
@@ -39,7 +40,7 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 		StopSequences: req.Stop,
 		Temperature:   temperature,
 		TopP:          req.TopP,
-		Stream:        true,
+		Stream:        !req.Collect,
 	}
 	if w.MaxTokens <= 0 {
 		w.MaxTokens = DefaultMaxTokens

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/provider/upstream"
@@ -171,4 +172,67 @@ func mapStop(r string) string {
 		return llm.FinishContentFilter
 	}
 	return r
+}
+
+// maxMessage bounds a non-stream body, as sse.MaxStream bounds a stream.
+const maxMessage = sse.MaxStream
+
+// messageAnswer is the non-stream answer of POST /v1/messages (wire.md §5.2).
+type messageAnswer struct {
+	Type       string            `json:"type"`
+	Model      string            `json:"model"`
+	Content    []json.RawMessage `json:"content"`
+	StopReason string            `json:"stop_reason"`
+	Usage      *usage            `json:"usage"`
+	Error      *apiError         `json:"error"`
+}
+
+// decodeMessage reads the one message of a "stream": false call and
+// folds it into the stream's state as the events that stream it would:
+// message_start, one content_block_start per block (the block whole),
+// message_delta. So text, tool calls, stop reason and usage map exactly
+// as in the stream; the text is yielded as one chunk, then the final one.
+func (c *Client) decodeMessage(ctx context.Context, body io.Reader, yield func(llm.Chunk, error) bool) {
+	raw, err := io.ReadAll(io.LimitReader(body, maxMessage+1))
+	if err != nil {
+		yield(llm.Chunk{}, upstream.TransportError(ctx, providerName, upstream.OpRead, err))
+		return
+	}
+	if len(raw) > maxMessage {
+		yield(llm.Chunk{}, upstream.BadAnswer(providerName, "answer too large", nil))
+		return
+	}
+	var m messageAnswer
+	if err := json.Unmarshal(raw, &m); err != nil {
+		yield(llm.Chunk{}, upstream.BadAnswer(providerName, "malformed message", err))
+		return
+	}
+	if m.Error != nil || m.Type == "error" {
+		if m.Error == nil {
+			m.Error = &apiError{}
+		}
+		yield(llm.Chunk{}, c.apiError(0, m.Error, nil))
+		return
+	}
+	var st streamState
+	start := event{Type: "message_start"}
+	start.Message = &struct {
+		Model string `json:"model"`
+		Usage *usage `json:"usage"`
+	}{Model: m.Model, Usage: m.Usage}
+	st.add(&start)
+	var text strings.Builder
+	for i, b := range m.Content {
+		ev := event{Type: "content_block_start", Index: i}
+		if err := json.Unmarshal([]byte(`{"content_block":`+string(b)+`}`), &ev); err != nil {
+			yield(llm.Chunk{}, upstream.BadAnswer(providerName, "malformed content block", err))
+			return
+		}
+		text.WriteString(st.add(&ev))
+	}
+	st.stop = m.StopReason
+	if text.Len() > 0 && !yield(llm.Chunk{Delta: text.String(), Provider: providerName}, nil) {
+		return
+	}
+	yield(st.final(), nil)
 }

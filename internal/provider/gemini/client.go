@@ -2,9 +2,11 @@
 // Language API, v1beta), written against its REST wire format rather than
 // the genai SDK (see wire.md §2 for why).
 //
-// Every call, streamed or not, is one POST to
-// {base}/v1beta/{model}:streamGenerateContent?alt=sse; a non-streaming
-// caller uses llm.Collect. The API key travels only in the
+// A streamed call is one POST to
+// {base}/v1beta/{model}:streamGenerateContent?alt=sse; a collected one
+// (llm.Request.Collect) is one POST to {model}:generateContent, whose
+// single GenerateContentResponse goes through the same decoder as one
+// event. The API key travels only in the
 // x-goog-api-key header, never in the URL, and never appears in an error.
 //
 // # Thinking and max_tokens
@@ -107,8 +109,44 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 			return
 		}
 		defer resp.Body.Close()
-		c.relay(ctx, resp.Body, newDecoder(req.Model, c.errors()), yield)
+		d := newDecoder(req.Model, c.errors())
+		if req.Collect {
+			c.whole(ctx, resp.Body, d, yield)
+			return
+		}
+		c.relay(ctx, resp.Body, d, yield)
 	}
+}
+
+// maxWhole bounds a generateContent body, as sse.MaxStream bounds a stream.
+const maxWhole = sse.MaxStream
+
+// whole reads the one GenerateContentResponse of generateContent and
+// yields it as the stream's decoder does: its content as one chunk, then
+// the final chunk, or the error an empty, blocked or bad answer is.
+func (c *Client) whole(ctx context.Context, body io.Reader, d *decoder, yield func(llm.Chunk, error) bool) {
+	raw, err := io.ReadAll(io.LimitReader(body, maxWhole+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			yield(llm.Chunk{}, fmt.Errorf("gemini: read answer: %w", ctx.Err()))
+			return
+		}
+		yield(llm.Chunk{}, upstreamError("answer cut", err))
+		return
+	}
+	if len(raw) > maxWhole {
+		yield(llm.Chunk{}, upstreamError(fmt.Sprintf("answer larger than %d bytes", maxWhole), nil))
+		return
+	}
+	chunk, err := d.decode(raw)
+	if err != nil {
+		yield(llm.Chunk{}, err)
+		return
+	}
+	if chunk.HasContent() && !yield(chunk, nil) {
+		return
+	}
+	yield(d.end())
 }
 
 func (c *Client) errors() errorMapper { return errorMapper{key: c.key, now: c.now} }
@@ -123,11 +161,15 @@ func (c *Client) open(ctx context.Context, req *llm.Request) (*http.Response, er
 	if err != nil {
 		return nil, err
 	}
-	hr, err := c.newRequest(ctx, http.MethodPost, "/v1beta/"+path+":streamGenerateContent?alt=sse", body)
+	action, accept := ":streamGenerateContent?alt=sse", "text/event-stream"
+	if req.Collect {
+		action, accept = ":generateContent", "application/json"
+	}
+	hr, err := c.newRequest(ctx, http.MethodPost, "/v1beta/"+path+action, body)
 	if err != nil {
 		return nil, err
 	}
-	hr.Header.Set("Accept", "text/event-stream")
+	hr.Header.Set("Accept", accept)
 	return c.do(ctx, hr)
 }
 

@@ -1,6 +1,7 @@
 package gemini
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -89,7 +90,13 @@ func (d *decoder) toolCall(fc *functionCall) llm.ToolCall {
 		id = "call_" + strconv.Itoa(d.calls)
 	}
 	d.calls++
+	// generateContent bodies are indented: compact the arguments so a
+	// call reads the same streamed or not.
 	args := string(fc.Args)
+	var b bytes.Buffer
+	if json.Compact(&b, fc.Args) == nil {
+		args = b.String()
+	}
 	if args == "" || args == "null" {
 		args = "{}"
 	}

@@ -25,7 +25,7 @@ func toWire(req *llm.Request, keepAlive json.RawMessage) (*chatRequest, error) {
 	if req.Model == "" {
 		return nil, llm.Errorf(llm.KindInvalid, providerName, "model is required")
 	}
-	w := &chatRequest{Model: req.Model, Stream: true, KeepAlive: keepAlive}
+	w := &chatRequest{Model: req.Model, Stream: !req.Collect, KeepAlive: keepAlive}
 	w.Messages = make([]message, 0, len(req.Messages)+1)
 	if req.System != "" {
 		w.Messages = append(w.Messages, message{Role: "system", Content: req.System})

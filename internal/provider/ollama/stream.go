@@ -22,7 +22,9 @@ const maxLine = 8 << 20
 
 // Stream sends req to POST /api/chat with "stream": true and yields one
 // chunk per NDJSON line that carries text or tool calls, then a final
-// chunk with the finish reason and usage. Nothing is sent until the
+// chunk with the finish reason and usage. A collected request
+// (llm.Request.Collect) sends "stream": false: Ollama's one JSON object
+// is the done line with the whole message, read by the same decoder. Nothing is sent until the
 // sequence is iterated; breaking out of the loop closes the connection,
 // which makes Ollama stop generating.
 func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chunk, error] {
@@ -60,7 +62,11 @@ func (c *Client) send(ctx context.Context, req *llm.Request) (*http.Response, er
 			Message: "cannot build the request to Ollama: check OLLAMA_HOST", Err: fmt.Errorf("build request: %w", err)}
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/x-ndjson")
+	if req.Collect {
+		hreq.Header.Set("Accept", "application/json")
+	} else {
+		hreq.Header.Set("Accept", "application/x-ndjson")
+	}
 	resp, err := c.http.Do(hreq)
 	if err != nil {
 		return nil, c.transportError(ctx, err)

@@ -1,7 +1,9 @@
 // Package openai is the adapter for the OpenAI Chat Completions API and for
 // every server that speaks it (vLLM, llama.cpp server, LM Studio, Groq,
 // Together, Ollama's /v1). It always asks the upstream to stream, with
-// stream_options.include_usage, and reads the data-only SSE answer.
+// stream_options.include_usage, and reads the data-only SSE answer; a
+// collected request (llm.Request.Collect) is one "stream": false call
+// whose chat.completion body is yielded as a stream would be.
 package openai
 
 import (
@@ -122,14 +124,18 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		resp, err := c.do(ctx, http.MethodPost, "/chat/completions", body)
+		accept := "text/event-stream"
+		if req.Collect {
+			accept = "application/json"
+		}
+		resp, err := c.do(ctx, http.MethodPost, "/chat/completions", body, accept)
 		if err != nil {
 			yield(llm.Chunk{}, err)
 			return
 		}
 		defer resp.Body.Close()
 		if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-			c.decodeCompletion(ctx, resp.Body, yield) // a server that ignored "stream"
+			c.decodeCompletion(ctx, resp.Body, yield) // asked for, or a server that ignored "stream"
 			return
 		}
 		c.decodeStream(ctx, resp.Body, yield)
@@ -139,7 +145,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 // Ping lists the models: it checks the address and the key without
 // spending tokens.
 func (c *Client) Ping(ctx context.Context) error {
-	resp, err := c.do(ctx, http.MethodGet, "/models", nil)
+	resp, err := c.do(ctx, http.MethodGet, "/models", nil, "application/json")
 	if err != nil {
 		return err
 	}
@@ -148,7 +154,7 @@ func (c *Client) Ping(ctx context.Context) error {
 
 // do sends one request and returns the response when its status is 2xx;
 // any other status is turned into a classified error.
-func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+func (c *Client) do(ctx context.Context, method, path string, body []byte, accept string) (*http.Response, error) {
 	hreq, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, &llm.Error{Kind: llm.KindInternal, Provider: c.name, Message: "bad base URL", Err: fmt.Errorf("openai: new request: %w", err)}
@@ -158,9 +164,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	}
 	if body != nil {
 		hreq.Header.Set("Content-Type", "application/json")
-		hreq.Header.Set("Accept", "text/event-stream")
-	} else {
-		hreq.Header.Set("Accept", "application/json")
 	}
+	hreq.Header.Set("Accept", accept)
 	return upstream.Do(c.http, hreq, c.name, c.statusError)
 }

@@ -8,21 +8,24 @@ import (
 	"github.com/llm-connector/llm-connector/internal/llm"
 )
 
-// encodeRequest turns req into the JSON body of a streaming Chat
-// Completions call. maxField is MaxTokens or MaxCompletionTokens.
+// encodeRequest turns req into the JSON body of a Chat Completions call:
+// streaming with usage, or "stream": false when req.Collect. maxField is
+// MaxTokens or MaxCompletionTokens.
 func encodeRequest(req *llm.Request, maxField string) ([]byte, error) {
 	if req.Model == "" {
 		return nil, errors.New("model is required")
 	}
 	w := chatRequest{
-		Model:         req.Model,
-		Temperature:   req.Temperature,
-		TopP:          req.TopP,
-		Stop:          req.Stop,
-		Seed:          req.Seed,
-		User:          req.User,
-		Stream:        true,
-		StreamOptions: &streamOptions{IncludeUsage: true},
+		Model:       req.Model,
+		Temperature: req.Temperature,
+		TopP:        req.TopP,
+		Stop:        req.Stop,
+		Seed:        req.Seed,
+		User:        req.User,
+		Stream:      !req.Collect,
+	}
+	if w.Stream {
+		w.StreamOptions = &streamOptions{IncludeUsage: true}
 	}
 	if req.MaxTokens > 0 {
 		if maxField == MaxTokens {

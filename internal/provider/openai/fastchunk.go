@@ -11,11 +11,12 @@ import (
 // event). Almost every chunk of a stream has the same small shape — the
 // role chunk, text deltas, the finish chunk, the usage chunk — and
 // decoding those with encoding/json was a tenth of the service's CPU on
-// /v1/chat/completions. fastChunk reads that shape without reflection;
-// whatever it does not handle exactly as encoding/json does (tool calls,
-// errors, messages, escaped or invalid UTF-8 strings, duplicate or
-// case-folded keys, numbers that are not plain integers, bad syntax) it
-// leaves to json.Unmarshal, which stays the reference: FuzzFastChunk
+// /v1/chat/completions. fastChunk reads that shape without reflection,
+// and the one chat.completion of a "stream": false call too; whatever it
+// does not handle exactly as encoding/json does (tool calls, errors,
+// escaped or invalid UTF-8 strings, duplicate or case-folded keys,
+// numbers that are not plain integers, bad syntax) it leaves to
+// json.Unmarshal, which stays the reference: FuzzFastChunk
 // checks that both agree on every input the fast path accepts.
 func decodeChunk(data string, ch *chunk) error {
 	if fastChunk(data, ch) {
@@ -87,8 +88,13 @@ func (p *scanner) choice(c *chunkChoice) bool {
 			return 1, p.delta(&c.Delta)
 		case "finish_reason":
 			return 2, p.str(&c.FinishReason)
-		case "message":
-			return 3, p.null() // a whole completion: json.Unmarshal reads it
+		case "message": // a whole completion ("stream": false)
+			if p.null() {
+				c.Message = nil
+				return 3, true
+			}
+			c.Message = &delta{}
+			return 3, p.delta(c.Message)
 		}
 		return noField, p.other(key, "index", "delta", "finish_reason", "message")
 	})

@@ -29,7 +29,14 @@ var fastChunkCases = []struct {
 
 	{"tool call", `{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}`, false},
 	{"in-band error", `{"error":{"message":"overloaded","type":"server_error","code":null}}`, false},
-	{"whole completion", `{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}]}`, false},
+	{"whole completion", `{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}]}`, true},
+	{"whole completion as OpenAI indents it", "{\n  \"id\": \"chatcmpl-1\",\n  \"object\": \"chat.completion\",\n  \"created\": 1730000000,\n  \"model\": \"gpt-4o-mini-2024-07-18\",\n" +
+		"  \"choices\": [\n    {\n      \"index\": 0,\n      \"message\": {\n        \"role\": \"assistant\",\n        \"content\": \"Hello there\",\n        \"refusal\": null,\n        \"annotations\": []\n      },\n" +
+		"      \"logprobs\": null,\n      \"finish_reason\": \"stop\"\n    }\n  ],\n  \"usage\": {\n    \"prompt_tokens\": 9,\n    \"completion_tokens\": 2,\n    \"total_tokens\": 11,\n" +
+		"    \"prompt_tokens_details\": {\"cached_tokens\": 0, \"audio_tokens\": 0},\n    \"completion_tokens_details\": {\"reasoning_tokens\": 0}\n  },\n  \"service_tier\": \"default\",\n  \"system_fingerprint\": null\n}\n", true},
+	{"message null", `{"choices":[{"index":0,"message":null,"finish_reason":"stop"}]}`, true},
+	{"whole completion with tool calls", `{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}`, false},
+	{"duplicate message", `{"choices":[{"index":0,"message":{"content":"a"},"message":{"refusal":"b"}}]}`, false},
 	{"escaped text", `{"choices":[{"index":0,"delta":{"content":"line\nbreak \"quoted\" \u00e9"}}]}`, false},
 	{"invalid UTF-8 text", "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\xffb\"}}]}", false},
 	{"duplicate key", `{"model":"a","model":"b"}`, false},

@@ -2,7 +2,6 @@ package openai
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 
@@ -63,7 +62,7 @@ func (c *Client) decodeCompletion(ctx context.Context, body io.Reader, yield fun
 		return
 	}
 	var ch chunk
-	if err := json.Unmarshal(raw, &ch); err != nil {
+	if err := decodeChunk(string(raw), &ch); err != nil {
 		yield(llm.Chunk{}, upstream.BadAnswer(c.name, "malformed completion", err))
 		return
 	}
