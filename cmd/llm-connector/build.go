@@ -310,6 +310,7 @@ func policyOf(cfg *config.Config) router.Policy {
 		MaxDelay:       cfg.Retry.MaxDelay,
 		Deadline:       cfg.RequestTimeout,
 		TTFT:           cfg.Retry.FirstToken,
+		CollectRate:    cfg.Retry.CollectRate,
 		Idle:           cfg.Retry.StreamIdle,
 		FallbackOnAuth: cfg.Retry.FallbackOnAuth,
 	}

@@ -145,7 +145,7 @@ func newRig(t *testing.T, primary string, fallback bool, env map[string]string) 
 		"GOOGLE_API_KEY": r.gem.Key, "GOOGLE_GEMINI_BASE_URL": r.gem.URL,
 		"OLLAMA_HOST": r.oll.URL, "OLLAMA_MODEL": "tiny",
 		"LLM_PROVIDER": primary, "LLM_FALLBACK": "none",
-		"LLM_FIRST_TOKEN_TIMEOUT": "300ms", "LLM_STREAM_IDLE_TIMEOUT": "300ms",
+		"LLM_FIRST_TOKEN_TIMEOUT": "300ms", "LLM_STREAM_IDLE_TIMEOUT": "300ms", "LLM_COLLECT_TOKENS_PER_SEC": "0",
 		"LLM_RETRIES": "1", "LLM_RETRY_BASE_DELAY": "1ms", "LLM_RETRY_MAX_DELAY": "5ms",
 		"LLM_BREAKER_FAILURES": "100", "CACHE_ENABLED": "false",
 	}

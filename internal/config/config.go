@@ -95,6 +95,7 @@ type Retry struct {
 	MaxDelay        time.Duration // LLM_RETRY_MAX_DELAY; default 10s
 	FirstToken      time.Duration // LLM_FIRST_TOKEN_TIMEOUT: per attempt; default 30s
 	StreamIdle      time.Duration // LLM_STREAM_IDLE_TIMEOUT: silence mid-stream; default 30s
+	CollectRate     int           // LLM_COLLECT_TOKENS_PER_SEC: a non-stream answer also gets max_tokens at this pace; 0: the first-token timeout alone; default 20
 	BreakerFailures int           // LLM_BREAKER_FAILURES: consecutive failures that open it; default 5
 	BreakerCooldown time.Duration // LLM_BREAKER_COOLDOWN; default 30s
 	FallbackOnAuth  bool          // LLM_FALLBACK_ON_AUTH: a 401/403 of a target goes to the next; default true
@@ -242,6 +243,7 @@ func (l *loader) config() *Config {
 			BaseDelay:       l.dur("LLM_RETRY_BASE_DELAY", 500*time.Millisecond),
 			MaxDelay:        l.dur("LLM_RETRY_MAX_DELAY", 10*time.Second),
 			FirstToken:      l.dur("LLM_FIRST_TOKEN_TIMEOUT", 30*time.Second),
+			CollectRate:     l.int("LLM_COLLECT_TOKENS_PER_SEC", 20),
 			StreamIdle:      l.dur("LLM_STREAM_IDLE_TIMEOUT", 30*time.Second),
 			BreakerFailures: l.int("LLM_BREAKER_FAILURES", 5),
 			BreakerCooldown: l.dur("LLM_BREAKER_COOLDOWN", 30*time.Second),
@@ -345,6 +347,9 @@ func (c *Config) Validate() error {
 	case "auto", "runs", "windows", "traces", "both":
 	default:
 		bad("MLFLOW_MODE=%q: want auto, runs, windows, traces or both", c.MLflow.Mode)
+	}
+	if c.Retry.CollectRate < 0 {
+		bad("LLM_COLLECT_TOKENS_PER_SEC=%d: want 0 or more", c.Retry.CollectRate)
 	}
 	switch c.MLflow.Queue {
 	case "file":

@@ -23,7 +23,7 @@ func (s *run) attempt(t *Target, br *breaker) (err error, done bool) {
 	actx, cancel := context.WithCancelCause(s.ctx)
 	defer cancel(nil)
 	a := &attemptState{s: s, t: t, br: br, cancel: cancel, start: s.r.clock.Now()}
-	a.w.start(s.r.clock, cancel, s.r.policy.TTFT, s.r.policy.Idle)
+	a.w.start(s.r.clock, cancel, firstContentTimeout(s.r.policy.TTFT, s.r.policy.CollectRate, s.req), s.r.policy.Idle)
 	defer a.w.stop()
 
 	req := s.req
@@ -180,6 +180,23 @@ func emptyErr(t *Target, held []llm.Chunk) error {
 type stallError struct{ msg string }
 
 func (e *stallError) Error() string { return e.msg }
+
+// firstContentTimeout is how long an attempt may go without content. A
+// collected request's first content is its whole answer, so it gets the
+// first-token timeout plus the time to write max_tokens at rate tokens a
+// second (the default 20 is slow: hosted models write 50–200; 500 tokens
+// get +25 s): a hung upstream still falls back, a long answer is not
+// abandoned. The request deadline bounds both.
+func firstContentTimeout(ttft time.Duration, rate int, req *llm.Request) time.Duration {
+	if ttft <= 0 || rate <= 0 || !req.Collect {
+		return ttft
+	}
+	n := req.MaxTokens
+	if n <= 0 {
+		n = 4096
+	}
+	return ttft + time.Duration(n)*time.Second/time.Duration(rate)
+}
 
 // watchdog cancels an attempt that goes silent: no content within ttft,
 // or no chunk within idle once content has started. The adapters only

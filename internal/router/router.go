@@ -89,6 +89,10 @@ type Policy struct {
 	// FallbackOnAuth sends a 401/403 of a target to the next target
 	// instead of returning it (default true).
 	FallbackOnAuth bool
+	// CollectRate: a collected (non-stream) request's first content is
+	// its whole answer, so it gets TTFT plus max_tokens at this many
+	// tokens a second; 0 gives it TTFT alone.
+	CollectRate int
 }
 
 // DefaultPolicy returns the recommended policy.
@@ -101,6 +105,7 @@ func DefaultPolicy() Policy {
 		TTFT:           30 * time.Second,
 		Idle:           30 * time.Second,
 		FallbackOnAuth: true,
+		CollectRate:    20,
 	}
 }
 
