@@ -174,8 +174,8 @@ func mapStop(r string) string {
 	return r
 }
 
-// maxMessage bounds a non-stream body, as sse.MaxStream bounds a stream.
-const maxMessage = sse.MaxStream
+// maxMessage bounds a non-stream body (upstream.MaxBody).
+const maxMessage = upstream.MaxBody
 
 // messageAnswer is the non-stream answer of POST /v1/messages (wire.md §5.2).
 type messageAnswer struct {

@@ -118,8 +118,8 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 	}
 }
 
-// maxWhole bounds a generateContent body, as sse.MaxStream bounds a stream.
-const maxWhole = sse.MaxStream
+// maxWhole bounds a generateContent body (upstream.MaxBody).
+const maxWhole = upstream.MaxBody
 
 // whole reads the one GenerateContentResponse of generateContent and
 // yields it as the stream's decoder does: its content as one chunk, then

@@ -51,7 +51,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 }
 
 // maxCompletion bounds a non-stream body.
-const maxCompletion = 32 << 20
+const maxCompletion = upstream.MaxBody
 
 // decodeCompletion reads a whole chat.completion, sent by compatible
 // servers that ignore "stream": true, and yields it as a stream would.

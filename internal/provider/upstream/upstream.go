@@ -26,6 +26,12 @@ import (
 // MaxErrorBody bounds how much of an error answer is read.
 const MaxErrorBody = 64 << 10
 
+// MaxBody bounds a non-stream answer body (generateContent, a
+// chat.completion, a message) read into memory: the answer text is cut at
+// 8 MB further on, and JSON escaping at most doubles it. A stream is
+// bounded by sse.MaxStream as it is read.
+const MaxBody = 16 << 20
+
 // maxPlainText bounds the text PlainText keeps.
 const maxPlainText = 200
 
