@@ -14,7 +14,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeprovider"
 	"github.com/llm-connector/llm-connector/internal/track"
-	"github.com/llm-connector/llm-connector/internal/track/redact"
+	"github.com/llm-connector/llm-connector/internal/track/content"
 	"github.com/llm-connector/llm-connector/internal/track/spool"
 )
 
@@ -41,8 +41,8 @@ func privateAnswer() []fakeprovider.Step {
 // content masked, in none mode no content and the mark; a per-key entry
 // overrides the global mode both ways. Usage, cost and metadata stay.
 func TestGatewayCleansRecordBeforeSinks(t *testing.T) {
-	policy := &redact.Policy{Default: redact.Redacted,
-		ByCaller: map[string]redact.Mode{"k-none": redact.None, "k-full": redact.Full}}
+	policy := &content.Policy{Default: content.Redacted,
+		ByCaller: map[string]content.Mode{"k-none": content.None, "k-full": content.Full}}
 	tests := []struct {
 		name, keyID  string
 		wantContent  string
@@ -108,7 +108,7 @@ func TestGatewayCleansRecordBeforeSinks(t *testing.T) {
 // spool as its sink and greps every file the spool wrote, and the
 // gateway's log, for the raw e-mail address and key.
 func TestGatewayContentNeverReachesSpoolFiles(t *testing.T) {
-	for _, mode := range []redact.Mode{redact.Redacted, redact.None} {
+	for _, mode := range []content.Mode{content.Redacted, content.None} {
 		t.Run(string(mode), func(t *testing.T) {
 			dir := t.TempDir()
 			sp, err := spool.Open(spool.Options{Dir: dir, SyncInterval: time.Millisecond})
@@ -119,7 +119,7 @@ func TestGatewayContentNeverReachesSpoolFiles(t *testing.T) {
 			var logs bytes.Buffer
 			p := fakeprovider.New("google")
 			p.SetDefault(privateAnswer()...)
-			policy := &redact.Policy{Default: mode}
+			policy := &content.Policy{Default: mode}
 			g := &Gateway{Routes: oneRoute{p}, Clean: policy.Clean, Sink: sp,
 				Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 			for i := range 3 {

@@ -1,4 +1,4 @@
-package redact
+package content
 
 // Phone and payment card numbers: one scan reads a sequence of digit
 // groups joined by single separators, then the sequence is classified.

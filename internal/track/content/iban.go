@@ -1,4 +1,4 @@
-package redact
+package content
 
 // ibanLength is the length of an IBAN by country (the IBAN registry).
 // Knowing it, the scan reads exactly that many characters, so an IBAN

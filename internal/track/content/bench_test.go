@@ -1,6 +1,6 @@
 //go:build unix
 
-package redact
+package content
 
 import (
 	"strings"

@@ -7,7 +7,7 @@
 // no regular expressions and no backtracking: every byte is looked at a
 // bounded number of times, so the cost is linear in the input (a 2 KB
 // prompt takes a few microseconds; see BenchmarkMask).
-package redact
+package content
 
 import "strings"
 
