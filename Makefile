@@ -32,7 +32,7 @@ fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzJSONError$$' -fuzztime=$(FUZZTIME) ./internal/server
 	$(GO) test -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) ./internal/sse
 	$(GO) test -run='^$$' -fuzz='^FuzzFastChunk$$' -fuzztime=$(FUZZTIME) ./internal/provider/openai
-	$(GO) test -run='^$$' -fuzz='^FuzzMask$$' -fuzztime=$(FUZZTIME) ./internal/track/redact
+	$(GO) test -run='^$$' -fuzz='^FuzzMask$$' -fuzztime=$(FUZZTIME) ./internal/track/content
 	$(GO) test -run='^$$' -fuzz='^FuzzString$$' -fuzztime=$(FUZZTIME) ./internal/redact
 
 bench: ## Go micro-benchmarks of the hot path
