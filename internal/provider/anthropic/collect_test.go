@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/llmtest"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeanthropic"
@@ -53,24 +52,7 @@ func TestCollectMatchesStream(t *testing.T) {
 			f.Enqueue(tt.reply)
 			f.Enqueue(tt.reply)
 			streamed, collected := llmtest.BothWays(c, llmtest.ConformanceRequest("claude-x"))
-			if tt.kind != 0 {
-				if llm.KindOf(streamed.Err) != tt.kind || llm.KindOf(collected.Err) != tt.kind {
-					t.Fatalf("errors: streamed %v, collected %v; want kind %v", streamed.Err, collected.Err, tt.kind)
-				}
-				if streamed.Err.Error() != collected.Err.Error() || llm.RetryAfter(streamed.Err) != llm.RetryAfter(collected.Err) {
-					t.Errorf("errors differ: streamed %v (%s), collected %v (%s)", streamed.Err, llm.RetryAfter(streamed.Err), collected.Err, llm.RetryAfter(collected.Err))
-				}
-			} else {
-				if streamed.Err != nil || collected.Err != nil {
-					t.Fatalf("errors: streamed %v, collected %v", streamed.Err, collected.Err)
-				}
-				if d := cmp.Diff(tt.want, *streamed.Response); d != "" {
-					t.Errorf("streamed (-want +got):\n%s", d)
-				}
-				if d := cmp.Diff(*streamed.Response, *collected.Response); d != "" {
-					t.Errorf("collected differs from streamed (-streamed +collected):\n%s", d)
-				}
-			}
+			llmtest.SameBothWays(t, streamed, collected, tt.kind, tt.want)
 			reqs := f.Requests()
 			if len(reqs) != 2 {
 				t.Fatalf("%d requests, want 2", len(reqs))

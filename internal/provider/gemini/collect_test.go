@@ -71,27 +71,7 @@ func TestCollectMatchesStream(t *testing.T) {
 			c, srv := newTest(t)
 			srv.Enqueue(tt.reply, tt.reply)
 			streamed, collected := llmtest.BothWays(c, llmtest.ConformanceRequest("gemini-2.5-flash"))
-			if tt.kind != 0 {
-				if llm.KindOf(streamed.Err) != tt.kind || llm.KindOf(collected.Err) != tt.kind {
-					t.Fatalf("errors: streamed %v, collected %v; want kind %v", streamed.Err, collected.Err, tt.kind)
-				}
-				if d := cmp.Diff(streamed.Err.Error(), collected.Err.Error()); d != "" {
-					t.Errorf("the error differs (-streamed +collected):\n%s", d)
-				}
-				if rs, rc := llm.RetryAfter(streamed.Err), llm.RetryAfter(collected.Err); rs != rc {
-					t.Errorf("retry hint: streamed %s, collected %s", rs, rc)
-				}
-			} else {
-				if streamed.Err != nil || collected.Err != nil {
-					t.Fatalf("errors: streamed %v, collected %v", streamed.Err, collected.Err)
-				}
-				if d := cmp.Diff(tt.want, *streamed.Response); d != "" {
-					t.Errorf("streamed (-want +got):\n%s", d)
-				}
-				if d := cmp.Diff(*streamed.Response, *collected.Response); d != "" {
-					t.Errorf("collected differs from streamed (-streamed +collected):\n%s", d)
-				}
-			}
+			llmtest.SameBothWays(t, streamed, collected, tt.kind, tt.want)
 			reqs := srv.Requests()
 			if len(reqs) != 2 {
 				t.Fatalf("%d requests, want 2", len(reqs))

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/llmtest"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeopenai"
@@ -56,24 +55,7 @@ func TestCollectMatchesStream(t *testing.T) {
 			f.Enqueue(tt.reply)
 			f.Enqueue(tt.reply)
 			streamed, collected := llmtest.BothWays(c, llmtest.ConformanceRequest("gpt-4o-mini"))
-			if tt.kind != 0 {
-				if llm.KindOf(streamed.Err) != tt.kind || llm.KindOf(collected.Err) != tt.kind {
-					t.Fatalf("errors: streamed %v, collected %v; want kind %v", streamed.Err, collected.Err, tt.kind)
-				}
-				if d := cmp.Diff(streamed.Err.Error(), collected.Err.Error()); d != "" {
-					t.Errorf("the error differs (-streamed +collected):\n%s", d)
-				}
-			} else {
-				if streamed.Err != nil || collected.Err != nil {
-					t.Fatalf("errors: streamed %v, collected %v", streamed.Err, collected.Err)
-				}
-				if d := cmp.Diff(tt.want, *streamed.Response); d != "" {
-					t.Errorf("streamed (-want +got):\n%s", d)
-				}
-				if d := cmp.Diff(*streamed.Response, *collected.Response); d != "" {
-					t.Errorf("collected differs from streamed (-streamed +collected):\n%s", d)
-				}
-			}
+			llmtest.SameBothWays(t, streamed, collected, tt.kind, tt.want)
 			reqs := f.Requests()
 			if len(reqs) != 2 {
 				t.Fatalf("%d requests, want 2", len(reqs))
