@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/llm-connector/llm-connector/internal/llmtest"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakegemini"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakemlflow"
 )
@@ -56,7 +55,7 @@ func TestLogContentEndToEnd(t *testing.T) {
 			if !strings.Contains(sent.String(), "tokens") {
 				t.Fatalf("no metrics reached MLflow:\n%s", sent.String())
 			}
-			spooled := readFiles(t, data)
+			spooled := llmtest.ReadTree(t, data)
 			for _, raw := range []string{email, key, "ana.garcia"} {
 				for where, text := range map[string]string{"MLflow": sent.String(), "spool": spooled, "log": logs.String()} {
 					if strings.Contains(text, raw) {
@@ -69,22 +68,4 @@ func TestLogContentEndToEnd(t *testing.T) {
 			}
 		})
 	}
-}
-
-// readFiles concatenates every regular file under dir.
-func readFiles(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		b.Write(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/llmtest"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeprovider"
 	"github.com/llm-connector/llm-connector/internal/track"
 	"github.com/llm-connector/llm-connector/internal/track/content"
@@ -135,7 +134,7 @@ func TestGatewayContentNeverReachesSpoolFiles(t *testing.T) {
 			if st := sp.Stats(); st.Backlog != 3 {
 				t.Fatalf("spool holds %d records, want 3", st.Backlog)
 			}
-			disk := readTree(t, dir)
+			disk := llmtest.ReadTree(t, dir)
 			if !strings.Contains(disk, `"content":"`+string(mode)+`"`) {
 				t.Errorf("spool records lack the content mark %q:\n%s", mode, disk)
 			}
@@ -149,22 +148,4 @@ func TestGatewayContentNeverReachesSpoolFiles(t *testing.T) {
 			}
 		})
 	}
-}
-
-// readTree concatenates every regular file under dir.
-func readTree(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		b.Write(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }
