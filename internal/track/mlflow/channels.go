@@ -36,7 +36,7 @@ func (t *Tracker) admitTrace(c track.Call) bool {
 	if t.cfg.Mode != ModeAuto {
 		return true
 	}
-	if t.traceShip.Stats().API == traceNone.String() {
+	if api, _, known := t.traceShip.ver.cached(); known && api == traceNone { // one lock, not the shipper's whole Stats
 		return false
 	}
 	return t.sampler.admit(c, t.traces.q.Stats().Backlog)
