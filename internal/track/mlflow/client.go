@@ -246,16 +246,13 @@ func (c *client) createRun(ctx context.Context, in createRunReq) (runInfo, error
 // findRun returns the oldest active run of the experiment whose tag key
 // equals value; ok is false when there is none.
 func (c *client) findRun(ctx context.Context, expID, key, value string) (runInfo, bool, error) {
-	q := "'"
-	if strings.Contains(value, "'") {
-		if strings.Contains(value, `"`) {
-			return runInfo{}, false, nil // cannot be quoted; the caller creates
-		}
-		q = `"`
+	filter, ok := tagEquals(key, value)
+	if !ok {
+		return runInfo{}, false, nil // cannot be quoted; the caller creates
 	}
 	in := map[string]any{
 		"experiment_ids": []string{expID},
-		"filter":         "tags.`" + key + "` = " + q + value + q,
+		"filter":         filter,
 		"max_results":    10,
 		"order_by":       []string{"attributes.start_time ASC"},
 	}

@@ -223,12 +223,15 @@ func (r *runShipper) shipRun(ctx context.Context, e spool.Entry, expID string, p
 // dedupe deletes every other active run tagged with the interaction ID:
 // only a replay can have made one, so only a replay pays for the search.
 func (r *runShipper) dedupe(ctx context.Context, expID, id, keep string) error {
-	runs, err := r.d.cl.searchByTag(ctx, expID, TagInteractionID, id)
+	if _, ok := tagEquals(TagInteractionID, id); !ok {
+		return nil // cannot be searched for, so none was found before creating either
+	}
+	runs, err := r.d.cl.runsByTag(ctx, expID, TagInteractionID, id)
 	if err != nil {
 		return err
 	}
-	for _, ri := range runs {
-		if ri.RunID != keep {
+	for _, rf := range runs {
+		if ri := rf.Info; ri.RunID != keep {
 			if err := r.d.cl.deleteRun(ctx, ri.RunID); err != nil && !isCode(err, "RESOURCE_DOES_NOT_EXIST") {
 				return err
 			}
