@@ -102,11 +102,6 @@ func (t *Tracker) serverUp(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-type atomicCounter struct{ n atomic.Uint64 }
-
-func (c *atomicCounter) add(d uint64) { c.n.Add(d) }
-func (c *atomicCounter) load() uint64 { return c.n.Load() }
-
 // rateMeter estimates events per second: the count of the last full
 // second, smoothed (EWMA, α = 0.5) so one burst does not decide.
 type rateMeter struct {

@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/track"
@@ -288,7 +289,7 @@ type Tracker struct {
 
 	runs, windows, traces *channel
 	all                   []*channel
-	skipped               atomicCounter
+	skipped               atomic.Uint64
 	arrivals              rateMeter
 	sampler               *traceSampler
 	traceShip             *traceShipper
@@ -477,7 +478,7 @@ func (t *Tracker) Record(ctx context.Context, c track.Call) error {
 		if t.cfg.Mode != ModeAuto || t.wantRun() {
 			errs = append(errs, t.runs.q.Record(ctx, c))
 		} else {
-			t.skipped.add(1)
+			t.skipped.Add(1)
 		}
 	}
 	if t.traces != nil && t.admitTrace(c) {
@@ -497,7 +498,7 @@ func (t *Tracker) Sync(ctx context.Context) error {
 
 // Stats returns a snapshot for /health and metrics.
 func (t *Tracker) Stats() Stats {
-	st := Stats{Mode: t.cfg.Mode, Skipped: t.skipped.load(), Channels: map[string]ChannelStats{}}
+	st := Stats{Mode: t.cfg.Mode, Skipped: t.skipped.Load(), Channels: map[string]ChannelStats{}}
 	for _, ch := range t.all {
 		ss := ch.q.Stats()
 		st.Backlog += ss.Backlog
