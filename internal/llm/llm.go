@@ -29,6 +29,24 @@ type Message struct {
 	// ToolCallID and Name identify the call a tool turn answers.
 	ToolCallID string
 	Name       string
+	// Images are image inputs of a user turn, after Content.
+	Images []Image
+}
+
+// Image is one image input: inline bytes (Data with MIMEType) or, when
+// the API layer did not fetch it, a URL a provider may fetch itself.
+type Image struct {
+	MIMEType string
+	Data     []byte
+	URL      string
+}
+
+// Schema asks for a structured answer: a JSON value that validates
+// against Schema (a JSON Schema object).
+type Schema struct {
+	Name   string
+	Schema json.RawMessage
+	Strict bool
 }
 
 // ToolCall is one complete function call requested by the model.
@@ -63,6 +81,11 @@ type Request struct {
 	Stop                 []string
 	Seed                 *int64
 	JSON                 bool // ask for a JSON object answer
+	// Schema, when set, asks for JSON matching a schema (it implies JSON).
+	Schema *Schema
+	// Candidates is how many alternative answers to produce (OpenAI n,
+	// Gemini candidateCount); 0 and 1 mean one.
+	Candidates int
 	Tools                []Tool
 	ToolChoice           string // "", "auto", "none", "required", or a tool name
 	User                 string
@@ -84,6 +107,10 @@ func (r *Request) Clone() *Request {
 	c.Messages = append([]Message(nil), r.Messages...)
 	c.Stop = append([]string(nil), r.Stop...)
 	c.Tools = append([]Tool(nil), r.Tools...)
+	if r.Schema != nil {
+		s := *r.Schema
+		c.Schema = &s
+	}
 	return &c
 }
 
@@ -95,6 +122,11 @@ type Usage struct {
 	ThinkingTokens     int `json:"thinking_tokens,omitempty"`
 	CachedInputTokens  int `json:"cached_input_tokens,omitempty"`
 	ToolUseInputTokens int `json:"tool_use_input_tokens,omitempty"`
+	// CacheWriteTokens and CacheWrite1hTokens are the input tokens
+	// written to the provider's prompt cache (Anthropic
+	// cache_creation: 5-minute and 1-hour entries); both ⊂ InputTokens.
+	CacheWriteTokens   int `json:"cache_write_tokens,omitempty"`
+	CacheWrite1hTokens int `json:"cache_write_1h_tokens,omitempty"`
 	// TotalTokens is the provider's own total when it reports one
 	// (Gemini totalTokenCount), else InputTokens+OutputTokens.
 	TotalTokens int `json:"total_tokens"`
@@ -119,6 +151,12 @@ const (
 // Chunk is one increment of a streamed answer.
 type Chunk struct {
 	Delta     string     // text appended to the answer
+	// Thinking is reasoning text the backend chose to show (Gemini
+	// thought parts, Anthropic thinking blocks); ThinkingSignature is
+	// the opaque signature that closes a thinking block. Neither is
+	// part of the answer text.
+	Thinking          string
+	ThinkingSignature string
 	ToolCalls []ToolCall // complete tool calls, in order
 	// FinishReason, Usage and Model are set when the provider reports
 	// them, usually on the last chunk. Usage is cumulative: the last one
