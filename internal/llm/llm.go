@@ -86,9 +86,9 @@ type Request struct {
 	// Candidates is how many alternative answers to produce (OpenAI n,
 	// Gemini candidateCount); 0 and 1 mean one.
 	Candidates int
-	Tools                []Tool
-	ToolChoice           string // "", "auto", "none", "required", or a tool name
-	User                 string
+	Tools      []Tool
+	ToolChoice string // "", "auto", "none", "required", or a tool name
+	User       string
 	// ThinkingBudget overrides the provider's configured thinking budget
 	// (Gemini 2.5); nil keeps the configured one.
 	ThinkingBudget *int
@@ -150,14 +150,14 @@ const (
 
 // Chunk is one increment of a streamed answer.
 type Chunk struct {
-	Delta     string     // text appended to the answer
+	Delta string // text appended to the answer
 	// Thinking is reasoning text the backend chose to show (Gemini
 	// thought parts, Anthropic thinking blocks); ThinkingSignature is
 	// the opaque signature that closes a thinking block. Neither is
 	// part of the answer text.
 	Thinking          string
 	ThinkingSignature string
-	ToolCalls []ToolCall // complete tool calls, in order
+	ToolCalls         []ToolCall // complete tool calls, in order
 	// FinishReason, Usage and Model are set when the provider reports
 	// them, usually on the last chunk. Usage is cumulative: the last one
 	// wins, it is never summed.
