@@ -46,6 +46,9 @@ type Server struct {
 	// WrapChat and WrapV1, when set, wrap /chat and the /v1 model
 	// endpoints (authentication, each answering in its API's error shape).
 	WrapChat, WrapV1 func(http.Handler) http.Handler
+	// WrapAnthropic wraps /v1/messages (authentication answering in
+	// Anthropic's error shape); nil takes WrapV1.
+	WrapAnthropic func(http.Handler) http.Handler
 	// Models lists what GET /v1/models reports; AllowModel, when set,
 	// hides the models the caller in ctx may not use (a key's allow-list).
 	Models     func() []ModelInfo
@@ -78,6 +81,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /chat", wrapChat(http.HandlerFunc(s.chat)))
 	mux.Handle("POST /v1/chat/completions", wrapV1(http.HandlerFunc(s.completions)))
 	mux.Handle("GET /v1/models", wrapV1(http.HandlerFunc(s.models)))
+	wrapAn := wrapV1
+	if s.WrapAnthropic != nil {
+		wrapAn = s.WrapAnthropic
+	}
+	mux.Handle("POST /v1/messages", wrapAn(http.HandlerFunc(s.messages)))
+	mux.Handle("POST /v1/messages/count_tokens", wrapAn(http.HandlerFunc(s.countTokens)))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("GET /info", s.info)
@@ -148,6 +157,11 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handle
 			w.Header().Set("Allow", allow)
 		}
 		status, detail = http.StatusMethodNotAllowed, "Method Not Allowed"
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1/messages") {
+		writeAnFail(w, r, &anFail{status: status, typ: map[bool]string{true: "not_found_error", false: "invalid_request_error"}[status == http.StatusNotFound],
+			msg: "Invalid URL (" + r.Method + " " + sanitizePath(r.URL.Path) + ")"})
+		return
 	}
 	if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
 		// OpenAI's own answer to an unknown URL, so SDKs parse it.
