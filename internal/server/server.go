@@ -78,6 +78,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /chat", wrapChat(http.HandlerFunc(s.chat)))
 	mux.Handle("POST /v1/chat/completions", wrapV1(http.HandlerFunc(s.completions)))
 	mux.Handle("GET /v1/models", wrapV1(http.HandlerFunc(s.models)))
+	mux.Handle("POST /v1/embeddings", wrapV1(http.HandlerFunc(s.embeddings)))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("GET /info", s.info)

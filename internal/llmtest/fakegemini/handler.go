@@ -39,6 +39,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound("Requested entity was not found."), nil)
 	case r.Method == http.MethodGet:
 		s.serveModels(w, rest)
+	case r.Method == http.MethodPost && (rec.Action == "batchEmbedContents" || rec.Action == "embedContent"):
+		s.serveEmbed(w, r, rec)
 	case r.Method == http.MethodPost && rec.Action != "":
 		s.serveGenerate(w, r, rec, decodeErr)
 	default:
