@@ -112,6 +112,9 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	}
 	a.routes = table
 	gw := &gateway.Gateway{Routes: table, Log: log}
+	if gw.EmbedRoutes, err = table.EmbedResolver(embeddingChain(cfg, backends, log)); err != nil {
+		return nil, err
+	}
 	degraded := wireLimits(cfg, rdb, gw, log)
 	acc, err := openAccounting(ctx, cfg, log)
 	if err != nil {

@@ -54,6 +54,11 @@ type Config struct {
 	Auth      Auth
 	Budget    Budget
 
+	// EmbeddingModel is the default embeddings route (EMBEDDING_MODEL):
+	// "provider/model" targets, comma-separated, in fallback order (all
+	// of one vector dimension); empty: a request names its model.
+	EmbeddingModel []string
+
 	// File holds what the optional YAML file adds (aliases, extra providers, prices).
 	File *File
 }
@@ -297,6 +302,11 @@ func (l *loader) config() *Config {
 			UserHeader: l.str("USER_HEADER", "X-User-ID"),
 			AdminKey:   l.secret("LLM_ADMIN_KEY", ""),
 		},
+	}
+	for _, t := range strings.Split(l.str("EMBEDDING_MODEL", ""), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			c.EmbeddingModel = append(c.EmbeddingModel, t)
+		}
 	}
 	c.Addr = l.str("LISTEN_ADDR", ":"+l.str("PORT", "8000"))
 	l.checkAddr(c.Addr)

@@ -110,6 +110,8 @@ type Gateway struct {
 	// Clean, when set, edits each record before any sink sees it
 	// (MLFLOW_LOG_CONTENT: mask or withhold the content).
 	Clean func(c *track.Call)
+	// EmbedRoutes resolves embeddings models (embed.go); nil uses Routes.
+	EmbedRoutes Resolver
 }
 
 // CallObserver is told about a finished request: ctx is the request's

@@ -40,3 +40,14 @@ type TokenCount struct {
 type TokenCounter interface {
 	CountTokens(ctx context.Context, req *Request) (TokenCount, error)
 }
+
+// EstimateEmbedTokens is the input size of texts at about four bytes a
+// token (at least one per text), for backends that report no usage and
+// for admission before the call.
+func EstimateEmbedTokens(texts []string) int {
+	n := 0
+	for _, t := range texts {
+		n += max(1, (len(t)+3)/4)
+	}
+	return n
+}

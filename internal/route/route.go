@@ -177,7 +177,7 @@ func (t *Table) notConfigured(provider string) error {
 // their provider.
 var families = []struct{ prefix, provider string }{
 	{"gpt-", "openai"}, {"chatgpt-", "openai"}, {"o1", "openai"}, {"o3", "openai"}, {"o4", "openai"},
-	{"claude-", "anthropic"}, {"gemini-", "google"},
+	{"claude-", "anthropic"}, {"gemini-", "google"}, {"text-embedding-3", "openai"},
 }
 
 // bareModel picks the provider of a model named without "provider/":

@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -137,6 +138,8 @@ type Router struct {
 
 	clock clock
 	randN func(n int64) int64 // uniform in [0, n); replaced in tests
+
+	dims sync.Map // target name → the vector length it returns by default (embed.go)
 }
 
 // New returns a router over targets, tried in order. b holds the circuit

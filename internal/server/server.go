@@ -87,6 +87,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.Handle("POST /v1/messages", wrapAn(http.HandlerFunc(s.messages)))
 	mux.Handle("POST /v1/messages/count_tokens", wrapAn(http.HandlerFunc(s.countTokens)))
+	mux.Handle("POST /v1/embeddings", wrapV1(http.HandlerFunc(s.embeddings)))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("GET /info", s.info)

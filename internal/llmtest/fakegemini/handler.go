@@ -41,6 +41,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveModels(w, rest)
 	case r.Method == http.MethodPost && rec.Action == "countTokens":
 		s.serveCount(w, rec)
+	case r.Method == http.MethodPost && (rec.Action == "batchEmbedContents" || rec.Action == "embedContent"):
+		s.serveEmbed(w, r, rec)
 	case r.Method == http.MethodPost && rec.Action != "":
 		s.serveGenerate(w, r, rec, decodeErr)
 	default:

@@ -53,6 +53,9 @@ type Server struct {
 	mu     sync.Mutex
 	models map[string]bool
 	counts []int // countTokens totals answered
+
+	// embedQueue holds the replies of embedding requests (embed.go).
+	embedQueue fakeserver.Queue[Reply]
 }
 
 var _ llmtest.Scripter = (*Server)(nil)

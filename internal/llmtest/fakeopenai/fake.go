@@ -159,6 +159,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}})
 	case r.URL.Path == "/v1/chat/completions" && r.Method == http.MethodPost:
 		s.chat(w, r, body)
+	case r.URL.Path == "/v1/embeddings" && r.Method == http.MethodPost:
+		s.embeddings(w, body)
 	default:
 		writeError(w, http.StatusNotFound, APIError{Type: "invalid_request_error",
 			Message: "Invalid URL (" + r.Method + " " + r.URL.Path + ")"}, nil)
