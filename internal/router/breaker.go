@@ -234,3 +234,28 @@ func (br *breaker) health() TargetHealth {
 	}
 	return h
 }
+
+// mayTry reports, without taking the probe slot, whether allow could
+// let a request through now.
+func (br *breaker) mayTry() bool {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	return !br.open || !br.probing && !br.set.now().Before(br.openUntil)
+}
+
+// cool opens the breaker until at least until, for a reason the provider
+// gave (a retry hint, a daily quota, a refused key): /health shows it.
+func (br *breaker) cool(until time.Time, msg string) {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	br.open = true
+	br.probing = false
+	br.lastErr = "cooling down: " + msg
+	if until.After(br.openUntil) {
+		br.openUntil = until
+	}
+}
+
+// DeploymentTarget is the breaker name of a deployment serving model:
+// "google#1/gemini-2.5-flash".
+func DeploymentTarget(deployment, model string) string { return deployment + "/" + model }

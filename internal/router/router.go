@@ -61,6 +61,13 @@ type Target struct {
 	// target after the first try; -1 takes Policy.Retries. Note that the
 	// zero value means no retries.
 	Retries int
+	// Group, when set, spreads the target over several deployments of
+	// the same model (group.go); P is then only a stand-in (the first
+	// deployment's) for a try forced when every breaker is open.
+	Group *Group
+	// ContextWindow is the model's context window in tokens; a prompt
+	// estimated larger skips the target (0: unknown, never skipped).
+	ContextWindow int
 }
 
 // Policy is the attempt policy of a Router. Start from DefaultPolicy: in a
@@ -132,6 +139,8 @@ type Router struct {
 	name     string
 	targets  []Target
 	brs      []*breaker // brs[i] is targets[i]'s breaker
+	dbrs     [][]*breaker // dbrs[i][j] is the breaker of targets[i].Group.Deployments[j]
+	rules    map[string]*Router // fallbacks by cause (cause.go); nil: give up
 	policy   Policy
 	breakers *Breakers
 
@@ -158,6 +167,19 @@ func New(targets []Target, p Policy, b *Breakers) *Router {
 			panic(fmt.Sprintf("router: target %q has no provider", t.Name))
 		}
 		r.brs = append(r.brs, b.get(t.Name))
+		var dbrs []*breaker
+		if g := t.Group; g != nil {
+			if g.State == nil {
+				g.State = NewMemoryState()
+			}
+			for _, d := range g.Deployments {
+				if d.P == nil {
+					panic(fmt.Sprintf("router: deployment %q has no provider", d.Name))
+				}
+				dbrs = append(dbrs, b.get(DeploymentTarget(d.Name, t.Model)))
+			}
+		}
+		r.dbrs = append(r.dbrs, dbrs)
 	}
 	return r
 }
