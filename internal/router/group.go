@@ -120,7 +120,6 @@ type State interface {
 	Cool(ctx context.Context, now time.Time, d *Deployment, dur time.Duration, reason string)
 }
 
-
 // tryGroup runs a request on a deployment group. The strategy picks a
 // deployment; a failure before content moves to another deployment at
 // once (the others are its retry) and cools the failed one when the

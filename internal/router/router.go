@@ -138,8 +138,8 @@ func (p Policy) withDefaults() Policy {
 type Router struct {
 	name     string
 	targets  []Target
-	brs      []*breaker // brs[i] is targets[i]'s breaker
-	dbrs     [][]*breaker // dbrs[i][j] is the breaker of targets[i].Group.Deployments[j]
+	brs      []*breaker         // brs[i] is targets[i]'s breaker
+	dbrs     [][]*breaker       // dbrs[i][j] is the breaker of targets[i].Group.Deployments[j]
 	rules    map[string]*Router // fallbacks by cause (cause.go); nil: give up
 	policy   Policy
 	breakers *Breakers

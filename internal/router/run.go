@@ -20,8 +20,8 @@ type run struct {
 	trace  *llm.Trace
 
 	start, deadline time.Time
-	fails           []failure // each target's last failure, in the order first met
-	stopped         bool      // the caller's yield returned false
+	fails           []failure     // each target's last failure, in the order first met
+	stopped         bool          // the caller's yield returned false
 	ttft            time.Duration // the last attempt's time to first content
 	divert          *Router       // a fallback rule's route to run next (cause.go)
 	diverted        bool          // a rule's route is running: no second diversion
