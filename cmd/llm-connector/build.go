@@ -104,12 +104,12 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	}
 	logStartup(log, cfg, backends, primary)
 	table, err := route.New(route.Config{
-		Backends: backends,
-		Primary:  primary,
-		Fallback: cfg.Fallback,
-		Aliases:  aliasesOf(cfg, backends, log),
-		Policy:   policyOf(cfg),
-		Breakers: router.NewBreakers(router.BreakerConfig{Failures: cfg.Retry.BreakerFailures, Cooldown: cfg.Retry.BreakerCooldown}),
+		Backends:      backends,
+		Primary:       primary,
+		Fallback:      cfg.Fallback,
+		Aliases:       aliasesOf(cfg, backends, log),
+		Policy:        policyOf(cfg),
+		Breakers:      router.NewBreakers(router.BreakerConfig{Failures: cfg.Retry.BreakerFailures, Cooldown: cfg.Retry.BreakerCooldown}),
 		ContextWindow: route.ContextWindow,
 	})
 	if err != nil {

@@ -80,11 +80,20 @@ func wireGroups(cfg *config.Config, rdb *redis.Client, hc *http.Client, backends
 			}
 			rg := &router.Group{Strategy: strategy, State: gs.state, AuthCooldown: g.AuthCooldown}
 			for i, spec := range g.Deployments {
-				d, err := mk(fmt.Sprintf("%s#%d", name, i+1), spec)
+				dn := fmt.Sprintf("%s#%d", name, i+1)
+				if hosted[spec.Provider] && spec.APIKey == "" {
+					log.Warn("deployment skipped: its key is not set", "deployment", dn, "api_key_env", spec.APIKeyEnv)
+					continue
+				}
+				d, err := mk(dn, spec)
 				if err != nil {
 					return nil, err
 				}
 				rg.Deployments = append(rg.Deployments, d)
+			}
+			if len(rg.Deployments) == 0 {
+				log.Warn("group skipped: none of its deployments has a key", "group", name)
+				continue
 			}
 			backends[name] = route.Backend{P: rg.Deployments[0].P, DefaultModel: g.Model, Models: g.Models, Group: rg,
 				Provider: providerType(cfg, g.Deployments[0].Provider)}
@@ -112,6 +121,9 @@ func wireGroups(cfg *config.Config, rdb *redis.Client, hc *http.Client, backends
 	}
 	return gs, nil
 }
+
+// hosted are the built-in providers that need a key.
+var hosted = map[string]bool{"google": true, "openai": true, "anthropic": true}
 
 func remaining(m *ratelimit.Memory, key string, l ratelimit.Limits) float64 {
 	req, tok := m.Peek(key, l)
