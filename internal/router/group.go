@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -151,6 +152,12 @@ func (s *run) tryGroup(t *Target, brs []*breaker, hasNext bool) (done, tried boo
 				}
 			}
 			if len(cands) == 0 {
+				if round == 0 && last == nil && !tried {
+					// Every deployment is cooling down or its breaker is
+					// open: say so rather than force a try on one.
+					last, tried = allOut(t, brs, s.r.clock.Now()), true
+					s.fail(t.Name, last, false)
+				}
 				break
 			}
 			p := st.Pick(s.ctx, s.r.clock.Now(), g.Strategy, g.explore(), cands, s.r.rand01())
@@ -263,4 +270,26 @@ func noDeployment(t *Target, p Pick) error {
 func (r *Router) rand01() float64 {
 	const n = 1 << 53
 	return float64(r.randN(n)) / n
+}
+
+// allOut is the failure of a group whose every deployment is out: a 429
+// until the first cooldown ends when all are cooling down (the provider
+// said how long), else unavailable (circuits open after failures).
+func allOut(t *Target, brs []*breaker, now time.Time) error {
+	cooling := true
+	var first time.Time
+	for _, br := range brs {
+		h := br.health()
+		cooling = cooling && strings.HasPrefix(h.LastError, "cooling down")
+		if first.IsZero() || h.OpenUntil.Before(first) {
+			first = h.OpenUntil
+		}
+	}
+	wait := max(first.Sub(now), 0)
+	if cooling {
+		return &llm.Error{Kind: llm.KindRateLimited, Provider: t.Provider, RetryAfter: wait,
+			Message: fmt.Sprintf("every deployment of %s is cooling down; retry in %s", t.Name, wait.Round(time.Millisecond))}
+	}
+	return &llm.Error{Kind: llm.KindUnavailable, Provider: t.Provider, RetryAfter: wait,
+		Message: "circuit open on every deployment of " + t.Name}
 }

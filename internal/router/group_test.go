@@ -342,3 +342,31 @@ func asErr(err error, e **llm.Error) bool {
 	}
 	return false
 }
+
+// TestGroupAllCooling: when every deployment cools down the request is a
+// 429 with the shortest remaining cooldown as its hint, and no deployment
+// is tried until it ends.
+func TestGroupAllCooling(t *testing.T) {
+	fs := okFakes(2)
+	fs[0].Push([]fp.Step{fp.Err(rateLimited(30 * time.Second))})
+	fs[1].Push([]fp.Step{fp.Err(rateLimited(60 * time.Second))})
+	p := testPolicy()
+	p.Retries = 0
+	r, clk := newTestRouter(t, p, nil, groupTarget(Weighted, providers(fs)...))
+	r.randN = func(int64) int64 { return 0 }
+	if res := drain(context.Background(), r); llm.RetryAfter(res.err) != 30*time.Second {
+		t.Fatalf("first request: %v, want 429 with a 30s hint", res.err)
+	}
+	clk.Advance(10 * time.Second)
+	res := drain(context.Background(), r)
+	if llm.KindOf(res.err) != llm.KindRateLimited || llm.RetryAfter(res.err) != 20*time.Second {
+		t.Fatalf("while both cool: %v (hint %s), want 429 with 20s", res.err, llm.RetryAfter(res.err))
+	}
+	if fs[0].NumCalls()+fs[1].NumCalls() != 2 {
+		t.Fatalf("cooled deployments called: %d, %d", fs[0].NumCalls(), fs[1].NumCalls())
+	}
+	clk.Advance(20 * time.Second)
+	if res := drain(context.Background(), r); res.text != "from 1" {
+		t.Fatalf("after the first cooldown: %q %v", res.text, res.err)
+	}
+}
