@@ -175,8 +175,9 @@ func deploymentProvider(cfg *config.Config, d config.DeploymentSpec, hc *http.Cl
 
 // health adds the deployments component: each deployment's breaker (a
 // cooldown shows as open with its reason) and, with Redis, the cooldowns
-// every instance sees. A deployment out is not a degradation while
-// another of its group serves.
+// every instance sees. A deployment out makes the service degraded (it
+// still serves from the others); the group's provider component is
+// unavailable when every deployment is out.
 func (gs *groups) health(ctx context.Context, table *route.Table, h *server.Health) {
 	if len(gs.byName) == 0 {
 		return
@@ -208,6 +209,21 @@ func (gs *groups) health(ctx context.Context, table *route.Table, h *server.Heal
 			list = append(list, e)
 		}
 		comp[name] = map[string]any{"strategy": string(g.Strategy), "deployments": list}
+		out := 0
+		for _, e := range list {
+			if e["status"] != "ok" {
+				out++
+			}
+		}
+		if out == 0 {
+			continue
+		}
+		if h.Status == server.Healthy {
+			h.Status = server.Degraded
+		}
+		if pc, ok := h.Components[name].(map[string]any); ok && out == len(list) {
+			pc["status"], pc["reason"] = "unavailable", "every deployment is cooling down"
+		}
 	}
 	h.Components["deployments"] = comp
 }

@@ -83,6 +83,9 @@ func New(cfg Config) (*Table, error) {
 	for name, b := range cfg.Backends {
 		t.breakers.Pin(name + "/" + b.DefaultModel)
 		if b.Group != nil {
+			if b.Group.State == nil { // set once here: routes are also built lazily, concurrently
+				b.Group.State = router.NewMemoryState()
+			}
 			for _, d := range b.Group.Deployments {
 				t.breakers.Pin(router.DeploymentTarget(d.Name, b.DefaultModel))
 			}
