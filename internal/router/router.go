@@ -30,6 +30,13 @@
 //     Unauthorized, Forbidden, NotFound. Retries on a target stop as soon
 //     as its breaker opens. When every breaker is open and none may probe,
 //     the primary is tried once anyway.
+//   - A target with a Group spreads over its deployments (group.go): a
+//     Strategy picks one, a failure before content moves to another at
+//     once, and a deployment cools down for as long as its provider said
+//     (State, shared through Redis by RedisState).
+//   - Fallbacks by cause (cause.go) send a context_window, content_filter,
+//     rate_limited or unavailable failure to a rule's route instead; a
+//     prompt estimated larger than a target's ContextWindow skips it.
 package router
 
 import (
