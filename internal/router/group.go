@@ -183,7 +183,7 @@ func (s *run) tryGroup(t *Target, brs []*breaker, hasNext bool) (done, tried boo
 				s.send(llm.Chunk{}, s.ctxErr())
 				return true, true
 			}
-			if s.r.decide(err) == giveUp {
+			if s.r.decide(err) == giveUp && !refusedKey(err) {
 				if s.divertFor(err) {
 					return false, true
 				}
@@ -192,7 +192,7 @@ func (s *run) tryGroup(t *Target, brs []*breaker, hasNext bool) (done, tried boo
 			}
 			last = err
 		}
-		if last == nil || round >= retries || s.r.decide(last) != retrySame || llm.RetryAfter(last) > s.r.policy.MaxDelay && hasNext {
+		if last == nil || round >= retries || s.r.decide(last) != retrySame || (hasNext && llm.RetryAfter(last) > s.r.policy.MaxDelay) {
 			return false, tried
 		}
 		wait := s.r.backoff(round, last)
@@ -292,4 +292,12 @@ func allOut(t *Target, brs []*breaker, now time.Time) error {
 	}
 	return &llm.Error{Kind: llm.KindUnavailable, Provider: t.Provider, RetryAfter: wait,
 		Message: "circuit open on every deployment of " + t.Name}
+}
+
+// refusedKey reports a 401/403: one deployment's key, not the request, so
+// the next deployment is tried even when FallbackOnAuth is off (that
+// setting is about providers, not about the keys of one group).
+func refusedKey(err error) bool {
+	k := llm.KindOf(err)
+	return k == llm.KindUnauthorized || k == llm.KindForbidden
 }

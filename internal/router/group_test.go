@@ -268,7 +268,9 @@ func TestGroupCooldownAuth(t *testing.T) {
 	fs := okFakes(2)
 	fs[0].Push([]fp.Step{fp.Err(&llm.Error{Kind: llm.KindUnauthorized, Provider: "google", StatusCode: http.StatusUnauthorized, Message: "API key not valid"})})
 	tg := groupTarget(Weighted, providers(fs)...)
-	r, clk := newTestRouter(t, testPolicy(), nil, tg)
+	p := testPolicy()
+	p.FallbackOnAuth = false // about providers: a group's next key is still tried
+	r, clk := newTestRouter(t, p, nil, tg)
 	r.randN = func(int64) int64 { return 0 }
 	for range 5 {
 		if res := drain(context.Background(), r); res.text != "from 2" {
