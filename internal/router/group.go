@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -279,10 +278,13 @@ func allOut(t *Target, brs []*breaker, now time.Time) error {
 	cooling := true
 	var first time.Time
 	for _, br := range brs {
-		h := br.health()
-		cooling = cooling && strings.HasPrefix(h.LastError, "cooling down")
-		if first.IsZero() || h.OpenUntil.Before(first) {
-			first = h.OpenUntil
+		until, ok := br.cooling(now)
+		if !ok {
+			until = br.health().OpenUntil
+		}
+		cooling = cooling && ok
+		if first.IsZero() || until.Before(first) {
+			first = until
 		}
 	}
 	wait := max(first.Sub(now), 0)
