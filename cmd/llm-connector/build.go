@@ -87,6 +87,10 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		a.closers = append(a.closers, func(context.Context) error { return rdb.Close() })
 	}
 	outbound(cfg, rdb, backends, log)
+	groups, err := wireGroups(cfg, rdb, hc, backends, log)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Google.APIKey == "" && cfg.Provider == "google" {
 		log.Warn("GOOGLE_API_KEY is not set: Gemini is disabled and requests go to the fallback",
 			"fallback", cfg.Fallback)
@@ -100,12 +104,13 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	}
 	logStartup(log, cfg, backends, primary)
 	table, err := route.New(route.Config{
-		Backends: backends,
-		Primary:  primary,
-		Fallback: cfg.Fallback,
-		Aliases:  aliasesOf(cfg, backends, log),
-		Policy:   policyOf(cfg),
-		Breakers: router.NewBreakers(router.BreakerConfig{Failures: cfg.Retry.BreakerFailures, Cooldown: cfg.Retry.BreakerCooldown}),
+		Backends:      backends,
+		Primary:       primary,
+		Fallback:      cfg.Fallback,
+		Aliases:       aliasesOf(cfg, backends, log),
+		Policy:        policyOf(cfg),
+		Breakers:      router.NewBreakers(router.BreakerConfig{Failures: cfg.Retry.BreakerFailures, Cooldown: cfg.Retry.BreakerCooldown}),
+		ContextWindow: route.ContextWindow,
 	})
 	if err != nil {
 		return nil, err
@@ -116,6 +121,9 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		return nil, err
 	}
 	degraded := wireLimits(cfg, rdb, gw, log)
+	if groups.redis != nil {
+		degraded["deployment_state"] = groups.redis.Degraded
+	}
 	acc, err := openAccounting(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -197,6 +205,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	probes := backendProbes(cfg, rdb, acc, hc)
 	srv.Health = func(ctx context.Context, deep bool) server.Health {
 		h := health(ctx, deep)
+		groups.health(ctx, table, &h)
 		if tracker != nil {
 			comp := trackingHealth(tracker)
 			h.Components["tracking"] = comp
@@ -302,7 +311,7 @@ func aliasesOf(cfg *config.Config, backends map[string]route.Backend, log *slog.
 		if len(targets) == 0 {
 			targets = a.Targets // route.New names the missing provider
 		}
-		out[name] = route.Alias{Targets: targets, Retries: a.Retries, Timeout: a.Timeout}
+		out[name] = route.Alias{Targets: targets, Retries: a.Retries, Timeout: a.Timeout, Fallbacks: fallbacksOf(name, a, backends, log)}
 	}
 	return out
 }

@@ -38,12 +38,17 @@ func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 // secretsOf lists the configured secrets: API keys, tokens, and the
 // passwords inside DATABASE_URL, REDIS_URL and MLFLOW_TRACKING_URI.
 func secretsOf(cfg *config.Config) []string {
-	out := []string{cfg.Google.APIKey, cfg.OpenAI.APIKey, cfg.Anthropic.APIKey, cfg.MLflow.Token,
+	out := append(cfg.Google.GoogleKeys(), cfg.Google.APIKey, cfg.OpenAI.APIKey, cfg.Anthropic.APIKey, cfg.MLflow.Token,
 		cfg.MLflow.Password, cfg.MLflow.AWSSecretKey, cfg.Auth.AdminKey,
-		urlPassword(cfg.DatabaseURL), urlPassword(cfg.RedisURL), urlPassword(cfg.MLflow.TrackingURI)}
+		urlPassword(cfg.DatabaseURL), urlPassword(cfg.RedisURL), urlPassword(cfg.MLflow.TrackingURI))
 	if cfg.File != nil {
 		for _, p := range cfg.File.Providers {
 			out = append(out, p.APIKey)
+		}
+		for _, g := range cfg.File.Groups {
+			for _, d := range g.Deployments {
+				out = append(out, d.APIKey)
+			}
 		}
 	}
 	return out

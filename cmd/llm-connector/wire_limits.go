@@ -109,7 +109,7 @@ func wireLimits(cfg *config.Config, rdb *redis.Client, gw *gateway.Gateway, log 
 		degraded["rate_limiter"] = fb.Degraded
 		lim = fb
 	}
-	gw.Limiter = limiterAdapter{l: lim, policy: policy}
+	gw.Limiter = withInFlightCaps(limiterAdapter{l: lim, policy: policy}, cfg, rdb, log)
 	if cfg.Cache.Enabled {
 		var c cache.Cache = cache.NewMemory(cfg.Cache.Size, cfg.Cache.TTL)
 		if rdb != nil {
@@ -135,8 +135,8 @@ func outbound(cfg *config.Config, rdb *redis.Client, backends map[string]route.B
 	}
 	for name, pl := range cfg.File.ProviderLimits {
 		b, ok := backends[name]
-		if !ok {
-			continue
+		if !ok || b.Group != nil {
+			continue // a group's deployments carry their own budgets
 		}
 		mode := ratelimit.FailFast
 		if pl.Queue {

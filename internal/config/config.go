@@ -186,6 +186,7 @@ func Load(getenv Getenv) (*Config, error) {
 					f.Providers[name] = spec
 				}
 			}
+			l.readGroupKeys(f)
 		}
 	}
 	if err := errors.Join(append(l.errs, c.Validate())...); err != nil {

@@ -35,6 +35,10 @@ type File struct {
 	// caller, keyed by API key ID or user like rate_limits; a key ID's
 	// entry wins over its user's, and either wins over the global mode.
 	LogContent map[string]string `yaml:"log_content"`
+	// Groups are sets of deployments of one model (groups.go).
+	Groups map[string]Group `yaml:"groups"`
+	// MaxInFlight caps the requests in flight per API key and per user.
+	MaxInFlight InFlightCaps `yaml:"max_in_flight"`
 }
 
 // LogContentValues lists the content modes, for messages.
@@ -59,6 +63,10 @@ type Alias struct {
 	Targets []string      `yaml:"targets"` // "provider/model", first is primary
 	Retries *int          `yaml:"retries"` // per-target retries; default LLM_RETRIES
 	Timeout time.Duration `yaml:"timeout"` // request deadline for this alias; default REQUEST_TIMEOUT
+	// Fallbacks routes by error class (context_window, content_filter,
+	// rate_limited, unavailable) to other targets; an empty list sends
+	// the error as it is.
+	Fallbacks map[string][]string `yaml:"fallbacks"`
 }
 
 // UserBudget is a user's spend limit in USD; 0 means none.
@@ -175,7 +183,7 @@ func (v *fileValidator) check(f *File) {
 				v.bad(fmt.Sprintf("%s.targets[%d]", path, i), "want provider/model, got %q", t)
 				continue
 			}
-			if _, extra := f.Providers[prov]; !builtinProviders[prov] && !extra {
+			if !v.knownProvider(f, prov) {
 				v.bad(fmt.Sprintf("%s.targets[%d]", path, i), "unknown provider %q", prov)
 			}
 		}
@@ -202,6 +210,7 @@ func (v *fileValidator) check(f *File) {
 			v.bad("$.log_content."+name, "want %s, got %q", LogContentValues, m)
 		}
 	}
+	v.checkGroups(f)
 	for _, name := range sortedKeys(f.ProviderLimits) {
 		if l := f.ProviderLimits[name]; l.RPM < 0 || l.TPM < 0 {
 			v.bad("$.provider_limits."+name, "limits must not be negative")

@@ -28,8 +28,11 @@ func (a *admission) admit(ctx context.Context) error {
 			return &llm.Error{Kind: llm.KindUnavailable, Message: "rate limiter unavailable", Err: err}
 		}
 		if !d.Allowed {
-			return &llm.Error{Kind: llm.KindRateLimited, RetryAfter: d.RetryAfter,
-				Message: fmt.Sprintf("rate limit exceeded: %s per minute for this caller; retry in %s", d.Which, d.RetryAfter.Round(1e6))}
+			msg := d.Message
+			if msg == "" {
+				msg = fmt.Sprintf("rate limit exceeded: %s per minute for this caller; retry in %s", d.Which, d.RetryAfter.Round(1e6))
+			}
+			return &llm.Error{Kind: llm.KindRateLimited, RetryAfter: d.RetryAfter, Message: msg}
 		}
 		a.limited = true
 	}

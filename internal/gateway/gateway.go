@@ -56,6 +56,7 @@ type Admission struct {
 	Which      string // the limit that refused: "requests" or "tokens"
 	RetryAfter time.Duration
 	Headers    map[string]string
+	Message    string // the refusal's public text; empty: one naming Which per minute
 }
 
 // Budget reserves a worst-case spend before the call. The returned commit

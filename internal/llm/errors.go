@@ -61,6 +61,7 @@ type Error struct {
 	RetryAfter time.Duration // server hint (RetryInfo, Retry-After), 0 if none
 	Message    string        // safe to show to the client: no secrets, no raw bodies
 	Err        error         // the cause, for logs
+	Detail     string        // refines Kind for the router (DetailContextWindow, DetailDailyQuota); see cause.go
 }
 
 func (e *Error) Error() string {

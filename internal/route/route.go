@@ -5,6 +5,7 @@
 package route
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -21,6 +22,12 @@ type Backend struct {
 	P            llm.Provider
 	DefaultModel string
 	Models       []string // advertised by /v1/models besides the default
+	// Group, when set, makes the backend a group of deployments: its
+	// targets spread over them (router.Group); P is the first one's.
+	Group *router.Group
+	// Provider names the adapter type of a group's deployments, e.g.
+	// "google", for records and prices; empty: the backend's own name.
+	Provider string
 }
 
 // Alias is an ordered chain of "provider/model" targets.
@@ -28,6 +35,9 @@ type Alias struct {
 	Targets []string
 	Retries *int
 	Timeout time.Duration
+	// Fallbacks are rules by error class (llm.Cause) to other chains;
+	// an empty chain sends the error as it is.
+	Fallbacks map[string][]string
 }
 
 // Table resolves requested models to routers.
@@ -37,6 +47,7 @@ type Table struct {
 	policy   router.Policy
 	breakers *router.Breakers
 	def      gateway.Route
+	window   func(provider, model string) int
 	cache    map[string]gateway.Route // aliases, built by New and read-only after
 	explicit explicitCache            // "provider/model" → gateway.Route, built on first use
 }
@@ -54,12 +65,15 @@ type Config struct {
 	Aliases  map[string]Alias
 	Policy   router.Policy
 	Breakers *router.Breakers
+	// ContextWindow, when set, gives a model's context window in tokens
+	// (0: unknown); targets get it for the router's pre-check.
+	ContextWindow func(provider, model string) int
 }
 
 // New builds the table and checks that every name it refers to exists.
 func New(cfg Config) (*Table, error) {
 	t := &Table{backends: cfg.Backends, aliases: cfg.Aliases, policy: cfg.Policy, breakers: cfg.Breakers,
-		cache: map[string]gateway.Route{}}
+		cache: map[string]gateway.Route{}, window: cfg.ContextWindow}
 	if t.breakers == nil {
 		t.breakers = router.NewBreakers(router.BreakerConfig{})
 	}
@@ -68,6 +82,14 @@ func New(cfg Config) (*Table, error) {
 	// bounded set.
 	for name, b := range cfg.Backends {
 		t.breakers.Pin(name + "/" + b.DefaultModel)
+		if b.Group != nil {
+			if b.Group.State == nil { // set once here: routes are also built lazily, concurrently
+				b.Group.State = router.NewMemoryState()
+			}
+			for _, d := range b.Group.Deployments {
+				t.breakers.Pin(router.DeploymentTarget(d.Name, b.DefaultModel))
+			}
+		}
 	}
 	for _, a := range cfg.Aliases {
 		t.breakers.Pin(a.Targets...)
@@ -94,6 +116,9 @@ func New(cfg Config) (*Table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route: alias %q: %w", name, err)
 		}
+		if err := t.fallbacks(name, r, a); err != nil {
+			return nil, fmt.Errorf("route: alias %q: %w", name, err)
+		}
 		t.cache[name] = r
 	}
 	return t, nil
@@ -107,7 +132,10 @@ func (t *Table) build(name string, chain []string, retries *int, timeout time.Du
 		if !ok || !known {
 			return gateway.Route{}, fmt.Errorf("%w: provider %q is not configured", gateway.ErrNoRoute, prov)
 		}
-		tg := router.Target{Name: spec, Provider: prov, Model: model, P: b.P, Retries: -1}
+		tg := router.Target{Name: spec, Provider: cmp.Or(b.Provider, prov), Model: model, P: b.P, Retries: -1, Group: b.Group}
+		if t.window != nil {
+			tg.ContextWindow = t.window(tg.Provider, model)
+		}
 		if retries != nil {
 			tg.Retries = *retries
 		}

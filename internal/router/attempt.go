@@ -120,6 +120,7 @@ func (a *attemptState) first() bool {
 	a.verdict = true
 	a.br.success()
 	a.s.trace.MarkFirstToken(a.s.r.clock.Now())
+	a.s.ttft = a.s.r.clock.Now().Sub(a.start)
 	for _, h := range a.held {
 		if !a.s.send(h, nil) {
 			return false

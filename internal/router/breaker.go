@@ -162,6 +162,7 @@ type breaker struct {
 	open      bool
 	openUntil time.Time
 	probing   bool
+	coolUntil time.Time // set by cool: the provider said how long
 }
 
 // allow reports whether a request may try the target now, and whether
@@ -234,3 +235,39 @@ func (br *breaker) health() TargetHealth {
 	}
 	return h
 }
+
+// mayTry reports, without taking the probe slot, whether allow could
+// let a request through now.
+func (br *breaker) mayTry() bool {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	return !br.open || !br.probing && !br.set.now().Before(br.openUntil)
+}
+
+// cool opens the breaker until until, for a reason the provider gave (a
+// retry hint, a daily quota, a refused key): /health shows it. The
+// provider's word replaces the failure count's guess: the breaker opens
+// for exactly that long and its count starts again.
+func (br *breaker) cool(until time.Time, msg string) {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	br.open = true
+	br.probing = false
+	br.failures = 0
+	br.lastErr = "cooling down: " + msg
+	if until.After(br.coolUntil) {
+		br.coolUntil = until
+	}
+	br.openUntil = br.coolUntil
+}
+
+// cooling returns the end of the breaker's cooldown when one is running.
+func (br *breaker) cooling(now time.Time) (time.Time, bool) {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	return br.coolUntil, br.coolUntil.After(now)
+}
+
+// DeploymentTarget is the breaker name of a deployment serving model:
+// "google#1/gemini-2.5-flash".
+func DeploymentTarget(deployment, model string) string { return deployment + "/" + model }

@@ -30,6 +30,13 @@
 //     Unauthorized, Forbidden, NotFound. Retries on a target stop as soon
 //     as its breaker opens. When every breaker is open and none may probe,
 //     the primary is tried once anyway.
+//   - A target with a Group spreads over its deployments (group.go): a
+//     Strategy picks one, a failure before content moves to another at
+//     once, and a deployment cools down for as long as its provider said
+//     (State, shared through Redis by RedisState).
+//   - Fallbacks by cause (cause.go) send a context_window, content_filter,
+//     rate_limited or unavailable failure to a rule's route instead; a
+//     prompt estimated larger than a target's ContextWindow skips it.
 package router
 
 import (
@@ -62,6 +69,13 @@ type Target struct {
 	// target after the first try; -1 takes Policy.Retries. Note that the
 	// zero value means no retries.
 	Retries int
+	// Group, when set, spreads the target over several deployments of
+	// the same model (group.go); P is then only a stand-in (the first
+	// deployment's) for a try forced when every breaker is open.
+	Group *Group
+	// ContextWindow is the model's context window in tokens; a prompt
+	// estimated larger skips the target (0: unknown, never skipped).
+	ContextWindow int
 }
 
 // Policy is the attempt policy of a Router. Start from DefaultPolicy: in a
@@ -132,7 +146,9 @@ func (p Policy) withDefaults() Policy {
 type Router struct {
 	name     string
 	targets  []Target
-	brs      []*breaker // brs[i] is targets[i]'s breaker
+	brs      []*breaker         // brs[i] is targets[i]'s breaker
+	dbrs     [][]*breaker       // dbrs[i][j] is the breaker of targets[i].Group.Deployments[j]
+	rules    map[string]*Router // fallbacks by cause (cause.go); nil: give up
 	policy   Policy
 	breakers *Breakers
 
@@ -161,6 +177,19 @@ func New(targets []Target, p Policy, b *Breakers) *Router {
 			panic(fmt.Sprintf("router: target %q has no provider", t.Name))
 		}
 		r.brs = append(r.brs, b.get(t.Name))
+		var dbrs []*breaker
+		if g := t.Group; g != nil {
+			if g.State == nil {
+				g.State = NewMemoryState()
+			}
+			for _, d := range g.Deployments {
+				if d.P == nil {
+					panic(fmt.Sprintf("router: deployment %q has no provider", d.Name))
+				}
+				dbrs = append(dbrs, b.get(DeploymentTarget(d.Name, t.Model)))
+			}
+		}
+		r.dbrs = append(r.dbrs, dbrs)
 	}
 	return r
 }

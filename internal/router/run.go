@@ -20,8 +20,12 @@ type run struct {
 	trace  *llm.Trace
 
 	start, deadline time.Time
-	fails           []failure // each target's last failure, in the order first met
-	stopped         bool      // the caller's yield returned false
+	fails           []failure     // each target's last failure, in the order first met
+	stopped         bool          // the caller's yield returned false
+	ttft            time.Duration // the last attempt's time to first content
+	divert          *Router       // a fallback rule's route to run next (cause.go)
+	diverted        bool          // a rule's route is running: no second diversion
+	prompt          int           // estimated prompt tokens, 0 until computed
 }
 
 // failure is a target's last failure, for the final error message.
@@ -47,6 +51,20 @@ func (s *run) route() {
 	tried := false
 	for n, i := range allowed {
 		t, br := &s.r.targets[i], s.r.brs[i]
+		if s.divert != nil {
+			break
+		}
+		if s.tooLong(t) {
+			continue
+		}
+		if t.Group != nil {
+			done, did := s.tryGroup(t, s.r.dbrs[i], n < len(allowed)-1)
+			if done {
+				return
+			}
+			tried = tried || did
+			continue
+		}
 		ok, probe := br.allow()
 		if !ok {
 			s.fail(t.Name, errCircuitOpen(br), true)
@@ -57,14 +75,21 @@ func (s *run) route() {
 			return
 		}
 	}
-	if !tried {
+	if f := s.forced(allowed); !tried && s.divert == nil && f >= 0 {
 		// Every breaker is open and none may probe yet: try the first
 		// allowed target once rather than fail with nothing tried.
-		if s.tryTarget(&s.r.targets[allowed[0]], s.r.brs[allowed[0]], true, false) {
+		if s.tryTarget(&s.r.targets[f], s.r.brs[f], true, false) {
 			return
 		}
 	}
-	s.send(llm.Chunk{}, s.allFailed())
+	if s.divert == nil {
+		if err := s.allFailed(); !s.divertFor(err) {
+			s.send(llm.Chunk{}, err)
+			return
+		}
+	}
+	s.r, s.divert = s.divert, nil
+	s.route()
 }
 
 // allowed returns the indexes of the targets the request may try.
@@ -111,6 +136,9 @@ func (s *run) tryTarget(t *Target, br *breaker, once, hasNext bool) (done bool) 
 		}
 		switch s.r.decide(err) {
 		case giveUp:
+			if s.divertFor(err) {
+				return false
+			}
 			s.send(llm.Chunk{}, err)
 			return true
 		case nextTarget:

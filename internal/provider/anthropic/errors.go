@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -40,6 +41,9 @@ func (c *Client) apiError(status int, e *apiError, h http.Header) error {
 	}
 	out.Message = upstream.Message(status, e.Type, msg)
 	out.Err = errors.New("anthropic: " + out.Message)
+	if kind == llm.KindInvalid && strings.HasPrefix(e.Message, "prompt is too long") {
+		out.Detail = llm.DetailContextWindow // "prompt is too long: 208656 tokens > 200000 maximum"
+	}
 	return out
 }
 

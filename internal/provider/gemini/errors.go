@@ -92,6 +92,12 @@ func (m errorMapper) fromStatus(status int, h http.Header, e *apiError) error {
 	if out.Kind == llm.KindRateLimited && dailyQuota(e) {
 		out.RetryAfter = max(out.RetryAfter, untilPacificMidnight(m.clock()))
 		out.Message += " (daily quota: resets at midnight Pacific time)"
+		out.Detail = llm.DetailDailyQuota
+	}
+	if out.Kind == llm.KindInvalid && e != nil && strings.Contains(e.Message, "input token count") {
+		// "The input token count (3475108) exceeds the maximum number of
+		// tokens allowed (1048576)."
+		out.Detail = llm.DetailContextWindow
 	}
 	out.Err = fmt.Errorf("gemini: %s", out.Message)
 	return out

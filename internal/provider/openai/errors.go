@@ -49,7 +49,17 @@ func (c *Client) apiError(status int, e *apiError, h http.Header) error {
 	}
 	out.Message = upstream.Message(status, strings.Join(nonEmpty(e.Type, code), "/"), msg)
 	out.Err = errors.New(c.name + ": " + out.Message)
+	if kind == llm.KindInvalid && contextWindow(code, e.Message) {
+		out.Detail = llm.DetailContextWindow
+	}
 	return out
+}
+
+// contextWindow reports OpenAI's prompt-too-long 400: code
+// context_length_exceeded ("This model's maximum context length is N
+// tokens…"); compatible servers (vLLM) send the same text without a code.
+func contextWindow(code, msg string) bool {
+	return code == "context_length_exceeded" || strings.Contains(msg, "maximum context length")
 }
 
 func kindFor(status int, typ, code string) llm.Kind {
