@@ -65,6 +65,7 @@ type Google struct {
 	Model          string // GOOGLE_MODEL; default gemini-2.5-flash
 	BaseURL        string // GOOGLE_GEMINI_BASE_URL; default https://generativelanguage.googleapis.com
 	ThinkingBudget int    // GOOGLE_THINKING_BUDGET: 0 off (default), -1 dynamic, N tokens on top of max_tokens
+	ThinkingLevel  string // GOOGLE_THINKING_LEVEL: Gemini 3's minimal|low|medium|high; "" derives it from the budget
 }
 
 // Ollama configures the Ollama adapter.
@@ -222,6 +223,7 @@ func (l *loader) config() *Config {
 			Model:          l.str("GOOGLE_MODEL", "gemini-2.5-flash"),
 			BaseURL:        l.str("GOOGLE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
 			ThinkingBudget: l.int("GOOGLE_THINKING_BUDGET", 0),
+			ThinkingLevel:  strings.ToLower(l.str("GOOGLE_THINKING_LEVEL", "")),
 		},
 		Ollama: Ollama{
 			Host:  l.str("OLLAMA_HOST", "http://host.docker.internal:11434"),
@@ -337,6 +339,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Google.ThinkingBudget < -1 {
 		bad("GOOGLE_THINKING_BUDGET=%d: want -1 (dynamic), 0 (off) or a positive budget", c.Google.ThinkingBudget)
+	}
+	if !ValidThinkingLevel(c.Google.ThinkingLevel) {
+		bad("GOOGLE_THINKING_LEVEL=%q: want minimal, low, medium or high", c.Google.ThinkingLevel)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -52,6 +52,20 @@ type ProviderSpec struct {
 	Model     string            `yaml:"model"`       // default model
 	Models    []string          `yaml:"models"`      // models listed by /v1/models
 	Headers   map[string]string `yaml:"headers"`     // extra request headers
+	// ThinkingBudget and ThinkingLevel set a google provider's thinking
+	// (GOOGLE_THINKING_BUDGET / GOOGLE_THINKING_LEVEL for this target).
+	ThinkingBudget int    `yaml:"thinking_budget"`
+	ThinkingLevel  string `yaml:"thinking_level"`
+}
+
+// ValidThinkingLevel reports whether s is a Gemini 3 thinking level or
+// "" (none).
+func ValidThinkingLevel(s string) bool {
+	switch s {
+	case "", "minimal", "low", "medium", "high":
+		return true
+	}
+	return false
 }
 
 // Alias is an ordered fallback chain.
@@ -161,6 +175,9 @@ func (v *fileValidator) check(f *File) {
 		}
 		if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			v.bad(path+".base_url", "want an http(s) URL, got %q", p.BaseURL)
+		}
+		if p.ThinkingBudget < -1 || !ValidThinkingLevel(p.ThinkingLevel) {
+			v.bad(path, "thinking_budget wants -1, 0 or a positive budget and thinking_level minimal, low, medium or high")
 		}
 	}
 	for _, name := range sortedKeys(f.Aliases) {
