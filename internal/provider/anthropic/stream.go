@@ -64,6 +64,9 @@ type streamState struct {
 	usage llm.Usage
 	// input, cache reads and cache writes, kept apart until the end.
 	input, cacheRead, cacheWrite int
+	// cacheWrite5m and cacheWrite1h split cacheWrite by TTL when the
+	// answer says (usage.cache_creation).
+	cacheWrite5m, cacheWrite1h int
 	stop                         string
 	tools                        map[int]*toolBuilder
 	order                        []int
@@ -134,6 +137,10 @@ func (s *streamState) addUsage(u *usage) {
 	set(&s.input, u.InputTokens)
 	set(&s.cacheRead, u.CacheReadTokens)
 	set(&s.cacheWrite, u.CacheCreationTokens)
+	if cc := u.CacheCreation; cc != nil {
+		set(&s.cacheWrite5m, cc.Ephemeral5m)
+		set(&s.cacheWrite1h, cc.Ephemeral1h)
+	}
 	set(&s.usage.OutputTokens, u.OutputTokens)
 	if u.OutputTokensDetails != nil {
 		s.usage.ThinkingTokens = u.OutputTokensDetails.ThinkingTokens
@@ -142,7 +149,9 @@ func (s *streamState) addUsage(u *usage) {
 
 func (s *streamState) final() llm.Chunk {
 	u := s.usage
-	u.InputTokens = s.input + s.cacheRead + s.cacheWrite
+	u.CacheWrite1hTokens = max(s.cacheWrite1h, 0)
+	u.CacheWriteTokens = max(s.cacheWrite5m, s.cacheWrite-u.CacheWrite1hTokens, 0)
+	u.InputTokens = s.input + s.cacheRead + u.CacheWriteTokens + u.CacheWrite1hTokens
 	u.CachedInputTokens = s.cacheRead
 	u.TotalTokens = u.InputTokens + u.OutputTokens
 	out := llm.Chunk{FinishReason: mapStop(s.stop), Usage: &u, Model: s.model, Provider: providerName}

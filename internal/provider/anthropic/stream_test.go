@@ -68,7 +68,7 @@ data: {"type":"message_stop"}
 			{Delta: "Hello", Provider: "anthropic"},
 			{Delta: " there", Provider: "anthropic"},
 			{FinishReason: "stop", Model: "claude-sonnet-4-5", Provider: "anthropic",
-				Usage: &llm.Usage{InputTokens: 132, CachedInputTokens: 100, OutputTokens: 15, ThinkingTokens: 4, TotalTokens: 147}},
+				Usage: &llm.Usage{InputTokens: 132, CachedInputTokens: 100, CacheWriteTokens: 7, OutputTokens: 15, ThinkingTokens: 4, TotalTokens: 147}},
 		},
 	}, {
 		name: "thinking ignored, two tool uses, CRLF",
@@ -112,7 +112,7 @@ data: {"type":"message_stop"}
 		want: []llm.Chunk{{
 			FinishReason: "tool_calls", Model: "claude-sonnet-4-5", Provider: "anthropic",
 			ToolCalls: []llm.ToolCall{{ID: "toolu_a", Name: "get_weather", Arguments: `{"city": "Paris"}`}, {ID: "toolu_b", Name: "now", Arguments: "{}"}},
-			Usage:     &llm.Usage{InputTokens: 132, CachedInputTokens: 100, OutputTokens: 40, TotalTokens: 172},
+			Usage:     &llm.Usage{InputTokens: 132, CachedInputTokens: 100, CacheWriteTokens: 7, OutputTokens: 40, TotalTokens: 172},
 		}},
 	}}
 	for _, tt := range tests {
