@@ -67,9 +67,9 @@ type streamState struct {
 	// cacheWrite5m and cacheWrite1h split cacheWrite by TTL when the
 	// answer says (usage.cache_creation).
 	cacheWrite5m, cacheWrite1h int
-	stop                         string
-	tools                        map[int]*toolBuilder
-	order                        []int
+	stop                       string
+	tools                      map[int]*toolBuilder
+	order                      []int
 }
 
 type toolBuilder struct {
