@@ -64,12 +64,13 @@ type streamState struct {
 	usage llm.Usage
 	// input, cache reads and cache writes, kept apart until the end.
 	input, cacheRead, cacheWrite int
+	stop                         string
+	tools                        map[int]*toolBuilder
+	order                        []int
+
 	// cacheWrite5m and cacheWrite1h split cacheWrite by TTL when the
 	// answer says (usage.cache_creation).
 	cacheWrite5m, cacheWrite1h int
-	stop                       string
-	tools                      map[int]*toolBuilder
-	order                      []int
 }
 
 type toolBuilder struct {
