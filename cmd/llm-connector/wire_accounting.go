@@ -79,6 +79,12 @@ func pricesOf(cfg *config.Config) (*cost.Table, error) {
 			ci := p.CachedInput
 			e.CachedInput = &ci
 		}
+		if p.CacheWrite > 0 {
+			e.CacheWrite = &p.CacheWrite
+		}
+		if p.CacheWrite1h > 0 {
+			e.CacheWrite1h = &p.CacheWrite1h
+		}
 		entries = append(entries, e)
 	}
 	t, err := t.With(entries)

@@ -86,6 +86,10 @@ type Price struct {
 	Input       float64 `yaml:"input"`
 	Output      float64 `yaml:"output"`
 	CachedInput float64 `yaml:"cached_input"`
+	// CacheWrite and CacheWrite1h price prompt-cache writes (Anthropic's
+	// 5-minute and 1-hour entries); 0 keeps the input price.
+	CacheWrite   float64 `yaml:"cache_write"`
+	CacheWrite1h float64 `yaml:"cache_write_1h"`
 }
 
 // Limit is a per-caller override.
@@ -205,7 +209,7 @@ func (v *fileValidator) check(f *File) {
 		if !strings.Contains(name, "/") {
 			v.bad("$.prices."+name, "key must be provider/model")
 		}
-		if p.Input < 0 || p.Output < 0 || p.CachedInput < 0 {
+		if p.Input < 0 || p.Output < 0 || p.CachedInput < 0 || p.CacheWrite < 0 || p.CacheWrite1h < 0 {
 			v.bad("$.prices."+name, "prices must not be negative")
 		}
 	}
