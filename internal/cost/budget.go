@@ -21,6 +21,7 @@ type SubjectKind string
 const (
 	SubjectUser SubjectKind = "user"
 	SubjectKey  SubjectKind = "key"
+	SubjectTeam SubjectKind = "team"
 )
 
 // Period is a budget window. Days and months are UTC.
