@@ -24,7 +24,8 @@ type accounting struct {
 	prices  *cost.Table
 	ledger  *cost.Ledger
 	budgets *cost.Budgets
-	keys    *auth.Store // nil unless keys are in use
+	alerts  *cost.Alerts // nil without BUDGET_ALERT_WEBHOOK_URL
+	keys    *auth.Store  // nil unless keys are in use
 	deps    admin.Deps
 }
 
@@ -44,7 +45,10 @@ func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		db.Close()
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	if a.budgets, err = cost.NewBudgets(ctx, cost.BudgetConfig{DB: db}); err != nil {
+	if a.alerts, err = openAlerts(ctx, cfg, db, log); err != nil {
+		return nil, err
+	}
+	if a.budgets, err = cost.NewBudgets(ctx, cost.BudgetConfig{DB: db, Alerts: a.alerts}); err != nil {
 		return nil, fmt.Errorf("budgets: %w", err)
 	}
 	// The key store is always there: even in open mode a presented key
@@ -59,6 +63,9 @@ func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 }
 
 func (a *accounting) close(ctx context.Context) error {
+	if a.alerts != nil {
+		a.alerts.Close() // pending alerts stay in the outbox for the next start
+	}
 	err := a.ledger.Close(ctx)
 	if cerr := a.db.Close(); err == nil {
 		err = cerr

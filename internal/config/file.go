@@ -35,6 +35,9 @@ type File struct {
 	// caller, keyed by API key ID or user like rate_limits; a key ID's
 	// entry wins over its user's, and either wins over the global mode.
 	LogContent map[string]string `yaml:"log_content"`
+	// BudgetAlerts configures the budget threshold webhook (replacing
+	// BUDGET_ALERT_*).
+	BudgetAlerts *BudgetAlerts `yaml:"budget_alerts"`
 }
 
 // LogContentValues lists the content modes, for messages.
