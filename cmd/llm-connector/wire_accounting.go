@@ -14,6 +14,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/cost"
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/gemini"
 	"github.com/llm-connector/llm-connector/internal/store"
 )
 
@@ -205,6 +206,11 @@ func thinkingTokens(cfg *config.Config) func(provider string) int {
 		}
 		if cfg.Google.ThinkingBudget < 0 {
 			return maxThinkingBudget
+		}
+		if cfg.Google.ThinkingLevel != "" {
+			// Gemini 3 levels have no token cap; the adapter gives
+			// thinking this headroom in maxOutputTokens.
+			return max(cfg.Google.ThinkingBudget, gemini.DynamicThinkingHeadroom)
 		}
 		return cfg.Google.ThinkingBudget
 	}

@@ -114,7 +114,15 @@ type Alerts struct {
 	Delivered atomic.Int64 // alerts the receiver acknowledged
 	Failures  atomic.Int64 // failed POSTs (each retried)
 	passes    atomic.Int64 // delivery passes (tests)
+
+	// fired remembers the outbox keys known to exist, so that commits
+	// past a threshold do not write again (the goroutine's own; bounded).
+	fired map[string]bool
 }
+
+// maxFired bounds Alerts.fired; beyond it the map starts over (the
+// outbox's key still keeps each alert single).
+const maxFired = 100_000
 
 // alertCheck asks whether a subject's period passed a threshold.
 type alertCheck struct {
@@ -167,7 +175,7 @@ func NewAlerts(ctx context.Context, cfg AlertConfig) (*Alerts, error) {
 		return nil, fmt.Errorf("cost: budget alerts: %w", err)
 	}
 	a := &Alerts{cfg: cfg, db: cfg.DB, checks: make(chan alertCheck, cfg.QueueSize),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), fired: map[string]bool{}}
 	go a.run()
 	return a, nil
 }

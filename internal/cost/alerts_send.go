@@ -34,7 +34,11 @@ func (a *Alerts) check(c alertCheck) {
 		if spent < c.limit*t/100 {
 			break // thresholds are sorted
 		}
-		al := Alert{ID: alertID(c, t), Type: "budget.threshold", Subject: c.kind, SubjectID: c.id, Period: c.periodKind,
+		id := alertID(c, t)
+		if a.fired[id] {
+			continue
+		}
+		al := Alert{ID: id, Type: "budget.threshold", Subject: c.kind, SubjectID: c.id, Period: c.periodKind,
 			PeriodStart: c.periodFrom.Format(time.DateOnly), ThresholdPercent: t, LimitUSD: c.limit, SpentUSD: spent,
 			ResetsAt: c.resetsAt, CreatedAt: now.Truncate(time.Millisecond)}
 		body, _ := json.Marshal(al)
@@ -46,6 +50,10 @@ func (a *Alerts) check(c alertCheck) {
 			a.cfg.Logger.Warn("budget alert not queued", "subject", c.subject, "err", err)
 			return
 		}
+		if len(a.fired) >= maxFired {
+			clear(a.fired)
+		}
+		a.fired[id] = true
 		if n, _ := res.RowsAffected(); n == 1 {
 			a.cfg.Logger.Warn("budget alert", "subject", string(c.kind), "id", c.id, "period", string(c.periodKind),
 				"period_start", al.PeriodStart, "threshold_percent", t, "spent_usd", usd(spent), "limit_usd", usd(c.limit))
