@@ -176,11 +176,11 @@ func cliUsage(ctx context.Context, args []string, stdout, stderr io.Writer, d De
 		return encodeCSV(stdout, usageCSV(rows))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DAY\tUSER\tKEY\tPROVIDER\tMODEL\tREQUESTS\tERRORS\tINPUT\tOUTPUT\tTHINKING\tCACHED\tCOST_USD\tUNPRICED")
+	fmt.Fprintln(tw, "DAY\tUSER\tKEY\tTEAM\tPROVIDER\tMODEL\tREQUESTS\tERRORS\tINPUT\tOUTPUT\tTHINKING\tCACHED\tCACHE_WRITE\tCACHE_WRITE_1H\tCOST_USD\tUNPRICED")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.6f\t%d\n", r.Day, r.User, r.KeyID, r.Provider,
-			r.Model, r.Requests, r.Errors, r.InputTokens, r.OutputTokens, r.ThinkingTokens, r.CachedInputTokens,
-			r.CostUSD, r.CostUnknown)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.6f\t%d\n", r.Day, r.User, r.KeyID, r.Team,
+			r.Provider, r.Model, r.Requests, r.Errors, r.InputTokens, r.OutputTokens, r.ThinkingTokens, r.CachedInputTokens,
+			r.CacheWriteTokens, r.CacheWrite1hTokens, r.CostUSD, r.CostUnknown)
 	}
 	return tw.Flush()
 }
