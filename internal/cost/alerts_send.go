@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -175,6 +176,10 @@ func (a *Alerts) post(ctx context.Context, body []byte) error {
 	req.Header.Set(SignatureHeader, Sign(a.cfg.Secret, a.cfg.Now(), body))
 	resp, err := a.cfg.HTTPClient.Do(req)
 	if err != nil {
+		// *url.Error names the URL, which may carry a token: keep the cause.
+		if ue, ok := err.(*url.Error); ok {
+			err = ue.Err
+		}
 		return fmt.Errorf("budget alert: post: %w", err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -209,5 +210,22 @@ func TestAlertsNeverDelayRequests(t *testing.T) {
 	}
 	if ratio > 2 {
 		t.Errorf("requests took %.2fx as long with a slow receiver; alerts must not wait on it", ratio)
+	}
+}
+
+// TestAlertErrorsHideTheURL: a webhook URL may carry a token; a failed
+// POST's recorded error does not repeat it.
+func TestAlertErrorsHideTheURL(t *testing.T) {
+	db := storetest.SQLite(t).Open(t)
+	a, b := startAlerts(t, db, "http://127.0.0.1:1/hook?token=tok-SECRET-123")
+	spend(t, b, 1, Subject{Kind: SubjectUser, ID: "u", DailyUSD: 1})
+	waitFor(t, "a failed attempt", func() bool { return a.Failures.Load() >= 1 })
+	a.Close()
+	var lastErr string
+	if err := db.QueryRowContext(context.Background(), `SELECT last_error FROM budget_alerts LIMIT 1`).Scan(&lastErr); err != nil {
+		t.Fatal(err)
+	}
+	if lastErr == "" || strings.Contains(lastErr, "SECRET") {
+		t.Errorf("last_error %q", lastErr)
 	}
 }
