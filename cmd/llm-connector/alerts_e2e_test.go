@@ -84,7 +84,9 @@ func TestBudgetAlertsEndToEnd(t *testing.T) {
 	ratio := float64(took[1]) / float64(took[0])
 	t.Logf("%d calls each: %v with a prompt receiver, %v with a 2 s receiver (ratio %.2f); the slow one had answered %d POSTs",
 		calls, took[0], took[1], ratio, slowPosts)
-	if ratio > 2 {
+	// Waiting on the receiver would add two seconds to each call that
+	// crosses a threshold: a ratio in the hundreds. 3 leaves room for noise.
+	if ratio > 3 {
 		t.Errorf("calls took %.2fx as long with a slow alert receiver", ratio)
 	}
 	deadline := time.Now().Add(20 * time.Second)

@@ -208,7 +208,10 @@ func TestAlertsNeverDelayRequests(t *testing.T) {
 	if posts >= 3*rounds*perRound {
 		t.Fatalf("the slow receiver kept up (%d posts): the comparison proves nothing", posts)
 	}
-	if ratio > 2 {
+	// On the request path every spend would wait a second for the slow
+	// receiver: a ratio above 50. 3 leaves room for a loaded machine
+	// (both databases are SQLite files sharing two cores).
+	if ratio > 3 {
 		t.Errorf("requests took %.2fx as long with a slow receiver; alerts must not wait on it", ratio)
 	}
 }
