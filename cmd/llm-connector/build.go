@@ -240,7 +240,7 @@ func buildBackends(cfg *config.Config, hc *http.Client, log *slog.Logger) (map[s
 	b := map[string]route.Backend{}
 	if cfg.Google.APIKey != "" {
 		b["google"] = route.Backend{
-			P:            gemini.New(gemini.Config{BaseURL: cfg.Google.BaseURL, APIKey: cfg.Google.APIKey, ThinkingBudget: cfg.Google.ThinkingBudget, HTTPClient: hc}),
+			P:            gemini.New(gemini.Config{BaseURL: cfg.Google.BaseURL, APIKey: cfg.Google.APIKey, ThinkingBudget: cfg.Google.ThinkingBudget, ThinkingLevel: cfg.Google.ThinkingLevel, HTTPClient: hc}),
 			DefaultModel: cfg.Google.Model,
 		}
 	}
@@ -282,7 +282,8 @@ func extraProvider(name string, spec config.ProviderSpec, hc *http.Client) (llm.
 	case "anthropic":
 		return anthropic.New(anthropic.Config{BaseURL: spec.BaseURL, APIKey: key, HTTPClient: hc}), nil
 	case "google":
-		return gemini.New(gemini.Config{BaseURL: spec.BaseURL, APIKey: key, HTTPClient: hc}), nil
+		return gemini.New(gemini.Config{BaseURL: spec.BaseURL, APIKey: key, HTTPClient: hc,
+			ThinkingBudget: spec.ThinkingBudget, ThinkingLevel: spec.ThinkingLevel}), nil
 	case "ollama":
 		return ollama.New(ollama.Config{Host: spec.BaseURL, HTTPClient: hc})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/cost"
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/gemini"
 	"github.com/llm-connector/llm-connector/internal/store"
 )
 
@@ -24,7 +25,8 @@ type accounting struct {
 	prices  *cost.Table
 	ledger  *cost.Ledger
 	budgets *cost.Budgets
-	keys    *auth.Store // nil unless keys are in use
+	alerts  *cost.Alerts // nil without BUDGET_ALERT_WEBHOOK_URL
+	keys    *auth.Store  // nil unless keys are in use
 	deps    admin.Deps
 }
 
@@ -44,7 +46,10 @@ func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		db.Close()
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	if a.budgets, err = cost.NewBudgets(ctx, cost.BudgetConfig{DB: db}); err != nil {
+	if a.alerts, err = openAlerts(ctx, cfg, db, log); err != nil {
+		return nil, err
+	}
+	if a.budgets, err = cost.NewBudgets(ctx, cost.BudgetConfig{DB: db, Alerts: a.alerts}); err != nil {
 		return nil, fmt.Errorf("budgets: %w", err)
 	}
 	// The key store is always there: even in open mode a presented key
@@ -59,6 +64,9 @@ func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 }
 
 func (a *accounting) close(ctx context.Context) error {
+	if a.alerts != nil {
+		a.alerts.Close() // pending alerts stay in the outbox for the next start
+	}
 	err := a.ledger.Close(ctx)
 	if cerr := a.db.Close(); err == nil {
 		err = cerr
@@ -78,6 +86,12 @@ func pricesOf(cfg *config.Config) (*cost.Table, error) {
 		if p.CachedInput > 0 {
 			ci := p.CachedInput
 			e.CachedInput = &ci
+		}
+		if p.CacheWrite > 0 {
+			e.CacheWrite = &p.CacheWrite
+		}
+		if p.CacheWrite1h > 0 {
+			e.CacheWrite1h = &p.CacheWrite1h
 		}
 		entries = append(entries, e)
 	}
@@ -192,6 +206,11 @@ func thinkingTokens(cfg *config.Config) func(provider string) int {
 		}
 		if cfg.Google.ThinkingBudget < 0 {
 			return maxThinkingBudget
+		}
+		if cfg.Google.ThinkingLevel != "" {
+			// Gemini 3 levels have no token cap; the adapter gives
+			// thinking this headroom in maxOutputTokens.
+			return max(cfg.Google.ThinkingBudget, gemini.DynamicThinkingHeadroom)
 		}
 		return cfg.Google.ThinkingBudget
 	}

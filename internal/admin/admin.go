@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,7 +55,7 @@ func (d *Deps) defaults() {
 //	POST   /admin/keys        create a key; the plain key is in this answer only
 //	GET    /admin/keys        list keys (?user=), never hashes
 //	DELETE /admin/keys/{id}   revoke
-//	GET    /admin/usage       ?user=&key=&from=&to=&group_by=model|day|user|key (comma list)
+//	GET    /admin/usage       ?user=&key=&team=&from=&to=&group_by=model|day|user|key|team (comma list)
 //	GET    /v1/usage          the caller's usage by day and model, and budgets
 //
 // Usage answers are JSON, or CSV with "Accept: text/csv".
@@ -65,6 +66,7 @@ func Register(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /admin/keys", h.admin(h.listKeys))
 	mux.Handle("DELETE /admin/keys/{id}", h.admin(h.revokeKey))
 	mux.Handle("GET /admin/usage", h.admin(h.adminUsage))
+	registerTeams(mux, h)
 	var own http.Handler = http.HandlerFunc(h.ownUsage)
 	if d.Auth != nil {
 		own = d.Auth(own)
@@ -118,6 +120,10 @@ func (h *handlers) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.TrimSpace(spec.User) == "" {
 		h.fail(w, r, http.StatusBadRequest, "invalid_request", "user is required")
+		return
+	}
+	if spec.Team != "" && !auth.ValidTeamName(spec.Team) {
+		h.fail(w, r, http.StatusBadRequest, "invalid_request", "invalid team name")
 		return
 	}
 	plain, k, err := h.d.Keys.Create(r.Context(), spec)
@@ -176,6 +182,7 @@ func (h *handlers) revokeKey(w http.ResponseWriter, r *http.Request) {
 type usageAnswer struct {
 	User    string              `json:"user,omitempty"`
 	KeyID   string              `json:"key_id,omitempty"`
+	Team    string              `json:"team,omitempty"`
 	From    string              `json:"from"`
 	To      string              `json:"to"`
 	GroupBy []cost.Dimension    `json:"group_by,omitempty"`
@@ -200,7 +207,12 @@ func (h *handlers) adminUsage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
-	uq.User, uq.KeyID = q.Get("user"), q.Get("key")
+	uq.User, uq.KeyID, uq.Team = q.Get("user"), q.Get("key"), q.Get("team")
+	if (uq.Team != "" || slices.Contains(uq.GroupBy, cost.DimTeam)) &&
+		(uq.User != "" || uq.KeyID != "" || slices.Contains(uq.GroupBy, cost.DimUser) || slices.Contains(uq.GroupBy, cost.DimKey)) {
+		h.fail(w, r, http.StatusBadRequest, "invalid_request", "team usage cannot be filtered or grouped by user or key")
+		return
+	}
 	rows, err := h.d.Ledger.Usage(r.Context(), uq)
 	var total cost.UsageRow
 	if err == nil {
@@ -215,7 +227,7 @@ func (h *handlers) adminUsage(w http.ResponseWriter, r *http.Request) {
 		writeCSV(w, usageCSV(rows))
 		return
 	}
-	writeJSON(w, http.StatusOK, usageAnswer{User: uq.User, KeyID: uq.KeyID, From: day(uq.From), To: day(uq.To),
+	writeJSON(w, http.StatusOK, usageAnswer{User: uq.User, KeyID: uq.KeyID, Team: uq.Team, From: day(uq.From), To: day(uq.To),
 		GroupBy: uq.GroupBy, Rows: nonNil(rows), Total: total})
 }
 
@@ -282,7 +294,8 @@ func (h *handlers) own(r *http.Request, id auth.Identity, uq cost.UsageQuery) (u
 }
 
 // Subjects are the budgets a caller's request is charged to: the user's
-// (limits from userBudget, when set) and the key's (its own limits).
+// (limits from userBudget, when set), the key's (its own limits) and its
+// team's (the team's budget).
 func Subjects(id auth.Identity, userBudget func(string) (float64, float64)) []cost.Subject {
 	var out []cost.Subject
 	if userBudget != nil && id.User != "" {
@@ -293,6 +306,9 @@ func Subjects(id auth.Identity, userBudget func(string) (float64, float64)) []co
 	}
 	if id.KeyID != "" && (id.DailyUSD > 0 || id.MonthlyUSD > 0) {
 		out = append(out, cost.Subject{Kind: cost.SubjectKey, ID: id.KeyID, DailyUSD: id.DailyUSD, MonthlyUSD: id.MonthlyUSD})
+	}
+	if id.Team != "" && (id.TeamDailyUSD > 0 || id.TeamMonthlyUSD > 0) {
+		out = append(out, cost.Subject{Kind: cost.SubjectTeam, ID: id.Team, DailyUSD: id.TeamDailyUSD, MonthlyUSD: id.TeamMonthlyUSD})
 	}
 	return out
 }

@@ -21,7 +21,10 @@ commands:
   create -user U [-team T] [-name N] [-models m1,m2] [-rpm N] [-tpm N] [-daily-usd X] [-monthly-usd Y]
   list   [-user U] [-json]
   revoke <key-id>
-  usage  [-user U] [-key K] [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-group-by model|day|user|key] [-csv]
+  usage  [-user U] [-key K] [-team T] [-from YYYY-MM-DD] [-to YYYY-MM-DD] [-group-by model|day|user|key|team] [-csv]
+  set-team <key-id> <team>   move a key to a team ("" for none)
+  team   -name T [-daily-usd X] [-monthly-usd Y]   set a team budget
+  teams  list teams, their budgets and spend
 `
 
 // RunCLI runs the "keys" subcommand (args without "keys") against the
@@ -42,6 +45,12 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer, d Deps
 		return cliRevoke(ctx, args[1:], stdout, stderr, d)
 	case "usage":
 		return cliUsage(ctx, args[1:], stdout, stderr, d)
+	case "set-team":
+		return cliSetTeam(ctx, args[1:], stdout, stderr, d)
+	case "team":
+		return cliTeam(ctx, args[1:], stdout, stderr, d)
+	case "teams":
+		return cliTeams(ctx, stdout, d)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, cliHelp)
 		return nil
@@ -143,9 +152,10 @@ func cliUsage(ctx context.Context, args []string, stdout, stderr io.Writer, d De
 	fs := newFlags("usage", stderr)
 	user := fs.String("user", "", "only this user")
 	key := fs.String("key", "", "only this key id")
+	team := fs.String("team", "", "only this team (not with -user or -key)")
 	from := fs.String("from", "", "first day, YYYY-MM-DD (default: 30 days ago)")
 	to := fs.String("to", "", "last day, YYYY-MM-DD (default: today)")
-	groupBy := fs.String("group-by", "model", "model, day, user, key, or a comma list")
+	groupBy := fs.String("group-by", "model", "model, day, user, key, team, or a comma list")
 	asCSV := fs.Bool("csv", false, "print CSV")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -157,7 +167,7 @@ func cliUsage(ctx context.Context, args []string, stdout, stderr io.Writer, d De
 	if q.GroupBy, err = cost.ParseDimensions(*groupBy); err != nil {
 		return fmt.Errorf("keys usage: %w", err)
 	}
-	q.User, q.KeyID = *user, *key
+	q.User, q.KeyID, q.Team = *user, *key, *team
 	rows, err := d.Ledger.Usage(ctx, q)
 	if err != nil {
 		return err
@@ -166,11 +176,11 @@ func cliUsage(ctx context.Context, args []string, stdout, stderr io.Writer, d De
 		return encodeCSV(stdout, usageCSV(rows))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DAY\tUSER\tKEY\tPROVIDER\tMODEL\tREQUESTS\tERRORS\tINPUT\tOUTPUT\tTHINKING\tCACHED\tCOST_USD\tUNPRICED")
+	fmt.Fprintln(tw, "DAY\tUSER\tKEY\tTEAM\tPROVIDER\tMODEL\tREQUESTS\tERRORS\tINPUT\tOUTPUT\tTHINKING\tCACHED\tCACHE_WRITE\tCACHE_WRITE_1H\tCOST_USD\tUNPRICED")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.6f\t%d\n", r.Day, r.User, r.KeyID, r.Provider,
-			r.Model, r.Requests, r.Errors, r.InputTokens, r.OutputTokens, r.ThinkingTokens, r.CachedInputTokens,
-			r.CostUSD, r.CostUnknown)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.6f\t%d\n", r.Day, r.User, r.KeyID, r.Team,
+			r.Provider, r.Model, r.Requests, r.Errors, r.InputTokens, r.OutputTokens, r.ThinkingTokens, r.CachedInputTokens,
+			r.CacheWriteTokens, r.CacheWrite1hTokens, r.CostUSD, r.CostUnknown)
 	}
 	return tw.Flush()
 }

@@ -52,14 +52,16 @@ func csvSafe(v string) string {
 }
 
 var usageHeader = []string{"day", "user", "key_id", "provider", "model", "requests", "errors", "input_tokens",
-	"output_tokens", "thinking_tokens", "cached_input_tokens", "cost_usd", "cost_unknown"}
+	"output_tokens", "thinking_tokens", "cached_input_tokens", "cost_usd", "cost_unknown",
+	"cache_write_tokens", "cache_write_1h_tokens", "team"}
 
 func usageCSV(rows []cost.UsageRow) [][]string {
 	out := [][]string{append([]string(nil), usageHeader...)}
 	for _, r := range rows {
 		out = append(out, []string{r.Day, r.User, r.KeyID, r.Provider, r.Model, i64(r.Requests), i64(r.Errors),
 			i64(r.InputTokens), i64(r.OutputTokens), i64(r.ThinkingTokens), i64(r.CachedInputTokens),
-			strconv.FormatFloat(r.CostUSD, 'f', -1, 64), i64(r.CostUnknown)})
+			strconv.FormatFloat(r.CostUSD, 'f', -1, 64), i64(r.CostUnknown),
+			i64(r.CacheWriteTokens), i64(r.CacheWrite1hTokens), r.Team})
 	}
 	return out
 }

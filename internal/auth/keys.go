@@ -52,6 +52,9 @@ type Identity struct {
 	// DailyUSD and MonthlyUSD are the key's budgets; 0 = none.
 	DailyUSD   float64 `json:"daily_usd,omitempty"`
 	MonthlyUSD float64 `json:"monthly_usd,omitempty"`
+	// TeamDailyUSD and TeamMonthlyUSD are the team's budgets; 0 = none.
+	TeamDailyUSD   float64 `json:"team_daily_usd,omitempty"`
+	TeamMonthlyUSD float64 `json:"team_monthly_usd,omitempty"`
 	// Open is true when no key store is configured and User came from the
 	// user header (or is the anonymous user).
 	Open bool `json:"open,omitempty"`
@@ -177,7 +180,7 @@ var keyMigrations = []store.Migration{{
 	revoked_at BIGINT NOT NULL
 );
 CREATE INDEX api_keys_user ON api_keys (user_id)`,
-}}
+}, teamMigration}
 
 // NewStore applies the key table migrations and returns the store.
 func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
@@ -378,5 +381,5 @@ func (s *Store) lookup(ctx context.Context, hash string) (Identity, error) {
 	case k.Revoked:
 		return Identity{}, ErrRevokedKey
 	}
-	return k.Identity(), nil
+	return s.withTeam(ctx, k.Identity())
 }

@@ -52,6 +52,7 @@ const (
 	tagParamsRaw      = 'Q'
 	tagToolChoice     = 'h'
 	tagThinkingBudget = 'b'
+	tagThinkingLevel  = 'v'
 )
 
 // Key returns the cache key of req sent to route (a provider or route
@@ -107,6 +108,7 @@ func Key(route string, req *llm.Request) string {
 	if req.ThinkingBudget != nil {
 		w.int(tagThinkingBudget, int64(*req.ThinkingBudget))
 	}
+	w.str(tagThinkingLevel, req.ThinkingLevel)
 	sum := sha256.Sum256(w.b)
 	if cap(w.b) <= 64<<10 {
 		keyBufs.Put(w)

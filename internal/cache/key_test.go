@@ -97,6 +97,7 @@ func TestKeyUnequal(t *testing.T) {
 		{"no tools", "", func(r *llm.Request) { r.Tools = nil }},
 		{"tool choice", "", func(r *llm.Request) { r.ToolChoice = "required" }},
 		{"thinking budget", "", func(r *llm.Request) { r.ThinkingBudget = ptr(1024) }},
+		{"thinking level", "", func(r *llm.Request) { r.ThinkingLevel = "high" }},
 		{"invalid JSON arguments kept apart from the same text as JSON", "", func(r *llm.Request) {
 			r.Messages[1].ToolCalls[0].Arguments = `"abc"`
 		}},

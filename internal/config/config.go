@@ -70,6 +70,7 @@ type Google struct {
 	Model          string // GOOGLE_MODEL; default gemini-2.5-flash
 	BaseURL        string // GOOGLE_GEMINI_BASE_URL; default https://generativelanguage.googleapis.com
 	ThinkingBudget int    // GOOGLE_THINKING_BUDGET: 0 off (default), -1 dynamic, N tokens on top of max_tokens
+	ThinkingLevel  string // GOOGLE_THINKING_LEVEL: Gemini 3's minimal|low|medium|high; "" derives it from the budget
 }
 
 // Ollama configures the Ollama adapter.
@@ -162,6 +163,11 @@ type Budget struct {
 	UserDailyUSD   float64 // USER_BUDGET_DAILY_USD: per user per UTC day; 0 = none (default)
 	UserMonthlyUSD float64 // USER_BUDGET_MONTHLY_USD: per user per month; 0 = none (default)
 	RetentionDays  int     // LEDGER_RETENTION_DAYS: delete ledger rows older than this; 0 keeps all (default)
+	// Budget alerts (see internal/cost/alerts.go); the file's
+	// budget_alerts section replaces them.
+	AlertWebhookURL string // BUDGET_ALERT_WEBHOOK_URL: POST target of threshold alerts; "" = none
+	AlertSecret     string // BUDGET_ALERT_SECRET (or _FILE): HMAC-SHA256 signing key; never logged
+	AlertThresholds string // BUDGET_ALERT_THRESHOLDS: percentages of each budget; default 50,80,100
 }
 
 // Getenv is how configuration reads the environment (os.Getenv in main,
@@ -188,6 +194,7 @@ func Load(getenv Getenv) (*Config, error) {
 			}
 			l.readGroupKeys(f)
 		}
+		l.applyBudgetAlerts(c, f)
 	}
 	if err := errors.Join(append(l.errs, c.Validate())...); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -228,6 +235,7 @@ func (l *loader) config() *Config {
 			Model:          l.str("GOOGLE_MODEL", "gemini-2.5-flash"),
 			BaseURL:        l.str("GOOGLE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
 			ThinkingBudget: l.int("GOOGLE_THINKING_BUDGET", 0),
+			ThinkingLevel:  strings.ToLower(l.str("GOOGLE_THINKING_LEVEL", "")),
 		},
 		Ollama: Ollama{
 			Host:  l.str("OLLAMA_HOST", "http://host.docker.internal:11434"),
@@ -294,9 +302,12 @@ func (l *loader) config() *Config {
 			FailOpen: l.bool("RATE_LIMIT_FAIL_OPEN", true),
 		},
 		Budget: Budget{
-			UserDailyUSD:   l.float("USER_BUDGET_DAILY_USD", 0),
-			UserMonthlyUSD: l.float("USER_BUDGET_MONTHLY_USD", 0),
-			RetentionDays:  l.int("LEDGER_RETENTION_DAYS", 0),
+			UserDailyUSD:    l.float("USER_BUDGET_DAILY_USD", 0),
+			UserMonthlyUSD:  l.float("USER_BUDGET_MONTHLY_USD", 0),
+			RetentionDays:   l.int("LEDGER_RETENTION_DAYS", 0),
+			AlertWebhookURL: l.str("BUDGET_ALERT_WEBHOOK_URL", ""),
+			AlertSecret:     l.secret("BUDGET_ALERT_SECRET", ""),
+			AlertThresholds: l.str("BUDGET_ALERT_THRESHOLDS", "50,80,100"),
 		},
 		Auth: Auth{
 			Required:   l.bool("AUTH_REQUIRED", false),
@@ -348,6 +359,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Google.ThinkingBudget < -1 {
 		bad("GOOGLE_THINKING_BUDGET=%d: want -1 (dynamic), 0 (off) or a positive budget", c.Google.ThinkingBudget)
+	}
+	c.validateBudgetAlerts(bad)
+	if !ValidThinkingLevel(c.Google.ThinkingLevel) {
+		bad("GOOGLE_THINKING_LEVEL=%q: want minimal, low, medium or high", c.Google.ThinkingLevel)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

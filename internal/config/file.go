@@ -39,6 +39,9 @@ type File struct {
 	Groups map[string]Group `yaml:"groups"`
 	// MaxInFlight caps the requests in flight per API key and per user.
 	MaxInFlight InFlightCaps `yaml:"max_in_flight"`
+	// BudgetAlerts configures the budget threshold webhook (replacing
+	// BUDGET_ALERT_*).
+	BudgetAlerts *BudgetAlerts `yaml:"budget_alerts"`
 }
 
 // LogContentValues lists the content modes, for messages.
@@ -56,6 +59,20 @@ type ProviderSpec struct {
 	Model     string            `yaml:"model"`       // default model
 	Models    []string          `yaml:"models"`      // models listed by /v1/models
 	Headers   map[string]string `yaml:"headers"`     // extra request headers
+	// ThinkingBudget and ThinkingLevel set a google provider's thinking
+	// (GOOGLE_THINKING_BUDGET / GOOGLE_THINKING_LEVEL for this target).
+	ThinkingBudget int    `yaml:"thinking_budget"`
+	ThinkingLevel  string `yaml:"thinking_level"`
+}
+
+// ValidThinkingLevel reports whether s is a Gemini 3 thinking level or
+// "" (none).
+func ValidThinkingLevel(s string) bool {
+	switch s {
+	case "", "minimal", "low", "medium", "high":
+		return true
+	}
+	return false
 }
 
 // Alias is an ordered fallback chain.
@@ -80,6 +97,10 @@ type Price struct {
 	Input       float64 `yaml:"input"`
 	Output      float64 `yaml:"output"`
 	CachedInput float64 `yaml:"cached_input"`
+	// CacheWrite and CacheWrite1h price prompt-cache writes (Anthropic's
+	// 5-minute and 1-hour entries); 0 keeps the input price.
+	CacheWrite   float64 `yaml:"cache_write"`
+	CacheWrite1h float64 `yaml:"cache_write_1h"`
 }
 
 // Limit is a per-caller override.
@@ -170,6 +191,9 @@ func (v *fileValidator) check(f *File) {
 		if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			v.bad(path+".base_url", "want an http(s) URL, got %q", p.BaseURL)
 		}
+		if p.ThinkingBudget < -1 || !ValidThinkingLevel(p.ThinkingLevel) {
+			v.bad(path, "thinking_budget wants -1, 0 or a positive budget and thinking_level minimal, low, medium or high")
+		}
 	}
 	for _, name := range sortedKeys(f.Aliases) {
 		a := f.Aliases[name]
@@ -196,7 +220,7 @@ func (v *fileValidator) check(f *File) {
 		if !strings.Contains(name, "/") {
 			v.bad("$.prices."+name, "key must be provider/model")
 		}
-		if p.Input < 0 || p.Output < 0 || p.CachedInput < 0 {
+		if p.Input < 0 || p.Output < 0 || p.CachedInput < 0 || p.CacheWrite < 0 || p.CacheWrite1h < 0 {
 			v.bad("$.prices."+name, "prices must not be negative")
 		}
 	}

@@ -21,6 +21,7 @@ type SubjectKind string
 const (
 	SubjectUser SubjectKind = "user"
 	SubjectKey  SubjectKind = "key"
+	SubjectTeam SubjectKind = "team"
 )
 
 // Period is a budget window. Days and months are UTC.
@@ -79,6 +80,9 @@ type BudgetConfig struct {
 	DB *store.DB
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Alerts, when set, is told after each commit which budgets spent
+	// (never waiting: see Alerts).
+	Alerts *Alerts
 }
 
 // Budgets enforces per-user and per-key spending limits: Reserve the
@@ -89,6 +93,7 @@ type BudgetConfig struct {
 type Budgets struct {
 	counters counterStore
 	now      func() time.Time
+	alerts   *Alerts
 }
 
 // counterStore holds spent and reserved nano-USD per subject and period.
@@ -102,9 +107,12 @@ type counterStore interface {
 
 // NewBudgets applies the counter migrations (with a DB) and returns Budgets.
 func NewBudgets(ctx context.Context, cfg BudgetConfig) (*Budgets, error) {
-	b := &Budgets{now: cfg.Now}
+	b := &Budgets{now: cfg.Now, alerts: cfg.Alerts}
 	if b.now == nil {
 		b.now = time.Now
+	}
+	if cfg.Alerts != nil {
+		defer cfg.Alerts.budgets.Store(b)
 	}
 	if cfg.DB == nil {
 		b.counters = &memCounters{m: map[[2]string]*[2]int64{}}
@@ -127,7 +135,10 @@ type Reservation struct {
 	once   sync.Once
 }
 
-type hold struct{ subject, period string }
+type hold struct {
+	subject, period string
+	check           alertCheck // what an alert needs to know
+}
 
 // Reserve holds worstCaseUSD against every limit of every subject, or
 // holds nothing and returns an error wrapping *ExceededError when one
@@ -139,7 +150,8 @@ func (b *Budgets) Reserve(ctx context.Context, worstCaseUSD float64, subjects ..
 		for _, w := range s.windows(now) {
 			ok, err := b.counters.reserve(ctx, w.subject, w.period, r.amount, toNano(w.limit))
 			if err == nil && ok {
-				r.holds = append(r.holds, hold{w.subject, w.period})
+				r.holds = append(r.holds, hold{w.subject, w.period, alertCheck{kind: s.Kind, id: s.ID, subject: w.subject,
+					period: w.period, periodKind: w.kind, limit: w.limit, resetsAt: w.resets, periodFrom: periodStart(w.kind, now)}})
 				continue
 			}
 			r.Release(ctx)
@@ -169,6 +181,14 @@ func (s Subject) windows(now time.Time) []window {
 		out = append(out, window{subj, "m:" + now.Format("2006-01"), PeriodMonth, s.MonthlyUSD, nextMonth(now)})
 	}
 	return out
+}
+
+func periodStart(p Period, t time.Time) time.Time {
+	y, m, d := t.Date()
+	if p == PeriodMonth {
+		d = 1
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 func nextDay(t time.Time) time.Time {
@@ -212,6 +232,8 @@ func (r *Reservation) settle(ctx context.Context, actual int64) error {
 		for _, h := range r.holds {
 			if err := r.b.counters.settle(ctx, h.subject, h.period, r.amount, actual); err != nil {
 				errs = append(errs, err)
+			} else if actual > 0 {
+				r.b.alerts.notify(h.check)
 			}
 		}
 	})

@@ -103,6 +103,7 @@ type row struct {
 	requestID, user, keyID, team, endpoint, provider, model string
 	start                                                   time.Time
 	input, output, thinking, cached                         int
+	cacheWrite, cacheWrite1h                                int
 	costUSD                                                 float64
 	costKnown                                               bool
 	priceVersion, status                                    string
@@ -179,6 +180,7 @@ func (l *Ledger) toRow(c track.Call) row {
 		provider: bound(c.Provider), model: bound(c.Model), start: c.Start,
 		input: c.Usage.InputTokens, output: c.Usage.OutputTokens,
 		thinking: c.Usage.ThinkingTokens, cached: c.Usage.CachedInputTokens,
+		cacheWrite: c.Usage.CacheWriteTokens, cacheWrite1h: c.Usage.CacheWrite1hTokens,
 		costUSD: c.CostUSD, costKnown: c.CostKnown, priceVersion: c.PriceVersion,
 		latencyMS: c.Duration.Milliseconds(), cacheHit: c.Cached, status: "ok",
 	}

@@ -3,7 +3,9 @@ package cost
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,13 +14,14 @@ import (
 
 const insertEvent = `INSERT INTO usage_events (request_id, ts, day, user_id, key_id, team, endpoint, provider, model,
 	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_known, price_version,
-	latency_ms, status, cache_hit)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	latency_ms, status, cache_hit, cache_write_tokens, cache_write_1h_tokens)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (request_id) DO NOTHING`
 
 const upsertDaily = `INSERT INTO usage_daily (day, user_id, key_id, provider, model, requests, errors,
-	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_unknown)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_unknown,
+	cache_write_tokens, cache_write_1h_tokens)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (day, user_id, key_id, provider, model) DO UPDATE SET
 	requests = usage_daily.requests + excluded.requests,
 	errors = usage_daily.errors + excluded.errors,
@@ -27,9 +30,31 @@ ON CONFLICT (day, user_id, key_id, provider, model) DO UPDATE SET
 	thinking_tokens = usage_daily.thinking_tokens + excluded.thinking_tokens,
 	cached_input_tokens = usage_daily.cached_input_tokens + excluded.cached_input_tokens,
 	cost_usd = usage_daily.cost_usd + excluded.cost_usd,
-	cost_unknown = usage_daily.cost_unknown + excluded.cost_unknown`
+	cost_unknown = usage_daily.cost_unknown + excluded.cost_unknown,
+	cache_write_tokens = usage_daily.cache_write_tokens + excluded.cache_write_tokens,
+	cache_write_1h_tokens = usage_daily.cache_write_1h_tokens + excluded.cache_write_1h_tokens`
+
+// upsertTeamDaily is the same rollup per day × team × model, for the
+// rows that carry a team.
+const upsertTeamDaily = `INSERT INTO usage_team_daily (day, team, provider, model, requests, errors,
+	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_unknown,
+	cache_write_tokens, cache_write_1h_tokens)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (day, team, provider, model) DO UPDATE SET
+	requests = usage_team_daily.requests + excluded.requests,
+	errors = usage_team_daily.errors + excluded.errors,
+	input_tokens = usage_team_daily.input_tokens + excluded.input_tokens,
+	output_tokens = usage_team_daily.output_tokens + excluded.output_tokens,
+	thinking_tokens = usage_team_daily.thinking_tokens + excluded.thinking_tokens,
+	cached_input_tokens = usage_team_daily.cached_input_tokens + excluded.cached_input_tokens,
+	cost_usd = usage_team_daily.cost_usd + excluded.cost_usd,
+	cost_unknown = usage_team_daily.cost_unknown + excluded.cost_unknown,
+	cache_write_tokens = usage_team_daily.cache_write_tokens + excluded.cache_write_tokens,
+	cache_write_1h_tokens = usage_team_daily.cache_write_1h_tokens + excluded.cache_write_1h_tokens`
 
 type dailyKey struct{ day, user, keyID, provider, model string }
+
+type teamKey struct{ day, team, provider, model string }
 
 // yieldAfter is the longest the writer runs before it steps aside for
 // yieldPause.
@@ -77,7 +102,7 @@ func (y *yielder) maybe() {
 
 // ledgerStmts are the writer's statements, prepared once: database/sql
 // keeps them per connection, so a batch does not compile its SQL again.
-type ledgerStmts struct{ insert, rollup *sql.Stmt }
+type ledgerStmts struct{ insert, rollup, team *sql.Stmt }
 
 // statements prepares the writer's statements on first use (and again
 // after a failure: the database may be down at start). Only the writer
@@ -95,7 +120,13 @@ func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
 		ins.Close()
 		return nil, fmt.Errorf("cost: ledger: prepare rollup: %w", err)
 	}
-	l.stmts = &ledgerStmts{insert: ins, rollup: up}
+	team, err := l.db.PrepareContext(ctx, l.db.Rebind(upsertTeamDaily))
+	if err != nil {
+		ins.Close()
+		up.Close()
+		return nil, fmt.Errorf("cost: ledger: prepare team rollup: %w", err)
+	}
+	l.stmts = &ledgerStmts{insert: ins, rollup: up, team: team}
 	return l.stmts, nil
 }
 
@@ -103,6 +134,7 @@ func (l *Ledger) closeStatements() {
 	if l.stmts != nil {
 		l.stmts.insert.Close()
 		l.stmts.rollup.Close()
+		l.stmts.team.Close()
 		l.stmts = nil
 	}
 }
@@ -123,6 +155,8 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	defer ins.Close()
 	daily := map[dailyKey]*UsageRow{}
 	var order []dailyKey
+	teams := map[teamKey]*UsageRow{}
+	var teamOrder []teamKey
 	y := l.newYielder()
 	for _, r := range rows {
 		y.maybe()
@@ -130,7 +164,7 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 		day := start.Format(time.DateOnly)
 		res, err := ins.ExecContext(ctx, r.requestID, start.UnixMilli(), day, r.user, r.keyID, r.team, r.endpoint,
 			r.provider, r.model, r.input, r.output, r.thinking, r.cached, r.costUSD, b2i(r.costKnown),
-			r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit))
+			r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit), r.cacheWrite, r.cacheWrite1h)
 		if err != nil {
 			return 0, fmt.Errorf("cost: ledger: insert: %w", err)
 		}
@@ -146,6 +180,16 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 			order = append(order, k)
 		}
 		d.add(r)
+		if r.team != "" {
+			tk := teamKey{day, r.team, r.provider, r.model}
+			td := teams[tk]
+			if td == nil {
+				td = &UsageRow{}
+				teams[tk] = td
+				teamOrder = append(teamOrder, tk)
+			}
+			td.add(r)
+		}
 	}
 	y.maybe()
 	up := tx.StmtContext(ctx, st.rollup)
@@ -153,14 +197,31 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	for _, k := range order {
 		d := daily[k]
 		if _, err := up.ExecContext(ctx, k.day, k.user, k.keyID, k.provider, k.model, d.Requests, d.Errors,
-			d.InputTokens, d.OutputTokens, d.ThinkingTokens, d.CachedInputTokens, d.CostUSD, d.CostUnknown); err != nil {
+			d.InputTokens, d.OutputTokens, d.ThinkingTokens, d.CachedInputTokens, d.CostUSD, d.CostUnknown,
+			d.CacheWriteTokens, d.CacheWrite1hTokens); err != nil {
 			return 0, fmt.Errorf("cost: ledger: rollup: %w", err)
 		}
+	}
+	if err := upsertTeams(ctx, tx.StmtContext(ctx, st.team), teamOrder, teams); err != nil {
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("cost: ledger: commit: %w", err)
 	}
 	return inserted, nil
+}
+
+func upsertTeams(ctx context.Context, st *sql.Stmt, order []teamKey, teams map[teamKey]*UsageRow) error {
+	defer st.Close()
+	for _, k := range order {
+		d := teams[k]
+		if _, err := st.ExecContext(ctx, k.day, k.team, k.provider, k.model, d.Requests, d.Errors,
+			d.InputTokens, d.OutputTokens, d.ThinkingTokens, d.CachedInputTokens, d.CostUSD, d.CostUnknown,
+			d.CacheWriteTokens, d.CacheWrite1hTokens); err != nil {
+			return fmt.Errorf("cost: ledger: team rollup: %w", err)
+		}
+	}
+	return nil
 }
 
 func (d *UsageRow) add(r row) {
@@ -172,6 +233,8 @@ func (d *UsageRow) add(r row) {
 	d.OutputTokens += int64(r.output)
 	d.ThinkingTokens += int64(r.thinking)
 	d.CachedInputTokens += int64(r.cached)
+	d.CacheWriteTokens += int64(r.cacheWrite)
+	d.CacheWrite1hTokens += int64(r.cacheWrite1h)
 	d.CostUSD += r.costUSD
 	if !r.costKnown {
 		d.CostUnknown++
@@ -233,10 +296,13 @@ const (
 	DimUser  Dimension = "user"
 	DimKey   Dimension = "key"
 	DimModel Dimension = "model"
+	// DimTeam groups by the caller's team (the key's team when the call
+	// was made); it reads the team rollup, which has no user or key.
+	DimTeam Dimension = "team"
 )
 
 var dimColumns = map[Dimension][]string{
-	DimDay: {"day"}, DimUser: {"user_id"}, DimKey: {"key_id"}, DimModel: {"provider", "model"},
+	DimDay: {"day"}, DimUser: {"user_id"}, DimKey: {"key_id"}, DimModel: {"provider", "model"}, DimTeam: {"team"},
 }
 
 // ParseDimensions reads a group_by value such as "model", "day" or
@@ -250,7 +316,7 @@ func ParseDimensions(s string) ([]Dimension, error) {
 		}
 		d := Dimension(part)
 		if _, ok := dimColumns[d]; !ok {
-			return nil, fmt.Errorf("cost: unknown group_by %q (want day, model, user or key)", part)
+			return nil, fmt.Errorf("cost: unknown group_by %q (want day, model, user, key or team)", part)
 		}
 		out = append(out, d)
 	}
@@ -261,6 +327,10 @@ func ParseDimensions(s string) ([]Dimension, error) {
 type UsageQuery struct {
 	User  string // "" = every user
 	KeyID string // "" = every key
+	// Team selects one team's usage ("" = no team filter). A team
+	// filter or a DimTeam grouping reads the team rollup, which cannot
+	// also be filtered or grouped by user or key.
+	Team string
 	// From and To are UTC days, both included; only the date part counts.
 	From, To time.Time
 	GroupBy  []Dimension // none: one total row
@@ -274,6 +344,7 @@ type UsageRow struct {
 	KeyID             string  `json:"key_id,omitempty"`
 	Provider          string  `json:"provider,omitempty"`
 	Model             string  `json:"model,omitempty"`
+	Team              string  `json:"team,omitempty"`
 	Requests          int64   `json:"requests"`
 	Errors            int64   `json:"errors"`
 	InputTokens       int64   `json:"input_tokens"`
@@ -284,12 +355,24 @@ type UsageRow struct {
 	// CostUnknown counts calls to models without a price; CostUSD leaves
 	// them out.
 	CostUnknown int64 `json:"cost_unknown"`
+
+	// CacheWriteTokens and CacheWrite1hTokens are prompt tokens written
+	// to the provider's cache (5-minute and 1-hour entries).
+	CacheWriteTokens   int64 `json:"cache_write_tokens"`
+	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens"`
 }
 
 // Usage sums the ledger's daily rollups. Rows are ordered by the grouping
 // columns. Rows still queued (at most one flush interval) are not counted.
 func (l *Ledger) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	var cols []string
+	table := "usage_daily"
+	if q.Team != "" || slices.Contains(q.GroupBy, DimTeam) {
+		table = "usage_team_daily"
+		if q.User != "" || q.KeyID != "" || slices.Contains(q.GroupBy, DimUser) || slices.Contains(q.GroupBy, DimKey) {
+			return nil, errors.New("cost: usage: team usage cannot be filtered or grouped by user or key")
+		}
+	}
 	for _, d := range q.GroupBy {
 		c, ok := dimColumns[d]
 		if !ok {
@@ -298,6 +381,9 @@ func (l *Ledger) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		cols = append(cols, c...)
 	}
 	where, args := []string{"1=1"}, []any{}
+	if q.Team != "" {
+		where, args = append(where, "team = ?"), append(args, q.Team)
+	}
 	if q.User != "" {
 		where, args = append(where, "user_id = ?"), append(args, q.User)
 	}
@@ -314,12 +400,13 @@ func (l *Ledger) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	sel := `CAST(COALESCE(SUM(requests),0) AS BIGINT), CAST(COALESCE(SUM(errors),0) AS BIGINT),
 		CAST(COALESCE(SUM(input_tokens),0) AS BIGINT), CAST(COALESCE(SUM(output_tokens),0) AS BIGINT),
 		CAST(COALESCE(SUM(thinking_tokens),0) AS BIGINT), CAST(COALESCE(SUM(cached_input_tokens),0) AS BIGINT),
-		COALESCE(SUM(cost_usd),0), CAST(COALESCE(SUM(cost_unknown),0) AS BIGINT)`
+		COALESCE(SUM(cost_usd),0), CAST(COALESCE(SUM(cost_unknown),0) AS BIGINT),
+		CAST(COALESCE(SUM(cache_write_tokens),0) AS BIGINT), CAST(COALESCE(SUM(cache_write_1h_tokens),0) AS BIGINT)`
 	query := "SELECT " + sel
 	if len(cols) > 0 {
 		query = "SELECT " + strings.Join(cols, ", ") + ", " + sel
 	}
-	query += " FROM usage_daily WHERE " + strings.Join(where, " AND ")
+	query += " FROM " + table + " WHERE " + strings.Join(where, " AND ")
 	if len(cols) > 0 {
 		query += " GROUP BY " + strings.Join(cols, ", ") + " ORDER BY " + strings.Join(cols, ", ")
 	}
@@ -336,7 +423,7 @@ func (l *Ledger) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 			dest = append(dest, u.column(c))
 		}
 		dest = append(dest, &u.Requests, &u.Errors, &u.InputTokens, &u.OutputTokens, &u.ThinkingTokens,
-			&u.CachedInputTokens, &u.CostUSD, &u.CostUnknown)
+			&u.CachedInputTokens, &u.CostUSD, &u.CostUnknown, &u.CacheWriteTokens, &u.CacheWrite1hTokens)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("cost: usage: scan: %w", err)
 		}
@@ -358,6 +445,8 @@ func (u *UsageRow) column(name string) *string {
 		return &u.KeyID
 	case "provider":
 		return &u.Provider
+	case "team":
+		return &u.Team
 	}
 	return &u.Model
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/goccy/go-yaml"
 
@@ -24,7 +25,10 @@ var embeddedPrices []byte
 type Price struct {
 	Input       float64 // uncached prompt tokens
 	CachedInput float64 // prompt tokens read from a cache
-	Output      float64 // completion tokens, thinking included
+	// CacheWrite and CacheWrite1h are prompt tokens written to the
+	// provider's cache (Anthropic: 5-minute and 1-hour entries).
+	CacheWrite, CacheWrite1h float64
+	Output                   float64 // completion tokens, thinking included
 	// Tiers replace the base prices for the whole request when the prompt
 	// is longer than their threshold (Gemini 2.5 Pro above 200k tokens).
 	// Sorted by threshold, ascending.
@@ -37,19 +41,34 @@ type Tier struct {
 	Input            float64
 	CachedInput      float64
 	Output           float64
+	CacheWrite       float64
+	CacheWrite1h     float64
 }
 
 // PriceEntry is one row of a price table, as written in prices.yaml and in
 // the configuration file's price overrides. Provider "" matches any
 // provider; Model may contain "*" wildcards. CachedInput nil means cached
-// tokens cost the input price.
+// tokens cost the input price; CacheWrite nil means cache writes do too,
+// and CacheWrite1h nil means the CacheWrite price. Source names the
+// table's entry in sources: where and when the price was checked.
 type PriceEntry struct {
-	Provider    string      `yaml:"provider,omitempty" json:"provider,omitempty"`
-	Model       string      `yaml:"model" json:"model"`
-	Input       float64     `yaml:"input" json:"input"`
-	Output      float64     `yaml:"output" json:"output"`
-	CachedInput *float64    `yaml:"cached_input,omitempty" json:"cached_input,omitempty"`
-	Tiers       []TierEntry `yaml:"tiers,omitempty" json:"tiers,omitempty"`
+	Provider     string      `yaml:"provider,omitempty" json:"provider,omitempty"`
+	Model        string      `yaml:"model" json:"model"`
+	Input        float64     `yaml:"input" json:"input"`
+	Output       float64     `yaml:"output" json:"output"`
+	CachedInput  *float64    `yaml:"cached_input,omitempty" json:"cached_input,omitempty"`
+	CacheWrite   *float64    `yaml:"cache_write,omitempty" json:"cache_write,omitempty"`
+	CacheWrite1h *float64    `yaml:"cache_write_1h,omitempty" json:"cache_write_1h,omitempty"`
+	Tiers        []TierEntry `yaml:"tiers,omitempty" json:"tiers,omitempty"`
+	Source       string      `yaml:"source,omitempty" json:"source,omitempty"`
+}
+
+// Source is where a group of prices comes from and the day it was last
+// checked (YYYY-MM-DD).
+type Source struct {
+	URL     string `yaml:"url" json:"url"`
+	Checked string `yaml:"checked" json:"checked"`
+	Note    string `yaml:"note,omitempty" json:"note,omitempty"`
 }
 
 // TierEntry is the file form of Tier.
@@ -58,12 +77,15 @@ type TierEntry struct {
 	Input            float64  `yaml:"input" json:"input"`
 	Output           float64  `yaml:"output" json:"output"`
 	CachedInput      *float64 `yaml:"cached_input,omitempty" json:"cached_input,omitempty"`
+	CacheWrite       *float64 `yaml:"cache_write,omitempty" json:"cache_write,omitempty"`
+	CacheWrite1h     *float64 `yaml:"cache_write_1h,omitempty" json:"cache_write_1h,omitempty"`
 }
 
 type tableFile struct {
-	Version string       `yaml:"version"`
-	Date    string       `yaml:"date"`
-	Models  []PriceEntry `yaml:"models"`
+	Version string            `yaml:"version"`
+	Date    string            `yaml:"date"`
+	Sources map[string]Source `yaml:"sources"`
+	Models  []PriceEntry      `yaml:"models"`
 }
 
 type exactKey struct{ provider, model string }
@@ -82,6 +104,7 @@ type Table struct {
 	exact         map[exactKey]Price
 	patterns      []pattern // most specific first
 	entries       []PriceEntry
+	sources       map[string]Source
 }
 
 // ParseTable reads a table in the prices.yaml format.
@@ -93,7 +116,22 @@ func ParseTable(data []byte) (*Table, error) {
 	if f.Version == "" || f.Date == "" {
 		return nil, fmt.Errorf("cost: parse price table: version and date are required")
 	}
-	return build(f.Version, f.Date, f.Models)
+	for name, src := range f.Sources {
+		if _, err := time.Parse(time.DateOnly, src.Checked); err != nil || src.URL == "" {
+			return nil, fmt.Errorf("cost: parse price table: source %q needs a url and a checked date (YYYY-MM-DD)", name)
+		}
+	}
+	for _, e := range f.Models {
+		if _, ok := f.Sources[e.Source]; e.Source != "" && !ok {
+			return nil, fmt.Errorf("cost: parse price table: %q names unknown source %q", e.Model, e.Source)
+		}
+	}
+	t, err := build(f.Version, f.Date, f.Models)
+	if err != nil {
+		return nil, err
+	}
+	t.sources = f.Sources
+	return t, nil
 }
 
 var (
@@ -122,13 +160,20 @@ func (t *Table) With(overrides []PriceEntry) (*Table, error) {
 	h := sha256.New()
 	for _, e := range overrides {
 		fmt.Fprintf(h, "%+v;", e)
-		if e.CachedInput != nil {
-			fmt.Fprintf(h, "c=%v;", *e.CachedInput)
+		for _, p := range []*float64{e.CachedInput, e.CacheWrite, e.CacheWrite1h} {
+			if p != nil {
+				fmt.Fprintf(h, "p=%v;", *p)
+			}
 		}
 	}
 	version := t.version + "+cfg." + hex.EncodeToString(h.Sum(nil))[:8]
 	all := append(append([]PriceEntry(nil), t.entries...), overrides...)
-	return build(version, t.date, all)
+	nt, err := build(version, t.date, all)
+	if err != nil {
+		return nil, err
+	}
+	nt.sources = t.sources
+	return nt, nil
 }
 
 func build(version, date string, entries []PriceEntry) (*Table, error) {
@@ -160,19 +205,36 @@ func (e PriceEntry) price() (Price, error) {
 	if e.Model == "" {
 		return Price{}, fmt.Errorf("cost: price entry without model")
 	}
-	if e.Input < 0 || e.Output < 0 || (e.CachedInput != nil && *e.CachedInput < 0) {
+	if e.Input < 0 || e.Output < 0 || negative(e.CachedInput, e.CacheWrite, e.CacheWrite1h) {
 		return Price{}, fmt.Errorf("cost: price of %q is negative", e.Model)
 	}
 	p := Price{Input: e.Input, Output: e.Output, CachedInput: orInput(e.CachedInput, e.Input)}
+	p.CacheWrite = orInput(e.CacheWrite, e.Input)
+	p.CacheWrite1h = orInput(e.CacheWrite1h, p.CacheWrite)
 	for _, te := range e.Tiers {
 		if te.AboveInputTokens <= 0 {
 			return Price{}, fmt.Errorf("cost: tier of %q needs above_input_tokens > 0", e.Model)
 		}
-		p.Tiers = append(p.Tiers, Tier{AboveInputTokens: te.AboveInputTokens, Input: te.Input,
-			Output: te.Output, CachedInput: orInput(te.CachedInput, te.Input)})
+		if te.Input < 0 || te.Output < 0 || negative(te.CachedInput, te.CacheWrite, te.CacheWrite1h) {
+			return Price{}, fmt.Errorf("cost: tier price of %q is negative", e.Model)
+		}
+		tier := Tier{AboveInputTokens: te.AboveInputTokens, Input: te.Input,
+			Output: te.Output, CachedInput: orInput(te.CachedInput, te.Input)}
+		tier.CacheWrite = orInput(te.CacheWrite, te.Input)
+		tier.CacheWrite1h = orInput(te.CacheWrite1h, tier.CacheWrite)
+		p.Tiers = append(p.Tiers, tier)
 	}
 	sort.Slice(p.Tiers, func(i, j int) bool { return p.Tiers[i].AboveInputTokens < p.Tiers[j].AboveInputTokens })
 	return p, nil
+}
+
+func negative(ps ...*float64) bool {
+	for _, p := range ps {
+		if p != nil && *p < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func orInput(cached *float64, input float64) float64 {
@@ -233,7 +295,8 @@ func (t *Table) matchPattern(provider, model string) (Price, bool) {
 }
 
 // Cost prices one interaction's normalised usage: uncached input at the
-// input price, cached input at the cached price, tool-use prompt tokens at
+// input price, cached input at the cached price, cache writes at their
+// own prices (5-minute and 1-hour), tool-use prompt tokens at
 // the input price, output (thinking included) at the output price, all at
 // the tier the prompt size selects. known=false means the model is not in
 // the table: record it as cost unknown, never as free.
@@ -252,18 +315,36 @@ func (t *Table) Estimate(provider, model string, inputTokens, maxOutputTokens in
 }
 
 // Cost prices u with p.
+// The parts of InputTokens (reads, then 5-minute and 1-hour writes) are
+// each capped by what is left, so a bad report never prices more tokens
+// than InputTokens.
 func (p Price) Cost(u llm.Usage) float64 {
-	in, cachedIn, out := p.Input, p.CachedInput, p.Output
+	in, cachedIn, out, w5, w1 := p.Input, p.CachedInput, p.Output, p.CacheWrite, p.CacheWrite1h
 	for _, tier := range p.Tiers {
 		if u.InputTokens > tier.AboveInputTokens {
-			in, cachedIn, out = tier.Input, tier.CachedInput, tier.Output
+			in, cachedIn, out, w5, w1 = tier.Input, tier.CachedInput, tier.Output, tier.CacheWrite, tier.CacheWrite1h
 		}
 	}
-	cached := min(max(u.CachedInputTokens, 0), max(u.InputTokens, 0))
-	uncached := max(u.InputTokens, 0) - cached
+	left := max(u.InputTokens, 0)
+	take := func(n int) int {
+		n = min(max(n, 0), left)
+		left -= n
+		return n
+	}
+	cached, write5, write1 := take(u.CachedInputTokens), take(u.CacheWriteTokens), take(u.CacheWrite1hTokens)
 	tool := max(u.ToolUseInputTokens, 0)
 	output := max(u.OutputTokens, 0)
-	return (float64(uncached+tool)*in + float64(cached)*cachedIn + float64(output)*out) / 1e6
+	return (float64(left+tool)*in + float64(cached)*cachedIn + float64(write5)*w5 + float64(write1)*w1 +
+		float64(output)*out) / 1e6
+}
+
+// Entries returns the table's rows (the embedded ones, then overrides).
+func (t *Table) Entries() []PriceEntry { return append([]PriceEntry(nil), t.entries...) }
+
+// Source returns the named source of the table's prices.
+func (t *Table) Source(name string) (Source, bool) {
+	s, ok := t.sources[name]
+	return s, ok
 }
 
 // baseName strips what providers add to a base model name: a "models/"

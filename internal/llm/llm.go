@@ -98,6 +98,10 @@ type Request struct {
 	// ThinkingBudget overrides the provider's configured thinking budget
 	// (Gemini 2.5); nil keeps the configured one.
 	ThinkingBudget *int
+	// ThinkingLevel overrides the configured thinking level (Gemini 3:
+	// minimal, low, medium, high); "" keeps the configured one. It wins
+	// over ThinkingBudget; an adapter sends the one its model takes.
+	ThinkingLevel string
 	// Collect says the caller wants the whole answer at once, not a
 	// stream. An adapter may then make the upstream's non-stream call
 	// (one JSON body) and yield the answer as one content chunk and the

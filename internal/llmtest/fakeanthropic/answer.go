@@ -55,8 +55,12 @@ func (a *answer) usageJSON(output bool) map[string]any {
 		"input_tokens":                a.usage.InputTokens,
 		"cache_creation_input_tokens": a.usage.CacheCreationInputTokens,
 		"cache_read_input_tokens":     a.usage.CacheReadInputTokens,
-		"output_tokens":               1,
-		"service_tier":                "standard",
+		"cache_creation": map[string]int{
+			"ephemeral_5m_input_tokens": a.usage.CacheCreationInputTokens - a.usage.CacheCreation1hInputTokens,
+			"ephemeral_1h_input_tokens": a.usage.CacheCreation1hInputTokens,
+		},
+		"output_tokens": 1,
+		"service_tier":  "standard",
 	}
 	if output {
 		u["output_tokens"] = a.usage.OutputTokens

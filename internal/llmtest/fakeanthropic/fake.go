@@ -72,6 +72,10 @@ type Usage struct {
 	InputTokens, OutputTokens                      int
 	CacheReadInputTokens, CacheCreationInputTokens int
 	ThinkingTokens                                 int
+	// CacheCreation1hInputTokens is the part of CacheCreationInputTokens
+	// written to 1-hour cache entries; the rest went to 5-minute ones
+	// (usage.cache_creation).
+	CacheCreation1hInputTokens int
 }
 
 // APIError is Anthropic's error object; ErrorCode fills details.error_code.

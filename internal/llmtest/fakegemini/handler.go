@@ -154,6 +154,32 @@ func validateConfig(model string, g *GenerationConfig) string {
 	if tc := g.ThinkingConfig; tc != nil && tc.ThinkingBudget != nil && *tc.ThinkingBudget == 0 && strings.Contains(model, "-pro") {
 		return "Budget 0 is invalid. This model only works in thinking mode."
 	}
+	return validateThinking(model, g.ThinkingConfig)
+}
+
+// validateThinking checks a thinkingConfig as the API does: a budget and
+// a level together are refused; a level needs a Gemini 3 model, and the
+// Pro models take only low and high.
+func validateThinking(model string, tc *ThinkingConfig) string {
+	if tc == nil || tc.ThinkingLevel == "" {
+		return ""
+	}
+	if tc.ThinkingBudget != nil {
+		return "Unable to submit request because thinking_budget and thinking_level are not supported together."
+	}
+	level := strings.ToUpper(tc.ThinkingLevel)
+	switch level {
+	case "MINIMAL", "LOW", "MEDIUM", "HIGH":
+	default:
+		return fmt.Sprintf("Invalid value at 'generation_config.thinking_config.thinking_level' (type.googleapis.com/google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel), %q", tc.ThinkingLevel)
+	}
+	id := model[strings.Index(model, "/")+1:]
+	if !strings.HasPrefix(id, "gemini-3") {
+		return "Thinking level is not supported for this model."
+	}
+	if strings.Contains(id, "-pro") && (level == "MINIMAL" || level == "MEDIUM") {
+		return fmt.Sprintf("Thinking level %s is not supported for this model.", level)
+	}
 	return ""
 }
 
@@ -190,7 +216,7 @@ func modelInfo(name string) map[string]any {
 		"inputTokenLimit": 1048576, "outputTokenLimit": 65536,
 		"supportedGenerationMethods": []string{"generateContent", "countTokens"},
 		"temperature":                1, "maxTemperature": 2, "topP": 0.95, "topK": 64,
-		"thinking": strings.HasPrefix(id, "gemini-2.5"),
+		"thinking": strings.HasPrefix(id, "gemini-2.5") || strings.HasPrefix(id, "gemini-3"),
 	}
 }
 

@@ -66,7 +66,8 @@ var _ llmtest.Scripter = (*Server)(nil)
 func New(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{Key: "test-gemini-" + randomHex(8), models: map[string]bool{}}
-	for _, m := range []string{"gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro", "gemini-2.0-flash"} {
+	for _, m := range []string{"gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro", "gemini-2.0-flash",
+		"gemini-3-pro-preview", "gemini-3-flash-preview"} {
 		s.AddModel(m)
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))

@@ -70,7 +70,7 @@ func TestToolCallRoundTrip(t *testing.T) {
 	f.Enqueue(fakeanthropic.Reply{
 		Text:      []string{"Checking."},
 		ToolCalls: []fakeanthropic.ToolCall{{ID: "toolu_1", Name: "get_weather", Input: `{"city":"Paris"}`}, {ID: "toolu_2", Name: "get_time", Input: `{"tz":"Europe/Paris"}`}},
-		Usage:     &fakeanthropic.Usage{InputTokens: 30, CacheReadInputTokens: 200, CacheCreationInputTokens: 5, OutputTokens: 42, ThinkingTokens: 12},
+		Usage:     &fakeanthropic.Usage{InputTokens: 30, CacheReadInputTokens: 200, CacheCreationInputTokens: 5, CacheCreation1hInputTokens: 2, OutputTokens: 42, ThinkingTokens: 12},
 	})
 	req := llmtest.ConformanceRequest("claude-haiku-4-5")
 	req.Tools = []llm.Tool{llmtest.WeatherTool, {Name: "get_time"}}
@@ -86,7 +86,7 @@ func TestToolCallRoundTrip(t *testing.T) {
 			{ID: "toolu_2", Name: "get_time", Arguments: `{"tz":"Europe/Paris"}`},
 		},
 		FinishReason: llm.FinishToolCalls,
-		Usage:        llm.Usage{InputTokens: 235, CachedInputTokens: 200, CacheWriteTokens: 5, OutputTokens: 42, ThinkingTokens: 12, TotalTokens: 277},
+		Usage:        llm.Usage{InputTokens: 235, CachedInputTokens: 200, CacheWriteTokens: 3, CacheWrite1hTokens: 2, OutputTokens: 42, ThinkingTokens: 12, TotalTokens: 277},
 		Model:        "claude-haiku-4-5", Provider: "anthropic",
 	}
 	if diff := cmp.Diff(want, r); diff != "" {

@@ -66,10 +66,13 @@ type streamState struct {
 	usage llm.Usage
 	// input, cache reads and cache writes, kept apart until the end.
 	input, cacheRead, cacheWrite int
-	cacheWrite1h                 int // of cacheWrite, the 1-hour entries
 	stop, stopSequence           string
 	tools                        map[int]*toolBuilder
 	order                        []int
+
+	// cacheWrite5m and cacheWrite1h split cacheWrite by TTL when the
+	// answer says (usage.cache_creation).
+	cacheWrite5m, cacheWrite1h int
 }
 
 type toolBuilder struct {
@@ -153,8 +156,9 @@ func (s *streamState) addUsage(u *usage) {
 	set(&s.input, u.InputTokens)
 	set(&s.cacheRead, u.CacheReadTokens)
 	set(&s.cacheWrite, u.CacheCreationTokens)
-	if u.CacheCreation != nil {
-		s.cacheWrite1h = u.CacheCreation.Ephemeral1h
+	if cc := u.CacheCreation; cc != nil {
+		set(&s.cacheWrite5m, cc.Ephemeral5m)
+		set(&s.cacheWrite1h, cc.Ephemeral1h)
 	}
 	set(&s.usage.OutputTokens, u.OutputTokens)
 	if u.OutputTokensDetails != nil {
@@ -164,12 +168,10 @@ func (s *streamState) addUsage(u *usage) {
 
 func (s *streamState) final() llm.Chunk {
 	u := s.usage
-	u.InputTokens = s.input + s.cacheRead + s.cacheWrite
+	u.CacheWrite1hTokens = max(s.cacheWrite1h, 0)
+	u.CacheWriteTokens = max(s.cacheWrite5m, s.cacheWrite-u.CacheWrite1hTokens, 0)
+	u.InputTokens = s.input + s.cacheRead + u.CacheWriteTokens + u.CacheWrite1hTokens
 	u.CachedInputTokens = s.cacheRead
-	// Cache writes are input too (billed at their own rates): the 1-hour
-	// entries apart from the 5-minute ones.
-	u.CacheWrite1hTokens = min(s.cacheWrite1h, s.cacheWrite)
-	u.CacheWriteTokens = s.cacheWrite - u.CacheWrite1hTokens
 	u.TotalTokens = u.InputTokens + u.OutputTokens
 	out := llm.Chunk{FinishReason: mapStop(s.stop), Usage: &u, Model: s.model, Provider: providerName}
 	if s.stop == "stop_sequence" {

@@ -94,10 +94,10 @@ type usage struct {
 	OutputTokens        *int `json:"output_tokens"`
 	CacheReadTokens     *int `json:"cache_read_input_tokens"`
 	CacheCreationTokens *int `json:"cache_creation_input_tokens"`
-	// CacheCreation splits the cache writes by lifetime.
+	// CacheCreation splits the cache writes by TTL (5 minutes, 1 hour).
 	CacheCreation *struct {
-		Ephemeral5m int `json:"ephemeral_5m_input_tokens"`
-		Ephemeral1h int `json:"ephemeral_1h_input_tokens"`
+		Ephemeral5m *int `json:"ephemeral_5m_input_tokens"`
+		Ephemeral1h *int `json:"ephemeral_1h_input_tokens"`
 	} `json:"cache_creation"`
 	OutputTokensDetails *struct {
 		ThinkingTokens int `json:"thinking_tokens"`

@@ -24,6 +24,9 @@
 //   - -1 is dynamic thinking; maxOutputTokens = MaxTokens +
 //     DynamicThinkingHeadroom.
 //
+// Gemini 3 and later take a thinkingLevel instead (Config.ThinkingLevel,
+// Request.ThinkingLevel; thinking.go maps one onto the other).
+//
 // Request.ThinkingBudget, when set, overrides Config.ThinkingBudget. An
 // answer that is still empty because of thinking is an error of kind
 // llm.KindEmpty, never a silent empty success.
@@ -65,6 +68,12 @@ type Config struct {
 	// model decide, N > 0 caps it at N tokens. See the package comment for
 	// how it changes maxOutputTokens.
 	ThinkingBudget int
+	// ThinkingLevel is the thinking level of Gemini 3 and later (minimal,
+	// low, medium or high; "" derives it from ThinkingBudget: 0 is the
+	// lowest level the model takes, -1 its default). Each model gets
+	// only the setting its family speaks: a level is translated to a
+	// budget for 2.5, a budget to a level for 3.
+	ThinkingLevel string
 	// HTTPClient sends the requests. Default: http.DefaultClient. Its
 	// Timeout must be zero or long enough for a whole streamed answer;
 	// per-request deadlines come from the context.
@@ -73,11 +82,11 @@ type Config struct {
 
 // Client calls the Gemini API. It is safe for concurrent use.
 type Client struct {
-	base   string
-	key    string
-	budget int
-	hc     *http.Client
-	now    func() time.Time
+	base  string
+	key   string
+	think thinking
+	hc    *http.Client
+	now   func() time.Time
 }
 
 var (
@@ -88,11 +97,11 @@ var (
 // New returns a client for cfg, with defaults applied.
 func New(cfg Config) *Client {
 	return &Client{
-		base:   strings.TrimRight(cmp.Or(cfg.BaseURL, DefaultBaseURL), "/"),
-		key:    cfg.APIKey,
-		budget: cfg.ThinkingBudget,
-		hc:     cmp.Or(cfg.HTTPClient, http.DefaultClient),
-		now:    time.Now,
+		base:  strings.TrimRight(cmp.Or(cfg.BaseURL, DefaultBaseURL), "/"),
+		key:   cfg.APIKey,
+		think: thinking{budget: cfg.ThinkingBudget, level: cfg.ThinkingLevel},
+		hc:    cmp.Or(cfg.HTTPClient, http.DefaultClient),
+		now:   time.Now,
 	}
 }
 
@@ -174,7 +183,7 @@ func (c *Client) open(ctx context.Context, req *llm.Request) (*http.Response, er
 }
 
 func (c *Client) encode(req *llm.Request) ([]byte, error) {
-	w, err := toWire(req, c.budget)
+	w, err := toWire(req, c.think)
 	if err != nil {
 		return nil, err
 	}

@@ -93,12 +93,12 @@ func budgetPlan(model string, maxTokens, budget int) (*thinkingConfig, int) {
 	if maxTokens > 0 {
 		maxOut = min(maxTokens+extra, maxOutputCap)
 	}
-	return &thinkingConfig{ThinkingBudget: budget}, maxOut
+	return &thinkingConfig{ThinkingBudget: &budget}, maxOut
 }
 
-// toWire converts req to the Gemini request body. budget is the
-// configured thinking budget; req.ThinkingBudget overrides it.
-func toWire(req *llm.Request, budget int) (*generateRequest, error) {
+// toWire converts req to the Gemini request body. th is the configured
+// thinking setting; req.ThinkingLevel and req.ThinkingBudget override it.
+func toWire(req *llm.Request, th thinking) (*generateRequest, error) {
 	contents, err := toContents(req.Messages)
 	if err != nil {
 		return nil, err
@@ -107,23 +107,20 @@ func toWire(req *llm.Request, budget int) (*generateRequest, error) {
 	if req.System != "" {
 		w.SystemInstruction = &content{Parts: []part{{Text: req.System}}}
 	}
-	if req.ThinkingBudget != nil {
-		budget = *req.ThinkingBudget
-	}
-	w.GenerationConfig = toGenerationConfig(req, budget)
+	w.GenerationConfig = toGenerationConfig(req, th)
 	w.Tools = toTools(req.Tools)
 	w.ToolConfig = toToolConfig(req.ToolChoice)
 	return w, nil
 }
 
-func toGenerationConfig(req *llm.Request, budget int) *generationConfig {
+func toGenerationConfig(req *llm.Request, th thinking) *generationConfig {
 	g := &generationConfig{
 		Temperature:   req.Temperature,
 		TopP:          req.TopP,
 		StopSequences: req.Stop,
 		Seed:          req.Seed,
 	}
-	g.ThinkingConfig, g.MaxOutputTokens = budgetPlan(req.Model, req.MaxTokens, budget)
+	g.ThinkingConfig, g.MaxOutputTokens = th.plan(req)
 	if g.ThinkingConfig != nil && req.ThinkingBudget != nil && *req.ThinkingBudget != ThinkingOff {
 		// The caller asked for thinking: show it the thought summaries
 		// (llm.Chunk.Thinking). A configured budget alone does not: a

@@ -34,7 +34,7 @@ type countResponse struct {
 // exact count Gemini bills as promptTokenCount. Generation settings do
 // not change the input, so none are sent.
 func (c *Client) CountTokens(ctx context.Context, req *llm.Request) (llm.TokenCount, error) {
-	w, err := toWire(req, c.budget)
+	w, err := toWire(req, c.think)
 	if err != nil {
 		return llm.TokenCount{}, err
 	}

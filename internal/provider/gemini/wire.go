@@ -52,9 +52,11 @@ type generationConfig struct {
 	ThinkingConfig   *thinkingConfig `json:"thinkingConfig,omitempty"`
 }
 
-// thinkingConfig always carries its budget: 0 (off) is meaningful.
+// thinkingConfig carries a budget (2.5; 0, off, is meaningful) or a
+// level (Gemini 3), never both: Gemini answers 400 to both.
 type thinkingConfig struct {
-	ThinkingBudget int `json:"thinkingBudget"`
+	ThinkingBudget *int   `json:"thinkingBudget,omitempty"`
+	ThinkingLevel  string `json:"thinkingLevel,omitempty"`
 	// IncludeThoughts asks for thought summaries ("thought": true parts).
 	IncludeThoughts bool `json:"includeThoughts,omitempty"`
 }
