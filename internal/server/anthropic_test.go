@@ -232,3 +232,17 @@ func TestAnthropicErrorMapping(t *testing.T) {
 		t.Errorf("auth error %d %s", w.Code, w.Body)
 	}
 }
+
+// TestAnthropicHeartbeat: an idle Anthropic stream is kept alive with
+// Anthropic's own ping event, the others with an SSE comment.
+func TestAnthropicHeartbeat(t *testing.T) {
+	var buf bytes.Buffer
+	sw := sse.NewWriter(&buf)
+	if err := heartbeat(sw, &anEvents{}); err != nil || buf.String() != "event: ping\ndata: {\"type\":\"ping\"}\n\n" {
+		t.Errorf("anthropic heartbeat %q %v", buf.String(), err)
+	}
+	buf.Reset()
+	if err := heartbeat(sw, chatEvents{}); err != nil || buf.String() != ": keep-alive\n\n" {
+		t.Errorf("chat heartbeat %q %v", buf.String(), err)
+	}
+}
