@@ -2,18 +2,26 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeprovider"
+	"github.com/llm-connector/llm-connector/internal/route"
+	"github.com/llm-connector/llm-connector/internal/router"
 	"github.com/llm-connector/llm-connector/internal/sse"
+	"github.com/llm-connector/llm-connector/internal/track"
 )
 
 func intp(n int) *int { return &n }
@@ -244,5 +252,52 @@ func TestAnthropicHeartbeat(t *testing.T) {
 	buf.Reset()
 	if err := heartbeat(sw, chatEvents{}); err != nil || buf.String() != ": keep-alive\n\n" {
 		t.Errorf("chat heartbeat %q %v", buf.String(), err)
+	}
+}
+
+// TestAnthropicThroughPipeline: /v1/messages runs the gateway's one
+// pipeline: the interaction is recorded with endpoint /v1/messages, the
+// caller named by metadata.user_id when nothing else names it, streamed
+// or not, and an unknown route is Anthropic's 404.
+func TestAnthropicThroughPipeline(t *testing.T) {
+	var calls []track.Call
+	p := fakeprovider.New("google")
+	p.SetDefault(fakeprovider.Text("Hi there"),
+		fakeprovider.Chunk(llm.Chunk{FinishReason: "stop", Model: "gemini-2.5-flash", Usage: &llm.Usage{InputTokens: 20, OutputTokens: 3}}))
+	table, err := route.New(route.Config{Backends: map[string]route.Backend{"google": {P: p, DefaultModel: "gemini-2.5-flash"}},
+		Primary: "google", Policy: router.DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	gw := &gateway.Gateway{Routes: table, Sink: track.SinkFunc(func(_ context.Context, c track.Call) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, c)
+		return nil
+	})}
+	h := (&Server{GW: gw, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}).Handler()
+	for _, stream := range []string{"false", "true"} {
+		body := `{"model":"default","max_tokens":50,"stream":` + stream + `,"metadata":{"user_id":"dev-42"},"messages":[{"role":"user","content":"hi"}]}`
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("POST", "/v1/messages", strings.NewReader(body)))
+		if w.Code != 200 || !strings.Contains(w.Body.String(), "Hi there") || w.Header().Get("Request-Id") == "" {
+			t.Fatalf("stream=%s: %d %s", stream, w.Code, w.Body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 {
+		t.Fatalf("%d records", len(calls))
+	}
+	for i, c := range calls {
+		if c.Endpoint != "/v1/messages" || c.User != "dev-42" || c.Streamed != (i == 1) || c.Usage.InputTokens != 20 || !c.Success {
+			t.Errorf("record %d: %+v", i, c)
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/v1/messages", nil))
+	if w.Code != 405 || !strings.Contains(w.Body.String(), `"type":"error","error":{"type":"invalid_request_error"`) {
+		t.Errorf("GET /v1/messages: %d %s", w.Code, w.Body)
 	}
 }
