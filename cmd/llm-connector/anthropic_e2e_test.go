@@ -56,7 +56,7 @@ func anParams(text string) anthropic.MessageNewParams {
 	}
 }
 
-func weatherTool() []anthropic.ToolUnionParam {
+func anWeatherTool() []anthropic.ToolUnionParam {
 	return []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{Name: "get_weather", Description: anthropic.String("Weather of a city"),
 		InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"city": map[string]any{"type": "string"}}, Required: []string{"city"}}}}}
 }
@@ -144,7 +144,7 @@ func TestAnthropicSDKGemini(t *testing.T) {
 	})
 	t.Run("count_tokens", func(t *testing.T) {
 		n, err := c.Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{Model: "default",
-			Messages: anParams("how many tokens is this").Messages, Tools: toolsCount(weatherTool())})
+			Messages: anParams("how many tokens is this").Messages, Tools: anToolsCount(anWeatherTool())})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestAnthropicSDKGemini(t *testing.T) {
 	})
 }
 
-func toolsCount(in []anthropic.ToolUnionParam) []anthropic.MessageCountTokensToolUnionParam {
+func anToolsCount(in []anthropic.ToolUnionParam) []anthropic.MessageCountTokensToolUnionParam {
 	out := make([]anthropic.MessageCountTokensToolUnionParam, len(in))
 	for i, t := range in {
 		out[i] = anthropic.MessageCountTokensToolUnionParam{OfTool: t.OfTool}
@@ -174,7 +174,7 @@ func TestAnthropicSDKToolsRoundTrip(t *testing.T) {
 	_, c := geminiService(t, gem, "127.0.0.1:1")
 	gem.Enqueue(fakegemini.ToolCallReply("get_weather", `{"city":"Paris"}`))
 	p := anParams("weather in Paris?")
-	p.Tools = weatherTool()
+	p.Tools = anWeatherTool()
 	msg, _, err := anStream(t, c, p)
 	if err != nil {
 		t.Fatal(err)
@@ -195,11 +195,11 @@ func TestAnthropicSDKToolsRoundTrip(t *testing.T) {
 	contents := gem.Last(t).Body.Contents
 	last := contents[len(contents)-1].Parts[0].FunctionResponse
 	if len(contents) != 3 || contents[1].Parts[0].FunctionCall == nil || last == nil || last.Name != "get_weather" || string(last.Response) != `{"temp":21}` {
-		t.Errorf("contents sent to Gemini: %s", mustJSON(contents))
+		t.Errorf("contents sent to Gemini: %s", anJSON(contents))
 	}
 }
 
-func mustJSON(v any) string {
+func anJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
@@ -257,7 +257,7 @@ func TestAnthropicRealOllama(t *testing.T) {
 		t.Fatalf("err %v, message %s, events %v", err, smsg.RawJSON(), types)
 	}
 	p := anParams("weather in Paris?")
-	p.Tools = weatherTool()
+	p.Tools = anWeatherTool()
 	call, err := c.Messages.New(context.Background(), p)
 	if err != nil || call.StopReason != anthropic.StopReasonToolUse || call.Content[len(call.Content)-1].Name != "get_weather" {
 		t.Fatalf("err %v, tool call %s", err, call.RawJSON())
@@ -288,7 +288,7 @@ func TestAnthropicSDKOpenAI(t *testing.T) {
 	}
 	oa.Enqueue(fakeopenai.Reply{ToolCalls: []fakeopenai.ToolCall{{ID: "call_1", Name: "get_weather", Arguments: `{"city":"Oslo"}`}}})
 	p := anParams("weather?")
-	p.Tools = weatherTool()
+	p.Tools = anWeatherTool()
 	smsg, _, err := anStream(t, c, p)
 	if err != nil || smsg.StopReason != "tool_use" || smsg.Content[0].ID != "call_1" || string(smsg.Content[0].Input) != `{"city":"Oslo"}` {
 		t.Fatalf("err %v, message %s", err, smsg.RawJSON())
@@ -347,7 +347,7 @@ func TestAnthropicSDKAnthropicThinkingTools(t *testing.T) {
 	p := anParams("weather in Rome?")
 	p.MaxTokens = 4096
 	p.Thinking = anthropic.ThinkingConfigParamOfEnabled(2048)
-	p.Tools = weatherTool()
+	p.Tools = anWeatherTool()
 	msg, _, err := anStream(t, c, p)
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,8 @@ import (
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakegemini"
 )
 
-// session is testdata/claude-code-session.json.
-type session struct {
+// anSession is testdata/claude-code-session.json.
+type anSession struct {
 	Headers map[string]string `json:"headers"`
 	Steps   []struct {
 		Name string          `json:"name"`
@@ -32,7 +32,7 @@ type anFrame struct {
 // readFrames reads "event: X\ndata: {...}\n\n" frames, failing on any
 // other line (a comment, a data-only event, a name that is not the
 // data's type).
-func readFrames(t *testing.T, r io.Reader) []anFrame {
+func anReadFrames(t *testing.T, r io.Reader) []anFrame {
 	t.Helper()
 	var out []anFrame
 	sc := bufio.NewScanner(r)
@@ -62,7 +62,7 @@ func readFrames(t *testing.T, r io.Reader) []anFrame {
 // returns the blocks rebuilt from the deltas: message_start first, then
 // blocks each started, delta'd and stopped at consecutive indexes, one
 // message_delta, message_stop last.
-func checkGrammar(t *testing.T, frames []anFrame) (blocks []map[string]any, start, delta map[string]any) {
+func anCheckGrammar(t *testing.T, frames []anFrame) (blocks []map[string]any, start, delta map[string]any) {
 	t.Helper()
 	if len(frames) < 3 || frames[0].name != "message_start" || frames[len(frames)-1].name != "message_stop" {
 		t.Fatalf("stream does not start with message_start and end with message_stop: %v", frames)
@@ -86,9 +86,9 @@ func checkGrammar(t *testing.T, frames []anFrame) (blocks []map[string]any, star
 			b := blocks[open]
 			switch d["type"] {
 			case "text_delta":
-				b["text"] = text(b["text"]) + text(d["text"])
+				b["text"] = anText(b["text"]) + anText(d["text"])
 			case "input_json_delta":
-				b["partial"] = text(b["partial"]) + text(d["partial_json"])
+				b["partial"] = anText(b["partial"]) + anText(d["partial_json"])
 			default:
 				t.Fatalf("delta type %v", d["type"])
 			}
@@ -120,7 +120,7 @@ func TestClaudeCodeSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sess session
+	var sess anSession
 	if err := json.Unmarshal(raw, &sess); err != nil {
 		t.Fatal(err)
 	}
@@ -165,9 +165,9 @@ func TestClaudeCodeSession(t *testing.T) {
 			}
 			continue
 		}
-		frames := readFrames(t, resp.Body)
+		frames := anReadFrames(t, resp.Body)
 		resp.Body.Close()
-		blocks, start, delta := checkGrammar(t, frames)
+		blocks, start, delta := anCheckGrammar(t, frames)
 		if su := start["usage"].(map[string]any); su["input_tokens"].(float64) != 1200 {
 			t.Errorf("%s: message_start usage %v", step.Name, su)
 		}
@@ -191,10 +191,10 @@ func TestClaudeCodeSession(t *testing.T) {
 	if len(answers[1]) != 1 || answers[1][0]["text"] != "Three files: README.md, go.mod and main.go." {
 		t.Errorf("second answer %v", answers[1])
 	}
-	checkGeminiSaw(t, gem)
+	anGeminiSaw(t, gem)
 }
 
-func checkGeminiSaw(t *testing.T, gem *fakegemini.Server) {
+func anGeminiSaw(t *testing.T, gem *fakegemini.Server) {
 	t.Helper()
 	var gen []fakegemini.Recorded
 	for _, r := range gem.Requests() {
@@ -208,19 +208,19 @@ func checkGeminiSaw(t *testing.T, gem *fakegemini.Server) {
 	last := gen[2].Body
 	sys := last.SystemInstruction
 	if sys == nil || !strings.HasPrefix(*sys.Parts[0].Text, "You are Claude Code") || !strings.Contains(*sys.Parts[0].Text, "\n\nYou are an interactive CLI tool") {
-		t.Errorf("system instruction %s", mustJSON(sys))
+		t.Errorf("system instruction %s", anJSON(sys))
 	}
 	if len(last.Tools) != 1 || len(last.Tools[0].FunctionDeclarations) != 2 || last.Tools[0].FunctionDeclarations[0].Name != "Bash" {
-		t.Errorf("tools %s", mustJSON(last.Tools))
+		t.Errorf("tools %s", anJSON(last.Tools))
 	}
 	c := last.Contents
 	if len(c) != 3 || c[1].Role != "model" || c[1].Parts[1].FunctionCall == nil || c[2].Parts[0].FunctionResponse == nil ||
 		c[2].Parts[0].FunctionResponse.Name != "Bash" || !strings.Contains(string(c[2].Parts[0].FunctionResponse.Response), "README.md") {
-		t.Errorf("contents %s", mustJSON(c))
+		t.Errorf("contents %s", anJSON(c))
 	}
 }
 
-func text(v any) string {
+func anText(v any) string {
 	s, _ := v.(string)
 	return s
 }

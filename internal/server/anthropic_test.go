@@ -24,7 +24,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/track"
 )
 
-func intp(n int) *int { return &n }
+func anIntp(n int) *int { return &n }
 
 func TestDecodeAnthropic(t *testing.T) {
 	const user = `"messages":[{"role":"user","content":"hi"}]`
@@ -47,7 +47,7 @@ func TestDecodeAnthropic(t *testing.T) {
 				System: "You are X.\n\nBe brief.", Messages: hi}},
 		{name: "thinking: max_tokens includes the budget",
 			body: `{"model":"m","max_tokens":3000,"thinking":{"type":"enabled","budget_tokens":2048},` + user + `}`,
-			want: &llm.Request{Model: "m", MaxTokens: 952, ThinkingBudget: intp(2048), Messages: hi}},
+			want: &llm.Request{Model: "m", MaxTokens: 952, ThinkingBudget: anIntp(2048), Messages: hi}},
 		{name: "tools, tool_choice any, a tool round trip with thinking and is_error",
 			body: `{"model":"m","max_tokens":10,"tools":[{"name":"get_weather","description":"d","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}}],` +
 				`"tool_choice":{"type":"any"},"messages":[{"role":"user","content":"w?"},` +
@@ -137,7 +137,7 @@ func TestAnthropicMessageEncoding(t *testing.T) {
 }
 
 // sseFrames parses "event: X\ndata: Y\n\n" frames.
-func sseFrames(t *testing.T, raw string) (names, data []string) {
+func anFrames(t *testing.T, raw string) (names, data []string) {
 	t.Helper()
 	for _, f := range strings.Split(strings.TrimSuffix(raw, "\n\n"), "\n\n") {
 		name, rest, ok := strings.Cut(f, "\n")
@@ -175,7 +175,7 @@ func TestAnthropicStreamEncoding(t *testing.T) {
 	if err := ev.done(sw, res, ""); err != nil {
 		t.Fatal(err)
 	}
-	names, data := sseFrames(t, buf.String())
+	names, data := anFrames(t, buf.String())
 	want := []string{
 		`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"gemini-2.5-flash","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":20,"cache_creation_input_tokens":0,"cache_read_input_tokens":10,"output_tokens":1}}}`,
 		`{"type":"ping"}`,
@@ -206,7 +206,7 @@ func TestAnthropicStreamEncoding(t *testing.T) {
 	if err := ev.fail(sw, &llm.Error{Kind: llm.KindUnavailable, Provider: "google", Message: "stream cut"}); err != nil {
 		t.Fatal(err)
 	}
-	_, data = sseFrames(t, buf.String())
+	_, data = anFrames(t, buf.String())
 	if len(data) != 1 || !strings.Contains(data[0], `"error":{"type":"overloaded_error","message":"google: stream cut"}`) {
 		t.Errorf("error event %v", data)
 	}
