@@ -12,6 +12,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeanthropic"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakegemini"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeollama"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeopenai"
@@ -55,7 +56,7 @@ func anParams(text string) anthropic.MessageNewParams {
 	}
 }
 
-func weatherTool() []anthropic.ToolUnionParam {
+func anWeatherTool() []anthropic.ToolUnionParam {
 	return []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{Name: "get_weather", Description: anthropic.String("Weather of a city"),
 		InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"city": map[string]any{"type": "string"}}, Required: []string{"city"}}}}}
 }
@@ -143,7 +144,7 @@ func TestAnthropicSDKGemini(t *testing.T) {
 	})
 	t.Run("count_tokens", func(t *testing.T) {
 		n, err := c.Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{Model: "default",
-			Messages: anParams("how many tokens is this").Messages, Tools: toolsCount(weatherTool())})
+			Messages: anParams("how many tokens is this").Messages, Tools: anToolsCount(anWeatherTool())})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +158,7 @@ func TestAnthropicSDKGemini(t *testing.T) {
 	})
 }
 
-func toolsCount(in []anthropic.ToolUnionParam) []anthropic.MessageCountTokensToolUnionParam {
+func anToolsCount(in []anthropic.ToolUnionParam) []anthropic.MessageCountTokensToolUnionParam {
 	out := make([]anthropic.MessageCountTokensToolUnionParam, len(in))
 	for i, t := range in {
 		out[i] = anthropic.MessageCountTokensToolUnionParam{OfTool: t.OfTool}
@@ -173,7 +174,7 @@ func TestAnthropicSDKToolsRoundTrip(t *testing.T) {
 	_, c := geminiService(t, gem, "127.0.0.1:1")
 	gem.Enqueue(fakegemini.ToolCallReply("get_weather", `{"city":"Paris"}`))
 	p := anParams("weather in Paris?")
-	p.Tools = weatherTool()
+	p.Tools = anWeatherTool()
 	msg, _, err := anStream(t, c, p)
 	if err != nil {
 		t.Fatal(err)
@@ -194,11 +195,11 @@ func TestAnthropicSDKToolsRoundTrip(t *testing.T) {
 	contents := gem.Last(t).Body.Contents
 	last := contents[len(contents)-1].Parts[0].FunctionResponse
 	if len(contents) != 3 || contents[1].Parts[0].FunctionCall == nil || last == nil || last.Name != "get_weather" || string(last.Response) != `{"temp":21}` {
-		t.Errorf("contents sent to Gemini: %s", mustJSON(contents))
+		t.Errorf("contents sent to Gemini: %s", anJSON(contents))
 	}
 }
 
-func mustJSON(v any) string {
+func anJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
@@ -256,7 +257,7 @@ func TestAnthropicRealOllama(t *testing.T) {
 		t.Fatalf("err %v, message %s, events %v", err, smsg.RawJSON(), types)
 	}
 	p := anParams("weather in Paris?")
-	p.Tools = weatherTool()
+	p.Tools = anWeatherTool()
 	call, err := c.Messages.New(context.Background(), p)
 	if err != nil || call.StopReason != anthropic.StopReasonToolUse || call.Content[len(call.Content)-1].Name != "get_weather" {
 		t.Fatalf("err %v, tool call %s", err, call.RawJSON())
@@ -287,7 +288,7 @@ func TestAnthropicSDKOpenAI(t *testing.T) {
 	}
 	oa.Enqueue(fakeopenai.Reply{ToolCalls: []fakeopenai.ToolCall{{ID: "call_1", Name: "get_weather", Arguments: `{"city":"Oslo"}`}}})
 	p := anParams("weather?")
-	p.Tools = weatherTool()
+	p.Tools = anWeatherTool()
 	smsg, _, err := anStream(t, c, p)
 	if err != nil || smsg.StopReason != "tool_use" || smsg.Content[0].ID != "call_1" || string(smsg.Content[0].Input) != `{"city":"Oslo"}` {
 		t.Fatalf("err %v, message %s", err, smsg.RawJSON())
@@ -328,5 +329,50 @@ func TestAnthropicBadInput(t *testing.T) {
 	var e *anthropic.Error
 	if !errors.As(err, &e) || e.StatusCode != 404 || e.Type() != "not_found_error" {
 		t.Errorf("unknown model: %v", err)
+	}
+}
+
+// TestAnthropicSDKAnthropicThinkingTools: Anthropic behind the surface,
+// thinking on with tools, as Claude Code runs it. The signed thinking
+// block of the tool_use turn must reach the backend again with the tool
+// result (the fake refuses the turn otherwise, as the API does), and the
+// cache read/write tokens come through as the backend reported them.
+func TestAnthropicSDKAnthropicThinkingTools(t *testing.T) {
+	fa := fakeanthropic.New(t)
+	_, c := anService(t, map[string]string{"LLM_PROVIDER": "anthropic", "LLM_FALLBACK": "none",
+		"ANTHROPIC_API_KEY": fakeanthropic.Key, "ANTHROPIC_BASE_URL": fa.URL, "OLLAMA_HOST": "127.0.0.1:1"})
+	fa.Enqueue(fakeanthropic.Reply{Thinking: []string{"The user wants ", "weather."}, Signature: "sig-abc",
+		ToolCalls: []fakeanthropic.ToolCall{{ID: "toolu_9", Name: "get_weather", Input: `{"city":"Rome"}`}},
+		Usage:     &fakeanthropic.Usage{InputTokens: 50, OutputTokens: 30, CacheReadInputTokens: 1000, CacheCreationInputTokens: 200}})
+	p := anParams("weather in Rome?")
+	p.MaxTokens = 4096
+	p.Thinking = anthropic.ThinkingConfigParamOfEnabled(2048)
+	p.Tools = anWeatherTool()
+	msg, _, err := anStream(t, c, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msg.Content) != 2 || msg.Content[0].Type != "thinking" || msg.Content[0].Thinking != "The user wants weather." ||
+		msg.Content[0].Signature != "sig-abc" || msg.Content[1].ID != "toolu_9" {
+		t.Fatalf("message = %s", msg.RawJSON())
+	}
+	if u := msg.Usage; u.InputTokens != 50 || u.CacheReadInputTokens != 1000 || u.CacheCreationInputTokens != 200 || u.OutputTokens != 30 {
+		t.Errorf("usage = %s", u.RawJSON())
+	}
+	var sent struct {
+		MaxTokens int `json:"max_tokens"`
+		Thinking  struct {
+			BudgetTokens int `json:"budget_tokens"`
+		} `json:"thinking"`
+	}
+	_ = json.Unmarshal(fa.LastRequest().Body, &sent)
+	if sent.MaxTokens != 4096 || sent.Thinking.BudgetTokens != 2048 {
+		t.Errorf("sent max_tokens %d budget %d, want the caller's 4096 and 2048", sent.MaxTokens, sent.Thinking.BudgetTokens)
+	}
+	fa.Enqueue(fakeanthropic.Reply{Text: []string{"Sunny."}})
+	p.Messages = append(p.Messages, msg.ToParam(), anthropic.NewUserMessage(anthropic.NewToolResultBlock("toolu_9", "sunny, 24C", false)))
+	final, err := c.Messages.New(context.Background(), p)
+	if err != nil || final.Content[len(final.Content)-1].Text != "Sunny." {
+		t.Fatalf("tool result turn with thinking: %v %s", err, final.RawJSON())
 	}
 }

@@ -170,9 +170,9 @@ func (r *anRequest) check(count bool) *anFail {
 		return anInvalid("top_p: Input should be between 0 and 1")
 	case r.TopK != nil:
 		return anInvalid("top_k: not supported by this gateway (its backends do not all take it); leave it out")
-	case present(r.MCPServers):
+	case anPresent(r.MCPServers):
 		return anInvalid("mcp_servers: MCP servers are not supported by this gateway")
-	case present(r.Container):
+	case anPresent(r.Container):
 		return anInvalid("container: containers are not supported by this gateway")
 	case len(r.StopSequences) > anMaxStops:
 		return anInvalid("stop_sequences: at most %d are accepted", anMaxStops)
@@ -190,7 +190,7 @@ func (r *anRequest) check(count bool) *anFail {
 	return nil
 }
 
-func present(raw json.RawMessage) bool {
+func anPresent(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) > 0 && string(t) != "null"
 }
@@ -260,7 +260,7 @@ func (r *anRequest) thinking(req *llm.Request, count bool) *anFail {
 // systemText accepts a string or an array of text blocks (with or
 // without cache_control); the blocks are joined by blank lines.
 func systemText(raw json.RawMessage) (string, *anFail) {
-	if !present(raw) {
+	if !anPresent(raw) {
 		return "", nil
 	}
 	var s string
@@ -483,7 +483,7 @@ func (d *msgDecoder) toolResult(b *anBlock, at string) (llm.Message, *anFail) {
 
 // resultText accepts a tool result's content: a string, or text blocks.
 func resultText(raw json.RawMessage, at string) (string, *anFail) {
-	if !present(raw) {
+	if !anPresent(raw) {
 		return "", nil
 	}
 	var s string

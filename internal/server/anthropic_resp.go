@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -163,7 +164,7 @@ func anStopReason(r llm.Response) (reason string, seq *string) {
 
 func anMessageOf(id, model string, res *gateway.Result) anMessageOut {
 	r := res.Response
-	m := anMessageOut{ID: id, Type: "message", Role: "assistant", Model: cmpOr(r.Model, model),
+	m := anMessageOut{ID: id, Type: "message", Role: "assistant", Model: cmp.Or(r.Model, model),
 		Content: []anBlockOut{}, Usage: anUsageOf(r.Usage), Provider: r.Provider, Cached: res.Cached}
 	if r.Thinking != "" || r.ThinkingSignature != "" {
 		th, sig := r.Thinking, r.ThinkingSignature
@@ -196,11 +197,4 @@ func anToolID(id string, i int) string {
 		return "toolu_" + strconv.Itoa(i)
 	}
 	return id
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 
@@ -85,7 +86,7 @@ var (
 
 func (e *anEvents) start(sw *sse.Writer, c llm.Chunk) error {
 	e.started = true
-	m := anMessageOut{ID: e.id, Type: "message", Role: "assistant", Model: cmpOr(c.Model, e.model), Content: []anBlockOut{}}
+	m := anMessageOut{ID: e.id, Type: "message", Role: "assistant", Model: cmp.Or(c.Model, e.model), Content: []anBlockOut{}}
 	if c.Usage != nil {
 		m.Usage = anUsageOf(*c.Usage)
 	}

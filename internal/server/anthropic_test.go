@@ -2,21 +2,29 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeprovider"
+	"github.com/llm-connector/llm-connector/internal/route"
+	"github.com/llm-connector/llm-connector/internal/router"
 	"github.com/llm-connector/llm-connector/internal/sse"
+	"github.com/llm-connector/llm-connector/internal/track"
 )
 
-func intp(n int) *int { return &n }
+func anIntp(n int) *int { return &n }
 
 func TestDecodeAnthropic(t *testing.T) {
 	const user = `"messages":[{"role":"user","content":"hi"}]`
@@ -39,7 +47,7 @@ func TestDecodeAnthropic(t *testing.T) {
 				System: "You are X.\n\nBe brief.", Messages: hi}},
 		{name: "thinking: max_tokens includes the budget",
 			body: `{"model":"m","max_tokens":3000,"thinking":{"type":"enabled","budget_tokens":2048},` + user + `}`,
-			want: &llm.Request{Model: "m", MaxTokens: 952, ThinkingBudget: intp(2048), Messages: hi}},
+			want: &llm.Request{Model: "m", MaxTokens: 952, ThinkingBudget: anIntp(2048), Messages: hi}},
 		{name: "tools, tool_choice any, a tool round trip with thinking and is_error",
 			body: `{"model":"m","max_tokens":10,"tools":[{"name":"get_weather","description":"d","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}}],` +
 				`"tool_choice":{"type":"any"},"messages":[{"role":"user","content":"w?"},` +
@@ -129,7 +137,7 @@ func TestAnthropicMessageEncoding(t *testing.T) {
 }
 
 // sseFrames parses "event: X\ndata: Y\n\n" frames.
-func sseFrames(t *testing.T, raw string) (names, data []string) {
+func anFrames(t *testing.T, raw string) (names, data []string) {
 	t.Helper()
 	for _, f := range strings.Split(strings.TrimSuffix(raw, "\n\n"), "\n\n") {
 		name, rest, ok := strings.Cut(f, "\n")
@@ -167,7 +175,7 @@ func TestAnthropicStreamEncoding(t *testing.T) {
 	if err := ev.done(sw, res, ""); err != nil {
 		t.Fatal(err)
 	}
-	names, data := sseFrames(t, buf.String())
+	names, data := anFrames(t, buf.String())
 	want := []string{
 		`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"gemini-2.5-flash","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":20,"cache_creation_input_tokens":0,"cache_read_input_tokens":10,"output_tokens":1}}}`,
 		`{"type":"ping"}`,
@@ -198,7 +206,7 @@ func TestAnthropicStreamEncoding(t *testing.T) {
 	if err := ev.fail(sw, &llm.Error{Kind: llm.KindUnavailable, Provider: "google", Message: "stream cut"}); err != nil {
 		t.Fatal(err)
 	}
-	_, data = sseFrames(t, buf.String())
+	_, data = anFrames(t, buf.String())
 	if len(data) != 1 || !strings.Contains(data[0], `"error":{"type":"overloaded_error","message":"google: stream cut"}`) {
 		t.Errorf("error event %v", data)
 	}
@@ -230,5 +238,66 @@ func TestAnthropicErrorMapping(t *testing.T) {
 	WriteAnthropicAuthError(w, httptest.NewRequest("POST", "/v1/messages", nil), http.StatusUnauthorized, "invalid_api_key", "invalid API key")
 	if w.Code != 401 || !strings.Contains(w.Body.String(), `{"type":"error","error":{"type":"authentication_error","message":"invalid API key"}`) {
 		t.Errorf("auth error %d %s", w.Code, w.Body)
+	}
+}
+
+// TestAnthropicHeartbeat: an idle Anthropic stream is kept alive with
+// Anthropic's own ping event, the others with an SSE comment.
+func TestAnthropicHeartbeat(t *testing.T) {
+	var buf bytes.Buffer
+	sw := sse.NewWriter(&buf)
+	if err := heartbeat(sw, &anEvents{}); err != nil || buf.String() != "event: ping\ndata: {\"type\":\"ping\"}\n\n" {
+		t.Errorf("anthropic heartbeat %q %v", buf.String(), err)
+	}
+	buf.Reset()
+	if err := heartbeat(sw, chatEvents{}); err != nil || buf.String() != ": keep-alive\n\n" {
+		t.Errorf("chat heartbeat %q %v", buf.String(), err)
+	}
+}
+
+// TestAnthropicThroughPipeline: /v1/messages runs the gateway's one
+// pipeline: the interaction is recorded with endpoint /v1/messages, the
+// caller named by metadata.user_id when nothing else names it, streamed
+// or not, and an unknown route is Anthropic's 404.
+func TestAnthropicThroughPipeline(t *testing.T) {
+	var calls []track.Call
+	p := fakeprovider.New("google")
+	p.SetDefault(fakeprovider.Text("Hi there"),
+		fakeprovider.Chunk(llm.Chunk{FinishReason: "stop", Model: "gemini-2.5-flash", Usage: &llm.Usage{InputTokens: 20, OutputTokens: 3}}))
+	table, err := route.New(route.Config{Backends: map[string]route.Backend{"google": {P: p, DefaultModel: "gemini-2.5-flash"}},
+		Primary: "google", Policy: router.DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	gw := &gateway.Gateway{Routes: table, Sink: track.SinkFunc(func(_ context.Context, c track.Call) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, c)
+		return nil
+	})}
+	h := (&Server{GW: gw, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}).Handler()
+	for _, stream := range []string{"false", "true"} {
+		body := `{"model":"default","max_tokens":50,"stream":` + stream + `,"metadata":{"user_id":"dev-42"},"messages":[{"role":"user","content":"hi"}]}`
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("POST", "/v1/messages", strings.NewReader(body)))
+		if w.Code != 200 || !strings.Contains(w.Body.String(), "Hi there") || w.Header().Get("Request-Id") == "" {
+			t.Fatalf("stream=%s: %d %s", stream, w.Code, w.Body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 {
+		t.Fatalf("%d records", len(calls))
+	}
+	for i, c := range calls {
+		if c.Endpoint != "/v1/messages" || c.User != "dev-42" || c.Streamed != (i == 1) || c.Usage.InputTokens != 20 || !c.Success {
+			t.Errorf("record %d: %+v", i, c)
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/v1/messages", nil))
+	if w.Code != 405 || !strings.Contains(w.Body.String(), `"type":"error","error":{"type":"invalid_request_error"`) {
+		t.Errorf("GET /v1/messages: %d %s", w.Code, w.Body)
 	}
 }
