@@ -23,9 +23,7 @@ type chatRequest struct {
 	Stop                json.RawMessage `json:"stop"`
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	ResponseFormat      *struct {
-		Type string `json:"type"`
-	} `json:"response_format"`
+	ResponseFormat      *responseFormat `json:"response_format"`
 	Tools []struct {
 		Type     string `json:"type"`
 		Function struct {
@@ -90,6 +88,9 @@ func validate(body []byte) (*chatRequest, *APIError) {
 		}
 	}
 	if e := validateMessages(req.Messages); e != nil {
+		return nil, e
+	}
+	if e := validateStructured(&req); e != nil {
 		return nil, e
 	}
 	if req.ResponseFormat != nil && req.ResponseFormat.Type == "json_object" && !mentionsJSON(req.Messages) {

@@ -30,9 +30,6 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 			return nil, fmt.Errorf("top_p is not supported by anthropic-version %s", version)
 		}
 	}
-	if req.JSON {
-		return nil, errors.New("response_format json_object is not supported by anthropic")
-	}
 	w := messagesRequest{
 		Model:         req.Model,
 		MaxTokens:     req.MaxTokens,
@@ -62,6 +59,9 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 	}
 	if len(w.Tools) > 0 {
 		w.ToolChoice = encodeToolChoice(req.ToolChoice)
+	}
+	if err := forceAnswerTool(&w, req); err != nil {
+		return nil, err
 	}
 	return json.Marshal(&w)
 }
@@ -93,10 +93,10 @@ func encodeMessages(in []llm.Message) ([]message, error) {
 func encodeMessage(m *llm.Message) (string, []block, error) {
 	switch m.Role {
 	case llm.RoleUser:
-		if m.Content == "" {
+		if m.Content == "" && len(m.Images) == 0 {
 			return "", nil, errors.New("empty user message")
 		}
-		return "user", []block{{Type: "text", Text: m.Content}}, nil
+		return "user", userBlocks(m), nil
 	case llm.RoleAssistant:
 		var blocks []block
 		if m.Content != "" {

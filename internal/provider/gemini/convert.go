@@ -124,11 +124,9 @@ func toGenerationConfig(req *llm.Request, budget int) *generationConfig {
 		Seed:          req.Seed,
 	}
 	g.ThinkingConfig, g.MaxOutputTokens = budgetPlan(req.Model, req.MaxTokens, budget)
-	if req.JSON {
-		g.ResponseMimeType = "application/json"
-	}
+	structured(g, req)
 	if g.ThinkingConfig == nil && g.MaxOutputTokens == 0 && g.Temperature == nil && g.TopP == nil &&
-		len(g.StopSequences) == 0 && g.Seed == nil && g.ResponseMimeType == "" {
+		len(g.StopSequences) == 0 && g.Seed == nil && g.ResponseMimeType == "" && g.CandidateCount == 0 {
 		return nil
 	}
 	return g
@@ -147,6 +145,7 @@ func toContents(msgs []llm.Message) ([]content, error) {
 		switch m.Role {
 		case llm.RoleUser:
 			c = textContent("user", m.Content)
+			err = addImages(&c, m.Images)
 		case llm.RoleAssistant:
 			c, err = assistantContent(m, names)
 		case llm.RoleTool:

@@ -37,9 +37,7 @@ func toWire(req *llm.Request, keepAlive json.RawMessage) (*chatRequest, error) {
 		}
 		w.Messages = append(w.Messages, wm)
 	}
-	if req.JSON {
-		w.Format = "json"
-	}
+	w.Format = formatToWire(req)
 	tools, err := toolsToWire(req.Tools, req.ToolChoice)
 	if err != nil {
 		return nil, err
@@ -58,6 +56,12 @@ func messageToWire(m llm.Message) (message, error) {
 		return message{}, fmt.Errorf("unsupported role %q", m.Role)
 	}
 	wm := message{Role: string(m.Role), Content: m.Content}
+	for _, img := range m.Images {
+		if len(img.Data) == 0 {
+			return message{}, fmt.Errorf("an image without inline data")
+		}
+		wm.Images = append(wm.Images, img.Data)
+	}
 	for i, tc := range m.ToolCalls {
 		args, err := argumentsToWire(tc.Arguments)
 		if err != nil {
