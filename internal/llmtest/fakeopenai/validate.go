@@ -24,7 +24,7 @@ type chatRequest struct {
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
 	ResponseFormat      *responseFormat `json:"response_format"`
-	Tools []struct {
+	Tools               []struct {
 		Type     string `json:"type"`
 		Function struct {
 			Name string `json:"name"`
