@@ -110,6 +110,10 @@ type Gateway struct {
 	// Clean, when set, edits each record before any sink sees it
 	// (MLFLOW_LOG_CONTENT: mask or withhold the content).
 	Clean func(c *track.Call)
+	// Images is the image policy every request's images go through
+	// after admission (images.go); nil applies the default one (data
+	// URLs only, no fetching).
+	Images ImagePolicy
 }
 
 // CallObserver is told about a finished request: ctx is the request's
@@ -199,6 +203,12 @@ func (g *Gateway) Chat(ctx context.Context, in *Input) (*Result, iter.Seq2[llm.C
 		if g.Observer != nil && llm.KindOf(err) == llm.KindRateLimited {
 			g.Observer.RateLimited(cmp.Or(res.Admission.Which, "budget"))
 		}
+		res.Err = err
+		g.record(ctx, in, res)
+		return res, nil, err
+	}
+	if err := g.prepareImages(ctx, in); err != nil {
+		adm.settle(ctx)
 		res.Err = err
 		g.record(ctx, in, res)
 		return res, nil, err
