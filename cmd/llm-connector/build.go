@@ -112,6 +112,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	}
 	a.routes = table
 	gw := &gateway.Gateway{Routes: table, Log: log}
+	gw.Images = imagePolicy(cfg, log)
 	degraded := wireLimits(cfg, rdb, gw, log)
 	acc, err := openAccounting(ctx, cfg, log)
 	if err != nil {
