@@ -3,16 +3,19 @@ package fakeollama
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 )
 
-// VisionModel (add it with AddModel) is a model the fake lists with the "vision" capability;
-// the others ("tiny", "tiny-random") are text-only like the real test
-// server's, and, like Ollama, the fake silently ignores images sent to
-// them.
+// VisionModel (add it with AddModel) is a model the fake lists with
+// the "vision" capability, as it does the well-known vision families
+// (llava*, *vision*); the others ("tiny", "tiny-random", "llama2") are
+// text-only like the real test server's, and, like Ollama, the fake
+// silently ignores images sent to them.
 const VisionModel = "tiny-vision"
 
 func capabilities(model string) []string {
-	if baseName(model) == VisionModel {
+	name := baseName(model)
+	if strings.HasPrefix(name, "llava") || strings.Contains(name, "vision") {
 		return []string{"completion", "vision"}
 	}
 	return []string{"completion", "tools"}
