@@ -229,6 +229,7 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 		// The text is gathered here, not by Response.Add, which copies the
 		// whole text per chunk: quadratic in a long answer.
 		var text strings.Builder
+		others := 0 // text bytes of candidates after the first
 		defer func() {
 			res.Response.Text += text.String()
 			g.finish(ctx, in, res, adm, trace)
@@ -250,10 +251,21 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 				yield(llm.Chunk{}, res.Err)
 				return
 			}
-			text.WriteString(c.Delta)
-			rest := c
-			rest.Delta = ""
-			res.Response.Add(rest)
+			if c.Candidate > 0 { // another candidate of an n > 1 request
+				others += len(c.Delta)
+				if others > MaxAnswerText {
+					res.Err = &llm.Error{Kind: llm.KindUpstream, Provider: cmp.Or(c.Provider, res.Route.Provider),
+						Message: fmt.Sprintf("upstream answer too large: the candidates' text is over %d bytes", MaxAnswerText)}
+					yield(llm.Chunk{}, res.Err)
+					return
+				}
+				res.Response.Add(c)
+			} else {
+				text.WriteString(c.Delta)
+				rest := c
+				rest.Delta = ""
+				res.Response.Add(rest)
+			}
 			if !yield(c, nil) {
 				res.Err = context.Canceled
 				return

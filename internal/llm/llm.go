@@ -167,6 +167,21 @@ type Chunk struct {
 	// Provider names the adapter that produced the chunk; the router
 	// fills it in when the adapter leaves it empty.
 	Provider string
+	// Candidate is the answer Delta, ToolCalls and FinishReason belong
+	// to when the request asked for several (Request.Candidates): 0 is
+	// the first, the only one otherwise. Usage is the request's, on any.
+	Candidate int
+}
+
+// MaxCandidates bounds Request.Candidates (Gemini's candidateCount
+// limit; OpenAI allows more).
+const MaxCandidates = 8
+
+// Choice is one further answer of a request for several candidates.
+type Choice struct {
+	Text         string     `json:"text"`
+	ToolCalls    []ToolCall `json:"tool_calls,omitempty"`
+	FinishReason string     `json:"finish_reason,omitempty"`
 }
 
 // HasContent reports whether the chunk carries answer content.
@@ -180,6 +195,9 @@ type Response struct {
 	Usage        Usage      `json:"usage"`
 	Model        string     `json:"model"`
 	Provider     string     `json:"provider"`
+	// Others are candidates 1, 2, ... of a request for several; Text,
+	// ToolCalls and FinishReason above are candidate 0.
+	Others []Choice `json:"others,omitempty"`
 }
 
 // Provider sends a chat request to one model backend.
@@ -225,16 +243,33 @@ func Collect(seq iter.Seq2[Chunk, error]) (*Response, error) {
 // Add folds one chunk into r. Text is appended; usage, model, provider and
 // finish reason are replaced by the latest value reported.
 func (r *Response) Add(c Chunk) {
+	if c.Candidate > 0 {
+		r.add(c, nil)
+		return
+	}
 	b := []byte(r.Text)
 	r.add(c, &b)
 	r.Text = string(b)
 }
 
 func (r *Response) add(c Chunk, text *[]byte) {
-	*text = append(*text, c.Delta...)
-	r.ToolCalls = append(r.ToolCalls, c.ToolCalls...)
-	if c.FinishReason != "" {
-		r.FinishReason = c.FinishReason
+	switch {
+	case c.Candidate > 0 && c.Candidate < MaxCandidates:
+		for len(r.Others) < c.Candidate {
+			r.Others = append(r.Others, Choice{})
+		}
+		o := &r.Others[c.Candidate-1]
+		o.Text += c.Delta
+		o.ToolCalls = append(o.ToolCalls, c.ToolCalls...)
+		if c.FinishReason != "" {
+			o.FinishReason = c.FinishReason
+		}
+	case c.Candidate == 0:
+		*text = append(*text, c.Delta...)
+		r.ToolCalls = append(r.ToolCalls, c.ToolCalls...)
+		if c.FinishReason != "" {
+			r.FinishReason = c.FinishReason
+		}
 	}
 	if c.Usage != nil {
 		r.Usage = *c.Usage
@@ -254,6 +289,11 @@ func Replay(r *Response) iter.Seq2[Chunk, error] {
 	return func(yield func(Chunk, error) bool) {
 		if r.Text != "" || len(r.ToolCalls) > 0 {
 			if !yield(Chunk{Delta: r.Text, ToolCalls: r.ToolCalls, Model: r.Model, Provider: r.Provider}, nil) {
+				return
+			}
+		}
+		for i, o := range r.Others {
+			if !yield(Chunk{Candidate: i + 1, Delta: o.Text, ToolCalls: o.ToolCalls, FinishReason: o.FinishReason, Model: r.Model, Provider: r.Provider}, nil) {
 				return
 			}
 		}

@@ -156,8 +156,8 @@ func (r *oaRequest) refuseUnsupported() *oaFail {
 		return invalidParam("model", "%s", checkModelName("model", r.Model, maxModelName))
 	case len(r.Messages) == 0:
 		return invalidParam("messages", "'messages' must contain at least one message")
-	case r.N != nil && *r.N != 1:
-		return invalidParam("n", "n=%d is not supported: this gateway returns exactly one choice", *r.N)
+	case r.N != nil && (*r.N < 1 || *r.N > llm.MaxCandidates):
+		return invalidParam("n", "n must be between 1 and %d, got %d", llm.MaxCandidates, *r.N)
 	case r.PresencePenalty != nil && *r.PresencePenalty != 0:
 		return invalidParam("presence_penalty", "presence_penalty is not supported by this gateway")
 	case r.FrequencyPenalty != nil && *r.FrequencyPenalty != 0:
@@ -180,6 +180,9 @@ func (r *oaRequest) refuseUnsupported() *oaFail {
 
 func (r *oaRequest) toLLM() (*llm.Request, *oaFail) {
 	req := &llm.Request{Model: r.Model, Temperature: r.Temperature, TopP: r.TopP, Seed: r.Seed, User: r.User}
+	if r.N != nil && *r.N > 1 {
+		req.Candidates = *r.N // the adapter refuses it when its backend has no candidates
+	}
 	req.MaxTokens = defaultOAMaxTokens
 	for _, f := range []struct {
 		name string

@@ -89,7 +89,13 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, rec Recor
 	if s.LF {
 		x.eol = "\n\n"
 	}
-	x.play(s.dequeue(), rec.Model, stream, rec.Query.Get("alt") == "sse")
+	rep := s.dequeue()
+	if g := rec.Body.GenerationConfig; g != nil && g.CandidateCount > 1 && rep.Alternatives == nil {
+		for range g.CandidateCount - 1 {
+			rep.Alternatives = append(rep.Alternatives, rep.Deltas)
+		}
+	}
+	x.play(rep, rec.Model, stream, rec.Query.Get("alt") == "sse")
 }
 
 func (s *Server) known(model string) bool {

@@ -18,6 +18,9 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 	if req.Model == "" {
 		return nil, errors.New("model is required")
 	}
+	if req.Candidates > 1 {
+		return nil, fmt.Errorf("n=%d: the Messages API answers one candidate per request; send n=1", req.Candidates)
+	}
 	temperature := req.Temperature
 	if !samplingAllowed(version) {
 		if req.TemperatureIsDefault {

@@ -101,3 +101,10 @@ func TestRealSchema(t *testing.T) {
 		t.Fatalf("answer %q is not the schema's object: %v", resp.Text, err)
 	}
 }
+
+func TestCandidatesRefused(t *testing.T) {
+	_, err := toWire(&llm.Request{Model: "tiny", Candidates: 2, Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
+	if llm.KindOf(err) != llm.KindInvalid || !strings.Contains(err.Error(), "ollama") || !strings.Contains(err.Error(), "n=2") {
+		t.Fatalf("err = %v", err)
+	}
+}
