@@ -186,3 +186,64 @@ func TestImageRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestCandidatesN: n=2 to Gemini is candidateCount 2 and two choices,
+// streamed and not; the same deterministic request again is a cache hit
+// with both choices. To the real Ollama it is a 400 naming Ollama.
+func TestCandidatesN(t *testing.T) {
+	gem := fakegemini.New(t)
+	url, _ := startService(t, map[string]string{"GOOGLE_API_KEY": gem.Key, "GOOGLE_GEMINI_BASE_URL": gem.URL, "LLM_FALLBACK": "none"})
+	c := oaClient(url)
+	params := openai.ChatCompletionNewParams{Model: "default", N: openai.Int(2), Temperature: openai.Float(0),
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("name a colour")}}
+	gem.Enqueue(fakegemini.Reply{Deltas: []string{"red"}, Alternatives: [][]string{{"blue"}}, Usage: fakegemini.Usage{PromptTokenCount: 3, CandidatesTokenCount: 2}})
+	for range 2 { // the second is served from the cache
+		resp, err := c.Chat.Completions.New(context.Background(), params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i, ch := range resp.Choices {
+			if ch.Index != int64(i) || ch.FinishReason != "stop" {
+				t.Errorf("choice %d: %+v", i, ch)
+			}
+			got = append(got, ch.Message.Content)
+		}
+		if !cmp.Equal(got, []string{"red", "blue"}) {
+			t.Errorf("choices %q", got)
+		}
+	}
+	if n := len(gem.Requests()); n != 1 {
+		t.Errorf("%d upstream calls, want 1 (the second from the cache)", n)
+	}
+	params.Temperature = openai.Float(0.5)
+	gem.Enqueue(fakegemini.Reply{Deltas: []string{"gre", "en"}, Alternatives: [][]string{{"yel", "low"}}})
+	s := c.Chat.Completions.NewStreaming(context.Background(), params)
+	text := map[int64]string{}
+	finish := map[int64]string{}
+	for s.Next() {
+		for _, ch := range s.Current().Choices {
+			text[ch.Index] += ch.Delta.Content
+			if ch.FinishReason != "" {
+				finish[ch.Index] = ch.FinishReason
+			}
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if text[0] != "green" || text[1] != "yellow" || finish[0] != "stop" || finish[1] != "stop" {
+		t.Errorf("streamed choices %v, finish %v", text, finish)
+	}
+	if g := gem.Last(t).Body.GenerationConfig; g == nil || g.CandidateCount != 2 {
+		t.Errorf("candidateCount not sent: %+v", g)
+	}
+
+	ourl, _ := startService(t, map[string]string{"LLM_PROVIDER": "ollama", "LLM_FALLBACK": "none", "OLLAMA_HOST": fakeollama.RealURL(t), "OLLAMA_MODEL": "tiny"})
+	oc := oaClient(ourl)
+	_, err := oc.Chat.Completions.New(context.Background(), params)
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || !strings.Contains(apiErr.Message, "ollama") || !strings.Contains(apiErr.Message, "n=2") {
+		t.Fatalf("err = %v, want a 400 naming ollama and n", err)
+	}
+}
