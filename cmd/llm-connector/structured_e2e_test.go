@@ -15,6 +15,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
 
+	"github.com/llm-connector/llm-connector/internal/llmtest/fakeanthropic"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakegemini"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeollama"
 )
@@ -245,5 +246,57 @@ func TestCandidatesN(t *testing.T) {
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || !strings.Contains(apiErr.Message, "ollama") || !strings.Contains(apiErr.Message, "n=2") {
 		t.Fatalf("err = %v, want a 400 naming ollama and n", err)
+	}
+}
+
+// TestJSONSchemaAnthropic: to Anthropic, json_schema is the forced
+// json_answer tool; the caller gets its input as the message content
+// with finish_reason stop and no tool call, streamed and not.
+func TestJSONSchemaAnthropic(t *testing.T) {
+	ant := fakeanthropic.New(t)
+	url, _ := startService(t, map[string]string{"LLM_PROVIDER": "anthropic", "LLM_FALLBACK": "none",
+		"ANTHROPIC_API_KEY": fakeanthropic.Key, "ANTHROPIC_BASE_URL": ant.URL})
+	c := oaClient(url)
+	params := openai.ChatCompletionNewParams{Model: "default", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("judge")},
+		ResponseFormat: schemaFormat("verdict", verdictSchema)}
+	for _, stream := range []bool{false, true} {
+		ant.Enqueue(fakeanthropic.Reply{ToolCalls: []fakeanthropic.ToolCall{{ID: "toolu_1", Name: "json_answer", Input: `{"ok":true,"n":1}`}}})
+		var text, finish string
+		var calls int
+		if stream {
+			s := c.Chat.Completions.NewStreaming(context.Background(), params)
+			for s.Next() {
+				for _, ch := range s.Current().Choices {
+					text += ch.Delta.Content
+					calls += len(ch.Delta.ToolCalls)
+					finish += ch.FinishReason
+				}
+			}
+			if err := s.Err(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			resp, err := c.Chat.Completions.New(context.Background(), params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, calls, finish = resp.Choices[0].Message.Content, len(resp.Choices[0].Message.ToolCalls), resp.Choices[0].FinishReason
+		}
+		if text != `{"ok":true,"n":1}` || calls != 0 || finish != "stop" {
+			t.Errorf("stream=%v: content %q, %d tool calls, finish %q", stream, text, calls, finish)
+		}
+		var sent struct {
+			Tools []struct {
+				Name        string         `json:"name"`
+				InputSchema map[string]any `json:"input_schema"`
+			} `json:"tools"`
+			ToolChoice map[string]any `json:"tool_choice"`
+		}
+		if err := json.Unmarshal(ant.LastRequest().Body, &sent); err != nil {
+			t.Fatal(err)
+		}
+		if len(sent.Tools) != 1 || sent.Tools[0].Name != "json_answer" || sent.ToolChoice["name"] != "json_answer" || sent.Tools[0].InputSchema["type"] != "object" {
+			t.Errorf("stream=%v: sent tools %+v choice %v", stream, sent.Tools, sent.ToolChoice)
+		}
 	}
 }
