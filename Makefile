@@ -35,6 +35,7 @@ fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzFastChunk$$' -fuzztime=$(FUZZTIME) ./internal/provider/openai
 	$(GO) test -run='^$$' -fuzz='^FuzzMask$$' -fuzztime=$(FUZZTIME) ./internal/track/content
 	$(GO) test -run='^$$' -fuzz='^FuzzString$$' -fuzztime=$(FUZZTIME) ./internal/redact
+	$(GO) test -run='^$$' -fuzz='^FuzzDataURL$$' -fuzztime=$(FUZZTIME) ./internal/images
 
 bench: ## Go micro-benchmarks of the hot path
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -120,6 +120,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	if gw.EmbedRoutes, err = table.EmbedResolver(embeddingChain(cfg, backends, log)); err != nil {
 		return nil, err
 	}
+	gw.Images = imagePolicy(cfg, log)
 	degraded := wireLimits(cfg, rdb, gw, log)
 	if groups.redis != nil {
 		degraded["deployment_state"] = groups.redis.Degraded

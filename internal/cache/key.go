@@ -53,6 +53,13 @@ const (
 	tagToolChoice     = 'h'
 	tagThinkingBudget = 'b'
 	tagThinkingLevel  = 'v'
+	tagImage          = 'g' // an image of the message: its type and the SHA-256 of its bytes
+	tagImageURL       = 'u' // an image not inlined (never reaches a provider so)
+	tagSchemaName     = 'y'
+	tagSchemaJSON     = 'Y'
+	tagSchemaRaw      = 'Z'
+	tagSchemaStrict   = 'k'
+	tagCandidates     = 'K'
 )
 
 // Key returns the cache key of req sent to route (a provider or route
@@ -80,6 +87,9 @@ func Key(route string, req *llm.Request) string {
 		}
 		w.str(tagAnswersCallID, m.ToolCallID)
 		w.str(tagMessageName, m.Name)
+		for _, img := range m.Images {
+			w.image(img)
+		}
 	}
 	w.int(tagMaxTokens, int64(req.MaxTokens))
 	w.float(tagTemperature, req.Temperature)
@@ -109,6 +119,16 @@ func Key(route string, req *llm.Request) string {
 		w.int(tagThinkingBudget, int64(*req.ThinkingBudget))
 	}
 	w.str(tagThinkingLevel, req.ThinkingLevel)
+	if s := req.Schema; s != nil {
+		w.str(tagSchemaName, s.Name)
+		w.json(tagSchemaJSON, tagSchemaRaw, string(s.Schema))
+		if s.Strict {
+			w.b = append(w.b, tagSchemaStrict)
+		}
+	}
+	if req.Candidates > 1 {
+		w.int(tagCandidates, int64(req.Candidates))
+	}
 	sum := sha256.Sum256(w.b)
 	if cap(w.b) <= 64<<10 {
 		keyBufs.Put(w)
@@ -117,6 +137,22 @@ func Key(route string, req *llm.Request) string {
 }
 
 type keyWriter struct{ b []byte }
+
+// image writes an image as its type and the SHA-256 of its bytes (a
+// fixed 32 bytes, so the form stays injective and the buffer small).
+func (w *keyWriter) image(img llm.Image) {
+	if len(img.Data) == 0 {
+		w.b = append(w.b, tagImageURL)
+		w.b = binary.AppendUvarint(w.b, uint64(len(img.URL)))
+		w.b = append(w.b, img.URL...)
+		return
+	}
+	w.b = append(w.b, tagImage)
+	w.b = binary.AppendUvarint(w.b, uint64(len(img.MIMEType)))
+	w.b = append(w.b, img.MIMEType...)
+	sum := sha256.Sum256(img.Data)
+	w.b = append(w.b, sum[:]...)
+}
 
 var keyBufs = sync.Pool{New: func() any { return &keyWriter{b: make([]byte, 0, 4096)} }}
 

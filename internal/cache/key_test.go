@@ -98,6 +98,26 @@ func TestKeyUnequal(t *testing.T) {
 		{"tool choice", "", func(r *llm.Request) { r.ToolChoice = "required" }},
 		{"thinking budget", "", func(r *llm.Request) { r.ThinkingBudget = ptr(1024) }},
 		{"thinking level", "", func(r *llm.Request) { r.ThinkingLevel = "high" }},
+		{"an image", "", func(r *llm.Request) {
+			r.Messages[0].Images = []llm.Image{{MIMEType: "image/png", Data: []byte("png1")}}
+		}},
+		{"other image bytes", "", func(r *llm.Request) {
+			r.Messages[0].Images = []llm.Image{{MIMEType: "image/png", Data: []byte("png2")}}
+		}},
+		{"other image type", "", func(r *llm.Request) {
+			r.Messages[0].Images = []llm.Image{{MIMEType: "image/jpeg", Data: []byte("png1")}}
+		}},
+		{"two images", "", func(r *llm.Request) {
+			r.Messages[0].Images = []llm.Image{{MIMEType: "image/png", Data: []byte("png1")}, {MIMEType: "image/png", Data: []byte("png1")}}
+		}},
+		{"an image URL", "", func(r *llm.Request) { r.Messages[0].Images = []llm.Image{{URL: "https://example.com/a.png"}} }},
+		{"schema", "", func(r *llm.Request) { r.Schema = &llm.Schema{Name: "a", Schema: json.RawMessage(`{"type":"object"}`)} }},
+		{"schema name", "", func(r *llm.Request) { r.Schema = &llm.Schema{Name: "b", Schema: json.RawMessage(`{"type":"object"}`)} }},
+		{"schema body", "", func(r *llm.Request) { r.Schema = &llm.Schema{Name: "a", Schema: json.RawMessage(`{"type":"array"}`)} }},
+		{"schema strict", "", func(r *llm.Request) {
+			r.Schema = &llm.Schema{Name: "a", Schema: json.RawMessage(`{"type":"object"}`), Strict: true}
+		}},
+		{"candidates", "", func(r *llm.Request) { r.Candidates = 2 }},
 		{"invalid JSON arguments kept apart from the same text as JSON", "", func(r *llm.Request) {
 			r.Messages[1].ToolCalls[0].Arguments = `"abc"`
 		}},

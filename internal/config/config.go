@@ -50,6 +50,7 @@ type Config struct {
 	DatabaseWait time.Duration
 
 	Cache     Cache
+	Images    Images
 	RateLimit RateLimit
 	Auth      Auth
 	Budget    Budget
@@ -141,6 +142,16 @@ type Cache struct {
 	// false, so only deterministic requests (temperature 0) are served
 	// from cache unless a request opts in (header X-LLM-Cache: on).
 	Sampled bool
+}
+
+// Images configures the image policy (internal/images).
+type Images struct {
+	Fetch        bool          // IMAGE_FETCH: the gateway fetches http(s) image URLs; default false
+	FetchHosts   string        // IMAGE_FETCH_HOSTS: comma-separated hosts fetched from; empty = any public host
+	MaxBytes     int           // IMAGE_MAX_BYTES: one image; default 5 MiB
+	MaxTotal     int           // IMAGE_MAX_TOTAL_BYTES: all images of a request; default 20 MiB
+	MaxCount     int           // IMAGE_MAX_COUNT: images a request; default 8
+	FetchTimeout time.Duration // IMAGE_FETCH_TIMEOUT: one fetch; default 10s
 }
 
 // RateLimit configures inbound and outbound limits. 0 means unlimited.
@@ -294,6 +305,14 @@ func (l *loader) config() *Config {
 			TTL:     l.dur("CACHE_TTL", time.Hour),
 			Size:    l.int("CACHE_SIZE", 10000),
 			Sampled: l.bool("CACHE_SAMPLED", false),
+		},
+		Images: Images{
+			Fetch:        l.bool("IMAGE_FETCH", false),
+			FetchHosts:   l.str("IMAGE_FETCH_HOSTS", ""),
+			MaxBytes:     l.int("IMAGE_MAX_BYTES", 5<<20),
+			MaxTotal:     l.int("IMAGE_MAX_TOTAL_BYTES", 20<<20),
+			MaxCount:     l.int("IMAGE_MAX_COUNT", 8),
+			FetchTimeout: l.dur("IMAGE_FETCH_TIMEOUT", 10*time.Second),
 		},
 		RateLimit: RateLimit{
 			RPM:      l.int("RATE_LIMIT_RPM", 0),

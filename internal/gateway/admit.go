@@ -103,9 +103,16 @@ func (g *Gateway) worstCase(r Route, req *llm.Request) llm.Usage {
 	for _, t := range req.Tools {
 		in += perMessageTokens + len(t.Name) + len(t.Description) + len(t.Parameters)
 	}
+	in += imageTokens * countImages(req)
+	if req.Schema != nil {
+		in += perMessageTokens + len(req.Schema.Schema)
+	}
 	out := req.MaxTokens
 	if out <= 0 {
 		out = defaultMaxOutput
+	}
+	if req.Candidates > 1 {
+		out *= req.Candidates // each candidate is billed its own output
 	}
 	switch {
 	case req.ThinkingBudget != nil && *req.ThinkingBudget >= 0:

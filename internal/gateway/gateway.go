@@ -113,6 +113,10 @@ type Gateway struct {
 	Clean func(c *track.Call)
 	// EmbedRoutes resolves embeddings models (embed.go); nil uses Routes.
 	EmbedRoutes Resolver
+	// Images is the image policy every request's images go through
+	// after admission (images.go); nil applies the default one (data
+	// URLs only, no fetching).
+	Images ImagePolicy
 }
 
 // CallObserver is told about a finished request: ctx is the request's
@@ -206,6 +210,12 @@ func (g *Gateway) Chat(ctx context.Context, in *Input) (*Result, iter.Seq2[llm.C
 		g.record(ctx, in, res)
 		return res, nil, err
 	}
+	if err := g.prepareImages(ctx, in); err != nil {
+		adm.settle(ctx)
+		res.Err = err
+		g.record(ctx, in, res)
+		return res, nil, err
+	}
 	return res, g.stream(ctx, in, res, &adm), nil
 }
 
@@ -222,6 +232,7 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 		// The text is gathered here, not by Response.Add, which copies the
 		// whole text per chunk: quadratic in a long answer.
 		var text, thinking strings.Builder
+		others := 0 // text bytes of candidates after the first
 		defer func() {
 			res.Response.Text += text.String()
 			res.Response.Thinking += thinking.String()
@@ -244,11 +255,22 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 				yield(llm.Chunk{}, res.Err)
 				return
 			}
-			text.WriteString(c.Delta)
-			thinking.WriteString(c.Thinking)
-			rest := c
-			rest.Delta, rest.Thinking = "", ""
-			res.Response.Add(rest)
+			if c.Candidate > 0 { // another candidate of an n > 1 request
+				others += len(c.Delta)
+				if others > MaxAnswerText {
+					res.Err = &llm.Error{Kind: llm.KindUpstream, Provider: cmp.Or(c.Provider, res.Route.Provider),
+						Message: fmt.Sprintf("upstream answer too large: the candidates' text is over %d bytes", MaxAnswerText)}
+					yield(llm.Chunk{}, res.Err)
+					return
+				}
+				res.Response.Add(c)
+			} else {
+				text.WriteString(c.Delta)
+				thinking.WriteString(c.Thinking)
+				rest := c
+				rest.Delta, rest.Thinking = "", ""
+				res.Response.Add(rest)
+			}
 			if !yield(c, nil) {
 				res.Err = context.Canceled
 				return

@@ -180,6 +180,21 @@ type Chunk struct {
 	// Provider names the adapter that produced the chunk; the router
 	// fills it in when the adapter leaves it empty.
 	Provider string
+	// Candidate is the answer Delta, ToolCalls and FinishReason belong
+	// to when the request asked for several (Request.Candidates): 0 is
+	// the first, the only one otherwise. Usage is the request's, on any.
+	Candidate int
+}
+
+// MaxCandidates bounds Request.Candidates (Gemini's candidateCount
+// limit; OpenAI allows more).
+const MaxCandidates = 8
+
+// Choice is one further answer of a request for several candidates.
+type Choice struct {
+	Text         string     `json:"text"`
+	ToolCalls    []ToolCall `json:"tool_calls,omitempty"`
+	FinishReason string     `json:"finish_reason,omitempty"`
 }
 
 // HasContent reports whether the chunk carries content the client is
@@ -205,6 +220,9 @@ type Response struct {
 	// ThinkingSignature the signature of its (last) thinking block.
 	Thinking          string `json:"thinking,omitempty"`
 	ThinkingSignature string `json:"thinking_signature,omitempty"`
+	// Others are candidates 1, 2, ... of a request for several; Text,
+	// ToolCalls and FinishReason above are candidate 0.
+	Others []Choice `json:"others,omitempty"`
 }
 
 // Provider sends a chat request to one model backend.
@@ -254,21 +272,38 @@ func Collect(seq iter.Seq2[Chunk, error]) (*Response, error) {
 // Add folds one chunk into r. Text is appended; usage, model, provider and
 // finish reason are replaced by the latest value reported.
 func (r *Response) Add(c Chunk) {
+	if c.Candidate > 0 {
+		r.add(c, nil)
+		return
+	}
 	b := []byte(r.Text)
 	r.add(c, &b)
 	r.Text = string(b)
 }
 
 func (r *Response) add(c Chunk, text *[]byte) {
-	*text = append(*text, c.Delta...)
-	r.Thinking += c.Thinking
-	if c.ThinkingSignature != "" {
-		r.ThinkingSignature = c.ThinkingSignature
-	}
-	r.ToolCalls = append(r.ToolCalls, c.ToolCalls...)
-	if c.FinishReason != "" {
-		r.FinishReason = c.FinishReason
-		r.StopSequence = c.StopSequence
+	switch {
+	case c.Candidate > 0 && c.Candidate < MaxCandidates:
+		for len(r.Others) < c.Candidate {
+			r.Others = append(r.Others, Choice{})
+		}
+		o := &r.Others[c.Candidate-1]
+		o.Text += c.Delta
+		o.ToolCalls = append(o.ToolCalls, c.ToolCalls...)
+		if c.FinishReason != "" {
+			o.FinishReason = c.FinishReason
+		}
+	case c.Candidate == 0:
+		*text = append(*text, c.Delta...)
+		r.Thinking += c.Thinking
+		if c.ThinkingSignature != "" {
+			r.ThinkingSignature = c.ThinkingSignature
+		}
+		r.ToolCalls = append(r.ToolCalls, c.ToolCalls...)
+		if c.FinishReason != "" {
+			r.FinishReason = c.FinishReason
+			r.StopSequence = c.StopSequence
+		}
 	}
 	if c.Usage != nil {
 		r.Usage = *c.Usage
@@ -289,6 +324,11 @@ func Replay(r *Response) iter.Seq2[Chunk, error] {
 		if r.Text != "" || len(r.ToolCalls) > 0 || r.Thinking != "" {
 			if !yield(Chunk{Delta: r.Text, ToolCalls: r.ToolCalls, Thinking: r.Thinking, ThinkingSignature: r.ThinkingSignature,
 				Model: r.Model, Provider: r.Provider}, nil) {
+				return
+			}
+		}
+		for i, o := range r.Others {
+			if !yield(Chunk{Candidate: i + 1, Delta: o.Text, ToolCalls: o.ToolCalls, FinishReason: o.FinishReason, Model: r.Model, Provider: r.Provider}, nil) {
 				return
 			}
 		}

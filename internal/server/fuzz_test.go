@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
 )
 
 func FuzzDecodeChat(f *testing.F) {
@@ -40,7 +42,9 @@ func FuzzDecodeOpenAI(f *testing.F) {
 		`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":0}`,
 		`{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"a b","parameters":[1]}}]}`,
 		`{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"g"}}}`,
-		`{"model":"m","messages":"hi"}`} {
+		`{"model":"m","messages":"hi"}`,
+		`{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object"},"strict":true}}}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA","detail":"low"}}]}],"response_format":{"type":"json_object"},"n":2}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -53,6 +57,14 @@ func FuzzDecodeOpenAI(f *testing.F) {
 		}
 		if len(req.Messages) == 0 || req.MaxTokens < 1 || req.MaxTokens > maxTokensLimit {
 			t.Fatalf("accepted %+v", req)
+		}
+		if req.Schema != nil && !validToolName(req.Schema.Name) {
+			t.Fatalf("accepted schema name %q", req.Schema.Name)
+		}
+		for _, m := range req.Messages {
+			if len(m.Images) > 0 && m.Role != llm.RoleUser {
+				t.Fatalf("accepted images in a %s message", m.Role)
+			}
 		}
 		declared := map[string]bool{}
 		for _, tool := range req.Tools {

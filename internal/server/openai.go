@@ -18,23 +18,21 @@ import (
 // with a 400 that names it.
 
 type oaRequest struct {
-	Model               string          `json:"model"`
-	Messages            []oaMessage     `json:"messages"`
-	MaxTokens           *int            `json:"max_tokens"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	Temperature         *float64        `json:"temperature"`
-	TopP                *float64        `json:"top_p"`
-	N                   *int            `json:"n"`
-	Stop                json.RawMessage `json:"stop"`
-	Seed                *int64          `json:"seed"`
-	User                string          `json:"user"`
-	ResponseFormat      *struct {
-		Type string `json:"type"`
-	} `json:"response_format"`
-	Tools         []oaTool        `json:"tools"`
-	ToolChoice    json.RawMessage `json:"tool_choice"`
-	Stream        bool            `json:"stream"`
-	StreamOptions *struct {
+	Model               string            `json:"model"`
+	Messages            []oaMessage       `json:"messages"`
+	MaxTokens           *int              `json:"max_tokens"`
+	MaxCompletionTokens *int              `json:"max_completion_tokens"`
+	Temperature         *float64          `json:"temperature"`
+	TopP                *float64          `json:"top_p"`
+	N                   *int              `json:"n"`
+	Stop                json.RawMessage   `json:"stop"`
+	Seed                *int64            `json:"seed"`
+	User                string            `json:"user"`
+	ResponseFormat      *oaResponseFormat `json:"response_format"`
+	Tools               []oaTool          `json:"tools"`
+	ToolChoice          json.RawMessage   `json:"tool_choice"`
+	Stream              bool              `json:"stream"`
+	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 	PresencePenalty   *float64        `json:"presence_penalty"`
@@ -158,8 +156,8 @@ func (r *oaRequest) refuseUnsupported() *oaFail {
 		return invalidParam("model", "%s", checkModelName("model", r.Model, maxModelName))
 	case len(r.Messages) == 0:
 		return invalidParam("messages", "'messages' must contain at least one message")
-	case r.N != nil && *r.N != 1:
-		return invalidParam("n", "n=%d is not supported: this gateway returns exactly one choice", *r.N)
+	case r.N != nil && (*r.N < 1 || *r.N > llm.MaxCandidates):
+		return invalidParam("n", "n must be between 1 and %d, got %d", llm.MaxCandidates, *r.N)
 	case r.PresencePenalty != nil && *r.PresencePenalty != 0:
 		return invalidParam("presence_penalty", "presence_penalty is not supported by this gateway")
 	case r.FrequencyPenalty != nil && *r.FrequencyPenalty != 0:
@@ -177,14 +175,14 @@ func (r *oaRequest) refuseUnsupported() *oaFail {
 	case r.TopP != nil && (*r.TopP < 0 || *r.TopP > 1):
 		return invalidParam("top_p", "top_p must be between 0 and 1")
 	}
-	if rf := r.ResponseFormat; rf != nil && rf.Type != "text" && rf.Type != "json_object" {
-		return invalidParam("response_format", "response_format type %q is not supported: use text or json_object", rf.Type)
-	}
 	return nil
 }
 
 func (r *oaRequest) toLLM() (*llm.Request, *oaFail) {
 	req := &llm.Request{Model: r.Model, Temperature: r.Temperature, TopP: r.TopP, Seed: r.Seed, User: r.User}
+	if r.N != nil && *r.N > 1 {
+		req.Candidates = *r.N // the adapter refuses it when its backend has no candidates
+	}
 	req.MaxTokens = defaultOAMaxTokens
 	for _, f := range []struct {
 		name string
@@ -198,7 +196,9 @@ func (r *oaRequest) toLLM() (*llm.Request, *oaFail) {
 		}
 		req.MaxTokens = *f.v
 	}
-	req.JSON = r.ResponseFormat != nil && r.ResponseFormat.Type == "json_object"
+	if f := r.ResponseFormat.apply(req); f != nil {
+		return nil, f
+	}
 	stop, f := parseStop(r.Stop)
 	if f != nil {
 		return nil, f
@@ -319,7 +319,7 @@ func (r *oaRequest) convertMessages(req *llm.Request) *oaFail {
 	names := map[string]string{} // tool call ID → function name
 	for i, m := range r.Messages {
 		param := fmt.Sprintf("messages[%d]", i)
-		text, f := contentText(m.Content, param+".content")
+		text, imgs, f := contentParts(m.Content, param+".content", m.Role == "user")
 		if f != nil {
 			return f
 		}
@@ -327,7 +327,7 @@ func (r *oaRequest) convertMessages(req *llm.Request) *oaFail {
 		case "system", "developer":
 			system = append(system, text)
 		case "user":
-			req.Messages = append(req.Messages, llm.Message{Role: llm.RoleUser, Content: text})
+			req.Messages = append(req.Messages, llm.Message{Role: llm.RoleUser, Content: text, Images: imgs})
 		case "assistant":
 			msg := llm.Message{Role: llm.RoleAssistant, Content: text}
 			for _, tc := range m.ToolCalls {
@@ -349,32 +349,6 @@ func (r *oaRequest) convertMessages(req *llm.Request) *oaFail {
 	}
 	req.System = strings.Join(system, "\n\n")
 	return nil
-}
-
-// contentText accepts a string, null, or an array of text parts.
-func contentText(raw json.RawMessage, param string) (string, *oaFail) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, nil
-	}
-	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", invalidParam(param, "content must be a string or an array of content parts")
-	}
-	var b strings.Builder
-	for _, p := range parts {
-		if p.Type != "text" {
-			return "", invalidParam(param, "content part type %q is not supported: only text", p.Type)
-		}
-		b.WriteString(p.Text)
-	}
-	return b.String(), nil
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {

@@ -99,14 +99,29 @@ func completion(id string, res *gateway.Result) any {
 		msg.Content = nil
 	}
 	fr := finishReason(res.Response)
+	choices := []completionChoice{{Message: msg, FinishReason: fr}}
+	for i, o := range res.Response.Others { // candidates 1.. of n > 1
+		choices = append(choices, otherChoice(i+1, o))
+	}
 	return struct {
 		oaCompletion
 		Choices []completionChoice `json:"choices"`
 	}{
 		oaCompletion: oaCompletion{ID: id, Object: "chat.completion", Created: res.Start.Unix(), Model: res.Response.Model,
 			Usage: oaUsage(res.Response.Usage), Provider: res.Response.Provider, Cached: res.Cached},
-		Choices: []completionChoice{{Message: msg, FinishReason: fr}},
+		Choices: choices,
 	}
+}
+
+// otherChoice renders a further candidate as choice index.
+func otherChoice(index int, o llm.Choice) completionChoice {
+	text := o.Text
+	msg := completionMessage{Role: "assistant", Content: &text, ToolCalls: oaToolCalls(o.ToolCalls, -1)}
+	if len(msg.ToolCalls) > 0 && text == "" {
+		msg.Content = nil
+	}
+	fr := finishReason(llm.Response{FinishReason: o.FinishReason, ToolCalls: o.ToolCalls})
+	return completionChoice{Index: index, Message: msg, FinishReason: fr}
 }
 
 type completionChoice struct {
@@ -191,6 +206,13 @@ type oaEvents struct {
 	usage   bool
 	started bool
 	tools   int
+	// others tracks candidates 1.. of n > 1: started and tool count each.
+	others []oaCandidate
+}
+
+type oaCandidate struct {
+	started bool
+	tools   int
 }
 
 func (e *oaEvents) headers(h http.Header) {}
@@ -205,9 +227,17 @@ func (e *oaEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 	if c.Model != "" {
 		e.model = c.Model
 	}
+	started, tools := &e.started, &e.tools
+	if c.Candidate > 0 && c.Candidate < llm.MaxCandidates {
+		for len(e.others) < c.Candidate {
+			e.others = append(e.others, oaCandidate{})
+		}
+		o := &e.others[c.Candidate-1]
+		started, tools = &o.started, &o.tools
+	}
 	var delta oaMsgOut
-	if !e.started {
-		e.started = true
+	if !*started {
+		*started = true
 		delta.Role = "assistant"
 		empty := ""
 		delta.Content = &empty
@@ -216,13 +246,13 @@ func (e *oaEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 		delta.Content = &c.Delta
 	}
 	if len(c.ToolCalls) > 0 {
-		delta.ToolCalls = oaToolCalls(c.ToolCalls, e.tools)
-		e.tools += len(c.ToolCalls)
+		delta.ToolCalls = oaToolCalls(c.ToolCalls, *tools)
+		*tools += len(c.ToolCalls)
 	}
 	if delta.Role == "" && delta.Content == nil && delta.ToolCalls == nil {
 		return nil
 	}
-	return e.write(sw, []oaChoice{{Delta: &delta}}, nil)
+	return e.write(sw, []oaChoice{{Index: c.Candidate, Delta: &delta}}, nil)
 }
 
 func (e *oaEvents) done(sw *sse.Writer, res *gateway.Result, _ string) error {
@@ -232,6 +262,12 @@ func (e *oaEvents) done(sw *sse.Writer, res *gateway.Result, _ string) error {
 	fr := finishReason(res.Response)
 	if err := e.write(sw, []oaChoice{{Delta: &oaMsgOut{}, FinishReason: &fr}}, nil); err != nil {
 		return err
+	}
+	for i, o := range res.Response.Others {
+		ofr := finishReason(llm.Response{FinishReason: o.FinishReason, ToolCalls: o.ToolCalls})
+		if err := e.write(sw, []oaChoice{{Index: i + 1, Delta: &oaMsgOut{}, FinishReason: &ofr}}, nil); err != nil {
+			return err
+		}
 	}
 	if e.usage {
 		if err := e.write(sw, []oaChoice{}, oaUsage(res.Response.Usage)); err != nil {

@@ -135,7 +135,7 @@ func TestOpenAISDKErrors(t *testing.T) {
 		status int
 		param  string
 	}{
-		{"n>1", openai.ChatCompletionNewParams{Model: "default", N: openai.Int(2),
+		{"n above the candidate limit", openai.ChatCompletionNewParams{Model: "default", N: openai.Int(9),
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}}, nil, 400, "n"},
 		{"logprobs", openai.ChatCompletionNewParams{Model: "default", Logprobs: openai.Bool(true),
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}}, nil, 400, "logprobs"},

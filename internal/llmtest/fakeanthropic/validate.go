@@ -41,10 +41,11 @@ type inMessage struct {
 }
 
 type inBlock struct {
-	Type      string `json:"type"`
-	Text      string `json:"text"`
-	ID        string `json:"id"`
-	ToolUseID string `json:"tool_use_id"`
+	Type      string       `json:"type"`
+	Text      string       `json:"text"`
+	ID        string       `json:"id"`
+	ToolUseID string       `json:"tool_use_id"`
+	Source    *imageSource `json:"source"`
 }
 
 // validate checks a Messages request as the API does, for the rules the
@@ -70,6 +71,9 @@ func validate(body []byte, version string) (*messagesRequest, string) {
 	for i, t := range req.Tools {
 		if t.Type == "" && len(t.InputSchema) == 0 {
 			return nil, fmt.Sprintf("tools.%d.custom.input_schema: Field required", i)
+		}
+		if msg := checkInputSchema(t.Type, t.InputSchema, i); msg != "" {
+			return nil, msg
 		}
 	}
 	if tc := req.ToolChoice; tc != nil {
@@ -149,6 +153,11 @@ func validateMessages(msgs []inMessage, version string) string {
 					return fmt.Sprintf("messages.%d: `tool_result` blocks must come first in the user message content", i)
 				}
 				answered[b.ToolUseID] = true
+			case "image":
+				if msg := checkImage(b.Source, i, j); msg != "" {
+					return msg
+				}
+				seenOther = true
 			default:
 				seenOther = true
 			}

@@ -97,6 +97,11 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, rec Recor
 	if tc := rec.Body.GenerationConfig; tc == nil || tc.ThinkingConfig == nil || !tc.ThinkingConfig.IncludeThoughts {
 		rep.Thoughts = nil // thought summaries come only when asked for
 	}
+	if g := rec.Body.GenerationConfig; g != nil && g.CandidateCount > 1 && rep.Alternatives == nil {
+		for range g.CandidateCount - 1 {
+			rep.Alternatives = append(rep.Alternatives, rep.Deltas)
+		}
+	}
 	x.play(rep, rec.Model, stream, rec.Query.Get("alt") == "sse")
 }
 
@@ -133,6 +138,9 @@ func validate(model string, req *Request) string {
 			if !p.hasData() {
 				return fmt.Sprintf("* GenerateContentRequest.contents[%d].parts[%d].data: required oneof field 'data' must have one initialized field\n", i, j)
 			}
+			if msg := checkInlineData(p.InlineData, i, j); msg != "" {
+				return msg
+			}
 			if p.FunctionResponse != nil && p.FunctionResponse.Name == "" {
 				return fmt.Sprintf("* GenerateContentRequest.contents[%d].parts[%d].function_response.name: Name cannot be empty.\n", i, j)
 			}
@@ -147,6 +155,9 @@ func validateConfig(model string, g *GenerationConfig) string {
 	}
 	if g.MaxOutputTokens < 0 || g.MaxOutputTokens > 65536 {
 		return fmt.Sprintf("Unable to submit request because it has a maxOutputTokens value of %d but the supported range is from 1 (inclusive) to 65537 (exclusive). Update the value and try again.", g.MaxOutputTokens)
+	}
+	if msg := checkStructured(g); msg != "" {
+		return msg
 	}
 	if len(g.StopSequences) > 5 {
 		return "* GenerateContentRequest.generation_config.stop_sequences: at most 5 stop sequences are allowed\n"

@@ -55,6 +55,10 @@ type Reply struct {
 	Thoughts []string
 	// Deltas are the answer's text parts, one chunk each.
 	Deltas []string
+	// Alternatives are the text parts of candidates 1, 2, ... when the
+	// request asks for candidateCount > 1; left nil, every candidate
+	// repeats Deltas (a deterministic model).
+	Alternatives [][]string
 	// Calls are function calls, sent together in one chunk after Deltas.
 	Calls []FunctionCall
 	// FinishReason of the last chunk. Default STOP.
@@ -219,6 +223,7 @@ func (r Reply) chunks(model, id string) []Response {
 		u := r.snapshot(i, len(parts))
 		out[i] = Response{Candidates: []Candidate{c}, UsageMetadata: &u, ModelVersion: mv, ResponseID: id}
 	}
+	addAlternatives(out, r.Alternatives, cmp.Or(r.FinishReason, "STOP"))
 	return out
 }
 
@@ -248,7 +253,7 @@ func unary(chunks []Response) Response {
 	var parts []Part
 	for _, ch := range chunks {
 		for _, c := range ch.Candidates {
-			if c.Content != nil {
+			if c.Content != nil && c.Index == 0 {
 				parts = mergeParts(parts, c.Content.Parts)
 			}
 		}
@@ -259,7 +264,7 @@ func unary(chunks []Response) Response {
 		if len(parts) > 0 {
 			c.Content = &Content{Role: "model", Parts: parts}
 		}
-		out.Candidates = []Candidate{c}
+		out.Candidates = append([]Candidate{c}, mergeAlternatives(chunks)...)
 	}
 	return out
 }

@@ -110,6 +110,9 @@ type Message struct {
 	ToolCalls  []WireToolCall `json:"tool_calls,omitempty"`
 	ToolName   string         `json:"tool_name,omitempty"`
 	ToolCallID string         `json:"tool_call_id,omitempty"`
+	// Images are base64 on the wire; bad base64 fails the decode with
+	// a 400, as Ollama's []ImageData does.
+	Images [][]byte `json:"images,omitempty"`
 }
 
 // WireToolCall is a tool call on the wire, arguments as an object.
@@ -286,7 +289,7 @@ func (s *Server) show(w http.ResponseWriter, body []byte) {
 		"details": map[string]any{"parent_model": "", "format": "gguf", "family": "llama", "families": []string{"llama"},
 			"parameter_size": "135K", "quantization_level": "unknown"},
 		"model_info":   map[string]any{"general.architecture": "llama", "llama.context_length": 2048},
-		"capabilities": []string{"completion", "tools"},
+		"capabilities": capabilities(model),
 		"modified_at":  "2026-01-01T00:00:00Z",
 	})
 }
@@ -312,6 +315,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte, idx i
 	s.mu.Unlock()
 	if !known {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model '%s' not found", req.Model))
+		return
+	}
+	if msg := checkFormat(req.Format); msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
 	if t := string(bytes.TrimSpace(req.Think)); t != "" && t != "false" && t != "null" {

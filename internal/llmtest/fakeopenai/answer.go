@@ -83,6 +83,7 @@ type answer struct {
 	finish       string
 	usage        *usageOut
 	includeUsage bool
+	n            int // choices asked for (n)
 }
 
 func newAnswer(req *chatRequest, r *Reply) *answer {
@@ -112,7 +113,19 @@ func newAnswer(req *chatRequest, r *Reply) *answer {
 	}
 	a.usage = renderUsage(u)
 	a.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	if req.N != nil {
+		a.n = *req.N
+	}
 	return a
+}
+
+// choices repeats the one message for every choice index (n > 1).
+func (a *answer) choices(msg *deltaOut, finish *string) []choiceOut {
+	out := make([]choiceOut, max(a.n, 1))
+	for i := range out {
+		out[i] = choiceOut{Index: i, Message: msg, Logprobs: nil, FinishReason: finish}
+	}
+	return out
 }
 
 func renderUsage(u Usage) *usageOut {
@@ -137,7 +150,7 @@ func (a *answer) completion() *completionOut {
 	finish := a.finish
 	return &completionOut{
 		ID: a.id, Object: "chat.completion", Created: a.created, Model: a.model,
-		Choices:     []choiceOut{{Index: 0, Message: msg, Logprobs: nil, FinishReason: &finish}},
+		Choices:     a.choices(msg, &finish),
 		Usage:       a.usage,
 		ServiceTier: "default", SystemFingerprint: "fp_fake",
 	}
@@ -147,8 +160,23 @@ func (a *answer) completion() *completionOut {
 // events (text and argument deltas) are marked Delta.
 func (a *answer) events() []fakeserver.Event {
 	var out []fakeserver.Event
+	for idx := range max(a.n, 1) {
+		out = append(out, a.choiceEvents(idx)...)
+	}
+	if a.includeUsage {
+		c := a.chunk([]choiceOut{})
+		c.Usage = a.usage
+		out = append(out, fakeserver.Event{Data: fakeserver.MustJSON(c)})
+	}
+	return append(out, fakeserver.Event{Data: []byte("[DONE]")})
+}
+
+// choiceEvents renders one choice's deltas (n > 1 repeats the reply
+// for every choice index).
+func (a *answer) choiceEvents(idx int) []fakeserver.Event {
+	var out []fakeserver.Event
 	add := func(d *deltaOut, finish *string, delta bool) {
-		c := a.chunk([]choiceOut{{Index: 0, Delta: d, Logprobs: nil, FinishReason: finish}})
+		c := a.chunk([]choiceOut{{Index: idx, Delta: d, Logprobs: nil, FinishReason: finish}})
 		out = append(out, fakeserver.Event{Data: fakeserver.MustJSON(c), Delta: delta})
 	}
 	first := &deltaOut{Role: "assistant", Content: "", Refusal: null}
@@ -171,12 +199,7 @@ func (a *answer) events() []fakeserver.Event {
 	}
 	finish := a.finish
 	add(&deltaOut{}, &finish, false)
-	if a.includeUsage {
-		c := a.chunk([]choiceOut{})
-		c.Usage = a.usage
-		out = append(out, fakeserver.Event{Data: fakeserver.MustJSON(c)})
-	}
-	return append(out, fakeserver.Event{Data: []byte("[DONE]")})
+	return out
 }
 
 func (a *answer) callHeader(i int) toolCallOut {

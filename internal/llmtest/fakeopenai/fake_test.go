@@ -20,7 +20,7 @@ func TestValidation(t *testing.T) {
 		{"ok", `{"model":"m",` + user + `}`, 200, ""},
 		{"no model", `{` + user + `}`, 400, "model"},
 		{"no messages", `{"model":"m","messages":[]}`, 400, "messages"},
-		{"n>1", `{"model":"m","n":2,` + user + `}`, 400, "n"},
+		{"n out of range", `{"model":"m","n":129,` + user + `}`, 400, "n"},
 		{"stream_options without stream", `{"model":"m","stream_options":{"include_usage":true},` + user + `}`, 400, "stream_options"},
 		{"temperature range", `{"model":"m","temperature":2.5,` + user + `}`, 400, "temperature"},
 		{"five stop strings", `{"model":"m","stop":["a","b","c","d","e"],` + user + `}`, 400, "stop"},

@@ -23,10 +23,8 @@ type chatRequest struct {
 	Stop                json.RawMessage `json:"stop"`
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	ResponseFormat      *struct {
-		Type string `json:"type"`
-	} `json:"response_format"`
-	Tools []struct {
+	ResponseFormat      *responseFormat `json:"response_format"`
+	Tools               []struct {
 		Type     string `json:"type"`
 		Function struct {
 			Name string `json:"name"`
@@ -57,7 +55,7 @@ func invalid(param, format string, args ...any) *APIError {
 }
 
 // validate checks a chat request as the real API does, for the rules the
-// fake knows. n > 1 is refused: the fake answers one choice only.
+// fake knows. n > 1 repeats the scripted answer for every choice.
 func validate(body []byte) (*chatRequest, *APIError) {
 	var req chatRequest
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -68,8 +66,8 @@ func validate(body []byte) (*chatRequest, *APIError) {
 		return nil, invalid("model", "you must provide a model parameter")
 	case len(req.Messages) == 0:
 		return nil, invalid("messages", "[] is too short - 'messages'")
-	case req.N != nil && *req.N != 1:
-		return nil, invalid("n", "the fake supports n=1 only")
+	case req.N != nil && (*req.N < 1 || *req.N > 128):
+		return nil, invalid("n", "Invalid 'n': integer out of range. Expected a value between 1 and 128, but got %d instead.", *req.N)
 	case req.StreamOptions != nil && !req.Stream:
 		return nil, invalid("stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
 	case req.Temperature != nil && (*req.Temperature < 0 || *req.Temperature > 2):
@@ -90,6 +88,9 @@ func validate(body []byte) (*chatRequest, *APIError) {
 		}
 	}
 	if e := validateMessages(req.Messages); e != nil {
+		return nil, e
+	}
+	if e := validateStructured(&req); e != nil {
 		return nil, e
 	}
 	if req.ResponseFormat != nil && req.ResponseFormat.Type == "json_object" && !mentionsJSON(req.Messages) {

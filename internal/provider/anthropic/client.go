@@ -15,8 +15,8 @@
 //
 // Fields with no Anthropic equivalent: Seed is ignored (Anthropic has no
 // seed and no determinism promise, so nothing the caller relied on is
-// lost); JSON (response_format json_object) is refused with
-// llm.KindInvalid, because answering free text would change the meaning.
+// lost); a JSON answer (Request.JSON, Request.Schema) is asked for with a
+// forced synthetic tool (structured.go).
 // User is sent as metadata.user_id.
 package anthropic
 
@@ -86,6 +86,9 @@ func New(cfg Config) *Client {
 // and the model. Breaking out of the loop cancels the upstream request.
 func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chunk, error] {
 	return func(yield func(llm.Chunk, error) bool) {
+		if p := planAnswer(req); p.on {
+			yield = answerFilter(p, yield)
+		}
 		body, err := encodeRequest(req, c.version)
 		if err != nil {
 			yield(llm.Chunk{}, &llm.Error{Kind: llm.KindInvalid, Provider: providerName, Message: err.Error(), Err: fmt.Errorf("anthropic: encode request: %w", err)})

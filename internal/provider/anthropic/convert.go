@@ -21,6 +21,9 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 	if req.Model == "" {
 		return nil, errors.New("model is required")
 	}
+	if req.Candidates > 1 {
+		return nil, fmt.Errorf("n=%d: the Messages API answers one candidate per request; send n=1", req.Candidates)
+	}
 	temperature := req.Temperature
 	if !samplingAllowed(version) {
 		if req.TemperatureIsDefault {
@@ -32,9 +35,6 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 		case req.TopP != nil:
 			return nil, fmt.Errorf("top_p is not supported by anthropic-version %s", version)
 		}
-	}
-	if req.JSON {
-		return nil, errors.New("response_format json_object is not supported by anthropic")
 	}
 	w := messagesRequest{
 		Model:         req.Model,
@@ -74,6 +74,9 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 	if len(w.Tools) > 0 {
 		w.ToolChoice = encodeToolChoice(req.ToolChoice)
 	}
+	if err := forceAnswerTool(&w, req); err != nil {
+		return nil, err
+	}
 	return json.Marshal(&w)
 }
 
@@ -112,10 +115,10 @@ func encodeMessages(in []llm.Message, think bool) ([]message, error) {
 func encodeMessage(m *llm.Message) (string, []block, error) {
 	switch m.Role {
 	case llm.RoleUser:
-		if m.Content == "" {
+		if m.Content == "" && len(m.Images) == 0 {
 			return "", nil, errors.New("empty user message")
 		}
-		return "user", []block{{Type: "text", Text: m.Content}}, nil
+		return "user", userBlocks(m), nil
 	case llm.RoleAssistant:
 		var blocks []block
 		if m.Content != "" {

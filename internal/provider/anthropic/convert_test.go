@@ -96,8 +96,9 @@ func TestEncodeRequestRefused(t *testing.T) {
 	}{
 		{"temperature under 2026-10-21", llm.Request{Model: "m", Messages: user, Temperature: ptr(0.0)}, Version2026, "temperature"},
 		{"top_p under 2026-10-21", llm.Request{Model: "m", Messages: user, TopP: ptr(1.0)}, Version2026, "top_p"},
-		{"json mode", llm.Request{Model: "m", Messages: user, JSON: true}, Version2023, "response_format"},
+		{"reserved answer tool name", llm.Request{Model: "m", Messages: user, JSON: true, Tools: []llm.Tool{{Name: AnswerTool}}}, Version2023, "reserved"},
 		{"no model", llm.Request{Messages: user}, Version2023, "model"},
+		{"several candidates", llm.Request{Model: "m", Messages: user, Candidates: 2}, Version2023, "n=2"},
 		{"empty user turn", llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser}}}, Version2023, "empty"},
 		{"bad tool arguments", llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "t", Name: "f", Arguments: "{"}}}}}, Version2023, "arguments"},
 		{"tool turn without id", llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleTool, Content: "x"}}}, Version2023, "tool_call_id"},

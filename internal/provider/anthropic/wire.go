@@ -45,6 +45,14 @@ type block struct {
 	Content   string          `json:"content,omitempty"`
 	Thinking  string          `json:"thinking,omitempty"`
 	Signature string          `json:"signature,omitempty"`
+	Source    *imageSource    `json:"source,omitempty"` // an image block
+}
+
+// imageSource is an image block's inline base64 bytes ([]byte marshals so).
+type imageSource struct {
+	Type      string `json:"type"` // "base64"
+	MediaType string `json:"media_type"`
+	Data      []byte `json:"data"`
 }
 
 type tool struct {

@@ -152,10 +152,10 @@ func (c *Client) whole(ctx context.Context, body io.Reader, d *decoder, yield fu
 		yield(llm.Chunk{}, err)
 		return
 	}
-	if chunk.HasContent() && !yield(chunk, nil) {
+	if chunk.HasContent() && !yield(chunk, nil) || !d.others.flush(yield) {
 		return
 	}
-	yield(d.end())
+	d.yieldEnd(yield)
 }
 
 func (c *Client) errors() errorMapper { return errorMapper{key: c.key, now: c.now} }
@@ -253,7 +253,7 @@ func (c *Client) relay(ctx context.Context, body io.Reader, d *decoder, yield fu
 			yield(llm.Chunk{}, err)
 			return
 		}
-		if chunk.HasContent() && !yield(chunk, nil) {
+		if chunk.HasContent() && !yield(chunk, nil) || !d.others.flush(yield) {
 			return
 		}
 	}
@@ -261,7 +261,7 @@ func (c *Client) relay(ctx context.Context, body io.Reader, d *decoder, yield fu
 		yield(llm.Chunk{}, fmt.Errorf("gemini: read stream: %w", ctx.Err()))
 		return
 	}
-	yield(d.end())
+	d.yieldEnd(yield)
 }
 
 // CheckModel checks that model exists and the key may use it, with

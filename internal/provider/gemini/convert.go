@@ -127,11 +127,9 @@ func toGenerationConfig(req *llm.Request, th thinking) *generationConfig {
 		// client that did not ask has nowhere to show them.
 		g.ThinkingConfig.IncludeThoughts = true
 	}
-	if req.JSON {
-		g.ResponseMimeType = "application/json"
-	}
+	structured(g, req)
 	if g.ThinkingConfig == nil && g.MaxOutputTokens == 0 && g.Temperature == nil && g.TopP == nil &&
-		len(g.StopSequences) == 0 && g.Seed == nil && g.ResponseMimeType == "" {
+		len(g.StopSequences) == 0 && g.Seed == nil && g.ResponseMimeType == "" && g.CandidateCount == 0 {
 		return nil
 	}
 	return g
@@ -150,6 +148,7 @@ func toContents(msgs []llm.Message) ([]content, error) {
 		switch m.Role {
 		case llm.RoleUser:
 			c = textContent("user", m.Content)
+			err = addImages(&c, m.Images)
 		case llm.RoleAssistant:
 			c, err = assistantContent(m, names)
 		case llm.RoleTool:

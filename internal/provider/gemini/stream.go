@@ -21,6 +21,8 @@ type decoder struct {
 	usage  *usageMetadata
 	text   bool // an answer text part was seen
 	calls  int  // function calls seen
+	// others are candidates 1.. of a candidateCount > 1 request.
+	others candidates
 }
 
 func newDecoder(model string, errs errorMapper) *decoder {
@@ -54,6 +56,7 @@ func (d *decoder) decode(data []byte) (llm.Chunk, error) {
 	}
 	for _, cand := range r.Candidates {
 		if cand.Index != 0 {
+			d.others.add(d, cand)
 			continue
 		}
 		if cand.FinishReason != "" {

@@ -29,6 +29,13 @@ type part struct {
 	Thought          bool              `json:"thought,omitempty"`
 	FunctionCall     *functionCall     `json:"functionCall,omitempty"`
 	FunctionResponse *functionResponse `json:"functionResponse,omitempty"`
+	InlineData       *blob             `json:"inlineData,omitempty"`
+}
+
+// blob is inline bytes: base64 in JSON ([]byte marshals so).
+type blob struct {
+	MIMEType string `json:"mimeType"`
+	Data     []byte `json:"data"`
 }
 
 type functionCall struct {
@@ -43,13 +50,17 @@ type functionResponse struct {
 }
 
 type generationConfig struct {
-	MaxOutputTokens  int             `json:"maxOutputTokens,omitempty"`
-	Temperature      *float64        `json:"temperature,omitempty"`
-	TopP             *float64        `json:"topP,omitempty"`
-	StopSequences    []string        `json:"stopSequences,omitempty"`
-	Seed             *int64          `json:"seed,omitempty"`
-	ResponseMimeType string          `json:"responseMimeType,omitempty"`
-	ThinkingConfig   *thinkingConfig `json:"thinkingConfig,omitempty"`
+	MaxOutputTokens  int      `json:"maxOutputTokens,omitempty"`
+	Temperature      *float64 `json:"temperature,omitempty"`
+	TopP             *float64 `json:"topP,omitempty"`
+	StopSequences    []string `json:"stopSequences,omitempty"`
+	Seed             *int64   `json:"seed,omitempty"`
+	ResponseMimeType string   `json:"responseMimeType,omitempty"`
+	// ResponseJSONSchema takes full JSON Schema (Gemini 2.5+); the older
+	// responseSchema takes only an OpenAPI subset.
+	ResponseJSONSchema json.RawMessage `json:"responseJsonSchema,omitempty"`
+	CandidateCount     int             `json:"candidateCount,omitempty"`
+	ThinkingConfig     *thinkingConfig `json:"thinkingConfig,omitempty"`
 }
 
 // thinkingConfig carries a budget (2.5; 0, off, is meaningful) or a

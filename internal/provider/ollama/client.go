@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -43,6 +44,8 @@ type Client struct {
 	chatURL   string
 	http      *http.Client
 	keepAlive json.RawMessage
+	visionMu  sync.Mutex
+	vision    map[string]bool // model → /api/show lists "vision"; at most maxVisionModels
 }
 
 var (

@@ -25,6 +25,9 @@ func toWire(req *llm.Request, keepAlive json.RawMessage) (*chatRequest, error) {
 	if req.Model == "" {
 		return nil, llm.Errorf(llm.KindInvalid, providerName, "model is required")
 	}
+	if req.Candidates > 1 {
+		return nil, llm.Errorf(llm.KindInvalid, providerName, "n=%d: Ollama answers one candidate per request; send n=1", req.Candidates)
+	}
 	w := &chatRequest{Model: req.Model, Stream: !req.Collect, KeepAlive: keepAlive}
 	w.Messages = make([]message, 0, len(req.Messages)+1)
 	if req.System != "" {
@@ -37,9 +40,7 @@ func toWire(req *llm.Request, keepAlive json.RawMessage) (*chatRequest, error) {
 		}
 		w.Messages = append(w.Messages, wm)
 	}
-	if req.JSON {
-		w.Format = "json"
-	}
+	w.Format = formatToWire(req)
 	tools, err := toolsToWire(req.Tools, req.ToolChoice)
 	if err != nil {
 		return nil, err
@@ -58,6 +59,12 @@ func messageToWire(m llm.Message) (message, error) {
 		return message{}, fmt.Errorf("unsupported role %q", m.Role)
 	}
 	wm := message{Role: string(m.Role), Content: m.Content}
+	for _, img := range m.Images {
+		if len(img.Data) == 0 {
+			return message{}, fmt.Errorf("an image without inline data")
+		}
+		wm.Images = append(wm.Images, img.Data)
+	}
 	for i, tc := range m.ToolCalls {
 		args, err := argumentsToWire(tc.Arguments)
 		if err != nil {

@@ -31,6 +31,10 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 	return func(yield func(llm.Chunk, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		if err := c.checkImages(ctx, req); err != nil {
+			yield(llm.Chunk{}, err)
+			return
+		}
 		resp, err := c.send(ctx, req)
 		if err != nil {
 			yield(llm.Chunk{}, err)

@@ -15,7 +15,7 @@ type chatRequest struct {
 	Model     string          `json:"model"`
 	Messages  []message       `json:"messages"`
 	Stream    bool            `json:"stream"`
-	Format    string          `json:"format,omitempty"`
+	Format    json.RawMessage `json:"format,omitempty"` // "json" or a JSON Schema object
 	KeepAlive json.RawMessage `json:"keep_alive,omitempty"`
 	Tools     []tool          `json:"tools,omitempty"`
 	Options   *options        `json:"options,omitempty"`
@@ -37,6 +37,7 @@ type message struct {
 	ToolCalls  []toolCall `json:"tool_calls,omitempty"`
 	ToolName   string     `json:"tool_name,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
+	Images     [][]byte   `json:"images,omitempty"` // base64 in JSON
 }
 
 type toolCall struct {

@@ -34,8 +34,9 @@ func encodeRequest(req *llm.Request, maxField string) ([]byte, error) {
 			w.MaxCompletionTokens = req.MaxTokens
 		}
 	}
-	if req.JSON {
-		w.ResponseFormat = &responseFormat{Type: "json_object"}
+	w.ResponseFormat = encodeResponseFormat(req)
+	if req.Candidates > 1 {
+		w.N = req.Candidates
 	}
 	w.Messages = make([]chatMessage, 0, len(req.Messages)+1)
 	if req.System != "" {
@@ -61,12 +62,16 @@ func encodeMessage(m *llm.Message) (chatMessage, error) {
 	content := m.Content
 	switch m.Role {
 	case llm.RoleUser:
+		if len(m.Images) > 0 {
+			parts, err := encodeParts(m)
+			return chatMessage{Role: "user", Content: parts}, err
+		}
 		return chatMessage{Role: "user", Content: &content}, nil
 	case llm.RoleAssistant:
 		out := chatMessage{Role: "assistant", Content: &content}
 		if len(m.ToolCalls) > 0 {
 			if content == "" {
-				out.Content = nil // OpenAI sends null beside tool_calls
+				out.Content = (*string)(nil) // OpenAI sends null beside tool_calls
 			}
 			out.ToolCalls = make([]toolCall, len(m.ToolCalls))
 			for i, tc := range m.ToolCalls {

@@ -25,7 +25,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			return
 		}
 		if ev.Data == "[DONE]" {
-			yield(st.final(c.name), nil)
+			st.yieldFinal(c.name, yield)
 			return
 		}
 		var ch chunk
@@ -41,6 +41,9 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			if !yield(llm.Chunk{Delta: d, Provider: c.name}, nil) {
 				return
 			}
+		}
+		if !st.flush(yield) {
+			return
 		}
 	}
 	if ctx.Err() != nil {
@@ -81,7 +84,9 @@ func (c *Client) decodeCompletion(ctx context.Context, body io.Reader, yield fun
 			return
 		}
 	}
-	yield(st.final(c.name), nil)
+	if st.flush(yield) {
+		st.yieldFinal(c.name, yield)
+	}
 }
 
 // streamState gathers what arrives across chunks: tool-call fragments by
@@ -92,6 +97,9 @@ type streamState struct {
 	refused bool
 	usage   *llm.Usage
 	calls   []callBuilder
+	// others are choices 1.. of an n > 1 request (candidates.go).
+	others  []streamState
+	pending []llm.Chunk
 }
 
 type callBuilder struct {
@@ -99,8 +107,8 @@ type callBuilder struct {
 	args     []byte
 }
 
-// add folds one chunk in and returns its text delta. Only choice 0 is
-// read: the adapter never asks for n > 1.
+// add folds one chunk in and returns choice 0's text delta; the deltas
+// of further choices (n > 1) wait in pending.
 func (s *streamState) add(ch *chunk) string {
 	if ch.Model != "" {
 		s.model = ch.Model
@@ -112,19 +120,26 @@ func (s *streamState) add(ch *chunk) string {
 	for i := range ch.Choices {
 		cc := &ch.Choices[i]
 		if cc.Index != 0 {
+			s.addOther(cc)
 			continue
 		}
-		text += cc.Delta.Content
-		if cc.Delta.Refusal != "" {
-			text += cc.Delta.Refusal
-			s.refused = true
-		}
-		for j := range cc.Delta.ToolCalls {
-			s.addCall(&cc.Delta.ToolCalls[j])
-		}
-		if cc.FinishReason != "" {
-			s.finish = cc.FinishReason
-		}
+		text += s.addChoice(cc)
+	}
+	return text
+}
+
+// addChoice folds one choice's delta in and returns its text.
+func (s *streamState) addChoice(cc *chunkChoice) string {
+	text := cc.Delta.Content
+	if cc.Delta.Refusal != "" {
+		text += cc.Delta.Refusal
+		s.refused = true
+	}
+	for j := range cc.Delta.ToolCalls {
+		s.addCall(&cc.Delta.ToolCalls[j])
+	}
+	if cc.FinishReason != "" {
+		s.finish = cc.FinishReason
 	}
 	return text
 }

@@ -14,6 +14,7 @@ type chatRequest struct {
 	TopP                *float64        `json:"top_p,omitempty"`
 	Stop                []string        `json:"stop,omitempty"`
 	Seed                *int64          `json:"seed,omitempty"`
+	N                   int             `json:"n,omitempty"`
 	User                string          `json:"user,omitempty"`
 	ResponseFormat      *responseFormat `json:"response_format,omitempty"`
 	Tools               []chatTool      `json:"tools,omitempty"`
@@ -26,13 +27,35 @@ type streamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
 }
 
+// responseFormat is {"type":"json_object"} or {"type":"json_schema",
+// "json_schema":{...}}.
 type responseFormat struct {
-	Type string `json:"type"`
+	Type       string      `json:"type"`
+	JSONSchema *jsonSchema `json:"json_schema,omitempty"`
+}
+
+type jsonSchema struct {
+	Name   string          `json:"name"`
+	Schema json.RawMessage `json:"schema,omitempty"`
+	Strict bool            `json:"strict,omitempty"`
+}
+
+// contentPart is one element of a user message's content array.
+type contentPart struct {
+	Type     string    `json:"type"`
+	Text     string    `json:"text,omitempty"`
+	ImageURL *imageURL `json:"image_url,omitempty"`
+}
+
+type imageURL struct {
+	URL string `json:"url"`
 }
 
 type chatMessage struct {
-	Role       string     `json:"role"`
-	Content    *string    `json:"content"`
+	Role string `json:"role"`
+	// Content is a *string (null beside tool calls) or, for a user turn
+	// with images, a []contentPart.
+	Content    any        `json:"content"`
 	ToolCalls  []toolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 }
