@@ -106,7 +106,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 			}
 			if sw == nil {
 				sw = s.startStream(w, res, f)
-				if s.Heartbeat > 0 {
+				if _, quiet := f.(interface{ noHeartbeat() }); s.Heartbeat > 0 && !quiet {
 					ticker = time.NewTicker(s.Heartbeat)
 					tick = ticker.C
 				}
