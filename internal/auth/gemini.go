@@ -18,12 +18,14 @@ func googleKey(r *http.Request) string {
 
 // WriteGeminiError writes google.rpc.Status in Gemini's shape:
 // {"error": {"code", "message", "status"}}.
-func WriteGeminiError(w http.ResponseWriter, _ *http.Request, status int, _, message string) {
+func WriteGeminiError(w http.ResponseWriter, _ *http.Request, status int, code, message string) {
 	rpc := "INTERNAL"
 	switch status {
 	case http.StatusUnauthorized:
 		rpc = "UNAUTHENTICATED"
-		message += " (Gemini clients: x-goog-api-key or ?key=)"
+		if code == "missing_api_key" {
+			message = "missing API key: send x-goog-api-key, ?key= or Authorization: Bearer <key>"
+		}
 	case http.StatusForbidden:
 		rpc = "PERMISSION_DENIED"
 	case http.StatusServiceUnavailable:
