@@ -251,3 +251,30 @@ func TestGeminiQueryKey(t *testing.T) {
 	}
 	e.checkKeys(t)
 }
+
+// TestGeminiSDKToolRoundTrip: a function declared in Gemini's schema
+// dialect reaches the real Ollama, its call comes back as a functionCall
+// part, and the functionResponse turn is answered.
+func TestGeminiSDKToolRoundTrip(t *testing.T) {
+	e := startGeminiSurface(t)
+	ctx := context.Background()
+	cfg := &genai.GenerateContentConfig{Tools: []*genai.Tool{{FunctionDeclarations: []*genai.FunctionDeclaration{{
+		Name: "get_weather", Description: "weather of a city",
+		Parameters: &genai.Schema{Type: genai.TypeObject, Properties: map[string]*genai.Schema{"city": {Type: genai.TypeString}}, Required: []string{"city"}},
+	}}}}}
+	contents := genai.Text("weather in Paris?")
+	resp, err := e.client.Models.GenerateContent(ctx, "ollama/tiny", contents, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := resp.FunctionCalls()
+	if len(calls) != 1 || calls[0].Name != "get_weather" || calls[0].Args["city"] != "Paris" {
+		t.Fatalf("calls %+v in %+v", calls, resp.Candidates[0].Content)
+	}
+	contents = append(contents, resp.Candidates[0].Content,
+		genai.NewContentFromFunctionResponse("get_weather", map[string]any{"temperature": 21}, genai.RoleUser))
+	resp, err = e.client.Models.GenerateContent(ctx, "ollama/tiny", contents, cfg)
+	if err != nil || resp.Text() != fakeollama.TinyAnswer {
+		t.Fatalf("after the function response: %v %+v", err, resp)
+	}
+}
