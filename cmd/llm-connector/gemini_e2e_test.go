@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -330,5 +332,24 @@ func TestGeminiSDKRateLimited(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Code != 429 || apiErr.Status != "RESOURCE_EXHAUSTED" || len(apiErr.Details) != 1 ||
 		apiErr.Details[0]["@type"] != "type.googleapis.com/google.rpc.RetryInfo" || apiErr.Details[0]["retryDelay"] == "" {
 		t.Fatalf("%+v", err)
+	}
+}
+
+// TestGeminiSDKAliasedModelName: an alias named like a Gemini model
+// gives that name, as the SDK's users write it, a fallback chain.
+func TestGeminiSDKAliasedModelName(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "llm.yaml")
+	yaml := "aliases:\n  gemini-2.5-flash:\n    targets: [google/gemini-2.5-flash, ollama/tiny]\n    retries: 0\n"
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startGeminiSurface(t, map[string]string{"LLM_CONFIG": cfgFile})
+	e.gem.Enqueue(fakegemini.ErrorReply(503, "The model is overloaded. Please try again later."))
+	resp, err := e.client.Models.GenerateContent(context.Background(), "gemini-2.5-flash", genai.Text("hello"), nil)
+	if err != nil || resp.Text() != fakeollama.TinyAnswer || resp.ModelVersion != "tiny" {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	if n := len(e.gem.Requests()); n != 1 {
+		t.Errorf("gemini got %d requests, want 1", n)
 	}
 }
