@@ -190,6 +190,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 			return out
 		},
 	}
+	srv.WrapAnthropic = acc.wrapAnthropic(cfg, log) // /v1/messages: the same keys, refusals in Anthropic's shape
 	health := healthOf(cfg, table, backends, degraded)
 	probes := backendProbes(cfg, rdb, acc, hc)
 	srv.Health = func(ctx context.Context, deep bool) server.Health {

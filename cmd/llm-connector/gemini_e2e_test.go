@@ -353,3 +353,51 @@ func TestGeminiSDKAliasedModelName(t *testing.T) {
 		t.Errorf("gemini got %d requests, want 1", n)
 	}
 }
+
+// TestGeminiSDKThoughts: with includeThoughts and a thinking budget the
+// backend's thought summaries come back as "thought": true parts (which
+// resp.Text() skips), streamed and not, with thoughtsTokenCount; without
+// includeThoughts none are shown.
+func TestGeminiSDKThoughts(t *testing.T) {
+	e := startGeminiSurface(t, nil)
+	ctx := context.Background()
+	reply := func() fakegemini.Reply {
+		return fakegemini.Reply{Thoughts: []string{"**Planning**"}, Deltas: []string{"4"},
+			Usage: fakegemini.Usage{PromptTokenCount: 6, CandidatesTokenCount: 1, ThoughtsTokenCount: 30}}
+	}
+	thinking := func(include bool) *genai.GenerateContentConfig {
+		return &genai.GenerateContentConfig{ThinkingConfig: &genai.ThinkingConfig{IncludeThoughts: include, ThinkingBudget: genai.Ptr[int32](512)}}
+	}
+	thoughtsOf := func(c *genai.Candidate) (s string) {
+		if c.Content != nil {
+			for _, p := range c.Content.Parts {
+				if p.Thought {
+					s += p.Text
+				}
+			}
+		}
+		return s
+	}
+	e.gem.Enqueue(reply())
+	resp, err := e.client.Models.GenerateContent(ctx, "google/gemini-2.5-flash", genai.Text("2+2?"), thinking(true))
+	if err != nil || resp.Text() != "4" || thoughtsOf(resp.Candidates[0]) != "**Planning**" || resp.UsageMetadata.ThoughtsTokenCount != 30 {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	e.gem.Enqueue(reply())
+	var text, thoughts string
+	for chunk, err := range e.client.Models.GenerateContentStream(ctx, "google/gemini-2.5-flash", genai.Text("2+2?"), thinking(true)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		text += chunk.Text()
+		thoughts += thoughtsOf(chunk.Candidates[0])
+	}
+	if text != "4" || thoughts != "**Planning**" {
+		t.Errorf("stream: text %q thoughts %q", text, thoughts)
+	}
+	e.gem.Enqueue(reply())
+	resp, err = e.client.Models.GenerateContent(ctx, "google/gemini-2.5-flash", genai.Text("2+2?"), thinking(false))
+	if err != nil || resp.Text() != "4" || thoughtsOf(resp.Candidates[0]) != "" {
+		t.Errorf("without includeThoughts: %v %+v", err, resp)
+	}
+}

@@ -41,10 +41,3 @@ func (g *Gateway) Embed(ctx context.Context, in *EmbedInput) (*EmbedResult, erro
 	res.Err = llm.Errorf(llm.KindInvalid, "", "embeddings are not served yet")
 	return res, res.Err
 }
-
-// CountTokens counts the input tokens of in.Req on the route's primary
-// target (its own counter when it has one, else a stated estimate).
-// TODO(issue 14, count_tokens): built on the branch that adds /v1/messages/count_tokens.
-func (g *Gateway) CountTokens(ctx context.Context, in *Input) (llm.TokenCount, error) {
-	return llm.TokenCount{}, llm.Errorf(llm.KindInvalid, "", "token counting is not served yet")
-}

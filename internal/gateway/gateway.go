@@ -218,9 +218,10 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 		ctx := llm.WithTrace(ctx, trace)
 		// The text is gathered here, not by Response.Add, which copies the
 		// whole text per chunk: quadratic in a long answer.
-		var text strings.Builder
+		var text, thinking strings.Builder
 		defer func() {
 			res.Response.Text += text.String()
+			res.Response.Thinking += thinking.String()
 			g.finish(ctx, in, res, adm, trace)
 		}()
 		src, key := g.source(ctx, in, res)
@@ -234,15 +235,16 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 				res.TTFT = time.Since(res.Start)
 				trace.MarkFirstToken(time.Now())
 			}
-			if text.Len()+len(c.Delta) > MaxAnswerText {
+			if text.Len()+thinking.Len()+len(c.Delta)+len(c.Thinking) > MaxAnswerText {
 				res.Err = &llm.Error{Kind: llm.KindUpstream, Provider: cmp.Or(c.Provider, res.Route.Provider),
 					Message: fmt.Sprintf("upstream answer too large: the text is over %d bytes", MaxAnswerText)}
 				yield(llm.Chunk{}, res.Err)
 				return
 			}
 			text.WriteString(c.Delta)
+			thinking.WriteString(c.Thinking)
 			rest := c
-			rest.Delta = ""
+			rest.Delta, rest.Thinking = "", ""
 			res.Response.Add(rest)
 			if !yield(c, nil) {
 				res.Err = context.Canceled
@@ -251,7 +253,9 @@ func (g *Gateway) stream(ctx context.Context, in *Input, res *Result, adm *admis
 		}
 		if key != "" && !in.NoStore && !res.Cached {
 			res.Response.Text += text.String()
+			res.Response.Thinking += thinking.String()
 			text.Reset()
+			thinking.Reset()
 			g.store(ctx, key, &res.Response)
 		}
 	}

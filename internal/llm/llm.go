@@ -31,6 +31,12 @@ type Message struct {
 	Name       string
 	// Images are image inputs of a user turn, after Content.
 	Images []Image
+	// Thinking and ThinkingSignature are the reasoning an assistant turn
+	// showed and the signature that closed it (Anthropic thinking
+	// blocks), sent back so that a backend that requires them with tool
+	// use (Anthropic with thinking on) gets them; others ignore them.
+	Thinking          string
+	ThinkingSignature string
 }
 
 // Image is one image input: inline bytes (Data with MIMEType) or, when
@@ -162,6 +168,9 @@ type Chunk struct {
 	// them, usually on the last chunk. Usage is cumulative: the last one
 	// wins, it is never summed.
 	FinishReason string
+	// StopSequence is the stop sequence that ended the answer, when the
+	// backend says which (Anthropic stop_sequence); FinishReason is stop.
+	StopSequence string
 	Usage        *Usage
 	Model        string
 	// Provider names the adapter that produced the chunk; the router
@@ -169,17 +178,29 @@ type Chunk struct {
 	Provider string
 }
 
-// HasContent reports whether the chunk carries answer content.
-func (c Chunk) HasContent() bool { return c.Delta != "" || len(c.ToolCalls) > 0 }
+// HasContent reports whether the chunk carries content the client is
+// shown: answer text, tool calls, or thinking. Thinking counts: once it
+// reached the client, another backend's answer could no longer replace
+// it invisibly, so the router's failover ends at the first thinking
+// delta just as at the first text delta.
+func (c Chunk) HasContent() bool {
+	return c.Delta != "" || len(c.ToolCalls) > 0 || c.Thinking != "" || c.ThinkingSignature != ""
+}
 
 // Response is a complete answer.
 type Response struct {
 	Text         string     `json:"text"`
 	ToolCalls    []ToolCall `json:"tool_calls,omitempty"`
 	FinishReason string     `json:"finish_reason,omitempty"`
+	StopSequence string     `json:"stop_sequence,omitempty"`
 	Usage        Usage      `json:"usage"`
 	Model        string     `json:"model"`
 	Provider     string     `json:"provider"`
+
+	// Thinking is the reasoning shown with the answer, and
+	// ThinkingSignature the signature of its (last) thinking block.
+	Thinking          string `json:"thinking,omitempty"`
+	ThinkingSignature string `json:"thinking_signature,omitempty"`
 }
 
 // Provider sends a chat request to one model backend.
@@ -210,15 +231,19 @@ type ModelChecker interface {
 // response gathered so far together with the error.
 func Collect(seq iter.Seq2[Chunk, error]) (*Response, error) {
 	r := &Response{}
-	var text []byte
+	var text, thinking []byte
 	for c, err := range seq {
 		if err != nil {
 			r.Text = string(text)
+			r.Thinking += string(thinking)
 			return r, err
 		}
+		thinking = append(thinking, c.Thinking...)
+		c.Thinking = ""
 		r.add(c, &text)
 	}
 	r.Text = string(text)
+	r.Thinking += string(thinking)
 	return r, nil
 }
 
@@ -232,9 +257,14 @@ func (r *Response) Add(c Chunk) {
 
 func (r *Response) add(c Chunk, text *[]byte) {
 	*text = append(*text, c.Delta...)
+	r.Thinking += c.Thinking
+	if c.ThinkingSignature != "" {
+		r.ThinkingSignature = c.ThinkingSignature
+	}
 	r.ToolCalls = append(r.ToolCalls, c.ToolCalls...)
 	if c.FinishReason != "" {
 		r.FinishReason = c.FinishReason
+		r.StopSequence = c.StopSequence
 	}
 	if c.Usage != nil {
 		r.Usage = *c.Usage
@@ -252,12 +282,13 @@ func (r *Response) add(c Chunk, text *[]byte) {
 // tests use it.
 func Replay(r *Response) iter.Seq2[Chunk, error] {
 	return func(yield func(Chunk, error) bool) {
-		if r.Text != "" || len(r.ToolCalls) > 0 {
-			if !yield(Chunk{Delta: r.Text, ToolCalls: r.ToolCalls, Model: r.Model, Provider: r.Provider}, nil) {
+		if r.Text != "" || len(r.ToolCalls) > 0 || r.Thinking != "" {
+			if !yield(Chunk{Delta: r.Text, ToolCalls: r.ToolCalls, Thinking: r.Thinking, ThinkingSignature: r.ThinkingSignature,
+				Model: r.Model, Provider: r.Provider}, nil) {
 				return
 			}
 		}
 		u := r.Usage
-		yield(Chunk{FinishReason: r.FinishReason, Usage: &u, Model: r.Model, Provider: r.Provider}, nil)
+		yield(Chunk{FinishReason: r.FinishReason, StopSequence: r.StopSequence, Usage: &u, Model: r.Model, Provider: r.Provider}, nil)
 	}
 }

@@ -81,13 +81,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, in *gateway.Inpu
 		s.pump(ctx, cancel, w, res, seq, f)
 		return
 	}
-	collect, _ := f.(interface{ collect(llm.Chunk) }) // what Response does not keep (thinking)
-	for c, err := range seq {
+	for _, err := range seq {
 		if err != nil {
 			break
-		}
-		if collect != nil {
-			collect.collect(c)
 		}
 	}
 	s.finishHeaders(w, res)

@@ -90,3 +90,40 @@ func FuzzJSONError(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeAnthropic(f *testing.F) {
+	for _, s := range []string{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+		`{"model":"m","max_tokens":3000,"thinking":{"type":"enabled","budget_tokens":2048},"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"text","text":"a"}]}]}`,
+		`{"model":"m","max_tokens":5,"tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"tool","name":"f"},"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"r"}]}]}`,
+		`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]}]}`,
+		`{"model":"m","messages":[]}`, `{}`, `[]`, `{"model":"m","max_tokens":-1}`} {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, count bool) {
+		_, req, fail := DecodeAnthropic(body, count)
+		if fail != nil {
+			if fail.status != http.StatusBadRequest || fail.typ != "invalid_request_error" || fail.msg == "" {
+				t.Fatalf("bad error %+v", fail)
+			}
+			return
+		}
+		if req.Model == "" || len(req.Messages) > anMaxMessages || len(req.Tools) > anMaxTools || len(req.Stop) > anMaxStops {
+			t.Fatalf("accepted %+v", req)
+		}
+		if !count && (req.MaxTokens < 1 || req.MaxTokens > maxTokensLimit) {
+			t.Fatalf("accepted max_tokens %d", req.MaxTokens)
+		}
+		images := 0
+		for _, m := range req.Messages {
+			images += len(m.Images)
+			for _, im := range m.Images {
+				if len(im.Data) > anMaxImageBytes || (im.URL == "") == (len(im.Data) == 0) {
+					t.Fatalf("accepted image %d bytes url %q", len(im.Data), im.URL)
+				}
+			}
+		}
+		if images > anMaxImages || len(req.User) > anMaxUserID {
+			t.Fatalf("accepted %d images, user %d bytes", images, len(req.User))
+		}
+	})
+}

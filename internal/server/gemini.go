@@ -190,18 +190,13 @@ type gmEvents struct {
 	id       string
 	model    string
 	thoughts bool
-	thinking strings.Builder // a non-stream answer's thoughts (collect)
 }
 
 func (e *gmEvents) headers(h http.Header) {}
 
-func (e *gmEvents) noHeartbeat() {}
-
-func (e *gmEvents) collect(c llm.Chunk) {
-	if e.thoughts {
-		e.thinking.WriteString(c.Thinking)
-	}
-}
+// ping is the idle heartbeat: none, as Google sends none (a comment
+// line would end the genai SDK's iteration with an error).
+func (e *gmEvents) ping(*sse.Writer) error { return nil }
 
 func (e *gmEvents) write(sw *sse.Writer, v any) error {
 	b, _ := json.Marshal(v)
@@ -245,7 +240,7 @@ func (e *gmEvents) failBeforeStart(s *Server, w http.ResponseWriter, err error) 
 // response is the non-stream GenerateContentResponse.
 func (e *gmEvents) response(res *gateway.Result) any {
 	cand := gmCandidate{FinishReason: gmFinishReason(finishReason(res.Response))}
-	if parts := gmParts(e.thinking.String(), res.Response.Text, res.Response.ToolCalls, e.thoughts); len(parts) > 0 {
+	if parts := gmParts(res.Response.Thinking, res.Response.Text, res.Response.ToolCalls, e.thoughts); len(parts) > 0 {
 		cand.Content = &gmOutContent{Role: "model", Parts: parts}
 	}
 	return gmResponse{Candidates: []gmCandidate{cand}, UsageMetadata: gmUsageOf(res.Response.Usage),

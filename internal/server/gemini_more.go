@@ -47,8 +47,8 @@ func (s *Server) geminiCountTokens(w http.ResponseWriter, r *http.Request, model
 	in := s.input(r, gmEndpointCount, d.req, false)
 	in.Model = model
 	count := s.GW.CountTokens
-	if s.countTokens != nil {
-		count = s.countTokens
+	if s.gmCount != nil {
+		count = s.gmCount
 	}
 	n, err := count(r.Context(), in)
 	if err != nil {
@@ -161,8 +161,8 @@ func (s *Server) geminiEmbed(w http.ResponseWriter, r *http.Request, model strin
 	cc := strings.ToLower(r.Header.Get("Cache-Control"))
 	in.NoCache, in.NoStore = strings.Contains(cc, "no-cache"), strings.Contains(cc, "no-store")
 	embed := s.GW.Embed
-	if s.embed != nil {
-		embed = s.embed
+	if s.gmEmbed != nil {
+		embed = s.gmEmbed
 	}
 	res, err := embed(r.Context(), in)
 	if res != nil {

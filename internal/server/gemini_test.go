@@ -365,14 +365,14 @@ func TestGeminiCountAndEmbed(t *testing.T) {
 	var counted *gateway.Input
 	var embedded *gateway.EmbedInput
 	url := geminiServer(t, h, func(s *Server) {
-		s.countTokens = func(_ context.Context, in *gateway.Input) (llm.TokenCount, error) {
+		s.gmCount = func(_ context.Context, in *gateway.Input) (llm.TokenCount, error) {
 			counted = in
 			if in.Model == "fail" {
 				return llm.TokenCount{}, &llm.Error{Kind: llm.KindRateLimited, RetryAfter: time.Second, Message: "slow down"}
 			}
 			return llm.TokenCount{InputTokens: 31, Estimated: true}, nil
 		}
-		s.embed = func(_ context.Context, in *gateway.EmbedInput) (*gateway.EmbedResult, error) {
+		s.gmEmbed = func(_ context.Context, in *gateway.EmbedInput) (*gateway.EmbedResult, error) {
 			embedded = in
 			vecs := make([][]float32, len(in.Req.Inputs))
 			for i := range vecs {
@@ -417,20 +417,24 @@ func TestGeminiCountAndEmbed(t *testing.T) {
 	}
 }
 
-// TestGeminiStubsAnswerClearly: on a gateway without embeddings or
-// token counting, the answer is a clear Gemini error, not a 500.
-func TestGeminiStubsAnswerClearly(t *testing.T) {
+// TestGeminiCountThroughGateway: countTokens through the real gateway
+// (a backend without a counter: the gateway's stated estimate); the
+// embed call on a backend without embeddings is a clear Gemini error.
+func TestGeminiCountThroughGateway(t *testing.T) {
 	h := newHarness(t)
 	url := geminiServer(t, h, nil)
-	for _, path := range []string{"default:countTokens", "default:embedContent"} {
-		body := gmHi
-		if strings.HasSuffix(path, "embedContent") {
-			body = `{"content":{"parts":[{"text":"a"}]}}`
-		}
-		resp, b := postTo(t, url+"/v1beta/models/"+path, body)
-		var st map[string]gmStatus
-		if err := json.Unmarshal(b, &st); err != nil || resp.StatusCode >= 500 || st["error"].Message == "" {
-			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
-		}
+	resp, b := postTo(t, url+"/v1beta/models/default:countTokens", gmHi)
+	var count struct{ TotalTokens int }
+	if err := json.Unmarshal(b, &count); err != nil || resp.StatusCode != 200 || count.TotalTokens <= 0 ||
+		resp.Header.Get("X-Token-Count-Estimated") != "true" {
+		t.Errorf("%d %s", resp.StatusCode, b)
+	}
+	resp, b = postTo(t, url+"/v1beta/models/default:embedContent", `{"content":{"parts":[{"text":"a"}]}}`)
+	var st map[string]gmStatus
+	if err := json.Unmarshal(b, &st); err != nil || resp.StatusCode != 400 || st["error"].Status != "INVALID_ARGUMENT" || st["error"].Message == "" {
+		t.Errorf("embed: %d %s", resp.StatusCode, b)
+	}
+	if h.primary.NumCalls() != 0 {
+		t.Error("counting or embedding generated")
 	}
 }

@@ -49,6 +49,9 @@ type Server struct {
 	WrapChat, WrapV1 func(http.Handler) http.Handler
 	// WrapGemini wraps the Gemini-native /v1beta endpoints (gemini.go).
 	WrapGemini func(http.Handler) http.Handler
+	// WrapAnthropic wraps /v1/messages (authentication answering in
+	// Anthropic's error shape); nil takes WrapV1.
+	WrapAnthropic func(http.Handler) http.Handler
 	// Models lists what GET /v1/models reports; AllowModel, when set,
 	// hides the models the caller in ctx may not use (a key's allow-list).
 	Models     func() []ModelInfo
@@ -68,8 +71,8 @@ type Server struct {
 	Stopping context.Context
 
 	// countTokens and embed replace the gateway's in tests.
-	countTokens func(context.Context, *gateway.Input) (llm.TokenCount, error)
-	embed       func(context.Context, *gateway.EmbedInput) (*gateway.EmbedResult, error)
+	gmCount func(context.Context, *gateway.Input) (llm.TokenCount, error)
+	gmEmbed func(context.Context, *gateway.EmbedInput) (*gateway.EmbedResult, error)
 }
 
 // ModelInfo is one entry of GET /v1/models.
@@ -89,6 +92,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1beta/models/{call...}", wrapGemini(http.HandlerFunc(s.geminiCall)))
 	mux.Handle("GET /v1beta/models", wrapGemini(http.HandlerFunc(s.geminiModels)))
 	mux.Handle("GET /v1beta/models/{model...}", wrapGemini(http.HandlerFunc(s.geminiModel)))
+	wrapAn := wrapV1
+	if s.WrapAnthropic != nil {
+		wrapAn = s.WrapAnthropic
+	}
+	mux.Handle("POST /v1/messages", wrapAn(http.HandlerFunc(s.messages)))
+	mux.Handle("POST /v1/messages/count_tokens", wrapAn(http.HandlerFunc(s.countTokens)))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("GET /info", s.info)
@@ -159,6 +168,11 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handle
 			w.Header().Set("Allow", allow)
 		}
 		status, detail = http.StatusMethodNotAllowed, "Method Not Allowed"
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1/messages") {
+		writeAnFail(w, r, &anFail{status: status, typ: map[bool]string{true: "not_found_error", false: "invalid_request_error"}[status == http.StatusNotFound],
+			msg: "Invalid URL (" + r.Method + " " + sanitizePath(r.URL.Path) + ")"})
+		return
 	}
 	if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
 		// OpenAI's own answer to an unknown URL, so SDKs parse it.

@@ -106,7 +106,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 			}
 			if sw == nil {
 				sw = s.startStream(w, res, f)
-				if _, quiet := f.(interface{ noHeartbeat() }); s.Heartbeat > 0 && !quiet {
+				if s.Heartbeat > 0 {
 					ticker = time.NewTicker(s.Heartbeat)
 					tick = ticker.C
 				}
@@ -119,7 +119,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 			}
 		case <-tick:
 			deadline()
-			if err := sw.Comment("keep-alive"); err != nil {
+			if err := heartbeat(sw, f); err != nil {
 				return
 			}
 		case <-ctx.Done():
@@ -150,4 +150,13 @@ func (s *Server) startStream(w http.ResponseWriter, res *gateway.Result, f event
 	w.WriteHeader(http.StatusOK)
 	sw := sse.NewWriter(w)
 	return sw
+}
+
+// heartbeat keeps an idle stream alive: the format's own ping event
+// when it has one (Anthropic's "event: ping"), else an SSE comment.
+func heartbeat(sw *sse.Writer, f eventFormat) error {
+	if p, ok := f.(interface{ ping(*sse.Writer) error }); ok {
+		return p.ping(sw)
+	}
+	return sw.Comment("keep-alive")
 }

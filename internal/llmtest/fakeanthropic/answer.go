@@ -14,6 +14,8 @@ var idSeq atomic.Int64
 // answer is one reply rendered for one request.
 type answer struct {
 	id, model string
+	thinking  []string
+	signature string
 	text      []string
 	calls     []ToolCall
 	stop      string
@@ -22,6 +24,13 @@ type answer struct {
 
 func newAnswer(req *messagesRequest, r *Reply) *answer {
 	a := &answer{id: "msg_fake" + strconv.FormatInt(idSeq.Add(1), 10), model: r.Model, text: r.Text, calls: r.ToolCalls, stop: r.StopReason}
+	if req.Thinking != nil && req.Thinking.Type == "enabled" {
+		// Thinking blocks come only when the request enabled thinking.
+		a.thinking, a.signature = r.Thinking, r.Signature
+		if a.signature == "" {
+			a.signature = "sig-fake"
+		}
+	}
 	if a.model == "" {
 		a.model = req.Model
 	}
@@ -59,6 +68,9 @@ func (a *answer) usageJSON(output bool) map[string]any {
 // message is the non-stream body.
 func (a *answer) message() map[string]any {
 	content := []map[string]any{}
+	if len(a.thinking) > 0 {
+		content = append(content, map[string]any{"type": "thinking", "thinking": strings.Join(a.thinking, ""), "signature": a.signature})
+	}
 	if text := strings.Join(a.text, ""); text != "" {
 		content = append(content, map[string]any{"type": "text", "text": text})
 	}
@@ -94,6 +106,14 @@ func (a *answer) events() []fakeserver.Event {
 		}
 		add("content_block_stop", map[string]any{"index": index}, false)
 		index++
+	}
+	if len(a.thinking) > 0 {
+		var ds []map[string]any
+		for _, t := range a.thinking {
+			ds = append(ds, map[string]any{"type": "thinking_delta", "thinking": t})
+		}
+		ds = append(ds, map[string]any{"type": "signature_delta", "signature": a.signature})
+		block(map[string]any{"type": "thinking", "thinking": "", "signature": ""}, ds)
 	}
 	if len(a.text) > 0 {
 		var ds []map[string]any

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,8 @@ const (
 // Reply is what the fake answers to one request. The zero Reply answers
 // DefaultText.
 type Reply struct {
+	Thinking   []string   // thinking deltas of a thinking block before the text
+	Signature  string     // the thinking block's signature (default "sig-fake")
 	Text       []string   // text deltas of one text block
 	ToolCalls  []ToolCall // tool_use blocks after the text
 	Model      string     // default: the requested model
@@ -87,6 +90,9 @@ type Server struct {
 	queue    fakeserver.Queue[Reply]
 	requests fakeserver.Log[Request]
 	cancels  fakeserver.Cancels
+
+	mu     sync.Mutex
+	counts []int // count_tokens answers
 }
 
 // New starts a fake closed when t ends.
@@ -170,6 +176,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"type": "model", "id": "claude-sonnet-4-5-20250929",
 			"display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"})
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/count_tokens":
+		s.countTokens(w, body, version)
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/messages":
 		s.messages(w, r, body, version)
 	default:

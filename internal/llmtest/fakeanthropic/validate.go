@@ -29,6 +29,10 @@ type messagesRequest struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
 	} `json:"tool_choice"`
+	Thinking *struct {
+		Type         string `json:"type"`
+		BudgetTokens int    `json:"budget_tokens"`
+	} `json:"thinking"`
 }
 
 type inMessage struct {
@@ -77,6 +81,9 @@ func validate(body []byte, version string) (*messagesRequest, string) {
 		}
 	}
 	if msg := validateMessages(req.Messages, version); msg != "" {
+		return nil, msg
+	}
+	if msg := validateThinking(&req); msg != "" {
 		return nil, msg
 	}
 	return &req, ""
@@ -211,4 +218,42 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// validateThinking applies the extended-thinking rules: a budget of at
+// least 1024 below max_tokens, and, with thinking on, an assistant turn
+// that uses tools must start with its thinking block (signed), as the
+// API requires when the tool results go back.
+func validateThinking(req *messagesRequest) string {
+	t := req.Thinking
+	if t == nil || t.Type != "enabled" {
+		return ""
+	}
+	switch {
+	case t.BudgetTokens < 1024:
+		return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+	case t.BudgetTokens >= *req.MaxTokens:
+		return "`max_tokens` must be greater than `thinking.budget_tokens`"
+	}
+	for i, m := range req.Messages {
+		if m.Role != "assistant" {
+			continue
+		}
+		var blocks []struct {
+			Type      string `json:"type"`
+			Signature string `json:"signature"`
+		}
+		if json.Unmarshal(m.Content, &blocks) != nil || len(blocks) == 0 {
+			continue
+		}
+		tools := false
+		for _, b := range blocks {
+			tools = tools || b.Type == "tool_use"
+		}
+		first := blocks[0]
+		if tools && (first.Type != "thinking" && first.Type != "redacted_thinking" || first.Type == "thinking" && first.Signature == "") {
+			return fmt.Sprintf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks).", i, first.Type)
+		}
+	}
+	return ""
 }

@@ -39,6 +39,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound("Requested entity was not found."), nil)
 	case r.Method == http.MethodGet:
 		s.serveModels(w, rest)
+	case r.Method == http.MethodPost && rec.Action == "countTokens":
+		s.serveCount(w, rec)
 	case r.Method == http.MethodPost && rec.Action != "":
 		s.serveGenerate(w, r, rec, decodeErr)
 	default:
@@ -89,7 +91,11 @@ func (s *Server) serveGenerate(w http.ResponseWriter, r *http.Request, rec Recor
 	if s.LF {
 		x.eol = "\n\n"
 	}
-	x.play(s.dequeue(), rec.Model, stream, rec.Query.Get("alt") == "sse")
+	rep := s.dequeue()
+	if tc := rec.Body.GenerationConfig; tc == nil || tc.ThinkingConfig == nil || !tc.ThinkingConfig.IncludeThoughts {
+		rep.Thoughts = nil // thought summaries come only when asked for
+	}
+	x.play(rep, rec.Model, stream, rec.Query.Get("alt") == "sse")
 }
 
 func (s *Server) known(model string) bool {

@@ -50,7 +50,8 @@ type Reply struct {
 	Header http.Header
 
 	// Thoughts are thought-summary parts ("thought": true), one chunk
-	// each, sent before the answer.
+	// each, sent before the answer when the request set
+	// thinkingConfig.includeThoughts (as Google does: never otherwise).
 	Thoughts []string
 	// Deltas are the answer's text parts, one chunk each.
 	Deltas []string

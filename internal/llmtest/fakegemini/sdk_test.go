@@ -88,7 +88,9 @@ func TestSDKGenerateContentStream(t *testing.T) {
 			var text strings.Builder
 			var last *genai.GenerateContentResponse
 			n := 0
-			for resp, err := range c.Models.GenerateContentStream(context.Background(), "models/gemini-2.5-flash", genai.Text("hi"), sdkConfig()) {
+			cfg := sdkConfig() // thought summaries come only when asked for
+			cfg.ThinkingConfig = &genai.ThinkingConfig{ThinkingBudget: genai.Ptr[int32](64), IncludeThoughts: true}
+			for resp, err := range c.Models.GenerateContentStream(context.Background(), "models/gemini-2.5-flash", genai.Text("hi"), cfg) {
 				if err != nil {
 					t.Fatalf("chunk %d: %v", n, err)
 				}

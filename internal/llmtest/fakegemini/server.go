@@ -52,6 +52,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	models map[string]bool
+	counts []int // countTokens totals answered
 }
 
 var _ llmtest.Scripter = (*Server)(nil)

@@ -86,7 +86,7 @@ func TestToolCallRoundTrip(t *testing.T) {
 			{ID: "toolu_2", Name: "get_time", Arguments: `{"tz":"Europe/Paris"}`},
 		},
 		FinishReason: llm.FinishToolCalls,
-		Usage:        llm.Usage{InputTokens: 235, CachedInputTokens: 200, OutputTokens: 42, ThinkingTokens: 12, TotalTokens: 277},
+		Usage:        llm.Usage{InputTokens: 235, CachedInputTokens: 200, CacheWriteTokens: 5, OutputTokens: 42, ThinkingTokens: 12, TotalTokens: 277},
 		Model:        "claude-haiku-4-5", Provider: "anthropic",
 	}
 	if diff := cmp.Diff(want, r); diff != "" {

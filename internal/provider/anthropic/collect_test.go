@@ -15,7 +15,7 @@ import (
 // thinking tokens) and the same errors as the stream of the same answer.
 func TestCollectMatchesStream(t *testing.T) {
 	u := &fakeanthropic.Usage{InputTokens: 20, OutputTokens: 50, CacheReadInputTokens: 5, CacheCreationInputTokens: 2, ThinkingTokens: 30}
-	wantUsage := llm.Usage{InputTokens: 27, OutputTokens: 50, ThinkingTokens: 30, CachedInputTokens: 5, TotalTokens: 77}
+	wantUsage := llm.Usage{InputTokens: 27, OutputTokens: 50, ThinkingTokens: 30, CachedInputTokens: 5, CacheWriteTokens: 2, TotalTokens: 77}
 	tests := []struct {
 		name  string
 		reply fakeanthropic.Reply

@@ -12,6 +12,9 @@ import (
 // top_p: versions before 2026-10-21 (ISO dates compare as strings).
 func samplingAllowed(version string) bool { return version < Version2026 }
 
+// minThinkingBudget is the smallest budget_tokens the API accepts.
+const minThinkingBudget = 1024
+
 // encodeRequest turns req into the JSON body of a Messages call: streaming,
 // or "stream": false when req.Collect.
 func encodeRequest(req *llm.Request, version string) ([]byte, error) {
@@ -45,10 +48,18 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 	if w.MaxTokens <= 0 {
 		w.MaxTokens = DefaultMaxTokens
 	}
+	think := req.ThinkingBudget != nil && *req.ThinkingBudget > 0
+	if think {
+		// llm's MaxTokens is the answer's budget; Anthropic counts
+		// thinking inside max_tokens, so the budget goes on top.
+		b := max(*req.ThinkingBudget, minThinkingBudget)
+		w.Thinking = &thinking{Type: "enabled", BudgetTokens: b}
+		w.MaxTokens += b
+	}
 	if req.User != "" {
 		w.Metadata = &metadata{UserID: req.User}
 	}
-	msgs, err := encodeMessages(req.Messages)
+	msgs, err := encodeMessages(req.Messages, think)
 	if err != nil {
 		return nil, err
 	}
@@ -69,10 +80,18 @@ func encodeRequest(req *llm.Request, version string) ([]byte, error) {
 // encodeMessages converts the turns and merges consecutive turns of the
 // same role (tool results travel in user turns), as the API requires
 // alternating roles. In a user turn, tool_result blocks come first.
-func encodeMessages(in []llm.Message) ([]message, error) {
+//
+// With thinking on, an assistant turn's thinking block goes back first,
+// with its signature, as the API requires next to tool use; with it off
+// the API does not want it, and a signature another backend made would
+// be refused, so it is left out.
+func encodeMessages(in []llm.Message, think bool) ([]message, error) {
 	out := make([]message, 0, len(in))
 	for i := range in {
 		role, blocks, err := encodeMessage(&in[i])
+		if m := &in[i]; think && m.Role == llm.RoleAssistant && m.Thinking != "" && m.ThinkingSignature != "" {
+			blocks = append([]block{{Type: "thinking", Thinking: m.Thinking, Signature: m.ThinkingSignature}}, blocks...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", i, err)
 		}

@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,8 +47,9 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			yield(st.final(), nil)
 			return
 		}
-		if d := st.add(&ev); d != "" {
-			if !yield(llm.Chunk{Delta: d, Provider: providerName}, nil) {
+		if c := st.add(&ev); c.HasContent() {
+			c.Provider = providerName
+			if !yield(c, nil) {
 				return
 			}
 		}
@@ -64,7 +66,8 @@ type streamState struct {
 	usage llm.Usage
 	// input, cache reads and cache writes, kept apart until the end.
 	input, cacheRead, cacheWrite int
-	stop                         string
+	cacheWrite1h                 int // of cacheWrite, the 1-hour entries
+	stop, stopSequence           string
 	tools                        map[int]*toolBuilder
 	order                        []int
 }
@@ -75,9 +78,16 @@ type toolBuilder struct {
 	partial  []byte          // input_json_delta fragments
 }
 
-// add folds one event in and returns its text, if any. Unknown events
-// and block types (thinking, citations) are ignored, as the API allows.
-func (s *streamState) add(ev *event) string {
+// add folds one event in and returns its text or thinking, if any.
+// Unknown events and block types (citations, redacted thinking) are
+// ignored, as the API allows.
+func (s *streamState) add(ev *event) llm.Chunk {
+	var c llm.Chunk
+	c.Delta, c.Thinking, c.ThinkingSignature = s.addText(ev)
+	return c
+}
+
+func (s *streamState) addText(ev *event) (text, thinking, signature string) {
 	switch ev.Type {
 	case "message_start":
 		if ev.Message != nil {
@@ -87,11 +97,13 @@ func (s *streamState) add(ev *event) string {
 	case "content_block_start":
 		cb := ev.ContentBlock
 		if cb == nil {
-			return ""
+			return "", "", ""
 		}
 		switch cb.Type {
 		case "text":
-			return cb.Text
+			return cb.Text, "", ""
+		case "thinking":
+			return "", cb.Thinking, cb.Signature
 		case "tool_use":
 			if s.tools == nil {
 				s.tools = map[int]*toolBuilder{}
@@ -101,11 +113,15 @@ func (s *streamState) add(ev *event) string {
 		}
 	case "content_block_delta":
 		if ev.Delta == nil {
-			return ""
+			return "", "", ""
 		}
 		switch ev.Delta.Type {
 		case "text_delta":
-			return ev.Delta.Text
+			return ev.Delta.Text, "", ""
+		case "thinking_delta":
+			return "", ev.Delta.Thinking, ""
+		case "signature_delta":
+			return "", "", ev.Delta.Signature
 		case "input_json_delta":
 			if b := s.tools[ev.Index]; b != nil {
 				b.partial = append(b.partial, ev.Delta.PartialJSON...)
@@ -114,10 +130,13 @@ func (s *streamState) add(ev *event) string {
 	case "message_delta":
 		if ev.Delta != nil && ev.Delta.StopReason != "" {
 			s.stop = ev.Delta.StopReason
+			if ev.Delta.StopSequence != nil {
+				s.stopSequence = *ev.Delta.StopSequence
+			}
 		}
 		s.addUsage(ev.Usage)
 	}
-	return ""
+	return "", "", ""
 }
 
 // addUsage takes the counts present in u; message_delta counts are
@@ -134,6 +153,9 @@ func (s *streamState) addUsage(u *usage) {
 	set(&s.input, u.InputTokens)
 	set(&s.cacheRead, u.CacheReadTokens)
 	set(&s.cacheWrite, u.CacheCreationTokens)
+	if u.CacheCreation != nil {
+		s.cacheWrite1h = u.CacheCreation.Ephemeral1h
+	}
 	set(&s.usage.OutputTokens, u.OutputTokens)
 	if u.OutputTokensDetails != nil {
 		s.usage.ThinkingTokens = u.OutputTokensDetails.ThinkingTokens
@@ -144,8 +166,15 @@ func (s *streamState) final() llm.Chunk {
 	u := s.usage
 	u.InputTokens = s.input + s.cacheRead + s.cacheWrite
 	u.CachedInputTokens = s.cacheRead
+	// Cache writes are input too (billed at their own rates): the 1-hour
+	// entries apart from the 5-minute ones.
+	u.CacheWrite1hTokens = min(s.cacheWrite1h, s.cacheWrite)
+	u.CacheWriteTokens = s.cacheWrite - u.CacheWrite1hTokens
 	u.TotalTokens = u.InputTokens + u.OutputTokens
 	out := llm.Chunk{FinishReason: mapStop(s.stop), Usage: &u, Model: s.model, Provider: providerName}
+	if s.stop == "stop_sequence" {
+		out.StopSequence = s.stopSequence
+	}
 	for _, i := range s.order {
 		b := s.tools[i]
 		args := string(b.partial)
@@ -183,8 +212,10 @@ type messageAnswer struct {
 	Model      string            `json:"model"`
 	Content    []json.RawMessage `json:"content"`
 	StopReason string            `json:"stop_reason"`
-	Usage      *usage            `json:"usage"`
-	Error      *apiError         `json:"error"`
+	// StopSequence is the stop sequence that ended the answer, or null.
+	StopSequence *string   `json:"stop_sequence"`
+	Usage        *usage    `json:"usage"`
+	Error        *apiError `json:"error"`
 }
 
 // decodeMessage reads the one message of a "stream": false call and
@@ -221,17 +252,25 @@ func (c *Client) decodeMessage(ctx context.Context, body io.Reader, yield func(l
 		Usage *usage `json:"usage"`
 	}{Model: m.Model, Usage: m.Usage}
 	st.add(&start)
-	var text strings.Builder
+	var text, thought strings.Builder
+	var signature string
 	for i, b := range m.Content {
 		ev := event{Type: "content_block_start", Index: i}
 		if err := json.Unmarshal([]byte(`{"content_block":`+string(b)+`}`), &ev); err != nil {
 			yield(llm.Chunk{}, upstream.BadAnswer(providerName, "malformed content block", err))
 			return
 		}
-		text.WriteString(st.add(&ev))
+		part := st.add(&ev)
+		text.WriteString(part.Delta)
+		thought.WriteString(part.Thinking)
+		signature = cmp.Or(part.ThinkingSignature, signature)
 	}
 	st.stop = m.StopReason
-	if text.Len() > 0 && !yield(llm.Chunk{Delta: text.String(), Provider: providerName}, nil) {
+	if m.StopSequence != nil {
+		st.stopSequence = *m.StopSequence
+	}
+	answer := llm.Chunk{Delta: text.String(), Thinking: thought.String(), ThinkingSignature: signature, Provider: providerName}
+	if answer.HasContent() && !yield(answer, nil) {
 		return
 	}
 	yield(st.final(), nil)

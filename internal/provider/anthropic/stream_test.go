@@ -68,15 +68,18 @@ data: {"type":"message_stop"}
 			{Delta: "Hello", Provider: "anthropic"},
 			{Delta: " there", Provider: "anthropic"},
 			{FinishReason: "stop", Model: "claude-sonnet-4-5", Provider: "anthropic",
-				Usage: &llm.Usage{InputTokens: 132, CachedInputTokens: 100, OutputTokens: 15, ThinkingTokens: 4, TotalTokens: 147}},
+				Usage: &llm.Usage{InputTokens: 132, CachedInputTokens: 100, CacheWriteTokens: 7, OutputTokens: 15, ThinkingTokens: 4, TotalTokens: 147}},
 		},
 	}, {
-		name: "thinking ignored, two tool uses, CRLF",
+		name: "thinking with its signature, two tool uses, CRLF",
 		body: strings.ReplaceAll(start+`event: content_block_start
 data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}
 
 event: content_block_delta
 data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM"}}
 
 event: content_block_stop
 data: {"type":"content_block_stop","index":0}
@@ -109,10 +112,10 @@ event: message_stop
 data: {"type":"message_stop"}
 
 `, "\n", "\r\n"),
-		want: []llm.Chunk{{
+		want: []llm.Chunk{{Thinking: "hmm", Provider: "anthropic"}, {ThinkingSignature: "EqQBCgIYAhIM", Provider: "anthropic"}, {
 			FinishReason: "tool_calls", Model: "claude-sonnet-4-5", Provider: "anthropic",
 			ToolCalls: []llm.ToolCall{{ID: "toolu_a", Name: "get_weather", Arguments: `{"city": "Paris"}`}, {ID: "toolu_b", Name: "now", Arguments: "{}"}},
-			Usage:     &llm.Usage{InputTokens: 132, CachedInputTokens: 100, OutputTokens: 40, TotalTokens: 172},
+			Usage:     &llm.Usage{InputTokens: 132, CachedInputTokens: 100, CacheWriteTokens: 7, OutputTokens: 40, TotalTokens: 172},
 		}},
 	}}
 	for _, tt := range tests {

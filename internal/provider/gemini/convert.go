@@ -124,6 +124,12 @@ func toGenerationConfig(req *llm.Request, budget int) *generationConfig {
 		Seed:          req.Seed,
 	}
 	g.ThinkingConfig, g.MaxOutputTokens = budgetPlan(req.Model, req.MaxTokens, budget)
+	if g.ThinkingConfig != nil && req.ThinkingBudget != nil && *req.ThinkingBudget != ThinkingOff {
+		// The caller asked for thinking: show it the thought summaries
+		// (llm.Chunk.Thinking). A configured budget alone does not: a
+		// client that did not ask has nowhere to show them.
+		g.ThinkingConfig.IncludeThoughts = true
+	}
 	if req.JSON {
 		g.ResponseMimeType = "application/json"
 	}

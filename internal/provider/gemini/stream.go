@@ -28,7 +28,7 @@ func newDecoder(model string, errs errorMapper) *decoder {
 }
 
 // decode reads one event. The chunk has content only when the event
-// carried answer text or function calls; thought parts are dropped.
+// carried answer text, function calls or thought summaries (Thinking).
 func (d *decoder) decode(data []byte) (llm.Chunk, error) {
 	var r generateResponse
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -70,7 +70,9 @@ func (d *decoder) addParts(c *llm.Chunk, parts []part) {
 	for _, p := range parts {
 		switch {
 		case p.Thought:
-			// A thought summary is never answer text.
+			// A thought summary is never answer text; it is shown as
+			// thinking (asked for only when the caller asked to think).
+			c.Thinking += p.Text
 		case p.FunctionCall != nil:
 			c.ToolCalls = append(c.ToolCalls, d.toolCall(p.FunctionCall))
 		case p.Text != "":

@@ -55,6 +55,8 @@ type generationConfig struct {
 // thinkingConfig always carries its budget: 0 (off) is meaningful.
 type thinkingConfig struct {
 	ThinkingBudget int `json:"thinkingBudget"`
+	// IncludeThoughts asks for thought summaries ("thought": true parts).
+	IncludeThoughts bool `json:"includeThoughts,omitempty"`
 }
 
 type tool struct {
