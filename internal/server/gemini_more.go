@@ -37,6 +37,9 @@ func (s *Server) geminiCountTokens(w http.ResponseWriter, r *http.Request, model
 		return
 	case g == nil:
 		g = &gmRequest{Contents: c.Contents}
+	case g.Model != "" && strings.TrimPrefix(g.Model, "models/") != model:
+		writeGeminiFail(w, gmInvalid("generateContentRequest.model %q differs from the model of the URL", truncate(g.Model, 80)))
+		return
 	}
 	d, f := g.toLLM()
 	if f != nil {

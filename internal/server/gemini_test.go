@@ -403,6 +403,10 @@ func TestGeminiCountAndEmbed(t *testing.T) {
 		len(embedded.Req.Inputs) != 2 || embedded.Endpoint != gmEndpointBatch {
 		t.Errorf("%d %s", resp.StatusCode, b)
 	}
+	resp, b = postTo(t, url+"/v1beta/models/default:countTokens", `{"generateContentRequest":{"model":"models/other","contents":[{"parts":[{"text":"a"}]}]}}`)
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "differs from the model of the URL") {
+		t.Errorf("count with another model: %d %s", resp.StatusCode, b)
+	}
 	for _, bad := range []string{
 		`{"requests":[]}`,
 		`{"requests":[{"model":"models/other","content":{"parts":[{"text":"a"}]}}]}`,
