@@ -182,6 +182,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		Identify:   identify,
 		WrapChat:   wrapChat,
 		WrapV1:     wrapV1,
+		WrapGemini: acc.wrapGemini(cfg, log),
 		Observe:    met.ObserveHTTP,
 		Trace:      tracer.Middleware,
 		Extra: func(mux *http.ServeMux) {

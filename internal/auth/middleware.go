@@ -38,6 +38,9 @@ type Config struct {
 	// WriteError answers 401/503. Default: WriteOpenAIError.
 	WriteError ErrorWriter
 	Logger     *slog.Logger
+	// GoogleKeys also reads the key where the Gemini API takes it:
+	// x-goog-api-key, else the "key" query parameter (gemini.go).
+	GoogleKeys bool
 }
 
 type ctxKey struct{}
@@ -78,6 +81,9 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			key := PresentedKey(r)
+			if key == "" && cfg.GoogleKeys {
+				key = googleKey(r)
+			}
 			if cfg.Keys == nil || (cfg.Optional && key == "") {
 				id := Identity{User: headerUser(r.Header.Get(cfg.UserHeader), cfg.AnonymousUser), Open: true}
 				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), id)))

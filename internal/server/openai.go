@@ -352,15 +352,9 @@ func (r *oaRequest) convertMessages(req *llm.Request) *oaFail {
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {
-	var list []ModelInfo
-	if s.Models != nil {
-		list = s.Models()
-	}
+	list := s.allowedModels(r.Context())
 	data := make([]map[string]any, 0, len(list))
 	for _, m := range list {
-		if s.AllowModel != nil && !s.AllowModel(r.Context(), m.ID) {
-			continue // the caller's key may not use it
-		}
 		data = append(data, map[string]any{"id": m.ID, "object": "model", "created": 0, "owned_by": m.OwnedBy})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
+	"github.com/llm-connector/llm-connector/internal/llm"
 )
 
 // Info is what GET /info reports: the real configuration.
@@ -46,6 +47,8 @@ type Server struct {
 	// WrapChat and WrapV1, when set, wrap /chat and the /v1 model
 	// endpoints (authentication, each answering in its API's error shape).
 	WrapChat, WrapV1 func(http.Handler) http.Handler
+	// WrapGemini wraps the Gemini-native /v1beta endpoints (gemini.go).
+	WrapGemini func(http.Handler) http.Handler
 	// WrapAnthropic wraps /v1/messages (authentication answering in
 	// Anthropic's error shape); nil takes WrapV1.
 	WrapAnthropic func(http.Handler) http.Handler
@@ -66,6 +69,10 @@ type Server struct {
 	// requests still running must end: streams end with their API's
 	// error event, other requests with a 503.
 	Stopping context.Context
+
+	// countTokens and embed replace the gateway's in tests.
+	gmCount func(context.Context, *gateway.Input) (llm.TokenCount, error)
+	gmEmbed func(context.Context, *gateway.EmbedInput) (*gateway.EmbedResult, error)
 }
 
 // ModelInfo is one entry of GET /v1/models.
@@ -81,6 +88,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /chat", wrapChat(http.HandlerFunc(s.chat)))
 	mux.Handle("POST /v1/chat/completions", wrapV1(http.HandlerFunc(s.completions)))
 	mux.Handle("GET /v1/models", wrapV1(http.HandlerFunc(s.models)))
+	wrapGemini := orIdentity(s.WrapGemini)
+	mux.Handle("POST /v1beta/models/{call...}", wrapGemini(http.HandlerFunc(s.geminiCall)))
+	mux.Handle("GET /v1beta/models", wrapGemini(http.HandlerFunc(s.geminiModels)))
+	mux.Handle("GET /v1beta/models/{model...}", wrapGemini(http.HandlerFunc(s.geminiModel)))
 	wrapAn := wrapV1
 	if s.WrapAnthropic != nil {
 		wrapAn = s.WrapAnthropic
@@ -168,6 +179,10 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handle
 		// OpenAI's own answer to an unknown URL, so SDKs parse it.
 		writeOAError(w, &oaFail{status: status, err: oaError{Type: "invalid_request_error",
 			Message: "Invalid URL (" + r.Method + " " + sanitizePath(r.URL.Path) + ")"}})
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1beta/") {
+		writeGeminiFail(w, &gmFail{status: status, message: detail + " (" + r.Method + " " + sanitizePath(r.URL.Path) + ")"})
 		return
 	}
 	writeDetail(w, status, detail)
