@@ -285,22 +285,9 @@ func TestGeminiSDKToolRoundTrip(t *testing.T) {
 	}
 }
 
-// skipIfStub skips while Gateway.CountTokens / Gateway.Embed are the
-// stubs of main (internal/gateway/embed.go): the handlers are tested
-// against fakes in the server package; these run once the real ones
-// are merged.
-func skipIfStub(t *testing.T, err error) {
-	t.Helper()
-	var apiErr genai.APIError
-	if errors.As(err, &apiErr) && strings.Contains(apiErr.Message, "not served yet") {
-		t.Skip("the gateway's call is still the stub: " + apiErr.Message)
-	}
-}
-
 func TestGeminiSDKCountTokens(t *testing.T) {
 	e := startGeminiSurface(t, nil)
 	resp, err := e.client.Models.CountTokens(context.Background(), "ollama/tiny", genai.Text("What is MLOps?"), nil)
-	skipIfStub(t, err)
 	if err != nil || resp.TotalTokens <= 0 {
 		t.Fatalf("%+v %v", resp, err)
 	}
@@ -313,7 +300,6 @@ func TestGeminiSDKEmbedContent(t *testing.T) {
 	e := startGeminiSurface(t, nil)
 	resp, err := e.client.Models.EmbedContent(context.Background(), "ollama/tiny",
 		[]*genai.Content{genai.NewContentFromText("a", genai.RoleUser), genai.NewContentFromText("b", genai.RoleUser)}, nil)
-	skipIfStub(t, err)
 	if err != nil || len(resp.Embeddings) != 2 || len(resp.Embeddings[0].Values) == 0 {
 		t.Fatalf("%+v %v", resp, err)
 	}
