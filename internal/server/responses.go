@@ -62,9 +62,9 @@ type rsText struct {
 
 type rsFormat struct {
 	Type   string          `json:"type"`
-	Name   string          `json:"name"`
-	Schema json.RawMessage `json:"schema"`
-	Strict *bool           `json:"strict"`
+	Name   string          `json:"name,omitempty"`
+	Schema json.RawMessage `json:"schema,omitempty"`
+	Strict *bool           `json:"strict,omitempty"`
 }
 
 // rsItem is one input item: a message (type "message" or absent) or a
