@@ -117,6 +117,15 @@ func TestEmbeddingsSDK(t *testing.T) {
 	if !strings.Contains(body, `"requests":3`) || strings.Contains(body, `"cost_usd":0,`) {
 		t.Errorf("usage = %s, want 3 requests of gemini-embedding-001 with a cost", body)
 	}
+	_, metrics := do(t, "GET", url+"/metrics", "")
+	for _, series := range []string{
+		`gen_ai_client_token_usage_count{gen_ai_operation_name="embeddings",gen_ai_provider_name="google",gen_ai_request_model="gemini-embedding-001"`,
+		`llm_connector_http_requests_total{code="200",route="POST /v1/embeddings"} 3`,
+	} {
+		if !strings.Contains(metrics, series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
 }
 
 // TestEmbeddingsFailover: with dimensions set, a Gemini that keeps

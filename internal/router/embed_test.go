@@ -56,7 +56,6 @@ func (chatOnly) Stream(context.Context, *llm.Request) iter.Seq2[llm.Chunk, error
 	return func(func(llm.Chunk, error) bool) {}
 }
 
-
 // TestRouterEmbed: Embed follows Stream's policy (retry what may pass,
 // give up on an invalid request, skip a target without embeddings) and
 // falls back only at the route's dimension.
@@ -74,14 +73,14 @@ func TestRouterEmbed(t *testing.T) {
 	}{
 		{name: "primary", primary: []embedStep{{dim: 3}}, wantProvider: "google", wantCalls: [2]int{1, 0}},
 		{name: "retried then fallback at the asked dimension", dims: 8,
-			primary: []embedStep{{err: unavailable("google")}, {err: unavailable("google")}, {err: unavailable("google")}, {err: unavailable("google")}},
+			primary:      []embedStep{{err: unavailable("google")}, {err: unavailable("google")}, {err: unavailable("google")}, {err: unavailable("google")}},
 			wantProvider: "ollama", wantCalls: [2]int{4, 1}, wantSecondDims: 8},
 		{name: "invalid is not retried nor sent elsewhere", primary: []embedStep{{err: llm.Errorf(llm.KindInvalid, "google", "bad input")}},
 			wantErr: "bad input", wantCalls: [2]int{1, 0}},
 		{name: "fallback of unknown dimension is not used", primary: []embedStep{{err: llm.Errorf(llm.KindNotFound, "google", "gone")}},
 			wantErr: "dimension is not known yet", wantCalls: [2]int{1, 0}},
 		{name: "fallback asked for the primary's dimension", warm: true,
-			primary: []embedStep{{dim: 3}, {err: llm.Errorf(llm.KindNotFound, "google", "gone")}},
+			primary:      []embedStep{{dim: 3}, {err: llm.Errorf(llm.KindNotFound, "google", "gone")}},
 			wantProvider: "ollama", wantCalls: [2]int{2, 1}, wantSecondDims: 3},
 		{name: "fallback of another dimension is refused", warm: true,
 			primary: []embedStep{{dim: 3}, {err: llm.Errorf(llm.KindNotFound, "google", "gone")}}, second: []embedStep{{dim: 5}},
