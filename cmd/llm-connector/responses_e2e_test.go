@@ -181,3 +181,34 @@ func TestResponsesRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyCompletionsSDK: openai-go's legacy Completions client, not
+// streamed (the real Ollama) and streamed (the fake Gemini).
+func TestLegacyCompletionsSDK(t *testing.T) {
+	url, gem, _ := responsesService(t, nil)
+	c := openai.NewClient(option.WithBaseURL(url+"/v1"), option.WithAPIKey(newKey(t, url, "legacy")), option.WithMaxRetries(0))
+	ctx := context.Background()
+	resp, err := c.Completions.New(ctx, openai.CompletionNewParams{Model: "ollama/tiny", MaxTokens: openai.Int(50),
+		Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("hello")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Object != "text_completion" || len(resp.Choices) != 1 || resp.Choices[0].Text != fakeollama.TinyAnswer ||
+		resp.Choices[0].FinishReason != "stop" || resp.Usage.CompletionTokens == 0 {
+		t.Fatalf("completion = %s", resp.RawJSON())
+	}
+	gem.Enqueue(fakegemini.TextReply(fakegemini.Usage{PromptTokenCount: 2, CandidatesTokenCount: 2, TotalTokenCount: 4}, "a ", "b"))
+	s := c.Completions.NewStreaming(ctx, openai.CompletionNewParams{Model: "default",
+		Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("stream it")}})
+	var text, finish string
+	for s.Next() {
+		ch := s.Current()
+		if len(ch.Choices) > 0 {
+			text += ch.Choices[0].Text
+			finish += string(ch.Choices[0].FinishReason)
+		}
+	}
+	if s.Err() != nil || text != "a b" || finish != "stop" {
+		t.Fatalf("stream: %v %q %q", s.Err(), text, finish)
+	}
+}

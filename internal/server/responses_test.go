@@ -312,3 +312,51 @@ func FuzzDecodeEmbeddings(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeLegacy: /v1/completions' prompt and what it refuses.
+func TestDecodeLegacy(t *testing.T) {
+	for _, tc := range []struct {
+		body, prompt, param string
+		max                 int
+	}{
+		{body: `{"model":"m","prompt":"Say this"}`, prompt: "Say this", max: defaultLegacyMaxTokens},
+		{body: `{"model":"m","prompt":["one"],"max_tokens":40,"stop":"\n"}`, prompt: "one", max: 40},
+		{body: `{"model":"m","prompt":["a","b"]}`, param: "prompt"},
+		{body: `{"model":"m","prompt":[1,2]}`, param: "prompt"},
+		{body: `{"model":"m","prompt":""}`, param: "prompt"},
+		{body: `{"model":"m","prompt":"x","echo":true}`, param: "echo"},
+		{body: `{"model":"m","prompt":"x","suffix":"y"}`, param: "suffix"},
+		{body: `{"model":"m","prompt":"x","n":2}`, param: "n"},
+		{body: `{"model":"m","prompt":"x","logprobs":1}`, param: "logprobs"},
+		{body: `{"prompt":"x"}`, param: "model"},
+	} {
+		_, req, f := decodeLegacy([]byte(tc.body))
+		if tc.param != "" {
+			if f == nil || f.err.Param == nil || *f.err.Param != tc.param {
+				t.Errorf("%s: want a 400 naming %s, got %+v", tc.body, tc.param, f)
+			}
+			continue
+		}
+		if f != nil || req.Messages[0].Content != tc.prompt || req.MaxTokens != tc.max {
+			t.Errorf("%s: %+v %+v", tc.body, req, f)
+		}
+	}
+}
+
+func FuzzDecodeLegacy(f *testing.F) {
+	for _, s := range []string{`{"model":"m","prompt":"hi"}`, `{"model":"m","prompt":["a"],"stop":["x"]}`, `{"model":"m","prompt":[1]}`, `{}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, req, fail := decodeLegacy(body)
+		if fail != nil {
+			if fail.status != http.StatusBadRequest || fail.err.Message == "" {
+				t.Fatalf("bad error %+v", fail)
+			}
+			return
+		}
+		if len(req.Messages) != 1 || req.Messages[0].Content == "" || req.MaxTokens < 1 || req.MaxTokens > maxTokensLimit {
+			t.Fatalf("accepted %+v", req)
+		}
+	})
+}

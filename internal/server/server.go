@@ -80,6 +80,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/models", wrapV1(http.HandlerFunc(s.models)))
 	mux.Handle("POST /v1/embeddings", wrapV1(http.HandlerFunc(s.embeddings)))
 	mux.Handle("POST /v1/responses", wrapV1(http.HandlerFunc(s.responses)))
+	mux.Handle("POST /v1/completions", wrapV1(http.HandlerFunc(s.legacyCompletions)))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("GET /info", s.info)
