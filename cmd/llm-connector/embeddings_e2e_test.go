@@ -106,7 +106,8 @@ func TestEmbeddingsSDK(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, body = do(t, "GET", url+"/admin/usage?group_by=model", "", "Authorization", "Bearer admin-secret-123")
-		if resp.StatusCode == 200 && strings.Contains(body, "gemini-embedding-001") {
+		// The ledger writes in batches: wait for all three rows.
+		if resp.StatusCode == 200 && strings.Contains(body, "gemini-embedding-001") && strings.Contains(body, `"requests":3`) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -114,8 +115,17 @@ func TestEmbeddingsSDK(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(body, `"requests":3`) || strings.Contains(body, `"cost_usd":0,`) {
-		t.Errorf("usage = %s, want 3 requests of gemini-embedding-001 with a cost", body)
+	if strings.Contains(body, `"cost_usd":0,`) || strings.Contains(body, `"cost_unknown":1`) {
+		t.Errorf("usage = %s, want gemini-embedding-001 priced", body)
+	}
+	_, metrics := do(t, "GET", url+"/metrics", "")
+	for _, series := range []string{
+		`gen_ai_client_token_usage_count{gen_ai_operation_name="embeddings",gen_ai_provider_name="google",gen_ai_request_model="gemini-embedding-001"`,
+		`llm_connector_http_requests_total{code="200",route="POST /v1/embeddings"} 3`,
+	} {
+		if !strings.Contains(metrics, series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
 	}
 }
 

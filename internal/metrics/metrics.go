@@ -8,7 +8,7 @@
 // is dropped), with the conventions' advisory bucket boundaries:
 //
 //   - gen_ai_client_token_usage (histogram; gen_ai.client.token.usage):
-//     labels gen_ai_operation_name ("chat"), gen_ai_provider_name,
+//     labels gen_ai_operation_name ("chat", "embeddings" for /v1/embeddings), gen_ai_provider_name,
 //     gen_ai_request_model, gen_ai_response_model and gen_ai_token_type.
 //     The convention defines the token types "input" and "output"; we add
 //     "thinking" (reasoning tokens, billed as output) and "cached_input"
@@ -129,7 +129,7 @@ func New(opts ...Option) *Metrics {
 		o(m)
 	}
 	m.define()
-	m.call = newChildren(maxSeries, callKey{Other, Other, Other}, m.newCallSeries)
+	m.call = newChildren(maxSeries, callKey{"chat", Other, Other, Other}, m.newCallSeries)
 	m.http = newChildren(MaxRoutes*8, httpKey{Other, 0}, m.newHTTPSeries)
 	m.attempt = newChildren(MaxProviders*MaxKinds, attemptKey{Other, Other}, func(k attemptKey) prometheus.Counter {
 		return m.attempts.WithLabelValues(k.provider, k.outcome)

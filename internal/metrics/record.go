@@ -20,8 +20,16 @@ const (
 
 var tokenTypes = [numTokenTypes]string{"input", "output", "thinking", "cached_input"}
 
-// callKey is the bounded label set of one call's series.
-type callKey struct{ provider, requested, model string }
+// callKey is the bounded label set of one call's series; op is the
+// gen_ai operation: "embeddings" for /v1/embeddings, else "chat".
+type callKey struct{ op, provider, requested, model string }
+
+func operation(endpoint string) string {
+	if endpoint == "/v1/embeddings" {
+		return "embeddings"
+	}
+	return "chat"
+}
 
 // callSeries holds the children of one (provider, requested, model).
 type callSeries struct {
@@ -36,10 +44,10 @@ type callSeries struct {
 func (m *Metrics) newCallSeries(k callKey) *callSeries {
 	s := &callSeries{key: k}
 	for i, t := range tokenTypes {
-		s.tokens[i] = m.tokens.WithLabelValues("chat", k.provider, k.requested, k.model, t)
+		s.tokens[i] = m.tokens.WithLabelValues(k.op, k.provider, k.requested, k.model, t)
 	}
-	s.duration = m.opDuration.WithLabelValues("chat", k.provider, k.model, "")
-	s.ttft = m.ttft.WithLabelValues("chat", k.provider, k.model)
+	s.duration = m.opDuration.WithLabelValues(k.op, k.provider, k.model, "")
+	s.ttft = m.ttft.WithLabelValues(k.op, k.provider, k.model)
 	s.cost = m.cost.WithLabelValues(k.provider, k.model)
 	s.success = m.calls.WithLabelValues(k.provider, k.model, "success")
 	return s
@@ -50,6 +58,7 @@ func (m *Metrics) newCallSeries(k callKey) *callSeries {
 // never fails and never blocks.
 func (m *Metrics) Record(_ context.Context, c track.Call) error {
 	s := m.call.get(callKey{
+		op:        operation(c.Endpoint),
 		provider:  m.providers.get(c.Provider),
 		requested: m.requested.get(c.RequestedModel),
 		model:     m.models.get(c.Model),
@@ -74,7 +83,7 @@ func (m *Metrics) Record(_ context.Context, c track.Call) error {
 		if kind == "" {
 			kind = llm.KindInternal.String()
 		}
-		m.opDuration.WithLabelValues("chat", s.key.provider, s.key.model, kind).Observe(c.Duration.Seconds())
+		m.opDuration.WithLabelValues(s.key.op, s.key.provider, s.key.model, kind).Observe(c.Duration.Seconds())
 		m.calls.WithLabelValues(s.key.provider, s.key.model, kind).Inc()
 	}
 	if c.Streamed && c.TTFT > 0 {

@@ -189,11 +189,13 @@ func checkDims(t *Target, resp *llm.EmbedResponse, want int) error {
 	if len(resp.Vectors) == 0 {
 		return &llm.Error{Kind: llm.KindEmpty, Provider: t.Provider, Message: "embeddings answer has no vectors"}
 	}
-	n := len(resp.Vectors[0])
+	if want == 0 {
+		want = len(resp.Vectors[0])
+	}
 	for _, v := range resp.Vectors {
-		if len(v) != n || (want > 0 && len(v) != want) {
+		if len(v) != want {
 			return &llm.Error{Kind: llm.KindUnavailable, Provider: t.Provider, Err: errDimension,
-				Message: fmt.Sprintf("returned %d-dimension vectors where the route's are %d: not served", len(v), max(want, n))}
+				Message: fmt.Sprintf("returned %d-dimension vectors where the route's are %d: not served", len(v), want)}
 		}
 	}
 	return nil

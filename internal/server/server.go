@@ -99,6 +99,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/messages", wrapAn(http.HandlerFunc(s.messages)))
 	mux.Handle("POST /v1/messages/count_tokens", wrapAn(http.HandlerFunc(s.countTokens)))
 	mux.Handle("POST /v1/embeddings", wrapV1(http.HandlerFunc(s.embeddings)))
+	mux.Handle("POST /v1/responses", wrapV1(http.HandlerFunc(s.responses)))
+	mux.Handle("POST /v1/completions", wrapV1(http.HandlerFunc(s.legacyCompletions)))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("GET /info", s.info)

@@ -247,6 +247,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.show(w, body)
 	case r.URL.Path == "/api/chat" && r.Method == http.MethodPost:
 		s.chat(w, r, body, idx)
+	case r.URL.Path == "/api/embed" && r.Method == http.MethodPost:
+		s.embed(w, body)
 	case r.URL.Path == "/api/chat":
 		w.Header().Set("Allow", "POST")
 		plain(w, http.StatusMethodNotAllowed, "405 method not allowed")

@@ -18,7 +18,7 @@ import (
 // writes (mlflow/gateway/tracing_utils.py, providers/tracing.py):
 //
 //	gateway/<route>                 root: the gateway request (inputs: the chat request, outputs: the answer)
-//	├── provider/<provider>/<model> CHAT_MODEL, one per upstream attempt, in order
+//	├── provider/<provider>/<model> CHAT_MODEL (EMBEDDING for /v1/embeddings), one per upstream attempt, in order
 //	└── provider/<provider>/<model> (retries and fallbacks are siblings; a cache hit has none)
 //
 // MLflow-specific attributes are JSON text, as MLflow stores them
@@ -234,9 +234,12 @@ func (b *spanBuilder) usageAttrs(c track.Call) []*commonpb.KeyValue {
 }
 
 func (b *spanBuilder) attempt(c track.Call, a track.Attempt, i int, last bool, id string, rawTrace []byte) *tracepb.Span {
-	method := "chat"
+	method, spanType, op := "chat", "CHAT_MODEL", "chat"
 	if c.Streamed {
 		method = "chat_stream"
+	}
+	if c.Endpoint == "/v1/embeddings" {
+		method, spanType, op = "embeddings", "EMBEDDING", "embeddings"
 	}
 	name := "provider/" + firstNonEmpty(a.Provider, "unknown")
 	if a.Model != "" {
@@ -244,13 +247,13 @@ func (b *spanBuilder) attempt(c track.Call, a track.Attempt, i int, last bool, i
 	}
 	attrs := []*commonpb.KeyValue{
 		jsonAttr(attrRequestID, id),
-		jsonAttr(attrSpanType, "CHAT_MODEL"),
+		jsonAttr(attrSpanType, spanType),
 		jsonAttr(attrLLMProvider, a.Provider),
 		jsonAttr(attrLLMModel, a.Model),
 		jsonAttr(attrMsgFormat, "openai"),
 		jsonAttr("method", method),
 		jsonAttr("attempt", i),
-		strAttr("gen_ai.operation.name", "chat"),
+		strAttr("gen_ai.operation.name", op),
 		strAttr("gen_ai.provider.name", a.Provider),
 		strAttr("gen_ai.request.model", a.Model),
 	}

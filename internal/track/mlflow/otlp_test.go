@@ -615,3 +615,27 @@ func TestTraceVersionUnknownUsesStartTraceV3(t *testing.T) {
 		t.Fatalf("%d traces, stats %+v; want 1 over StartTraceV3", n, s.Stats())
 	}
 }
+
+// TestOTLPEmbeddingSpans: an embeddings call's attempts are EMBEDDING
+// spans of the embeddings operation.
+func TestOTLPEmbeddingSpans(t *testing.T) {
+	r := newOTLPReceiver(t, "3.11.1")
+	s, q := shipperFor(t, r.srv.URL, nil, nil, TraceOptions{})
+	c := fallbackCall(2)
+	c.Endpoint, c.Streamed, c.Response = "/v1/embeddings", false, ""
+	q.add(c, false)
+	flushTraces(t, s)
+	id, _, _ := traceIDs(c.ID)
+	tr, ok := r.trace(id)
+	if !ok {
+		t.Fatalf("trace %s not stored", id)
+	}
+	for i := range c.Tries {
+		sp := tr.spans[hex.EncodeToString(spanIDOf(c.ID, i+1))]
+		var typ string
+		jsonAttrOf(t, sp, attrSpanType, &typ)
+		if a := spanAttrs(sp); typ != "EMBEDDING" || a["gen_ai.operation.name"].GetStringValue() != "embeddings" {
+			t.Errorf("attempt %d: span type %q, attributes %v", i+1, typ, a)
+		}
+	}
+}
