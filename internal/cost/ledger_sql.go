@@ -12,24 +12,9 @@ import (
 
 const insertEvent = `INSERT INTO usage_events (request_id, ts, day, user_id, key_id, team, endpoint, provider, model,
 	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_known, price_version,
-	latency_ms, status, cache_hit)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	latency_ms, status, cache_hit, ttft_ms, fallback, attempts, error_message)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (request_id) DO NOTHING`
-
-const upsertDaily = `INSERT INTO usage_daily (day, user_id, key_id, provider, model, requests, errors,
-	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_unknown)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (day, user_id, key_id, provider, model) DO UPDATE SET
-	requests = usage_daily.requests + excluded.requests,
-	errors = usage_daily.errors + excluded.errors,
-	input_tokens = usage_daily.input_tokens + excluded.input_tokens,
-	output_tokens = usage_daily.output_tokens + excluded.output_tokens,
-	thinking_tokens = usage_daily.thinking_tokens + excluded.thinking_tokens,
-	cached_input_tokens = usage_daily.cached_input_tokens + excluded.cached_input_tokens,
-	cost_usd = usage_daily.cost_usd + excluded.cost_usd,
-	cost_unknown = usage_daily.cost_unknown + excluded.cost_unknown`
-
-type dailyKey struct{ day, user, keyID, provider, model string }
 
 // yieldAfter is the longest the writer runs before it steps aside for
 // yieldPause.
@@ -77,7 +62,7 @@ func (y *yielder) maybe() {
 
 // ledgerStmts are the writer's statements, prepared once: database/sql
 // keeps them per connection, so a batch does not compile its SQL again.
-type ledgerStmts struct{ insert, rollup *sql.Stmt }
+type ledgerStmts struct{ insert, daily, hourly *sql.Stmt }
 
 // statements prepares the writer's statements on first use (and again
 // after a failure: the database may be down at start). Only the writer
@@ -90,25 +75,32 @@ func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
 	}
-	up, err := l.db.PrepareContext(ctx, l.db.Rebind(upsertDaily))
+	up, err := l.db.PrepareContext(ctx, l.db.Rebind(dailyTable.upsert()))
 	if err != nil {
 		ins.Close()
 		return nil, fmt.Errorf("cost: ledger: prepare rollup: %w", err)
 	}
-	l.stmts = &ledgerStmts{insert: ins, rollup: up}
+	hr, err := l.db.PrepareContext(ctx, l.db.Rebind(hourlyTable.upsert()))
+	if err != nil {
+		ins.Close()
+		up.Close()
+		return nil, fmt.Errorf("cost: ledger: prepare hourly rollup: %w", err)
+	}
+	l.stmts = &ledgerStmts{insert: ins, daily: up, hourly: hr}
 	return l.stmts, nil
 }
 
 func (l *Ledger) closeStatements() {
 	if l.stmts != nil {
 		l.stmts.insert.Close()
-		l.stmts.rollup.Close()
+		l.stmts.daily.Close()
+		l.stmts.hourly.Close()
 		l.stmts = nil
 	}
 }
 
 // writeBatch inserts rows and folds the newly inserted ones (not the
-// replays) into the daily rollups, all in one transaction.
+// replays) into the daily and hourly rollups, all in one transaction.
 func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -121,8 +113,7 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	}
 	ins := tx.StmtContext(ctx, st.insert)
 	defer ins.Close()
-	daily := map[dailyKey]*UsageRow{}
-	var order []dailyKey
+	daily, hourly := newRollups(), newRollups()
 	y := l.newYielder()
 	for _, r := range rows {
 		y.maybe()
@@ -130,7 +121,7 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 		day := start.Format(time.DateOnly)
 		res, err := ins.ExecContext(ctx, r.requestID, start.UnixMilli(), day, r.user, r.keyID, r.team, r.endpoint,
 			r.provider, r.model, r.input, r.output, r.thinking, r.cached, r.costUSD, b2i(r.costKnown),
-			r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit))
+			r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit), r.ttftMS, b2i(r.fallback), r.attempts, r.errorMessage)
 		if err != nil {
 			return 0, fmt.Errorf("cost: ledger: insert: %w", err)
 		}
@@ -138,44 +129,27 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 			continue // a replay of a request already written
 		}
 		inserted++
-		k := dailyKey{day, r.user, r.keyID, r.provider, r.model}
-		d := daily[k]
-		if d == nil {
-			d = &UsageRow{}
-			daily[k] = d
-			order = append(order, k)
-		}
-		d.add(r)
+		daily.add(rollupKey{day, r.user, r.keyID, r.provider, r.model}, r)
+		hourly.add(rollupKey{hourOf(start.UnixMilli()), r.user, r.keyID, r.provider, r.model}, r)
 	}
-	y.maybe()
-	up := tx.StmtContext(ctx, st.rollup)
-	defer up.Close()
-	for _, k := range order {
-		d := daily[k]
-		if _, err := up.ExecContext(ctx, k.day, k.user, k.keyID, k.provider, k.model, d.Requests, d.Errors,
-			d.InputTokens, d.OutputTokens, d.ThinkingTokens, d.CachedInputTokens, d.CostUSD, d.CostUnknown); err != nil {
-			return 0, fmt.Errorf("cost: ledger: rollup: %w", err)
+	for _, rs := range []struct {
+		stmt   *sql.Stmt
+		groups *rollups
+	}{{st.daily, daily}, {st.hourly, hourly}} {
+		y.maybe()
+		up := tx.StmtContext(ctx, rs.stmt)
+		for _, k := range rs.groups.order {
+			if _, err := up.ExecContext(ctx, rs.groups.args(k)...); err != nil {
+				up.Close()
+				return 0, fmt.Errorf("cost: ledger: rollup: %w", err)
+			}
 		}
+		up.Close()
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("cost: ledger: commit: %w", err)
 	}
 	return inserted, nil
-}
-
-func (d *UsageRow) add(r row) {
-	d.Requests++
-	if r.status != "ok" {
-		d.Errors++
-	}
-	d.InputTokens += int64(r.input)
-	d.OutputTokens += int64(r.output)
-	d.ThinkingTokens += int64(r.thinking)
-	d.CachedInputTokens += int64(r.cached)
-	d.CostUSD += r.costUSD
-	if !r.costKnown {
-		d.CostUnknown++
-	}
 }
 
 func b2i(b bool) int {

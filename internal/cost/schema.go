@@ -1,6 +1,11 @@
 package cost
 
-import "github.com/llm-connector/llm-connector/internal/store"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/llm-connector/llm-connector/internal/store"
+)
 
 // The ledger's tables. Types are chosen to mean the same on SQLite and
 // PostgreSQL: times are unix milliseconds (BIGINT), days are UTC
@@ -47,7 +52,78 @@ CREATE TABLE usage_daily (
 	PRIMARY KEY (day, user_id, key_id, provider, model)
 );
 CREATE INDEX usage_daily_user_day ON usage_daily (user_id, day)`,
+}, {
+	// The dashboard's step: the hourly rollup, the measures both rollups
+	// need for it (fallbacks, cache hits, latency histograms), the
+	// interaction columns they come from, and the indexes of the request
+	// listing's keyset pagination. Additive only; the hourly rollup is
+	// backfilled from the interaction rows still kept.
+	Version: 2,
+	SQL:     ledgerV2(),
 }}
+
+// ledgerV2 builds migration 2. Its text depends on LatencyBucketsMS: the
+// bucket bounds are part of the schema and never change.
+func ledgerV2() string {
+	var b strings.Builder
+	for _, c := range []string{"ttft_ms BIGINT NOT NULL DEFAULT 0", "fallback INTEGER NOT NULL DEFAULT 0",
+		"attempts INTEGER NOT NULL DEFAULT 0", "error_message TEXT NOT NULL DEFAULT ''"} {
+		fmt.Fprintf(&b, "ALTER TABLE usage_events ADD COLUMN %s;\n", c)
+	}
+	for _, idx := range []string{"ts, request_id", "user_id, ts, request_id", "key_id, ts, request_id",
+		"model, ts, request_id", "status, ts, request_id"} {
+		name := strings.NewReplacer(", ", "_", "request_id", "id").Replace(idx)
+		fmt.Fprintf(&b, "CREATE INDEX usage_events_page_%s ON usage_events (%s);\n", name, idx)
+	}
+	b.WriteString("ALTER TABLE usage_daily ADD COLUMN team TEXT NOT NULL DEFAULT '';\n")
+	for _, c := range extraMeasures {
+		fmt.Fprintf(&b, "ALTER TABLE usage_daily ADD COLUMN %s BIGINT NOT NULL DEFAULT 0;\n", c)
+	}
+	fmt.Fprintf(&b, `CREATE TABLE usage_hourly (
+	hour BIGINT NOT NULL,
+	user_id TEXT NOT NULL,
+	key_id TEXT NOT NULL,
+	provider TEXT NOT NULL,
+	model TEXT NOT NULL,
+	team TEXT NOT NULL DEFAULT ''%s,
+	PRIMARY KEY (hour, user_id, key_id, provider, model)
+);
+CREATE INDEX usage_hourly_user_hour ON usage_hourly (user_id, hour);
+CREATE INDEX usage_hourly_key_hour ON usage_hourly (key_id, hour);
+`, measureDDL(measureColumns))
+	b.WriteString(backfillHourly())
+	return b.String()
+}
+
+// backfillHourly folds the interaction rows into the hourly rollup with
+// the writer's rules (rollup.add).
+func backfillHourly() string {
+	hist := func(col string) []string {
+		var out []string
+		lo := int64(0)
+		for i := range nBuckets {
+			cond := fmt.Sprintf("%s > %d", col, lo)
+			if i == 0 && col == "latency_ms" {
+				cond = "1=1"
+			}
+			if i < len(LatencyBucketsMS) {
+				cond += fmt.Sprintf(" AND %s <= %d", col, LatencyBucketsMS[i])
+				lo = LatencyBucketsMS[i]
+			}
+			out = append(out, "SUM(CASE WHEN "+cond+" THEN 1 ELSE 0 END)")
+		}
+		return out
+	}
+	sums := []string{"COUNT(*)", "SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END)", "SUM(input_tokens)",
+		"SUM(output_tokens)", "SUM(thinking_tokens)", "SUM(cached_input_tokens)", "SUM(cost_usd)",
+		"SUM(1 - cost_known)", "SUM(fallback)", "SUM(cache_hit)", "SUM(latency_ms)", "SUM(ttft_ms)",
+		"SUM(CASE WHEN ttft_ms > 0 THEN 1 ELSE 0 END)"}
+	sums = append(append(sums, hist("latency_ms")...), hist("ttft_ms")...)
+	return fmt.Sprintf(`INSERT INTO usage_hourly (hour, user_id, key_id, provider, model, team, %s)
+SELECT (ts / 3600000) * 3600000, user_id, key_id, provider, model, MAX(team), %s
+FROM usage_events GROUP BY (ts / 3600000) * 3600000, user_id, key_id, provider, model`,
+		strings.Join(measureColumns, ", "), strings.Join(sums, ", "))
+}
 
 // budgetMigrations: one row per subject and period. Amounts are integer
 // nano-USD so that concurrent reservations add up exactly.
