@@ -205,6 +205,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		}
 		return h
 	}
+	acc.deps.Providers = providersStatus(cfg, srv.Health, table, acc.ledger, met, degraded)
 	a.handler = srv.Handler()
 	return a, nil
 }
