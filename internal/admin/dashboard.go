@@ -16,7 +16,7 @@ import (
 //	POST   /admin/session        log in: {"key": admin key or a user's API key}; sets the session cookie
 //	GET    /admin/session        the cookie's session and CSRF token
 //	DELETE /admin/session        log out
-//	GET    /admin/stats          ?window=hour|day|month&from=&to=&group_by=user|key|model|provider|team&limit=&user=&key=
+//	GET    /admin/stats          ?window=hour|day|month&from=&to=&group_by=user|key|model|provider|team&limit=&user=&key=&latency=1
 //	GET    /admin/requests       ?user=&key=&model=&status=ok|error|<kind>&from=&to=&cursor=&limit= (newest first)
 //	GET    /admin/requests/{id}  one request
 //	GET    /admin/providers      targets, breakers, tracking, cache, limits (admin only)
@@ -77,7 +77,8 @@ func (h *handlers) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	sq := cost.StatsQuery{Window: cost.Window(q.Get("window")), GroupBy: cost.Dimension(q.Get("group_by"))}
+	sq := cost.StatsQuery{Window: cost.Window(q.Get("window")), GroupBy: cost.Dimension(q.Get("group_by")),
+		Latency: q.Get("latency") == "1" || q.Get("latency") == "true"}
 	var err error
 	if sq.From, sq.To, err = timeRange(q.Get("from"), q.Get("to")); err == nil && q.Get("limit") != "" {
 		if sq.Limit, err = strconv.Atoi(q.Get("limit")); err != nil || sq.Limit < 1 {

@@ -58,13 +58,23 @@ CREATE INDEX usage_daily_user_day ON usage_daily (user_id, day)`,
 	// interaction columns they come from, and the indexes of the request
 	// listing's keyset pagination. Additive only; the hourly rollup is
 	// backfilled from the interaction rows still kept.
-	Version: 2,
-	SQL:     ledgerV2(),
+	Version:  2,
+	SQL:      ledgerV2(),
+	Postgres: ledgerV2Postgres(),
 }}
 
 // ledgerV2 builds migration 2. Its text depends on LatencyBucketsMS: the
 // bucket bounds are part of the schema and never change.
-func ledgerV2() string {
+func ledgerV2() string { return ledgerV2For(" WITHOUT ROWID") }
+
+// ledgerV2Postgres is migration 2 on PostgreSQL (no WITHOUT ROWID: its
+// tables are heaps with a separate primary-key index anyway).
+func ledgerV2Postgres() string { return ledgerV2For("") }
+
+// ledgerV2For builds migration 2. On SQLite the hourly rollup is stored
+// in primary-key order (WITHOUT ROWID), so a range of hours is read
+// contiguously instead of one table look-up per row.
+func ledgerV2For(withoutRowID string) string {
 	var b strings.Builder
 	for _, c := range []string{"ttft_ms BIGINT NOT NULL DEFAULT 0", "fallback INTEGER NOT NULL DEFAULT 0",
 		"attempts INTEGER NOT NULL DEFAULT 0", "error_message TEXT NOT NULL DEFAULT ''"} {
@@ -87,10 +97,10 @@ func ledgerV2() string {
 	model TEXT NOT NULL,
 	team TEXT NOT NULL DEFAULT ''%s,
 	PRIMARY KEY (hour, user_id, key_id, provider, model)
-);
+)%s;
 CREATE INDEX usage_hourly_user_hour ON usage_hourly (user_id, hour);
 CREATE INDEX usage_hourly_key_hour ON usage_hourly (key_id, hour);
-`, measureDDL(measureColumns))
+`, measureDDL(measureColumns), withoutRowID)
 	b.WriteString(backfillHourly())
 	return b.String()
 }

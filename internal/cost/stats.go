@@ -55,6 +55,9 @@ type StatsQuery struct {
 	// Limit is how many groups are answered, the largest by cost (then
 	// requests) first. Default 10, at most 100.
 	Limit int
+	// Latency also sums the latency and TTFT histograms (27 more columns
+	// per rollup row: asked for by the latency view only).
+	Latency bool
 }
 
 // Percentiles are latency percentiles in milliseconds, estimated from the
@@ -71,25 +74,24 @@ type Percentiles struct {
 
 // StatsRow is the measures of one point, one group or the total.
 type StatsRow struct {
-	Time              string      `json:"time,omitempty"`  // hour (RFC 3339), day (YYYY-MM-DD) or month (YYYY-MM)
-	Group             string      `json:"group,omitempty"` // the group_by value
-	Requests          int64       `json:"requests"`
-	Errors            int64       `json:"errors"`
-	InputTokens       int64       `json:"input_tokens"`
-	OutputTokens      int64       `json:"output_tokens"`
-	ThinkingTokens    int64       `json:"thinking_tokens"`
-	CachedInputTokens int64       `json:"cached_input_tokens"`
-	CostUSD           float64     `json:"cost_usd"`
-	CostUnknown       int64       `json:"cost_unknown"`
-	Fallbacks         int64       `json:"fallbacks"`
-	CacheHits         int64       `json:"cache_hits"`
-	ErrorRate         float64     `json:"error_rate"`
-	FallbackRate      float64     `json:"fallback_rate"`
-	CacheHitRate      float64     `json:"cache_hit_rate"`
-	Latency           Percentiles `json:"latency"`
-	TTFT              Percentiles `json:"ttft"`
-
-	m *rollup // the summed measures, histograms included
+	Time              string  `json:"time,omitempty"`  // hour (RFC 3339), day (YYYY-MM-DD) or month (YYYY-MM)
+	Group             string  `json:"group,omitempty"` // the group_by value
+	Requests          int64   `json:"requests"`
+	Errors            int64   `json:"errors"`
+	InputTokens       int64   `json:"input_tokens"`
+	OutputTokens      int64   `json:"output_tokens"`
+	ThinkingTokens    int64   `json:"thinking_tokens"`
+	CachedInputTokens int64   `json:"cached_input_tokens"`
+	CostUSD           float64 `json:"cost_usd"`
+	CostUnknown       int64   `json:"cost_unknown"`
+	Fallbacks         int64   `json:"fallbacks"`
+	CacheHits         int64   `json:"cache_hits"`
+	ErrorRate         float64 `json:"error_rate"`
+	FallbackRate      float64 `json:"fallback_rate"`
+	CacheHitRate      float64 `json:"cache_hit_rate"`
+	// Latency and TTFT are there when the query asked for them.
+	Latency *Percentiles `json:"latency,omitempty"`
+	TTFT    *Percentiles `json:"ttft,omitempty"`
 }
 
 // Stats is the answer of a stats query.
@@ -153,7 +155,9 @@ func (q *StatsQuery) normalize(now time.Time) error {
 	return nil
 }
 
-func dayStart(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
+func dayStart(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
 
 // points are the labels of every point from From to To.
 func (q *StatsQuery) points() []string {
@@ -209,8 +213,9 @@ func (q *StatsQuery) sql() (string, []any) {
 	if q.GroupBy != "" {
 		keys += ", " + statsGroups[q.GroupBy]
 	}
-	sums := make([]string, len(measureColumns))
-	for i, c := range measureColumns {
+	cols := q.columns()
+	sums := make([]string, len(cols))
+	for i, c := range cols {
 		if c == "cost_usd" {
 			sums[i] = "COALESCE(SUM(cost_usd), 0)"
 		} else {
@@ -221,6 +226,15 @@ func (q *StatsQuery) sql() (string, []any) {
 	query := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s GROUP BY %s", keys,
 		strings.Join(sums, ", "), table, strings.Join(where, " AND "), keys)
 	return query, args
+}
+
+// columns are the measures the query sums: the usage ones, and the
+// latency histograms when asked.
+func (q *StatsQuery) columns() []string {
+	if q.Latency {
+		return measureColumns
+	}
+	return measureColumns[:len(baseMeasures)+2] // + fallbacks, cache_hits
 }
 
 // QueryStats answers q from the rollups (hourly for WindowHour, daily
@@ -248,7 +262,7 @@ func (l *Ledger) QueryStats(ctx context.Context, q StatsQuery) (Stats, error) {
 		if q.GroupBy != "" {
 			dest = append(dest, &c.group)
 		}
-		if err := rows.Scan(append(dest, c.m.pointers()...)...); err != nil {
+		if err := rows.Scan(append(dest, c.m.pointers()[:len(q.columns())]...)...); err != nil {
 			return Stats{}, fmt.Errorf("cost: stats: scan: %w", err)
 		}
 		c.point = q.pointLabel(at)
@@ -280,14 +294,14 @@ func (l *Ledger) QueryStats(ctx context.Context, q StatsQuery) (Stats, error) {
 		if m == nil {
 			m = newRollup()
 		}
-		st.Series = append(st.Series, m.row(p, ""))
+		st.Series = append(st.Series, m.row(p, "", q.Latency))
 	}
-	st.Total = total.row("", "")
+	st.Total = total.row("", "", q.Latency)
 	if q.GroupBy == "" {
 		return st, nil
 	}
 	for g, m := range groups {
-		st.Groups = append(st.Groups, m.row("", g))
+		st.Groups = append(st.Groups, m.row("", g, q.Latency))
 	}
 	slices.SortFunc(st.Groups, func(a, b StatsRow) int {
 		return cmp.Or(cmp.Compare(b.CostUSD, a.CostUSD), cmp.Compare(b.Requests, a.Requests), strings.Compare(a.Group, b.Group))
@@ -299,7 +313,7 @@ func (l *Ledger) QueryStats(ctx context.Context, q StatsQuery) (Stats, error) {
 	}
 	for _, c := range cells {
 		if top[c.group] {
-			st.GroupSeries = append(st.GroupSeries, c.m.row(c.point, c.group))
+			st.GroupSeries = append(st.GroupSeries, c.m.row(c.point, c.group, q.Latency))
 		}
 	}
 	slices.SortFunc(st.GroupSeries, func(a, b StatsRow) int {
@@ -363,11 +377,14 @@ func (u *rollup) merge(o *rollup) {
 	}
 }
 
-func (u *rollup) row(point, group string) StatsRow {
+func (u *rollup) row(point, group string, latency bool) StatsRow {
 	r := StatsRow{Time: point, Group: group, Requests: u.requests, Errors: u.errors, InputTokens: u.input,
 		OutputTokens: u.output, ThinkingTokens: u.thinking, CachedInputTokens: u.cached, CostUSD: u.costUSD,
-		CostUnknown: u.costUnknown, Fallbacks: u.fallbacks, CacheHits: u.cacheHits,
-		Latency: percentiles(u.lat, u.latencySum), TTFT: percentiles(u.ttft, u.ttftSum), m: u}
+		CostUnknown: u.costUnknown, Fallbacks: u.fallbacks, CacheHits: u.cacheHits}
+	if latency {
+		lat, ttft := percentiles(u.lat, u.latencySum), percentiles(u.ttft, u.ttftSum)
+		r.Latency, r.TTFT = &lat, &ttft
+	}
 	if u.requests > 0 {
 		n := float64(u.requests)
 		r.ErrorRate, r.FallbackRate, r.CacheHitRate = float64(u.errors)/n, float64(u.fallbacks)/n, float64(u.cacheHits)/n

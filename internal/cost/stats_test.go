@@ -72,7 +72,7 @@ func testStatsWindows(t *testing.T, l *Ledger) {
 		{WindowDay, day1, day1.Add(24 * time.Hour), 2, "2025-06-01", 9},
 		{WindowMonth, day1, day1, 1, "2025-06", 10},
 	} {
-		st, err := l.QueryStats(ctx, StatsQuery{Window: tc.window, From: tc.from, To: tc.to})
+		st, err := l.QueryStats(ctx, StatsQuery{Window: tc.window, From: tc.from, To: tc.to, Latency: true})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.window, err)
 		}
@@ -113,6 +113,9 @@ func testStatsGroups(t *testing.T, l *Ledger) {
 			st, err := l.QueryStats(ctx, StatsQuery{Window: w, From: day1, To: day1.Add(25 * time.Hour), GroupBy: dim})
 			if err != nil {
 				t.Fatalf("%s/%s: %v", w, dim, err)
+			}
+			if st.Total.Latency != nil {
+				t.Errorf("%s/%s: latency summed without being asked", w, dim)
 			}
 			var got []string
 			var sum int64
@@ -208,7 +211,7 @@ func TestHourlyBackfill(t *testing.T) {
 				}
 			}
 			l := newLedger(t, db, nil)
-			st, err := l.QueryStats(ctx, StatsQuery{Window: WindowHour, From: day1, To: day1})
+			st, err := l.QueryStats(ctx, StatsQuery{Window: WindowHour, From: day1, To: day1, Latency: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,4 +245,3 @@ func TestPercentilesFromBuckets(t *testing.T) {
 		}
 	}
 }
-
