@@ -26,6 +26,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/router"
 	"github.com/llm-connector/llm-connector/internal/server"
 	"github.com/llm-connector/llm-connector/internal/tracing"
+	"github.com/llm-connector/llm-connector/internal/ui"
 	"github.com/llm-connector/llm-connector/internal/track"
 )
 
@@ -174,6 +175,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		Trace:      tracer.Middleware,
 		Extra: func(mux *http.ServeMux) {
 			admin.Register(mux, acc.deps)
+			ui.Register(mux) // the dashboard at /ui/
 			mux.Handle("GET /metrics", met.Handler())
 			registerPprof(mux, cfg.Auth.AdminKey)
 		},
