@@ -63,7 +63,7 @@
   }
 
   // chart draws series over the points of a stats answer with uPlot.
-  function chart(id, st, series) {
+  function chart(id, st, series, fmt) {
     const host = $(id);
     if (state.charts[id]) state.charts[id].destroy();
     host.replaceChildren();
@@ -72,7 +72,7 @@
     const opts = {
       width: Math.max(host.clientWidth, 420), height: 220,
       series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2, points: { show: xs.length < 60 } }))],
-      axes: [{}, { size: 60 }],
+      axes: [{}, { size: 70, values: fmt ? (u, vals) => vals.map(fmt) : undefined }],
       scales: { x: { time: true } },
     };
     state.charts[id] = new uPlot(opts, data, host);
@@ -99,7 +99,7 @@
         { label: 'input', value: (p) => p.input_tokens }, { label: 'output', value: (p) => p.output_tokens },
         { label: 'thinking', value: (p) => p.thinking_tokens }, { label: 'cached', value: (p) => p.cached_input_tokens },
       ]);
-      chart('ch-cost', st, [{ label: 'USD', value: (p) => p.cost_usd }]);
+      chart('ch-cost', st, [{ label: 'USD', value: (p) => p.cost_usd }], (v) => Number(v).toPrecision(2));
       chart('ch-errors', st, [{ label: 'error rate', value: (p) => p.error_rate }, { label: 'fallback rate', value: (p) => p.fallback_rate }]);
       for (const [id, ans] of [['top-user', users], ['top-key', keys], ['top-model', models]]) {
         table(id, ['', 'requests', 'cost', 'errors'], ans.groups.map((g) => ({ cells: [g.group || '(none)', g.requests, usd(g.cost_usd), pct(g.error_rate)] })));
