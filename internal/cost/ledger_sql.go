@@ -62,7 +62,7 @@ func (y *yielder) maybe() {
 
 // ledgerStmts are the writer's statements, prepared once: database/sql
 // keeps them per connection, so a batch does not compile its SQL again.
-type ledgerStmts struct{ insert, daily, hourly *sql.Stmt }
+type ledgerStmts struct{ insert, daily, hourly, dailyBy, hourlyBy *sql.Stmt }
 
 // statements prepares the writer's statements on first use (and again
 // after a failure: the database may be down at start). Only the writer
@@ -75,27 +75,32 @@ func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
 	}
-	up, err := l.db.PrepareContext(ctx, l.db.Rebind(dailyTable.upsert()))
-	if err != nil {
-		ins.Close()
-		return nil, fmt.Errorf("cost: ledger: prepare rollup: %w", err)
+	st := &ledgerStmts{insert: ins}
+	for _, p := range []struct {
+		t    rollupTable
+		stmt **sql.Stmt
+	}{{dailyTable, &st.daily}, {hourlyTable, &st.hourly}, {dailyByTable, &st.dailyBy}, {hourlyByTable, &st.hourlyBy}} {
+		if *p.stmt, err = l.db.PrepareContext(ctx, l.db.Rebind(p.t.upsert())); err != nil {
+			st.close()
+			return nil, fmt.Errorf("cost: ledger: prepare %s: %w", p.t.name, err)
+		}
 	}
-	hr, err := l.db.PrepareContext(ctx, l.db.Rebind(hourlyTable.upsert()))
-	if err != nil {
-		ins.Close()
-		up.Close()
-		return nil, fmt.Errorf("cost: ledger: prepare hourly rollup: %w", err)
-	}
-	l.stmts = &ledgerStmts{insert: ins, daily: up, hourly: hr}
+	l.stmts = st
 	return l.stmts, nil
 }
 
 func (l *Ledger) closeStatements() {
 	if l.stmts != nil {
-		l.stmts.insert.Close()
-		l.stmts.daily.Close()
-		l.stmts.hourly.Close()
+		l.stmts.close()
 		l.stmts = nil
+	}
+}
+
+func (st *ledgerStmts) close() {
+	for _, s := range []*sql.Stmt{st.insert, st.daily, st.hourly, st.dailyBy, st.hourlyBy} {
+		if s != nil {
+			s.Close()
+		}
 	}
 }
 
@@ -113,7 +118,7 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	}
 	ins := tx.StmtContext(ctx, st.insert)
 	defer ins.Close()
-	daily, hourly := newRollups(), newRollups()
+	daily, hourly, dailyBy, hourlyBy := newRollups(), newRollups(), newRollups(), newRollups()
 	y := l.newYielder()
 	for _, r := range rows {
 		y.maybe()
@@ -129,16 +134,20 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 			continue // a replay of a request already written
 		}
 		inserted++
-		daily.add(rollupKey{day, r.user, r.keyID, r.provider, r.model}, r)
-		hourly.add(rollupKey{hourOf(start.UnixMilli()), r.user, r.keyID, r.provider, r.model}, r)
+		daily.add(rollupKey{at: day, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
+		hour := hourOf(start.UnixMilli())
+		hourly.add(rollupKey{at: hour, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
+		dailyBy.addDims(day, r)
+		hourlyBy.addDims(hour, r)
 	}
 	for _, rs := range []struct {
 		stmt   *sql.Stmt
 		groups *rollups
-	}{{st.daily, daily}, {st.hourly, hourly}} {
+	}{{st.daily, daily}, {st.hourly, hourly}, {st.dailyBy, dailyBy}, {st.hourlyBy, hourlyBy}} {
 		y.maybe()
 		up := tx.StmtContext(ctx, rs.stmt)
 		for _, k := range rs.groups.order {
+			y.maybe()
 			if _, err := up.ExecContext(ctx, rs.groups.args(k)...); err != nil {
 				up.Close()
 				return 0, fmt.Errorf("cost: ledger: rollup: %w", err)

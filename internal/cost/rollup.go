@@ -99,25 +99,57 @@ var (
 )
 
 // rollupTable describes one rollup table: its time column and its key.
+// The full rollups (usage_daily, usage_hourly) are keyed by time × user ×
+// key × provider × model; the per-dimension ones (usage_daily_by,
+// usage_hourly_by) by dimension × time × value, so that "top models over
+// 30 days" reads 30 × models rows, not 30 × keys × models.
 type rollupTable struct {
 	name    string
 	timeCol string // "day" (TEXT YYYY-MM-DD) or "hour" (BIGINT unix ms)
+	byDim   bool
 }
 
 var (
-	dailyTable  = rollupTable{"usage_daily", "day"}
-	hourlyTable = rollupTable{"usage_hourly", "hour"}
+	dailyTable    = rollupTable{"usage_daily", "day", false}
+	hourlyTable   = rollupTable{"usage_hourly", "hour", false}
+	dailyByTable  = rollupTable{"usage_daily_by", "day", true}
+	hourlyByTable = rollupTable{"usage_hourly_by", "hour", true}
 )
+
+// rollupDims are the dimensions the per-dimension rollups keep; their
+// values come from a row by dimValue.
+var rollupDims = []Dimension{DimUser, DimKey, DimModel, DimProvider, DimTeam}
+
+func dimValue(d Dimension, r row) string {
+	switch d {
+	case DimUser:
+		return r.user
+	case DimKey:
+		return r.keyID
+	case DimModel:
+		return r.provider + "/" + r.model
+	case DimProvider:
+		return r.provider
+	}
+	return r.team
+}
 
 // keyColumns are the columns of a rollup's primary key.
 func (t rollupTable) keyColumns() []string {
+	if t.byDim {
+		return []string{"dim", t.timeCol, "value"}
+	}
 	return []string{t.timeCol, "user_id", "key_id", "provider", "model"}
 }
 
 // upsert adds one group's measures to its rollup row. team is written on
 // the first insert only: it is the key's team and does not change.
 func (t rollupTable) upsert() string {
-	cols := append(append(t.keyColumns(), "team"), measureColumns...)
+	cols := t.keyColumns()
+	if !t.byDim {
+		cols = append(cols, "team")
+	}
+	cols = append(cols, measureColumns...)
 	sets := make([]string, len(measureColumns))
 	for i, c := range measureColumns {
 		sets[i] = fmt.Sprintf("%s = %s.%s + excluded.%s", c, t.name, c, c)
@@ -140,10 +172,13 @@ func measureDDL(cols []string) string {
 	return b.String()
 }
 
-// rollupKey is one rollup row's key; at is the day or the hour.
+// rollupKey is one rollup row's key; at is the day or the hour. A
+// per-dimension row sets only at, dim and value.
 type rollupKey struct {
 	at                           any
 	user, keyID, provider, model string
+	dim                          Dimension
+	value                        string
 }
 
 // rollups collects a batch's groups in first-seen order.
@@ -168,8 +203,18 @@ func (rs *rollups) add(k rollupKey, r row) {
 	u.add(r)
 }
 
+// addDims adds r to every per-dimension group of time at.
+func (rs *rollups) addDims(at any, r row) {
+	for _, d := range rollupDims {
+		rs.add(rollupKey{at: at, dim: d, value: dimValue(d, r)}, r)
+	}
+}
+
 // args are one group's upsert arguments.
 func (rs *rollups) args(k rollupKey) []any {
+	if k.dim != "" {
+		return append([]any{string(k.dim), k.at, k.value}, rs.m[k].values()...)
+	}
 	return append([]any{k.at, k.user, k.keyID, k.provider, k.model, rs.team[k]}, rs.m[k].values()...)
 }
 

@@ -102,6 +102,38 @@ CREATE INDEX usage_hourly_user_hour ON usage_hourly (user_id, hour);
 CREATE INDEX usage_hourly_key_hour ON usage_hourly (key_id, hour);
 `, measureDDL(measureColumns), withoutRowID)
 	b.WriteString(backfillHourly())
+	for _, t := range []rollupTable{dailyByTable, hourlyByTable} {
+		typ := "TEXT"
+		if t.timeCol == "hour" {
+			typ = "BIGINT"
+		}
+		fmt.Fprintf(&b, `;
+CREATE TABLE %s (
+	dim TEXT NOT NULL,
+	%s %s NOT NULL,
+	value TEXT NOT NULL%s,
+	PRIMARY KEY (dim, %s, value)
+)%s`, t.name, t.timeCol, typ, measureDDL(measureColumns), t.timeCol, withoutRowID)
+	}
+	b.WriteString(backfillByDim())
+	return b.String()
+}
+
+// backfillByDim fills the per-dimension rollups from the full ones.
+func backfillByDim() string {
+	sums := make([]string, len(measureColumns))
+	for i, c := range measureColumns {
+		sums[i] = "SUM(" + c + ")"
+	}
+	var b strings.Builder
+	for _, src := range []struct{ from, to rollupTable }{{dailyTable, dailyByTable}, {hourlyTable, hourlyByTable}} {
+		for _, d := range rollupDims {
+			expr := statsGroups[d]
+			fmt.Fprintf(&b, ";\nINSERT INTO %s (dim, %s, value, %s) SELECT '%s', %s, %s, %s FROM %s GROUP BY %s, %s",
+				src.to.name, src.to.timeCol, strings.Join(measureColumns, ", "), d, src.from.timeCol, expr,
+				strings.Join(sums, ", "), src.from.name, src.from.timeCol, expr)
+		}
+	}
 	return b.String()
 }
 

@@ -189,10 +189,16 @@ func (q *StatsQuery) label(t time.Time) string {
 // sql builds the rollup query: one row per point and group.
 func (q *StatsQuery) sql() (string, []any) {
 	table, timeExpr := dailyTable.name, "day"
+	if q.byDim() {
+		table = dailyByTable.name
+	}
 	where, args := []string{}, []any{}
 	switch q.Window {
 	case WindowHour:
 		table, timeExpr = hourlyTable.name, "hour"
+		if q.byDim() {
+			table = hourlyByTable.name
+		}
 		where = append(where, "hour >= ?", "hour <= ?")
 		args = append(args, q.From.UnixMilli(), q.To.UnixMilli())
 	case WindowDay:
@@ -210,7 +216,13 @@ func (q *StatsQuery) sql() (string, []any) {
 		where, args = append(where, "key_id = ?"), append(args, q.KeyID)
 	}
 	keys := timeExpr
-	if q.GroupBy != "" {
+	switch {
+	case q.byDim() && q.GroupBy != "":
+		where, args = append(where, "dim = ?"), append(args, string(q.GroupBy))
+		keys += ", value"
+	case q.byDim(): // the total: every row has one provider
+		where, args = append(where, "dim = ?"), append(args, string(DimProvider))
+	case q.GroupBy != "":
 		keys += ", " + statsGroups[q.GroupBy]
 	}
 	cols := q.columns()
@@ -227,6 +239,10 @@ func (q *StatsQuery) sql() (string, []any) {
 		strings.Join(sums, ", "), table, strings.Join(where, " AND "), keys)
 	return query, args
 }
+
+// byDim reports whether the per-dimension rollups answer q: when it is
+// not limited to one user or key.
+func (q *StatsQuery) byDim() bool { return q.User == "" && q.KeyID == "" }
 
 // columns are the measures the query sums: the usage ones, and the
 // latency histograms when asked.
