@@ -18,6 +18,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/metrics"
+	"github.com/llm-connector/llm-connector/internal/openapi"
 	"github.com/llm-connector/llm-connector/internal/provider/anthropic"
 	"github.com/llm-connector/llm-connector/internal/provider/gemini"
 	"github.com/llm-connector/llm-connector/internal/provider/ollama"
@@ -26,8 +27,8 @@ import (
 	"github.com/llm-connector/llm-connector/internal/router"
 	"github.com/llm-connector/llm-connector/internal/server"
 	"github.com/llm-connector/llm-connector/internal/tracing"
-	"github.com/llm-connector/llm-connector/internal/ui"
 	"github.com/llm-connector/llm-connector/internal/track"
+	"github.com/llm-connector/llm-connector/internal/ui"
 )
 
 // app is the wired service.
@@ -176,6 +177,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		Extra: func(mux *http.ServeMux) {
 			admin.Register(mux, acc.deps)
 			ui.Register(mux) // the dashboard at /ui/
+			openapi.Register(mux, apiTypes(), infoOf(cfg, backends).Version)
 			mux.Handle("GET /metrics", met.Handler())
 			registerPprof(mux, cfg.Auth.AdminKey)
 		},

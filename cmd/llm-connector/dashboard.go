@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"maps"
 	"math"
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/llm-connector/llm-connector/internal/admin"
 	"github.com/llm-connector/llm-connector/internal/config"
 	"github.com/llm-connector/llm-connector/internal/cost"
 	"github.com/llm-connector/llm-connector/internal/metrics"
@@ -121,4 +123,13 @@ func histQuantile(h *dto.Histogram, q float64) float64 {
 		prevCount, prevBound = c, b.GetUpperBound()
 	}
 	return prevBound
+}
+
+// apiTypes are the handlers' types by schema name, for /openapi.json.
+func apiTypes() map[string]any {
+	types := map[string]any{"ProvidersStatus": ProvidersStatus{}}
+	for _, m := range []map[string]any{server.APITypes(), admin.APITypes()} {
+		maps.Copy(types, m)
+	}
+	return types
 }
