@@ -272,6 +272,14 @@ type UsageRow struct {
 // Usage sums the ledger's daily rollups. Rows are ordered by the grouping
 // columns. Rows still queued (at most one flush interval) are not counted.
 func (l *Ledger) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
+	if dim, grouped, byDay, ok := usageDim(q); ok {
+		return l.usageByDim(ctx, q, dim, grouped, byDay)
+	}
+	return l.usageFull(ctx, q)
+}
+
+// usageFull is Usage over usage_daily, for any filter and grouping.
+func (l *Ledger) usageFull(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	var cols []string
 	for _, d := range q.GroupBy {
 		c, ok := dimColumns[d]
