@@ -99,13 +99,10 @@ func (h *handlers) guard(adminOnly bool, next http.HandlerFunc) http.Handler {
 			h.fail(w, r, http.StatusForbidden, "admin_disabled", "admin API disabled: LLM_ADMIN_KEY is not set")
 			return
 		}
-		p, status, msg := h.authenticate(r)
+		p, status, code, msg := h.authenticate(r)
 		switch {
-		case status == http.StatusUnauthorized && msg == "missing admin key":
-			h.fail(w, r, status, "missing_admin_key", msg)
-			return
 		case status != 0:
-			h.fail(w, r, status, "not_admin", msg)
+			h.fail(w, r, status, code, msg)
 			return
 		case adminOnly && !p.Admin:
 			h.d.Logger.Info("admin request refused", "path", cutPath(r.URL.Path))

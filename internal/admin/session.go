@@ -214,36 +214,36 @@ func (h *handlers) fromCookie(ctx context.Context, token string) (principal, boo
 // authenticate finds the request's principal: a key in X-Admin-Key or
 // Authorization, else the session cookie. A change made with the cookie
 // must carry the session's CSRF token and come from this origin.
-func (h *handlers) authenticate(r *http.Request) (principal, int, string) {
+func (h *handlers) authenticate(r *http.Request) (p principal, status int, code, msg string) {
 	presented := r.Header.Get("X-Admin-Key")
 	if presented == "" {
 		presented = auth.PresentedKey(r)
 	}
 	if presented != "" {
 		if p, ok := h.identify(r.Context(), presented); ok {
-			return p, 0, ""
+			return p, 0, "", ""
 		}
 		h.d.Logger.Info("admin request refused", "path", cutPath(r.URL.Path))
-		return principal{}, http.StatusForbidden, "the admin key is required"
+		return p, http.StatusForbidden, "not_admin", "the admin key is required"
 	}
 	c, err := r.Cookie(SessionCookie)
 	if err != nil {
-		return principal{}, http.StatusUnauthorized, "missing admin key"
+		return p, http.StatusUnauthorized, "missing_admin_key", "missing admin key"
 	}
 	p, ok := h.fromCookie(r.Context(), c.Value)
 	if !ok {
-		return principal{}, http.StatusUnauthorized, errSession.Error()
+		return p, http.StatusUnauthorized, "no_session", errSession.Error()
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if err := h.origin.Check(r); err != nil {
-			return principal{}, http.StatusForbidden, "cross-origin request refused"
+			return principal{}, http.StatusForbidden, "cross_origin", "cross-origin request refused"
 		}
 		want := h.sess.csrf(c.Value)
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(want)) != 1 {
-			return principal{}, http.StatusForbidden, "missing or wrong " + CSRFHeader
+			return principal{}, http.StatusForbidden, "csrf", "missing or wrong " + CSRFHeader
 		}
 	}
-	return p, 0, ""
+	return p, 0, "", ""
 }
 
 func cutPath(p string) string {
