@@ -187,7 +187,14 @@ func (q *StatsQuery) label(t time.Time) string {
 }
 
 // sql builds the rollup query: one row per point and group.
-func (q *StatsQuery) sql() (string, []any) {
+// shape is what one rollup query groups by: the point, the group, or
+// both; values, when set, keeps only those groups.
+type shape struct {
+	byTime, byGroup bool
+	values          []string
+}
+
+func (q *StatsQuery) sql(sh shape) (string, []any) {
 	table, timeExpr := dailyTable.name, "day"
 	if q.byDim() {
 		table = dailyByTable.name
@@ -215,15 +222,26 @@ func (q *StatsQuery) sql() (string, []any) {
 	if q.KeyID != "" {
 		where, args = append(where, "key_id = ?"), append(args, q.KeyID)
 	}
-	keys := timeExpr
+	var keys []string
+	if sh.byTime {
+		keys = append(keys, timeExpr)
+	}
+	groupExpr := statsGroups[q.GroupBy]
 	switch {
 	case q.byDim() && q.GroupBy != "":
 		where, args = append(where, "dim = ?"), append(args, string(q.GroupBy))
-		keys += ", value"
+		groupExpr = "value"
 	case q.byDim(): // the total: every row has one provider
 		where, args = append(where, "dim = ?"), append(args, string(DimProvider))
-	case q.GroupBy != "":
-		keys += ", " + statsGroups[q.GroupBy]
+	}
+	if sh.byGroup {
+		keys = append(keys, groupExpr)
+	}
+	if len(sh.values) > 0 {
+		where = append(where, groupExpr+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(sh.values)), ", ")+")")
+		for _, v := range sh.values {
+			args = append(args, v)
+		}
 	}
 	cols := q.columns()
 	sums := make([]string, len(cols))
@@ -235,8 +253,11 @@ func (q *StatsQuery) sql() (string, []any) {
 			sums[i] = fmt.Sprintf("CAST(COALESCE(SUM(%s), 0) AS BIGINT)", c)
 		}
 	}
-	query := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s GROUP BY %s", keys,
-		strings.Join(sums, ", "), table, strings.Join(where, " AND "), keys)
+	query := fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(append(slices.Clone(keys), sums...), ", "),
+		table, strings.Join(where, " AND "))
+	if len(keys) > 0 {
+		query += " GROUP BY " + strings.Join(keys, ", ")
+	}
 	return query, args
 }
 
@@ -260,37 +281,106 @@ func (l *Ledger) QueryStats(ctx context.Context, q StatsQuery) (Stats, error) {
 	if err := q.normalize(l.cfg.Now()); err != nil {
 		return Stats{}, err
 	}
-	query, args := q.sql()
+	st := Stats{Window: q.Window, From: q.label(q.From), To: q.label(q.To), GroupBy: q.GroupBy}
+	if q.GroupBy != "" && q.byDim() {
+		return l.statsSplit(ctx, q, st)
+	}
+	cells, err := l.fetch(ctx, q, shape{byTime: true, byGroup: q.GroupBy != ""})
+	if err != nil {
+		return Stats{}, err
+	}
+	q.fillSeries(&st, cells)
+	if q.GroupBy == "" {
+		return st, nil
+	}
+	q.fillGroups(&st, cells)
+	top := map[string]bool{}
+	for _, g := range st.Groups {
+		top[g.Group] = true
+	}
+	var series []cell
+	for _, c := range cells {
+		if top[c.group] {
+			series = append(series, c)
+		}
+	}
+	q.fillGroupSeries(&st, series)
+	return st, nil
+}
+
+// statsSplit answers a grouped query over the per-dimension rollups in
+// three small queries: the totals per point, the totals per group (to
+// rank them) and the points of the top groups only, so that a dimension
+// with many values (keys) costs its top groups' rows, not all of them.
+func (l *Ledger) statsSplit(ctx context.Context, q StatsQuery, st Stats) (Stats, error) {
+	totals := q
+	totals.GroupBy = ""
+	cells, err := l.fetch(ctx, totals, shape{byTime: true})
+	if err != nil {
+		return Stats{}, err
+	}
+	q.fillSeries(&st, cells)
+	if cells, err = l.fetch(ctx, q, shape{byGroup: true}); err != nil {
+		return Stats{}, err
+	}
+	q.fillGroups(&st, cells)
+	if len(st.Groups) == 0 {
+		st.GroupSeries = []StatsRow{}
+		return st, nil
+	}
+	var top []string
+	for _, g := range st.Groups {
+		top = append(top, g.Group)
+	}
+	if cells, err = l.fetch(ctx, q, shape{byTime: true, byGroup: true, values: top}); err != nil {
+		return Stats{}, err
+	}
+	q.fillGroupSeries(&st, cells)
+	return st, nil
+}
+
+// cell is one row of a rollup query.
+type cell struct {
+	point, group string
+	m            *rollup
+}
+
+func (l *Ledger) fetch(ctx context.Context, q StatsQuery, sh shape) ([]cell, error) {
+	query, args := q.sql(sh)
 	rows, err := l.db.QueryContext(ctx, l.db.Rebind(query), args...)
 	if err != nil {
-		return Stats{}, fmt.Errorf("cost: stats: %w", err)
+		return nil, fmt.Errorf("cost: stats: %w", err)
 	}
 	defer rows.Close()
-	type cell struct {
-		point, group string
-		m            *rollup
-	}
 	var cells []cell
 	for rows.Next() {
 		c := cell{m: newRollup()}
 		var at any
-		dest := []any{&at}
-		if q.GroupBy != "" {
+		var dest []any
+		if sh.byTime {
+			dest = append(dest, &at)
+		}
+		if sh.byGroup {
 			dest = append(dest, &c.group)
 		}
 		if err := rows.Scan(append(dest, c.m.pointers()[:len(q.columns())]...)...); err != nil {
-			return Stats{}, fmt.Errorf("cost: stats: scan: %w", err)
+			return nil, fmt.Errorf("cost: stats: scan: %w", err)
 		}
-		c.point = q.pointLabel(at)
+		if sh.byTime {
+			c.point = q.pointLabel(at)
+		}
 		cells = append(cells, c)
 	}
 	if err := rows.Err(); err != nil {
-		return Stats{}, fmt.Errorf("cost: stats: %w", err)
+		return nil, fmt.Errorf("cost: stats: %w", err)
 	}
-	st := Stats{Window: q.Window, From: q.label(q.From), To: q.label(q.To), GroupBy: q.GroupBy}
+	return cells, nil
+}
+
+// fillSeries sums cells into every point (missing ones zero) and the total.
+func (q *StatsQuery) fillSeries(st *Stats, cells []cell) {
 	points := q.points()
 	series := make(map[string]*rollup, len(points))
-	groups := map[string]*rollup{}
 	total := newRollup()
 	for _, c := range cells {
 		total.merge(c.m)
@@ -298,12 +388,6 @@ func (l *Ledger) QueryStats(ctx context.Context, q StatsQuery) (Stats, error) {
 			series[c.point] = newRollup()
 		}
 		series[c.point].merge(c.m)
-		if q.GroupBy != "" {
-			if groups[c.group] == nil {
-				groups[c.group] = newRollup()
-			}
-			groups[c.group].merge(c.m)
-		}
 	}
 	for _, p := range points {
 		m := series[p]
@@ -313,9 +397,18 @@ func (l *Ledger) QueryStats(ctx context.Context, q StatsQuery) (Stats, error) {
 		st.Series = append(st.Series, m.row(p, "", q.Latency))
 	}
 	st.Total = total.row("", "", q.Latency)
-	if q.GroupBy == "" {
-		return st, nil
+}
+
+// fillGroups sums cells per group and keeps the Limit largest by cost.
+func (q *StatsQuery) fillGroups(st *Stats, cells []cell) {
+	groups := map[string]*rollup{}
+	for _, c := range cells {
+		if groups[c.group] == nil {
+			groups[c.group] = newRollup()
+		}
+		groups[c.group].merge(c.m)
 	}
+	st.Groups = []StatsRow{}
 	for g, m := range groups {
 		st.Groups = append(st.Groups, m.row("", g, q.Latency))
 	}
@@ -323,20 +416,17 @@ func (l *Ledger) QueryStats(ctx context.Context, q StatsQuery) (Stats, error) {
 		return cmp.Or(cmp.Compare(b.CostUSD, a.CostUSD), cmp.Compare(b.Requests, a.Requests), strings.Compare(a.Group, b.Group))
 	})
 	st.Groups = st.Groups[:min(len(st.Groups), q.Limit)]
-	top := map[string]bool{}
-	for _, g := range st.Groups {
-		top[g.Group] = true
-	}
+}
+
+// fillGroupSeries lists the cells, by group then time.
+func (q *StatsQuery) fillGroupSeries(st *Stats, cells []cell) {
+	st.GroupSeries = []StatsRow{}
 	for _, c := range cells {
-		if top[c.group] {
-			st.GroupSeries = append(st.GroupSeries, c.m.row(c.point, c.group, q.Latency))
-		}
+		st.GroupSeries = append(st.GroupSeries, c.m.row(c.point, c.group, q.Latency))
 	}
 	slices.SortFunc(st.GroupSeries, func(a, b StatsRow) int {
 		return cmp.Or(strings.Compare(a.Group, b.Group), strings.Compare(a.Time, b.Time))
 	})
-	st.Groups, st.GroupSeries = nonNilRows(st.Groups), nonNilRows(st.GroupSeries)
-	return st, nil
 }
 
 func nonNilRows(r []StatsRow) []StatsRow {
