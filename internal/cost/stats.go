@@ -429,13 +429,6 @@ func (q *StatsQuery) fillGroupSeries(st *Stats, cells []cell) {
 	})
 }
 
-func nonNilRows(r []StatsRow) []StatsRow {
-	if r == nil {
-		return []StatsRow{}
-	}
-	return r
-}
-
 // pointLabel formats a rollup's time value as its point label.
 func (q *StatsQuery) pointLabel(at any) string {
 	switch v := at.(type) {
