@@ -157,7 +157,7 @@
       table('prov-state', ['part', 'state'], [
         { cells: ['ledger', 'queued ' + p.ledger.queued + ', written ' + p.ledger.written + ', dropped ' + p.ledger.dropped + ', write errors ' + p.ledger.write_errors] },
         { cells: ['cache', p.cache.enabled ? p.cache.backend + (p.cache.degraded ? ' (degraded)' : '') : 'off'] },
-        { cells: ['rate limits', 'rpm ' + p.limits.rpm + ', tpm ' + p.limits.tpm + ' per ' + p.limits.key + ' on ' + p.limits.backend + (p.limits.degraded ? ' (degraded)' : '')] },
+        { cells: ['rate limits', 'rpm ' + (p.limits.rpm || 'unlimited') + ', tpm ' + (p.limits.tpm || 'unlimited') + ' per ' + (p.limits.key || 'user') + ' on ' + p.limits.backend + (p.limits.degraded ? ' (degraded)' : '')] },
       ]);
     },
 
