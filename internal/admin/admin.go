@@ -62,7 +62,8 @@ func (d *Deps) defaults() {
 // Usage answers are JSON, or CSV with "Accept: text/csv".
 func Register(mux *http.ServeMux, d Deps) {
 	d.defaults()
-	h := &handlers{d: d, sess: newSessions(d.AdminKey, d.Now), origin: http.NewCrossOriginProtection()}
+	h := &handlers{d: d, sess: newSessions(d.AdminKey, d.Now), origin: http.NewCrossOriginProtection(),
+		logins: newLoginThrottle(d.Now)}
 	mux.Handle("POST /admin/keys", h.admin(h.createKey))
 	mux.Handle("GET /admin/keys", h.admin(h.listKeys))
 	mux.Handle("DELETE /admin/keys/{id}", h.admin(h.revokeKey))
@@ -79,6 +80,7 @@ type handlers struct {
 	d      Deps
 	sess   *sessions
 	origin *http.CrossOriginProtection
+	logins *loginThrottle
 }
 
 // admin lets only the admin through: the admin key (compared in

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/llm-connector/llm-connector/internal/auth"
 )
@@ -135,5 +136,28 @@ func TestRequestsPagination(t *testing.T) {
 	}
 	if strings.Join(ids, ",") != "c3,c2,c1" {
 		t.Errorf("ids = %v, want c3,c2,c1 (newest first; c2 and c3 share a start, the larger id first)", ids)
+	}
+}
+
+// TestLoginThrottle: after ten failed logins from one address the next
+// attempts are refused with 429, the right key included, until the
+// window ends.
+func TestLoginThrottle(t *testing.T) {
+	e := setup(t)
+	for i := range maxFailures {
+		if got, _ := e.do(t, "POST", "/admin/session", "", `{"key":"wrong"}`); got != 401 {
+			t.Fatalf("failure %d = %d, want 401", i, got)
+		}
+	}
+	if got, body := e.do(t, "POST", "/admin/session", "", `{"key":"`+adminKey+`"}`); got != 429 || !strings.Contains(body, "too_many_logins") {
+		t.Errorf("login after %d failures = %d %s, want 429", maxFailures, got, body)
+	}
+	th := newLoginThrottle(func() time.Time { return today })
+	for range maxFailures {
+		th.failed("1.2.3.4")
+	}
+	th.now = func() time.Time { return today.Add(failureWindow) }
+	if th.blocked("1.2.3.4") || th.blocked("5.6.7.8") {
+		t.Error("still blocked after the window, or another address blocked")
 	}
 }

@@ -126,8 +126,15 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "invalid_request", `want {"key": "..."}`)
 		return
 	}
+	addr := clientAddr(r)
+	if h.logins.blocked(addr) {
+		w.Header().Set("Retry-After", retryAfterSecs)
+		h.fail(w, r, http.StatusTooManyRequests, "too_many_logins", "too many failed logins: retry in a minute")
+		return
+	}
 	p, ok := h.identify(r.Context(), body.Key)
 	if !ok {
+		h.logins.failed(addr)
 		h.d.Logger.Info("dashboard login refused")
 		h.fail(w, r, http.StatusUnauthorized, "invalid_key", "invalid or revoked key")
 		return

@@ -55,7 +55,7 @@ var Endpoints = []Endpoint{
 	{Method: "GET", Path: "/admin/budgets", Tag: "dashboard", Summary: "Every limited key's budgets and their consumption", Query: []string{"user"},
 		Responses: map[int]string{200: "Budgets"}, Auth: "admin"},
 	{Method: "POST", Path: "/admin/session", Tag: "dashboard", Summary: "Log in to the dashboard with the admin key or a user's API key: sets the session cookie",
-		Request: "Login", Responses: map[int]string{200: "Session", 401: "AuthError"}},
+		Request: "Login", Responses: map[int]string{200: "Session", 401: "AuthError", 429: "AuthError"}},
 	{Method: "GET", Path: "/admin/session", Tag: "dashboard", Summary: "The cookie's session and its CSRF token", Responses: map[int]string{200: "Session", 401: "AuthError"}},
 	{Method: "DELETE", Path: "/admin/session", Tag: "dashboard", Summary: "Log out", Responses: map[int]string{200: "LoggedOut"}},
 }
