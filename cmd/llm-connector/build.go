@@ -18,6 +18,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/metrics"
+	"github.com/llm-connector/llm-connector/internal/openapi"
 	"github.com/llm-connector/llm-connector/internal/provider/anthropic"
 	"github.com/llm-connector/llm-connector/internal/provider/gemini"
 	"github.com/llm-connector/llm-connector/internal/provider/ollama"
@@ -27,6 +28,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/server"
 	"github.com/llm-connector/llm-connector/internal/tracing"
 	"github.com/llm-connector/llm-connector/internal/track"
+	"github.com/llm-connector/llm-connector/internal/ui"
 )
 
 // app is the wired service.
@@ -187,6 +189,8 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		Trace:      tracer.Middleware,
 		Extra: func(mux *http.ServeMux) {
 			admin.Register(mux, acc.deps)
+			ui.Register(mux) // the dashboard at /ui/
+			openapi.Register(mux, apiTypes(), infoOf(cfg, backends).Version)
 			mux.Handle("GET /metrics", met.Handler())
 			registerPprof(mux, cfg.Auth.AdminKey)
 		},
@@ -220,6 +224,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		}
 		return h
 	}
+	acc.deps.Providers = providersStatus(cfg, srv.Health, table, acc.ledger, met, degraded)
 	a.handler = srv.Handler()
 	return a, nil
 }

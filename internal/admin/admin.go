@@ -4,8 +4,7 @@
 package admin
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +31,9 @@ type Deps struct {
 	// Auth is the caller middleware (auth.Middleware) Register wraps
 	// around GET /v1/usage; nil registers it bare (wrap it yourself).
 	Auth func(http.Handler) http.Handler
+	// Providers, when set, answers GET /admin/providers: what /health
+	// and the metrics know of targets, breakers, tracking, cache, limits.
+	Providers func(ctx context.Context) any
 	// WriteError writes errors. Default: auth.WriteOpenAIError.
 	WriteError auth.ErrorWriter
 	Now        func() time.Time
@@ -61,12 +63,14 @@ func (d *Deps) defaults() {
 // Usage answers are JSON, or CSV with "Accept: text/csv".
 func Register(mux *http.ServeMux, d Deps) {
 	d.defaults()
-	h := &handlers{d}
+	h := &handlers{d: d, sess: newSessions(d.AdminKey, d.Now), origin: http.NewCrossOriginProtection(),
+		logins: newLoginThrottle(d.Now)}
 	mux.Handle("POST /admin/keys", h.admin(h.createKey))
 	mux.Handle("GET /admin/keys", h.admin(h.listKeys))
 	mux.Handle("DELETE /admin/keys/{id}", h.admin(h.revokeKey))
 	mux.Handle("GET /admin/usage", h.admin(h.adminUsage))
 	registerTeams(mux, h)
+	h.registerDashboard(mux)
 	var own http.Handler = http.HandlerFunc(h.ownUsage)
 	if d.Auth != nil {
 		own = d.Auth(own)
@@ -74,31 +78,42 @@ func Register(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/usage", own)
 }
 
-type handlers struct{ d Deps }
+type handlers struct {
+	d      Deps
+	sess   *sessions
+	origin *http.CrossOriginProtection
+	logins *loginThrottle
+}
 
-// admin lets only the admin key through, compared in constant time.
+// admin lets only the admin through: the admin key (compared in
+// constant time) or an admin session.
 func (h *handlers) admin(next http.HandlerFunc) http.Handler {
-	want := sha256.Sum256([]byte(h.d.AdminKey))
+	return h.guard(true, next)
+}
+
+// reader lets the admin through, and a user (their API key or session)
+// whose queries the handler then limits to their own usage.
+func (h *handlers) reader(next http.HandlerFunc) http.Handler {
+	return h.guard(false, next)
+}
+
+func (h *handlers) guard(adminOnly bool, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.d.AdminKey == "" {
+		if adminOnly && h.d.AdminKey == "" {
 			h.fail(w, r, http.StatusForbidden, "admin_disabled", "admin API disabled: LLM_ADMIN_KEY is not set")
 			return
 		}
-		presented := r.Header.Get("X-Admin-Key")
-		if presented == "" {
-			presented = auth.PresentedKey(r)
-		}
-		if presented == "" {
-			h.fail(w, r, http.StatusUnauthorized, "missing_admin_key", "missing admin key")
+		p, status, code, msg := h.authenticate(r)
+		switch {
+		case status != 0:
+			h.fail(w, r, status, code, msg)
 			return
-		}
-		got := sha256.Sum256([]byte(presented))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			h.d.Logger.Info("admin request refused", "path", r.URL.Path)
+		case adminOnly && !p.Admin:
+			h.d.Logger.Info("admin request refused", "path", cutPath(r.URL.Path))
 			h.fail(w, r, http.StatusForbidden, "not_admin", "the admin key is required")
 			return
 		}
-		next(w, r)
+		next(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
 }
 

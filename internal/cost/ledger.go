@@ -107,8 +107,10 @@ type row struct {
 	costUSD                                                 float64
 	costKnown                                               bool
 	priceVersion, status                                    string
-	latencyMS                                               int64
-	cacheHit                                                bool
+	latencyMS, ttftMS                                       int64
+	cacheHit, fallback                                      bool
+	attempts                                                int
+	errorMessage                                            string // public text (track.Call.ErrorMessage)
 }
 
 // NewLedger applies the ledger's migrations and starts its writer. Stop it
@@ -183,6 +185,7 @@ func (l *Ledger) toRow(c track.Call) row {
 		cacheWrite: c.Usage.CacheWriteTokens, cacheWrite1h: c.Usage.CacheWrite1hTokens,
 		costUSD: c.CostUSD, costKnown: c.CostKnown, priceVersion: c.PriceVersion,
 		latencyMS: c.Duration.Milliseconds(), cacheHit: c.Cached, status: "ok",
+		ttftMS: c.TTFT.Milliseconds(), fallback: c.Fallback, attempts: c.Attempts, errorMessage: bound(c.ErrorMessage),
 	}
 	if r.requestID == "" {
 		var b [12]byte
@@ -200,7 +203,7 @@ func (l *Ledger) toRow(c track.Call) row {
 		r.costUSD = 0
 	}
 	if !c.Success {
-		r.status = cmp.Or(c.ErrorKind, "error")
+		r.status = bound(cmp.Or(c.ErrorKind, "error"))
 	}
 	return r
 }

@@ -14,25 +14,9 @@ import (
 
 const insertEvent = `INSERT INTO usage_events (request_id, ts, day, user_id, key_id, team, endpoint, provider, model,
 	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_known, price_version,
-	latency_ms, status, cache_hit, cache_write_tokens, cache_write_1h_tokens)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	latency_ms, status, cache_hit, cache_write_tokens, cache_write_1h_tokens, ttft_ms, fallback, attempts, error_message)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (request_id) DO NOTHING`
-
-const upsertDaily = `INSERT INTO usage_daily (day, user_id, key_id, provider, model, requests, errors,
-	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_unknown,
-	cache_write_tokens, cache_write_1h_tokens)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (day, user_id, key_id, provider, model) DO UPDATE SET
-	requests = usage_daily.requests + excluded.requests,
-	errors = usage_daily.errors + excluded.errors,
-	input_tokens = usage_daily.input_tokens + excluded.input_tokens,
-	output_tokens = usage_daily.output_tokens + excluded.output_tokens,
-	thinking_tokens = usage_daily.thinking_tokens + excluded.thinking_tokens,
-	cached_input_tokens = usage_daily.cached_input_tokens + excluded.cached_input_tokens,
-	cost_usd = usage_daily.cost_usd + excluded.cost_usd,
-	cost_unknown = usage_daily.cost_unknown + excluded.cost_unknown,
-	cache_write_tokens = usage_daily.cache_write_tokens + excluded.cache_write_tokens,
-	cache_write_1h_tokens = usage_daily.cache_write_1h_tokens + excluded.cache_write_1h_tokens`
 
 // upsertTeamDaily is the same rollup per day × team × model, for the
 // rows that carry a team.
@@ -51,8 +35,6 @@ ON CONFLICT (day, team, provider, model) DO UPDATE SET
 	cost_unknown = usage_team_daily.cost_unknown + excluded.cost_unknown,
 	cache_write_tokens = usage_team_daily.cache_write_tokens + excluded.cache_write_tokens,
 	cache_write_1h_tokens = usage_team_daily.cache_write_1h_tokens + excluded.cache_write_1h_tokens`
-
-type dailyKey struct{ day, user, keyID, provider, model string }
 
 type teamKey struct{ day, team, provider, model string }
 
@@ -102,7 +84,7 @@ func (y *yielder) maybe() {
 
 // ledgerStmts are the writer's statements, prepared once: database/sql
 // keeps them per connection, so a batch does not compile its SQL again.
-type ledgerStmts struct{ insert, rollup, team *sql.Stmt }
+type ledgerStmts struct{ insert, daily, hourly, dailyBy, hourlyBy, team *sql.Stmt }
 
 // statements prepares the writer's statements on first use (and again
 // after a failure: the database may be down at start). Only the writer
@@ -115,32 +97,41 @@ func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
 	}
-	up, err := l.db.PrepareContext(ctx, l.db.Rebind(upsertDaily))
-	if err != nil {
-		ins.Close()
-		return nil, fmt.Errorf("cost: ledger: prepare rollup: %w", err)
+	st := &ledgerStmts{insert: ins}
+	for _, p := range []struct {
+		t    rollupTable
+		stmt **sql.Stmt
+	}{{dailyTable, &st.daily}, {hourlyTable, &st.hourly}, {dailyByTable, &st.dailyBy}, {hourlyByTable, &st.hourlyBy}} {
+		if *p.stmt, err = l.db.PrepareContext(ctx, l.db.Rebind(p.t.upsert())); err != nil {
+			st.close()
+			return nil, fmt.Errorf("cost: ledger: prepare %s: %w", p.t.name, err)
+		}
 	}
-	team, err := l.db.PrepareContext(ctx, l.db.Rebind(upsertTeamDaily))
-	if err != nil {
-		ins.Close()
-		up.Close()
+	if st.team, err = l.db.PrepareContext(ctx, l.db.Rebind(upsertTeamDaily)); err != nil {
+		st.close()
 		return nil, fmt.Errorf("cost: ledger: prepare team rollup: %w", err)
 	}
-	l.stmts = &ledgerStmts{insert: ins, rollup: up, team: team}
+	l.stmts = st
 	return l.stmts, nil
 }
 
 func (l *Ledger) closeStatements() {
 	if l.stmts != nil {
-		l.stmts.insert.Close()
-		l.stmts.rollup.Close()
-		l.stmts.team.Close()
+		l.stmts.close()
 		l.stmts = nil
 	}
 }
 
+func (st *ledgerStmts) close() {
+	for _, s := range []*sql.Stmt{st.insert, st.daily, st.hourly, st.dailyBy, st.hourlyBy, st.team} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
 // writeBatch inserts rows and folds the newly inserted ones (not the
-// replays) into the daily rollups, all in one transaction.
+// replays) into the daily and hourly rollups, all in one transaction.
 func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -153,8 +144,7 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	}
 	ins := tx.StmtContext(ctx, st.insert)
 	defer ins.Close()
-	daily := map[dailyKey]*UsageRow{}
-	var order []dailyKey
+	daily, hourly, dailyBy, hourlyBy := newRollups(), newRollups(), newRollups(), newRollups()
 	teams := map[teamKey]*UsageRow{}
 	var teamOrder []teamKey
 	y := l.newYielder()
@@ -164,7 +154,8 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 		day := start.Format(time.DateOnly)
 		res, err := ins.ExecContext(ctx, r.requestID, start.UnixMilli(), day, r.user, r.keyID, r.team, r.endpoint,
 			r.provider, r.model, r.input, r.output, r.thinking, r.cached, r.costUSD, b2i(r.costKnown),
-			r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit), r.cacheWrite, r.cacheWrite1h)
+			r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit), r.cacheWrite, r.cacheWrite1h,
+			r.ttftMS, b2i(r.fallback), r.attempts, r.errorMessage)
 		if err != nil {
 			return 0, fmt.Errorf("cost: ledger: insert: %w", err)
 		}
@@ -172,14 +163,11 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 			continue // a replay of a request already written
 		}
 		inserted++
-		k := dailyKey{day, r.user, r.keyID, r.provider, r.model}
-		d := daily[k]
-		if d == nil {
-			d = &UsageRow{}
-			daily[k] = d
-			order = append(order, k)
-		}
-		d.add(r)
+		daily.add(rollupKey{at: day, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
+		hour := hourOf(start.UnixMilli())
+		hourly.add(rollupKey{at: hour, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
+		dailyBy.addDims(day, r)
+		hourlyBy.addDims(hour, r)
 		if r.team != "" {
 			tk := teamKey{day, r.team, r.provider, r.model}
 			td := teams[tk]
@@ -191,16 +179,20 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 			td.add(r)
 		}
 	}
-	y.maybe()
-	up := tx.StmtContext(ctx, st.rollup)
-	defer up.Close()
-	for _, k := range order {
-		d := daily[k]
-		if _, err := up.ExecContext(ctx, k.day, k.user, k.keyID, k.provider, k.model, d.Requests, d.Errors,
-			d.InputTokens, d.OutputTokens, d.ThinkingTokens, d.CachedInputTokens, d.CostUSD, d.CostUnknown,
-			d.CacheWriteTokens, d.CacheWrite1hTokens); err != nil {
-			return 0, fmt.Errorf("cost: ledger: rollup: %w", err)
+	for _, rs := range []struct {
+		stmt   *sql.Stmt
+		groups *rollups
+	}{{st.daily, daily}, {st.hourly, hourly}, {st.dailyBy, dailyBy}, {st.hourlyBy, hourlyBy}} {
+		y.maybe()
+		up := tx.StmtContext(ctx, rs.stmt)
+		for _, k := range rs.groups.order {
+			y.maybe()
+			if _, err := up.ExecContext(ctx, rs.groups.args(k)...); err != nil {
+				up.Close()
+				return 0, fmt.Errorf("cost: ledger: rollup: %w", err)
+			}
 		}
+		up.Close()
 	}
 	if err := upsertTeams(ctx, tx.StmtContext(ctx, st.team), teamOrder, teams); err != nil {
 		return 0, err
@@ -365,6 +357,14 @@ type UsageRow struct {
 // Usage sums the ledger's daily rollups. Rows are ordered by the grouping
 // columns. Rows still queued (at most one flush interval) are not counted.
 func (l *Ledger) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
+	if dim, grouped, byDay, ok := usageDim(q); ok {
+		return l.usageByDim(ctx, q, dim, grouped, byDay)
+	}
+	return l.usageFull(ctx, q)
+}
+
+// usageFull is Usage over usage_daily, for any filter and grouping.
+func (l *Ledger) usageFull(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	var cols []string
 	table := "usage_daily"
 	if q.Team != "" || slices.Contains(q.GroupBy, DimTeam) {

@@ -1,0 +1,227 @@
+package cost
+
+import (
+	"fmt"
+	"strings"
+)
+
+// LatencyBucketsMS are the upper bounds (milliseconds, included) of the
+// fixed latency histogram every rollup row keeps, for total latency and
+// for time to first token alike; a last, open bucket holds the rest.
+// Percentiles over any window and grouping are read from the summed
+// buckets, so they never touch the interaction rows: their resolution is
+// the bucket width (an estimate interpolated inside the bucket).
+var LatencyBucketsMS = []int64{50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000}
+
+// nBuckets counts the histogram's buckets, the open one included.
+var nBuckets = len(LatencyBucketsMS) + 1
+
+// bucketOf returns the histogram bucket of a duration in milliseconds.
+func bucketOf(ms int64) int {
+	for i, b := range LatencyBucketsMS {
+		if ms <= b {
+			return i
+		}
+	}
+	return len(LatencyBucketsMS)
+}
+
+// rollup is one rollup row's additive measures: the daily and the hourly
+// rollups keep the same ones.
+type rollup struct {
+	requests, errors, input, output, thinking, cached int64
+	costUSD                                           float64
+	costUnknown, fallbacks, cacheHits                 int64
+	cacheWrite, cacheWrite1h                          int64
+	latencySum, ttftSum, ttftCount                    int64
+	lat, ttft                                         []int64 // nBuckets each
+}
+
+func newRollup() *rollup {
+	return &rollup{lat: make([]int64, nBuckets), ttft: make([]int64, nBuckets)}
+}
+
+func (u *rollup) add(r row) {
+	u.requests++
+	if r.status != "ok" {
+		u.errors++
+	}
+	u.input += int64(r.input)
+	u.output += int64(r.output)
+	u.thinking += int64(r.thinking)
+	u.cached += int64(r.cached)
+	u.cacheWrite += int64(r.cacheWrite)
+	u.cacheWrite1h += int64(r.cacheWrite1h)
+	u.costUSD += r.costUSD
+	if !r.costKnown {
+		u.costUnknown++
+	}
+	if r.fallback {
+		u.fallbacks++
+	}
+	if r.cacheHit {
+		u.cacheHits++
+	}
+	u.latencySum += r.latencyMS
+	u.lat[bucketOf(r.latencyMS)]++
+	if r.ttftMS > 0 {
+		u.ttftSum += r.ttftMS
+		u.ttftCount++
+		u.ttft[bucketOf(r.ttftMS)]++
+	}
+}
+
+// values are the measures in measureColumns order.
+func (u *rollup) values() []any {
+	out := []any{u.requests, u.errors, u.input, u.output, u.thinking, u.cached, u.costUSD, u.costUnknown,
+		u.cacheWrite, u.cacheWrite1h, u.fallbacks, u.cacheHits, u.latencySum, u.ttftSum, u.ttftCount}
+	for _, v := range u.lat {
+		out = append(out, v)
+	}
+	for _, v := range u.ttft {
+		out = append(out, v)
+	}
+	return out
+}
+
+// baseMeasures are the measures the daily rollup had from its first
+// version and the cache writes of migration 2; extraMeasures came with
+// the hourly rollup (migration 3).
+var (
+	baseMeasures = []string{"requests", "errors", "input_tokens", "output_tokens", "thinking_tokens", "cached_input_tokens", "cost_usd", "cost_unknown",
+		"cache_write_tokens", "cache_write_1h_tokens"}
+	extraMeasures = func() []string {
+		out := []string{"fallbacks", "cache_hits", "latency_ms_sum", "ttft_ms_sum", "ttft_count"}
+		for i := range nBuckets {
+			out = append(out, fmt.Sprintf("lat_b%d", i))
+		}
+		for i := range nBuckets {
+			out = append(out, fmt.Sprintf("ttft_b%d", i))
+		}
+		return out
+	}()
+	measureColumns = append(append([]string(nil), baseMeasures...), extraMeasures...)
+)
+
+// rollupTable describes one rollup table: its time column and its key.
+// The full rollups (usage_daily, usage_hourly) are keyed by time × user ×
+// key × provider × model; the per-dimension ones (usage_daily_by,
+// usage_hourly_by) by dimension × time × value, so that "top models over
+// 30 days" reads 30 × models rows, not 30 × keys × models.
+type rollupTable struct {
+	name    string
+	timeCol string // "day" (TEXT YYYY-MM-DD) or "hour" (BIGINT unix ms)
+	byDim   bool
+}
+
+var (
+	dailyTable    = rollupTable{"usage_daily", "day", false}
+	hourlyTable   = rollupTable{"usage_hourly", "hour", false}
+	dailyByTable  = rollupTable{"usage_daily_by", "day", true}
+	hourlyByTable = rollupTable{"usage_hourly_by", "hour", true}
+)
+
+// rollupDims are the dimensions the per-dimension rollups keep; their
+// values come from a row by dimValue.
+var rollupDims = []Dimension{DimUser, DimKey, DimModel, DimProvider, DimTeam}
+
+func dimValue(d Dimension, r row) string {
+	switch d {
+	case DimUser:
+		return r.user
+	case DimKey:
+		return r.keyID
+	case DimModel:
+		return r.provider + "/" + r.model
+	case DimProvider:
+		return r.provider
+	}
+	return r.team
+}
+
+// keyColumns are the columns of a rollup's primary key.
+func (t rollupTable) keyColumns() []string {
+	if t.byDim {
+		return []string{"dim", t.timeCol, "value"}
+	}
+	return []string{t.timeCol, "user_id", "key_id", "provider", "model"}
+}
+
+// upsert adds one group's measures to its rollup row. team is written on
+// the first insert only: it is the key's team and does not change.
+func (t rollupTable) upsert() string {
+	cols := t.keyColumns()
+	if !t.byDim {
+		cols = append(cols, "team")
+	}
+	cols = append(cols, measureColumns...)
+	sets := make([]string, len(measureColumns))
+	for i, c := range measureColumns {
+		sets[i] = fmt.Sprintf("%s = %s.%s + excluded.%s", c, t.name, c, c)
+	}
+	return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s",
+		t.name, strings.Join(cols, ", "), strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", "),
+		strings.Join(t.keyColumns(), ", "), strings.Join(sets, ", "))
+}
+
+// measureDDL declares the measure columns (for CREATE TABLE).
+func measureDDL(cols []string) string {
+	var b strings.Builder
+	for _, c := range cols {
+		typ := "BIGINT NOT NULL DEFAULT 0"
+		if c == "cost_usd" {
+			typ = "DOUBLE PRECISION NOT NULL DEFAULT 0"
+		}
+		fmt.Fprintf(&b, ",\n\t%s %s", c, typ)
+	}
+	return b.String()
+}
+
+// rollupKey is one rollup row's key; at is the day or the hour. A
+// per-dimension row sets only at, dim and value.
+type rollupKey struct {
+	at                           any
+	user, keyID, provider, model string
+	dim                          Dimension
+	value                        string
+}
+
+// rollups collects a batch's groups in first-seen order.
+type rollups struct {
+	m     map[rollupKey]*rollup
+	team  map[rollupKey]string
+	order []rollupKey
+}
+
+func newRollups() *rollups {
+	return &rollups{m: map[rollupKey]*rollup{}, team: map[rollupKey]string{}}
+}
+
+func (rs *rollups) add(k rollupKey, r row) {
+	u := rs.m[k]
+	if u == nil {
+		u = newRollup()
+		rs.m[k] = u
+		rs.team[k] = r.team
+		rs.order = append(rs.order, k)
+	}
+	u.add(r)
+}
+
+// addDims adds r to every per-dimension group of time at.
+func (rs *rollups) addDims(at any, r row) {
+	for _, d := range rollupDims {
+		rs.add(rollupKey{at: at, dim: d, value: dimValue(d, r)}, r)
+	}
+}
+
+// args are one group's upsert arguments.
+func (rs *rollups) args(k rollupKey) []any {
+	if k.dim != "" {
+		return append([]any{string(k.dim), k.at, k.value}, rs.m[k].values()...)
+	}
+	return append([]any{k.at, k.user, k.keyID, k.provider, k.model, rs.team[k]}, rs.m[k].values()...)
+}
+
+// hourOf returns the start of the UTC hour of a unix-millisecond time.
+func hourOf(ms int64) int64 { return ms - ms%3_600_000 }
