@@ -90,7 +90,7 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	ollama := fakeollama.New(t)
 	ollama.AddModel("llama2")
-	ollama.AddModel("llava") // a vision model, for the image example
+	ollama.AddModel("llava")            // a vision model, for the image example
 	ollama.AddModel("nomic-embed-text") // the embeddings examples
 	url, _ := startService(t, map[string]string{"OLLAMA_HOST": strings.TrimPrefix(ollama.URL, "http://"),
 		"LLM_ADMIN_KEY": "change-me"})
