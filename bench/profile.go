@@ -65,7 +65,7 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		openLoop(ctx, o.profileRate, loadFor, o.maxInFlight, t.fire(false), s)
+		openLoop(ctx, o.profileRate, loadFor, o.maxInFlight, t.fire(o.profileStream), s)
 	}()
 	sleep(ctx, 500*time.Millisecond)
 	fmt.Fprintf(os.Stderr, "bench: CPU profile of %s for %ds at %.0f req/s …\n", t.name, cpuSecs, o.profileRate)

@@ -191,6 +191,7 @@ type oaEvents struct {
 	usage   bool
 	started bool
 	tools   int
+	buf     []byte // the fast encoder's scratch (fastenc.go)
 }
 
 func (e *oaEvents) headers(h http.Header) {}
@@ -204,6 +205,14 @@ func (e *oaEvents) write(sw *sse.Writer, choices []oaChoice, usage *oaUsageT) er
 func (e *oaEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 	if c.Model != "" {
 		e.model = c.Model
+	}
+	if len(c.ToolCalls) == 0 && (c.Delta != "" || !e.started) {
+		role := ""
+		if !e.started {
+			e.started, role = true, "assistant"
+		}
+		e.buf = e.appendOADelta(e.buf[:0], role, c.Delta)
+		return sw.Event("", e.buf)
 	}
 	var delta oaMsgOut
 	if !e.started {

@@ -90,9 +90,10 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				s.annotateResult(w, res)
 				if res.Err != nil {
 					_ = f.fail(sw, s.endErr(res.Err))
-					return
+				} else {
+					_ = f.done(sw, res, RequestID(ctx))
 				}
-				_ = f.done(sw, res, RequestID(ctx))
+				sw.Flush()
 				return
 			}
 			deadline()
@@ -101,6 +102,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 					f.failBeforeStart(s, w, s.endErr(it.err))
 				} else {
 					_ = f.fail(sw, s.endErr(it.err))
+					sw.Flush()
 				}
 				return
 			}
@@ -113,6 +115,12 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 			}
 			if err := f.chunk(sw, it.c); err != nil {
 				return // client gone; the deferred cancel stops the upstream
+			}
+			if len(ch) == 0 {
+				// Nothing else is ready: send what was written. Chunks that
+				// arrived together leave in one write; none waits for one
+				// that has not arrived.
+				sw.Flush()
 			}
 			if ticker != nil {
 				ticker.Reset(s.Heartbeat)
@@ -130,6 +138,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 					f.failBeforeStart(s, w, err)
 				} else {
 					_ = f.fail(sw, err)
+					sw.Flush()
 				}
 			}
 			return
@@ -149,5 +158,6 @@ func (s *Server) startStream(w http.ResponseWriter, res *gateway.Result, f event
 	h.Set("Trailer", "X-Overhead-Ms")
 	w.WriteHeader(http.StatusOK)
 	sw := sse.NewWriter(w)
+	sw.Coalesce()
 	return sw
 }

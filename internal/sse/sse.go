@@ -180,11 +180,14 @@ func scanLines(data []byte, atEOF bool) (int, []byte, error) {
 	return 0, nil, nil
 }
 
-// Writer writes events to an HTTP response and flushes each one at once.
+// Writer writes events to an HTTP response and flushes each one at once,
+// or, after Coalesce, when the caller says (Flush).
 type Writer struct {
-	w   io.Writer
-	f   http.Flusher
-	buf []byte
+	w     io.Writer
+	f     http.Flusher
+	buf   []byte
+	hold  bool // Coalesce: Event leaves flushing to Flush
+	dirty bool // written since the last flush
 }
 
 // NewWriter wraps w. If w is an http.ResponseWriter, the caller sets the
@@ -246,15 +249,34 @@ func (s *Writer) Event(typ string, data []byte) error {
 
 // Comment writes a comment line, used as a heartbeat.
 func (s *Writer) Comment(text string) error {
-	return s.write([]byte(": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(text) + "\n\n"))
+	if err := s.write([]byte(": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(text) + "\n\n")); err != nil {
+		return err
+	}
+	s.Flush()
+	return nil
 }
 
 func (s *Writer) write(b []byte) error {
 	if _, err := s.w.Write(b); err != nil {
 		return fmt.Errorf("sse: write: %w", err)
 	}
-	if s.f != nil {
-		s.f.Flush()
+	s.dirty = true
+	if !s.hold {
+		s.Flush()
 	}
 	return nil
+}
+
+// Coalesce makes Event write without flushing: the caller flushes when
+// no further event is ready (a stream's chunks often arrive together,
+// and one flush — one write(2) — per chunk was most of a stream's
+// cost). Comment still flushes at once.
+func (s *Writer) Coalesce() { s.hold = true }
+
+// Flush sends what was written since the last flush, if anything.
+func (s *Writer) Flush() {
+	if s.dirty && s.f != nil {
+		s.f.Flush()
+	}
+	s.dirty = false
 }
