@@ -17,13 +17,18 @@ type measure struct {
 
 // serviceEnv configures the service against the fake upstream: Gemini
 // for /chat, OpenAI for "openai/<model>" on /v1/chat/completions.
+// Variables of -service-env come last and win.
 func serviceEnv(upstreamURL, dataDir string) []string {
-	return []string{
+	return append([]string{
 		"GOOGLE_API_KEY=bench", "GOOGLE_GEMINI_BASE_URL=" + upstreamURL,
 		"OPENAI_API_KEY=bench", "OPENAI_BASE_URL=" + upstreamURL + "/v1",
 		"LLM_FALLBACK=none", "DATA_DIR=" + dataDir, "CACHE_ENABLED=false", "LOG_LEVEL=warn",
-	}
+	}, extraServiceEnv...)
 }
+
+// extraServiceEnv is -service-env: NAME=value pairs for every service
+// process (GOGC=100, GOMEMLIMIT=64MiB … for a comparison).
+var extraServiceEnv []string
 
 // procs are the measured subprocesses of a comparison run.
 type procs struct {

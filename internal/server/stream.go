@@ -58,7 +58,15 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 	// pin this handler: every write gets a deadline.
 	rc := http.NewResponseController(w)
 	writeTimeout := max(2*s.Heartbeat, 30*time.Second)
-	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(writeTimeout)) }
+	// Moving it costs a timer update: chunks of a burst share one (a
+	// deadline at most a second older is still ≥ writeTimeout-1s away).
+	var deadlineSet time.Time
+	deadline := func() {
+		if now := time.Now(); now.Sub(deadlineSet) >= time.Second {
+			deadlineSet = now
+			_ = rc.SetWriteDeadline(now.Add(writeTimeout))
+		}
+	}
 	// The server sets no deadline of its own (no WriteTimeout: streams are
 	// long), so clear ours for the next request on a kept-alive connection.
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
@@ -121,9 +129,9 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				// arrived together leave in one write; none waits for one
 				// that has not arrived.
 				sw.Flush()
-			}
-			if ticker != nil {
-				ticker.Reset(s.Heartbeat)
+				if ticker != nil {
+					ticker.Reset(s.Heartbeat)
+				}
 			}
 		case <-tick:
 			deadline()
