@@ -33,7 +33,9 @@ type item struct {
 // the producer so that the interaction is recorded before it returns.
 func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
 	res *gateway.Result, seq iter.Seq2[llm.Chunk, error], f eventFormat) {
-	ch := make(chan item, 8)
+	// The buffer is how many chunks a burst can carry into one write
+	// (below): the producer decodes ahead while this goroutine waits.
+	ch := make(chan item, 16)
 	producerDone := make(chan struct{})
 	go func() {
 		defer close(producerDone)
@@ -96,12 +98,14 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				// a trailer (declared in startStream).
 				w.Header().Set("X-Overhead-Ms", overheadMs(res))
 				s.annotateResult(w, res)
+				// No flush: the handler returns at once, and net/http sends
+				// the last events, the terminating chunk and the trailer in
+				// one write.
 				if res.Err != nil {
 					_ = f.fail(sw, s.endErr(res.Err))
-				} else {
-					_ = f.done(sw, res, RequestID(ctx))
+					return
 				}
-				sw.Flush()
+				_ = f.done(sw, res, RequestID(ctx))
 				return
 			}
 			deadline()
@@ -109,8 +113,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				if sw == nil {
 					f.failBeforeStart(s, w, s.endErr(it.err))
 				} else {
-					_ = f.fail(sw, s.endErr(it.err))
-					sw.Flush()
+					_ = f.fail(sw, s.endErr(it.err)) // sent when the handler returns
 				}
 				return
 			}
@@ -145,8 +148,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				if sw == nil {
 					f.failBeforeStart(s, w, err)
 				} else {
-					_ = f.fail(sw, err)
-					sw.Flush()
+					_ = f.fail(sw, err) // sent when the handler returns
 				}
 			}
 			return
