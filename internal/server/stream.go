@@ -98,14 +98,15 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				// a trailer (declared in startStream).
 				w.Header().Set("X-Overhead-Ms", overheadMs(res))
 				s.annotateResult(w, res)
-				// No flush: the handler returns at once, and net/http sends
-				// the last events, the terminating chunk and the trailer in
-				// one write.
+				// Flushed here, under the write deadline the deferred reset
+				// clears: a client that stopped reading cannot pin the
+				// handler on the last events.
 				if res.Err != nil {
 					_ = f.fail(sw, s.endErr(res.Err))
-					return
+				} else {
+					_ = f.done(sw, res, RequestID(ctx))
 				}
-				_ = f.done(sw, res, RequestID(ctx))
+				sw.Flush()
 				return
 			}
 			deadline()
@@ -113,7 +114,8 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				if sw == nil {
 					f.failBeforeStart(s, w, s.endErr(it.err))
 				} else {
-					_ = f.fail(sw, s.endErr(it.err)) // sent when the handler returns
+					_ = f.fail(sw, s.endErr(it.err))
+					sw.Flush()
 				}
 				return
 			}
@@ -148,7 +150,8 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				if sw == nil {
 					f.failBeforeStart(s, w, err)
 				} else {
-					_ = f.fail(sw, err) // sent when the handler returns
+					_ = f.fail(sw, err)
+					sw.Flush()
 				}
 			}
 			return
