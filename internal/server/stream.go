@@ -106,7 +106,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				} else {
 					_ = f.done(sw, res, RequestID(ctx))
 				}
-				sw.Flush()
+				_ = sw.Flush()
 				return
 			}
 			deadline()
@@ -115,7 +115,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 					f.failBeforeStart(s, w, s.endErr(it.err))
 				} else {
 					_ = f.fail(sw, s.endErr(it.err))
-					sw.Flush()
+					_ = sw.Flush()
 				}
 				return
 			}
@@ -133,7 +133,9 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				// Nothing else is ready: send what was written. Chunks that
 				// arrived together leave in one write; none waits for one
 				// that has not arrived.
-				sw.Flush()
+				if err := sw.Flush(); err != nil {
+					return // client gone
+				}
 				if ticker != nil {
 					ticker.Reset(s.Heartbeat)
 				}
@@ -151,7 +153,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 					f.failBeforeStart(s, w, err)
 				} else {
 					_ = f.fail(sw, err)
-					sw.Flush()
+					_ = sw.Flush()
 				}
 			}
 			return

@@ -219,6 +219,9 @@ func Headers(h http.Header) {
 // typ may be empty for the default message type.
 func (s *Writer) Event(typ string, data []byte) error {
 	b := s.buf[:0]
+	if s.hold {
+		b = s.buf // after the events held so far
+	}
 	if typ != "" {
 		if strings.ContainsAny(typ, "\r\n") {
 			return fmt.Errorf("sse: event type %q contains a line break", typ)
@@ -244,39 +247,68 @@ func (s *Writer) Event(typ string, data []byte) error {
 	b = append(b, data...)
 	b = append(b, '\n', '\n')
 	s.buf = b
-	return s.write(b)
+	if !s.hold {
+		return s.write(b)
+	}
+	if len(b) >= holdLimit {
+		return s.send()
+	}
+	return nil
 }
+
+// holdLimit is how much Coalesce holds before writing it to the
+// response: under net/http's 4 KiB connection buffer, so that a burst
+// of events leaves in one write(2) (events handed to the response one by
+// one went out every 4 KiB, besides the flush).
+const holdLimit = 3 << 10
 
 // Comment writes a comment line, used as a heartbeat.
 func (s *Writer) Comment(text string) error {
-	if err := s.write([]byte(": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(text) + "\n\n")); err != nil {
-		return err
+	line := ": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(text) + "\n\n"
+	if s.hold {
+		s.buf = append(s.buf, line...)
+		return s.Flush()
 	}
-	s.Flush()
-	return nil
+	return s.write([]byte(line))
 }
 
 func (s *Writer) write(b []byte) error {
 	if _, err := s.w.Write(b); err != nil {
 		return fmt.Errorf("sse: write: %w", err)
 	}
-	s.dirty = true
-	if !s.hold {
-		s.Flush()
+	if s.f != nil {
+		s.f.Flush()
 	}
 	return nil
 }
 
-// Coalesce makes Event write without flushing: the caller flushes when
-// no further event is ready (a stream's chunks often arrive together,
-// and one flush — one write(2) — per chunk was most of a stream's
-// cost). Comment still flushes at once.
+// Coalesce makes Event hold events until Flush (or until holdLimit
+// bytes are held): the caller flushes when no further event is ready (a
+// stream's chunks often arrive together, and one flush — one write(2) —
+// per chunk was most of a stream's cost). Comment still flushes at once.
 func (s *Writer) Coalesce() { s.hold = true }
 
-// Flush sends what was written since the last flush, if anything.
-func (s *Writer) Flush() {
+// send hands the held events to the response, without flushing.
+func (s *Writer) send() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	_, err := s.w.Write(s.buf)
+	s.buf = s.buf[:0]
+	s.dirty = true
+	if err != nil {
+		return fmt.Errorf("sse: write: %w", err)
+	}
+	return nil
+}
+
+// Flush sends what was written or held since the last flush, if
+// anything.
+func (s *Writer) Flush() error {
+	err := s.send()
 	if s.dirty && s.f != nil {
 		s.f.Flush()
 	}
 	s.dirty = false
+	return err
 }
