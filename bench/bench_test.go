@@ -275,3 +275,26 @@ func TestSliceMedians(t *testing.T) {
 		})
 	}
 }
+
+// TestSurfacesPairWithTheirFloor: every surface names a floor that
+// exists, and each service column is compared with that floor.
+func TestSurfacesPairWithTheirFloor(t *testing.T) {
+	for _, mlflowDown := range []bool{false, true} {
+		ts := targetsOf(options{mlflowDown: mlflowDown}, &procs{floor: &proc{}, svc: &proc{}, svcT: &proc{}})
+		if want := len(floors) + 2*len(surfaces); len(ts) != want {
+			t.Fatalf("%d columns, want %d", len(ts), want)
+		}
+		for i, c := range ts {
+			f := floorOf(ts, i)
+			switch {
+			case c.floor && f != -1:
+				t.Errorf("floor column %q has a floor", c.name)
+			case !c.floor && (f < 0 || ts[f].name != c.floorName):
+				t.Errorf("column %q: floor %d, want %q", c.name, f, c.floorName)
+			}
+			if len(c.body) == 0 || len(c.sbody) == 0 {
+				t.Errorf("column %q has no request body", c.name)
+			}
+		}
+	}
+}

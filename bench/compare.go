@@ -17,13 +17,18 @@ type measure struct {
 
 // serviceEnv configures the service against the fake upstream: Gemini
 // for /chat, OpenAI for "openai/<model>" on /v1/chat/completions.
+// Variables of -service-env come last and win.
 func serviceEnv(upstreamURL, dataDir string) []string {
-	return []string{
+	return append([]string{
 		"GOOGLE_API_KEY=bench", "GOOGLE_GEMINI_BASE_URL=" + upstreamURL,
 		"OPENAI_API_KEY=bench", "OPENAI_BASE_URL=" + upstreamURL + "/v1",
 		"LLM_FALLBACK=none", "DATA_DIR=" + dataDir, "CACHE_ENABLED=false", "LOG_LEVEL=warn",
-	}
+	}, extraServiceEnv...)
 }
+
+// extraServiceEnv is -service-env: NAME=value pairs for every service
+// process (GOGC=100, GOMEMLIMIT=64MiB … for a comparison).
+var extraServiceEnv []string
 
 // procs are the measured subprocesses of a comparison run.
 type procs struct {
@@ -95,25 +100,75 @@ func startMLflow(ctx context.Context, o options, self, tmp string, core int) (en
 	return []string{"MLFLOW_TRACKING_URI=http://" + addr, "MLFLOW_EXPERIMENT_NAME=bench"}, ml, nil
 }
 
+// floorSpec is a floor column: the bare proxy doing the upstream
+// exchange a service surface's adapter makes.
+type floorSpec struct {
+	name        string
+	path, spath string // non-stream and stream upstream paths (spath "" = path)
+	body, sbody func() []byte
+}
+
+// surface is an API surface of the service in the comparison: a column
+// per service process, compared with its floor. A new surface is one
+// entry here (and, for a new upstream shape, one in floors and a
+// handler in upstream.go).
+type surface struct {
+	path        string
+	body, sbody func() []byte
+	floor       string // floorSpec.name
+}
+
+var floors = []floorSpec{
+	{name: "floor (OpenAI)", path: "/v1/chat/completions",
+		body: func() []byte { return openAIBody("gpt-4o-mini", false, true) }, sbody: func() []byte { return openAIBody("gpt-4o-mini", true, true) }},
+	{name: "floor (Gemini)", path: geminiPath, spath: geminiStreamPath, body: geminiBody, sbody: geminiBody},
+}
+
+var surfaces = []surface{
+	{path: "/v1/chat/completions", floor: "floor (OpenAI)",
+		body:  func() []byte { return openAIBody("openai/gpt-4o-mini", false, false) },
+		sbody: func() []byte { return openAIBody("openai/gpt-4o-mini", true, false) }},
+	{path: "/chat", floor: "floor (Gemini)",
+		body: func() []byte { return chatBody(false) }, sbody: func() []byte { return chatBody(true) }},
+}
+
+// surfaceOf returns the surface served at path.
+func surfaceOf(path string) (surface, bool) {
+	for _, sf := range surfaces {
+		if sf.path == path {
+			return sf, true
+		}
+	}
+	return surface{}, false
+}
+
+func (sf surface) target(name string, p *proc) *target {
+	return &target{name: name + " " + sf.path, proc: p, path: sf.path, body: sf.body(), sbody: sf.sbody(), floorName: sf.floor}
+}
+
+// targetsOf lists the columns: each floor followed by the plain service
+// on the surfaces it serves as floor for, then the tracking service on
+// every surface.
 func targetsOf(o options, p *procs) []*target {
-	oaUp := openAIBody("gpt-4o-mini", false, true)
-	oaUpS := openAIBody("gpt-4o-mini", true, true)
-	ts := []*target{
-		{name: "floor (OpenAI)", floor: true, proc: p.floor, path: "/v1/chat/completions", body: oaUp, sbody: oaUpS},
-		{name: "service /v1/chat/completions", proc: p.svc, path: "/v1/chat/completions",
-			body: openAIBody("openai/gpt-4o-mini", false, false), sbody: openAIBody("openai/gpt-4o-mini", true, false)},
-		{name: "floor (Gemini)", floor: true, proc: p.floor, path: geminiPath, spath: geminiStreamPath, body: geminiBody(), sbody: geminiBody()},
-		{name: "service /chat", proc: p.svc, path: "/chat", body: chatBody(false), sbody: chatBody(true)},
+	var ts []*target
+	for _, f := range floors {
+		ts = append(ts, &target{name: f.name, floor: true, proc: p.floor, path: f.path, spath: f.spath, body: f.body(), sbody: f.sbody()})
+		for _, sf := range surfaces {
+			if sf.floor == f.name {
+				ts = append(ts, sf.target("service", p.svc))
+			}
+		}
 	}
 	if p.svcT != nil {
 		drain, label := drainTracking(p.svcT.addr, 30*time.Second), "service+MLflow"
 		if o.mlflowDown {
 			drain, label = nil, "service+spool (MLflow down)"
 		}
-		ts = append(ts,
-			&target{name: label + " /v1/chat/completions", proc: p.svcT, path: "/v1/chat/completions",
-				body: openAIBody("openai/gpt-4o-mini", false, false), sbody: openAIBody("openai/gpt-4o-mini", true, false), drain: drain},
-			&target{name: label + " /chat", proc: p.svcT, path: "/chat", body: chatBody(false), sbody: chatBody(true), drain: drain})
+		for _, sf := range surfaces {
+			t := sf.target(label, p.svcT)
+			t.drain = drain
+			ts = append(ts, t)
+		}
 	}
 	for _, t := range ts {
 		t.client = newClient()
@@ -127,11 +182,10 @@ func floorOf(ts []*target, i int) int {
 	if ts[i].floor {
 		return -1
 	}
-	switch ts[i].path {
-	case "/v1/chat/completions":
-		return 0
-	case "/chat":
-		return 2
+	for j, t := range ts {
+		if t.floor && t.name == ts[i].floorName {
+			return j
+		}
 	}
 	return -1
 }

@@ -44,6 +44,7 @@ type options struct {
 	profilePath       string
 	profileRate       float64
 	profileTracking   bool
+	profileStream     bool
 	mlflowDown        bool
 	trackingLoad      bool
 	trackingScale     float64
@@ -80,8 +81,13 @@ func main() {
 	flag.StringVar(&o.profilePath, "profile-path", "/v1/chat/completions", "profile mode: the endpoint to load")
 	flag.Float64Var(&o.profileRate, "profile-rate", 1000, "profile mode: requests/s")
 	flag.BoolVar(&o.mlflowDown, "mlflow-down", false, "the tracking columns point at an MLflow address that refuses connections: records are spooled, none shipped (the request path's share of tracking)")
+	flag.BoolVar(&o.profileStream, "profile-stream", false, "profile mode: load with streaming requests")
 	flag.BoolVar(&o.profileTracking, "profile-tracking", false, "profile mode: also track every interaction to a fake MLflow")
+	svcEnv := flag.String("service-env", "", "extra environment of the service processes, comma-separated NAME=value pairs (e.g. GOGC=100,GOMEMLIMIT=32MiB)")
 	flag.Parse()
+	if *svcEnv != "" {
+		extraServiceEnv = strings.Split(*svcEnv, ",")
+	}
 	if *floor || *mlflow || *mlflowCal {
 		run := func() error { return runFloor(*upstreamURL) }
 		switch {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -48,15 +49,16 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 		return err
 	}
 	defer svc.stop()
-	t := &target{name: "service " + o.profilePath, proc: svc, path: o.profilePath, client: newClient()}
-	switch o.profilePath {
-	case "/chat":
-		t.body, t.sbody = chatBody(false), chatBody(true)
-	case "/v1/chat/completions":
-		t.body, t.sbody = openAIBody("openai/gpt-4o-mini", false, false), openAIBody("openai/gpt-4o-mini", true, false)
-	default:
-		return fmt.Errorf("-profile-path: /chat or /v1/chat/completions, not %q", o.profilePath)
+	sf, ok := surfaceOf(o.profilePath)
+	if !ok {
+		var paths []string
+		for _, sf := range surfaces {
+			paths = append(paths, sf.path)
+		}
+		return fmt.Errorf("-profile-path: one of %s, not %q", strings.Join(paths, ", "), o.profilePath)
 	}
+	t := sf.target("service", svc)
+	t.client = newClient()
 	closedLoop(ctx, 8, o.warmup, t.fire(false), &samples{})
 
 	cpuSecs := max(int(o.d.Seconds()), 1)
@@ -65,7 +67,7 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		openLoop(ctx, o.profileRate, loadFor, o.maxInFlight, t.fire(false), s)
+		openLoop(ctx, o.profileRate, loadFor, o.maxInFlight, t.fire(o.profileStream), s)
 	}()
 	sleep(ctx, 500*time.Millisecond)
 	fmt.Fprintf(os.Stderr, "bench: CPU profile of %s for %ds at %.0f req/s …\n", t.name, cpuSecs, o.profileRate)

@@ -21,6 +21,8 @@ type target struct {
 	body   []byte
 	sbody  []byte // the same request with streaming on
 	client *http.Client
+	// floorName names the floor column a service column is compared with.
+	floorName string
 	// drain, when set, waits until the process has finished work queued
 	// by the slice (tracking records shipped), so that its CPU is charged
 	// to the slice that caused it.

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -24,15 +23,13 @@ import (
 )
 
 func main() {
-	// The live heap of a gateway is small (a few MiB), so Go's default
-	// GOGC=100 collects many times a second under load. Trading some RSS
-	// for fewer collections lowers CPU per request and tail latency; an
-	// explicit GOGC (or GOMEMLIMIT) in the environment still wins.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// GC defaults (memtune.go): GOGC=300 under a soft memory limit that
+	// follows the live heap; GOGC or GOMEMLIMIT in the environment wins.
+	if tune := gcDefaults(os.Getenv); tune != nil {
+		go tune(ctx)
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "llm-connector:", err)
 		os.Exit(1)
@@ -87,10 +84,6 @@ func start(ctx context.Context, getenv func(string) string, stdout io.Writer, re
 	defer func() { app.close(log, sd.deadline) }()
 	return serve(ctx, cfg, app, sd, log, ready)
 }
-
-// defaultGCPercent is the GOGC the service runs with unless told otherwise
-// (see BENCHMARKS.md for its effect).
-const defaultGCPercent = 300
 
 const usage = `usage: llm-connector              run the service (configuration from the environment; see README.md)
        llm-connector keys ...     manage API keys (create, list, revoke, usage)

@@ -73,6 +73,7 @@ func TestLedger(t *testing.T) {
 		{"close flushes all", testCloseFlushes},
 		{"restart keeps rows", testRestart},
 		{"replay is idempotent", testIdempotent},
+		{"a batch of many statements folds each id once", testManyStatements},
 		{"crash loses at most the last window", testCrashWindow},
 		{"outage then recovery loses nothing", testOutage},
 		{"usage queries", testUsage},
@@ -143,6 +144,47 @@ func testIdempotent(t *testing.T, b storetest.Backend) {
 	}
 	if s := l.Stats(); s.Written != 1 || s.Duplicates != 2 {
 		t.Errorf("stats = %+v", s)
+	}
+}
+
+// testManyStatements: a batch of 37 rows is written in statements of 16,
+// 16, 4 and 1 rows; an id repeated in another statement of the batch,
+// in the same statement, or in a later batch is inserted and counted
+// once, with its first row's tokens.
+func testManyStatements(t *testing.T, b storetest.Backend) {
+	l := newLedger(t, b.Open(t), nil)
+	id := func(i int) string {
+		switch i {
+		case 30: // another statement than its first row (5)
+			return "r5"
+		case 34: // the same statement as its first row (33)
+			return "r33"
+		}
+		return fmt.Sprintf("r%d", i)
+	}
+	var wantIn int64
+	for i := range 37 {
+		record(t, l, call(id(i), "u", "gpt-4o", day1, llm.Usage{InputTokens: 100 + i}))
+		if i != 30 && i != 34 {
+			wantIn += int64(100 + i)
+		}
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	record(t, l, call("r7", "u", "gpt-4o", day1, llm.Usage{InputTokens: 1000})) // a replay, later
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, l); got != 35 {
+		t.Errorf("rows = %d, want 35", got)
+	}
+	tot, _ := l.Totals(context.Background(), UsageQuery{})
+	if tot.Requests != 35 || tot.InputTokens != wantIn {
+		t.Errorf("rollup = %d requests, %d input tokens; want 35, %d", tot.Requests, tot.InputTokens, wantIn)
+	}
+	if s := l.Stats(); s.Written != 35 || s.Duplicates != 3 {
+		t.Errorf("stats = %+v, want 35 written, 3 duplicates", s)
 	}
 }
 

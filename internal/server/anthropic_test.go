@@ -250,7 +250,7 @@ func TestAnthropicHeartbeat(t *testing.T) {
 		t.Errorf("anthropic heartbeat %q %v", buf.String(), err)
 	}
 	buf.Reset()
-	if err := heartbeat(sw, chatEvents{}); err != nil || buf.String() != ": keep-alive\n\n" {
+	if err := heartbeat(sw, &chatEvents{}); err != nil || buf.String() != ": keep-alive\n\n" {
 		t.Errorf("chat heartbeat %q %v", buf.String(), err)
 	}
 }

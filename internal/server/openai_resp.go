@@ -208,6 +208,7 @@ type oaEvents struct {
 	tools   int
 	// others tracks candidates 1.. of n > 1: started and tool count each.
 	others []oaCandidate
+	buf    []byte // the fast encoder's scratch (fastenc.go)
 }
 
 type oaCandidate struct {
@@ -226,6 +227,14 @@ func (e *oaEvents) write(sw *sse.Writer, choices []oaChoice, usage *oaUsageT) er
 func (e *oaEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 	if c.Model != "" {
 		e.model = c.Model
+	}
+	if c.Candidate == 0 && len(c.ToolCalls) == 0 && (c.Delta != "" || !e.started) {
+		role := ""
+		if !e.started {
+			e.started, role = true, "assistant"
+		}
+		e.buf = e.appendOADelta(e.buf[:0], role, c.Delta)
+		return sw.Event("", e.buf)
 	}
 	started, tools := &e.started, &e.tools
 	if c.Candidate > 0 && c.Candidate < llm.MaxCandidates {

@@ -33,7 +33,9 @@ type item struct {
 // the producer so that the interaction is recorded before it returns.
 func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
 	res *gateway.Result, seq iter.Seq2[llm.Chunk, error], f eventFormat) {
-	ch := make(chan item, 8)
+	// The buffer is how many chunks a burst can carry into one write
+	// (below): the producer decodes ahead while this goroutine waits.
+	ch := make(chan item, 16)
 	producerDone := make(chan struct{})
 	go func() {
 		defer close(producerDone)
@@ -58,7 +60,15 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 	// pin this handler: every write gets a deadline.
 	rc := http.NewResponseController(w)
 	writeTimeout := max(2*s.Heartbeat, 30*time.Second)
-	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(writeTimeout)) }
+	// Moving it costs a timer update: chunks of a burst share one (a
+	// deadline at most a second older is still ≥ writeTimeout-1s away).
+	var deadlineSet time.Time
+	deadline := func() {
+		if now := time.Now(); now.Sub(deadlineSet) >= time.Second {
+			deadlineSet = now
+			_ = rc.SetWriteDeadline(now.Add(writeTimeout))
+		}
+	}
 	// The server sets no deadline of its own (no WriteTimeout: streams are
 	// long), so clear ours for the next request on a kept-alive connection.
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
@@ -88,11 +98,15 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				// a trailer (declared in startStream).
 				w.Header().Set("X-Overhead-Ms", overheadMs(res))
 				s.annotateResult(w, res)
+				// Flushed here, under the write deadline the deferred reset
+				// clears: a client that stopped reading cannot pin the
+				// handler on the last events.
 				if res.Err != nil {
 					_ = f.fail(sw, s.endErr(res.Err))
-					return
+				} else {
+					_ = f.done(sw, res, RequestID(ctx))
 				}
-				_ = f.done(sw, res, RequestID(ctx))
+				_ = sw.Flush()
 				return
 			}
 			deadline()
@@ -101,6 +115,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 					f.failBeforeStart(s, w, s.endErr(it.err))
 				} else {
 					_ = f.fail(sw, s.endErr(it.err))
+					_ = sw.Flush()
 				}
 				return
 			}
@@ -114,8 +129,16 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 			if err := f.chunk(sw, it.c); err != nil {
 				return // client gone; the deferred cancel stops the upstream
 			}
-			if ticker != nil {
-				ticker.Reset(s.Heartbeat)
+			if len(ch) == 0 {
+				// Nothing else is ready: send what was written. Chunks that
+				// arrived together leave in one write; none waits for one
+				// that has not arrived.
+				if err := sw.Flush(); err != nil {
+					return // client gone
+				}
+				if ticker != nil {
+					ticker.Reset(s.Heartbeat)
+				}
 			}
 		case <-tick:
 			deadline()
@@ -130,6 +153,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 					f.failBeforeStart(s, w, err)
 				} else {
 					_ = f.fail(sw, err)
+					_ = sw.Flush()
 				}
 			}
 			return
@@ -149,6 +173,7 @@ func (s *Server) startStream(w http.ResponseWriter, res *gateway.Result, f event
 	h.Set("Trailer", "X-Overhead-Ms")
 	w.WriteHeader(http.StatusOK)
 	sw := sse.NewWriter(w)
+	sw.Coalesce()
 	return sw
 }
 

@@ -14,9 +14,8 @@ func (s *Writer) EventCRLF(data []byte) error {
 	if bytes.ContainsAny(data, "\r\n") {
 		return errors.New("sse: EventCRLF data holds a line break")
 	}
-	b := append(s.buf[:0], "data: "...)
+	b := append(s.begin(), "data: "...)
 	b = append(b, data...)
 	b = append(b, "\r\n\r\n"...)
-	s.buf = b
-	return s.write(b)
+	return s.end(b)
 }

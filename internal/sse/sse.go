@@ -180,11 +180,14 @@ func scanLines(data []byte, atEOF bool) (int, []byte, error) {
 	return 0, nil, nil
 }
 
-// Writer writes events to an HTTP response and flushes each one at once.
+// Writer writes events to an HTTP response and flushes each one at once,
+// or, after Coalesce, when the caller says (Flush).
 type Writer struct {
-	w   io.Writer
-	f   http.Flusher
-	buf []byte
+	w     io.Writer
+	f     http.Flusher
+	buf   []byte
+	hold  bool // Coalesce: Event leaves flushing to Flush
+	dirty bool // written since the last flush
 }
 
 // NewWriter wraps w. If w is an http.ResponseWriter, the caller sets the
@@ -215,7 +218,7 @@ func Headers(h http.Header) {
 // Event writes one event. Data may span lines; each becomes a data: line.
 // typ may be empty for the default message type.
 func (s *Writer) Event(typ string, data []byte) error {
-	b := s.buf[:0]
+	b := s.begin()
 	if typ != "" {
 		if strings.ContainsAny(typ, "\r\n") {
 			return fmt.Errorf("sse: event type %q contains a line break", typ)
@@ -240,13 +243,45 @@ func (s *Writer) Event(typ string, data []byte) error {
 	b = append(b, "data: "...)
 	b = append(b, data...)
 	b = append(b, '\n', '\n')
-	s.buf = b
-	return s.write(b)
+	return s.end(b)
 }
+
+// begin returns the buffer an event is appended to: after the events
+// held so far (Coalesce), else empty.
+func (s *Writer) begin() []byte {
+	if s.hold {
+		return s.buf
+	}
+	return s.buf[:0]
+}
+
+// end keeps b, which begin started, and writes it now unless Coalesce
+// holds it (until Flush or holdLimit).
+func (s *Writer) end(b []byte) error {
+	s.buf = b
+	if !s.hold {
+		return s.write(b)
+	}
+	if len(b) >= holdLimit {
+		return s.send()
+	}
+	return nil
+}
+
+// holdLimit is how much Coalesce holds before writing it to the
+// response: under net/http's 4 KiB connection buffer, so that a burst
+// of events leaves in one write(2) (events handed to the response one by
+// one went out every 4 KiB, besides the flush).
+const holdLimit = 3 << 10
 
 // Comment writes a comment line, used as a heartbeat.
 func (s *Writer) Comment(text string) error {
-	return s.write([]byte(": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(text) + "\n\n"))
+	line := ": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(text) + "\n\n"
+	if s.hold {
+		s.buf = append(s.buf, line...)
+		return s.Flush()
+	}
+	return s.write([]byte(line))
 }
 
 func (s *Writer) write(b []byte) error {
@@ -257,4 +292,35 @@ func (s *Writer) write(b []byte) error {
 		s.f.Flush()
 	}
 	return nil
+}
+
+// Coalesce makes Event hold events until Flush (or until holdLimit
+// bytes are held): the caller flushes when no further event is ready (a
+// stream's chunks often arrive together, and one flush — one write(2) —
+// per chunk was most of a stream's cost). Comment still flushes at once.
+func (s *Writer) Coalesce() { s.hold = true }
+
+// send hands the held events to the response, without flushing.
+func (s *Writer) send() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	_, err := s.w.Write(s.buf)
+	s.buf = s.buf[:0]
+	s.dirty = true
+	if err != nil {
+		return fmt.Errorf("sse: write: %w", err)
+	}
+	return nil
+}
+
+// Flush sends what was written or held since the last flush, if
+// anything.
+func (s *Writer) Flush() error {
+	err := s.send()
+	if s.dirty && s.f != nil {
+		s.f.Flush()
+	}
+	s.dirty = false
+	return err
 }

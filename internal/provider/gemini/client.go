@@ -147,7 +147,7 @@ func (c *Client) whole(ctx context.Context, body io.Reader, d *decoder, yield fu
 		yield(llm.Chunk{}, upstreamError(fmt.Sprintf("answer larger than %d bytes", maxWhole), nil))
 		return
 	}
-	chunk, err := d.decode(raw)
+	chunk, err := d.decode(string(raw))
 	if err != nil {
 		yield(llm.Chunk{}, err)
 		return
@@ -248,7 +248,7 @@ func (c *Client) relay(ctx context.Context, body io.Reader, d *decoder, yield fu
 			yield(llm.Chunk{}, upstreamError(msg, err))
 			return
 		}
-		chunk, err := d.decode([]byte(ev.Data))
+		chunk, err := d.decode(ev.Data)
 		if err != nil {
 			yield(llm.Chunk{}, err)
 			return

@@ -31,9 +31,9 @@ func newDecoder(model string, errs errorMapper) *decoder {
 
 // decode reads one event. The chunk has content only when the event
 // carried answer text, function calls or thought summaries (Thinking).
-func (d *decoder) decode(data []byte) (llm.Chunk, error) {
+func (d *decoder) decode(data string) (llm.Chunk, error) {
 	var r generateResponse
-	if err := json.Unmarshal(data, &r); err != nil {
+	if err := decodeResponse(data, &r); err != nil {
 		return llm.Chunk{}, upstreamError("malformed stream chunk", fmt.Errorf("decode chunk: %w", err))
 	}
 	if r.Error != nil {
