@@ -123,7 +123,9 @@ func anInvalid(format string, args ...any) *anFail {
 
 // DecodeAnthropic parses and validates a Messages body into an
 // llm.Request. count is the count_tokens variant: max_tokens is not
-// required and stream is ignored. It is the fuzz target.
+// required and thinking's budget is not checked against it (stream is the
+// handler's business and ignored there). It is FuzzDecodeAnthropic's
+// target.
 func DecodeAnthropic(body []byte, count bool) (*anRequest, *llm.Request, *anFail) {
 	var r anRequest
 	if e := unmarshalObject(body, &r); e != nil {

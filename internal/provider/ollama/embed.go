@@ -28,7 +28,8 @@ type embedResponse struct {
 }
 
 // Embed implements llm.Embedder with POST /api/embed (one call for every
-// input; prompt_eval_count is the usage). Dimensions is sent as Ollama's
+// input; prompt_eval_count is the usage, estimated at four bytes a token
+// when the server reports none). Dimensions is sent as Ollama's
 // dimensions, which truncates the vectors.
 func (c *Client) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
 	if len(req.Inputs) == 0 {
