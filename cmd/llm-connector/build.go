@@ -28,6 +28,7 @@ import (
 	"github.com/llm-connector/llm-connector/internal/server"
 	"github.com/llm-connector/llm-connector/internal/tracing"
 	"github.com/llm-connector/llm-connector/internal/track"
+	"github.com/llm-connector/llm-connector/internal/track/mlflow"
 	"github.com/llm-connector/llm-connector/internal/ui"
 )
 
@@ -64,35 +65,82 @@ func (a *app) close(log *slog.Logger, deadline time.Time) {
 // build wires every component from cfg.
 // tcfg is read from the same environment (tracing.ConfigFromEnv).
 func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *slog.Logger) (*app, error) {
-	a := &app{closeTimeout: cfg.ShutdownTimeout}
+	w := &wiring{cfg: cfg, log: log, a: &app{closeTimeout: cfg.ShutdownTimeout}}
 	stopping, stopStreams := context.WithCancel(context.Background())
-	a.stopStreams = stopStreams
+	w.a.stopStreams = stopStreams
+	if err := w.upstreams(ctx, tcfg); err != nil {
+		return nil, err
+	}
+	if err := w.routing(); err != nil {
+		return nil, err
+	}
+	if err := w.accounting(ctx); err != nil {
+		return nil, err
+	}
+	w.observe()
+	srv := w.server(stopping)
+	srv.Health = w.health()
+	w.acc.deps.Providers = providersStatus(w.cfg, srv.Health, w.table, w.acc.ledger, w.met, w.degraded)
+	w.a.handler = srv.Handler()
+	return w.a, nil
+}
+
+// wiring carries what build's steps hand on to the later ones.
+type wiring struct {
+	cfg *config.Config
+	log *slog.Logger
+	a   *app
+
+	tracer   *tracing.Tracer
+	hc       *http.Client
+	backends map[string]route.Backend
+	rdb      *redis.Client
+	groups   *groups
+	table    *route.Table
+	gw       *gateway.Gateway
+	degraded map[string]func() bool
+	acc      *accounting
+	tracker  *mlflow.Tracker
+	met      *metrics.Metrics
+
+	wrapChat, wrapV1 func(http.Handler) http.Handler
+}
+
+// upstreams sets up tracing, the providers' HTTP client, the backends,
+// Redis and the deployment groups.
+func (w *wiring) upstreams(ctx context.Context, tcfg tracing.Config) error {
+	cfg, log, a := w.cfg, w.log, w.a
 	tcfg.Log = log
 	tracer, err := tracing.Setup(ctx, tcfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	w.tracer = tracer
 	// First in, so it runs last: spans of drained requests still leave.
 	a.closers = append(a.closers, tracer.Shutdown)
-	hc := providerHTTPClient(cfg)
-	hc.Transport = tracer.Transport(hc.Transport)
-	backends, err := buildBackends(cfg, hc, log)
-	if err != nil {
-		return nil, err
+	w.hc = providerHTTPClient(cfg)
+	w.hc.Transport = tracer.Transport(w.hc.Transport)
+	if w.backends, err = buildBackends(cfg, w.hc, log); err != nil {
+		return err
 	}
 	rdb, err := redisClient(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if rdb != nil {
 		redis.SetLogger(redisLogger{log})
 		a.closers = append(a.closers, func(context.Context) error { return rdb.Close() })
 	}
-	outbound(cfg, rdb, backends, log)
-	groups, err := wireGroups(cfg, rdb, hc, backends, log)
-	if err != nil {
-		return nil, err
-	}
+	w.rdb = rdb
+	outbound(cfg, rdb, w.backends, log)
+	w.groups, err = wireGroups(cfg, rdb, w.hc, w.backends, log)
+	return err
+}
+
+// routing picks the primary, builds the route table and the gateway over
+// it, with its embedding routes, image policy and limits.
+func (w *wiring) routing() error {
+	cfg, log, backends := w.cfg, w.log, w.backends
 	if cfg.Google.APIKey == "" && cfg.Provider == "google" {
 		log.Warn("GOOGLE_API_KEY is not set: Gemini is disabled and requests go to the fallback",
 			"fallback", cfg.Fallback)
@@ -100,7 +148,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	primary := cfg.Provider
 	if _, ok := backends[primary]; !ok {
 		if cfg.Fallback == "" || cfg.Fallback == "none" {
-			return nil, fmt.Errorf("primary provider %q has no credentials and there is no fallback", primary)
+			return fmt.Errorf("primary provider %q has no credentials and there is no fallback", primary)
 		}
 		primary = cfg.Fallback
 	}
@@ -115,41 +163,58 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		ContextWindow: route.ContextWindow,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	a.routes = table
+	w.table, w.a.routes = table, table
 	gw := &gateway.Gateway{Routes: table, Log: log}
 	if gw.EmbedRoutes, err = table.EmbedResolver(embeddingChain(cfg, backends, log)); err != nil {
-		return nil, err
+		return err
 	}
 	gw.Images = imagePolicy(cfg, log)
-	degraded := wireLimits(cfg, rdb, gw, log)
-	if groups.redis != nil {
-		degraded["deployment_state"] = groups.redis.Degraded
+	w.gw = gw
+	w.degraded = wireLimits(cfg, w.rdb, gw, log)
+	if w.groups.redis != nil {
+		w.degraded["deployment_state"] = w.groups.redis.Degraded
 	}
+	return nil
+}
+
+// accounting opens the ledger and keys (wrapping the gateway) and the
+// MLflow tracker with its queue database.
+func (w *wiring) accounting(ctx context.Context) error {
+	cfg, log, a := w.cfg, w.log, w.a
 	acc, err := openAccounting(ctx, cfg, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	w.acc = acc
 	a.closers = append(a.closers, acc.close)
-	wrapChat, wrapV1 := acc.wire(cfg, gw, log)
+	w.wrapChat, w.wrapV1 = acc.wire(cfg, w.gw, log)
 	tracker, closeQueueDB, err := openTracker(ctx, cfg, log)
 	if err != nil {
 		a.close(log, time.Time{})
-		return nil, err
+		return err
 	}
 	if closeQueueDB != nil { // closers run last first: the database after the tracker
 		a.closers = append(a.closers, closeQueueDB)
 	}
+	w.tracker = tracker
+	return nil
+}
+
+// observe builds the metrics and hands the gateway its sinks, observer,
+// content cleaner and tracer.
+func (w *wiring) observe() {
+	cfg, table, tracker := w.cfg, w.table, w.tracker
 	var known []string
 	for _, m := range table.Models() {
 		known = append(known, m.ID)
 	}
 	met := metrics.New(metrics.WithCache(cfg.Cache.Enabled), metrics.WithModels(known...))
-	sinks := track.Multi{met, acc.ledger}
+	sinks := track.Multi{met, w.acc.ledger}
 	if tracker != nil {
 		sinks = append(sinks, tracker)
-		a.closers = append(a.closers, tracker.Close)
+		w.a.closers = append(w.a.closers, tracker.Close)
 		met.RegisterTracking(func() metrics.TrackingStats {
 			st := tracker.Stats()
 			rate := -1.0
@@ -168,29 +233,36 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		}
 		return out
 	})
+	w.met = met
+	gw := w.gw
 	gw.Sink, gw.Observer = sinks, met
-	gw.Clean = contentCleaner(cfg, log)
-	if tracer.Enabled() {
-		gw.Tracer = tracer
+	gw.Clean = contentCleaner(cfg, w.log)
+	if w.tracer.Enabled() {
+		gw.Tracer = w.tracer
 	}
+}
+
+// server is the HTTP surface over the gateway (its Health is set apart).
+func (w *wiring) server(stopping context.Context) *server.Server {
+	cfg, log, acc, met, table := w.cfg, w.log, w.acc, w.met, w.table
 	srv := &server.Server{
-		GW:         gw,
-		Info:       infoOf(cfg, backends),
+		GW:         w.gw,
+		Info:       infoOf(cfg, w.backends),
 		Log:        log,
 		BodyLimit:  cfg.BodyLimit,
 		Heartbeat:  cfg.Heartbeat,
 		Stopping:   stopping,
 		UserHeader: cfg.Auth.UserHeader,
 		Identify:   identify,
-		WrapChat:   wrapChat,
-		WrapV1:     wrapV1,
+		WrapChat:   w.wrapChat,
+		WrapV1:     w.wrapV1,
 		WrapGemini: acc.wrapGemini(cfg, log),
 		Observe:    met.ObserveHTTP,
-		Trace:      tracer.Middleware,
+		Trace:      w.tracer.Middleware,
 		Extra: func(mux *http.ServeMux) {
 			admin.Register(mux, acc.deps)
 			ui.Register(mux) // the dashboard at /ui/
-			openapi.Register(mux, apiTypes(), infoOf(cfg, backends).Version)
+			openapi.Register(mux, apiTypes(), infoOf(cfg, w.backends).Version)
 			mux.Handle("GET /metrics", met.Handler())
 			registerPprof(mux, cfg.Auth.AdminKey)
 		},
@@ -207,9 +279,16 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		},
 	}
 	srv.WrapAnthropic = acc.wrapAnthropic(cfg, log) // /v1/messages: the same keys, refusals in Anthropic's shape
-	health := healthOf(cfg, table, backends, degraded)
-	probes := backendProbes(cfg, rdb, acc, hc)
-	srv.Health = func(ctx context.Context, deep bool) server.Health {
+	return srv
+}
+
+// health is /health: the backends, the limits' stores, the deployment
+// groups, tracking, and on a deep check a probe of every backend.
+func (w *wiring) health() server.HealthFunc {
+	table, tracker, groups := w.table, w.tracker, w.groups
+	health := healthOf(w.cfg, table, w.backends, w.degraded)
+	probes := backendProbes(w.cfg, w.rdb, w.acc, w.hc)
+	return func(ctx context.Context, deep bool) server.Health {
 		h := health(ctx, deep)
 		groups.health(ctx, table, &h)
 		if tracker != nil {
@@ -224,9 +303,6 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 		}
 		return h
 	}
-	acc.deps.Providers = providersStatus(cfg, srv.Health, table, acc.ledger, met, degraded)
-	a.handler = srv.Handler()
-	return a, nil
 }
 
 // providerHTTPClient is shared by all adapters: bounded connect and TLS

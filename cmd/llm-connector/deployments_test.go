@@ -3,15 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakegemini"
-	"github.com/llm-connector/llm-connector/internal/ratelimit/redistest"
 )
 
 // TestDeploymentsTwoGateways: two gateway instances share one Redis;
@@ -22,22 +20,17 @@ import (
 // upstream calls. The budget refills one request per 6 s per deployment;
 // the test takes well under that.
 func TestDeploymentsTwoGateways(t *testing.T) {
-	_, prefix := redistest.Client(t)
 	srvs := []*fakegemini.Server{fakegemini.New(t), fakegemini.New(t), fakegemini.New(t)}
 	var b strings.Builder
 	b.WriteString("groups:\n  gemini-free:\n    model: gemini-2.5-flash\n    strategy: usage\n    deployments:\n")
-	env := map[string]string{"OLLAMA_HOST": "127.0.0.1:1", "REDIS_URL": redistest.URL(), "REDIS_KEY_PREFIX": prefix,
-		"LLM_RETRIES": "0", "CACHE_ENABLED": "false"}
+	keys := map[string]string{"LLM_RETRIES": "0"}
 	for i, s := range srvs {
 		fmt.Fprintf(&b, "      - {provider: google, api_key_env: GEMINI_KEY_%d, base_url: %s, rpm: 10}\n", i+1, s.URL)
-		env[fmt.Sprintf("GEMINI_KEY_%d", i+1)] = s.Key
+		keys[fmt.Sprintf("GEMINI_KEY_%d", i+1)] = s.Key
 	}
 	b.WriteString("aliases:\n  fast:\n    targets: [gemini-free/gemini-2.5-flash]\n")
-	path := filepath.Join(t.TempDir(), "llm.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env["LLM_CONFIG"] = path
+	env := redisEnv(t, b.String())
+	maps.Copy(env, keys)
 	urls := make([]string, 2)
 	logs := make([]*syncBuffer, 2)
 	for i := range urls {

@@ -17,14 +17,9 @@ import (
 // naming the cap, another user is served, and the slot is free again
 // once the held request ends.
 func TestMaxInFlightPerUser(t *testing.T) {
-	_, prefix := redistest.Client(t)
+	env := redisEnv(t, "max_in_flight:\n  user: 1\n")
 	gem := fakegemini.New(t)
-	path := filepath.Join(t.TempDir(), "llm.yaml")
-	if err := os.WriteFile(path, []byte("max_in_flight:\n  user: 1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"GOOGLE_API_KEY": gem.Key, "GOOGLE_GEMINI_BASE_URL": gem.URL, "OLLAMA_HOST": "127.0.0.1:1",
-		"REDIS_URL": redistest.URL(), "REDIS_KEY_PREFIX": prefix, "LLM_CONFIG": path, "CACHE_ENABLED": "false"}
+	env["GOOGLE_API_KEY"], env["GOOGLE_GEMINI_BASE_URL"] = gem.Key, gem.URL
 	a, _ := startService(t, env)
 	b, _ := startService(t, env)
 	release := make(chan struct{})
@@ -54,4 +49,18 @@ func TestMaxInFlightPerUser(t *testing.T) {
 	if resp, body := chatAs(t, b, "alice", `{"prompt":"third"}`); resp.StatusCode != 200 {
 		t.Fatalf("alice after the release: %d %s", resp.StatusCode, body)
 	}
+}
+
+// redisEnv is the environment of gateway instances that share the test
+// Redis (under a fresh key prefix), with the configuration file yaml,
+// Ollama unreachable and the cache off. It skips without REDIS_TEST_URL.
+func redisEnv(t *testing.T, yaml string) map[string]string {
+	t.Helper()
+	_, prefix := redistest.Client(t)
+	path := filepath.Join(t.TempDir(), "llm.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"OLLAMA_HOST": "127.0.0.1:1", "REDIS_URL": redistest.URL(), "REDIS_KEY_PREFIX": prefix,
+		"LLM_CONFIG": path, "CACHE_ENABLED": "false"}
 }

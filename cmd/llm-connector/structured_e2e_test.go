@@ -31,6 +31,33 @@ func oaClient(url string) openai.Client {
 
 // schemaFormat is response_format json_schema, strict, as openai-go's
 // structured-output helpers send it.
+// oaAnswer sends params through the openai SDK, streamed or not, and
+// returns the one-choice answer's text, its number of tool calls and its
+// finish reason (a stream's deltas joined).
+func oaAnswer(t *testing.T, c openai.Client, params openai.ChatCompletionNewParams, stream bool) (text string, calls int, finish string) {
+	t.Helper()
+	if !stream {
+		resp, err := c.Chat.Completions.New(context.Background(), params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := resp.Choices[0]
+		return m.Message.Content, len(m.Message.ToolCalls), m.FinishReason
+	}
+	s := c.Chat.Completions.NewStreaming(context.Background(), params)
+	for s.Next() {
+		for _, ch := range s.Current().Choices {
+			text += ch.Delta.Content
+			calls += len(ch.Delta.ToolCalls)
+			finish += ch.FinishReason
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return text, calls, finish
+}
+
 func schemaFormat(name string, schema map[string]any) openai.ChatCompletionNewParamsResponseFormatUnion {
 	return openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
 		JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: name, Schema: schema, Strict: openai.Bool(true)}}}
@@ -57,24 +84,7 @@ func TestJSONSchemaGemini(t *testing.T) {
 		ResponseFormat: schemaFormat("verdict", verdictSchema)}
 	for _, stream := range []bool{false, true} {
 		gem.Enqueue(fakegemini.TextReply(fakegemini.Usage{PromptTokenCount: 3, CandidatesTokenCount: 5}, `{"ok":`, `true,"n":2}`))
-		var text string
-		if stream {
-			s := c.Chat.Completions.NewStreaming(context.Background(), params)
-			for s.Next() {
-				if ch := s.Current(); len(ch.Choices) > 0 {
-					text += ch.Choices[0].Delta.Content
-				}
-			}
-			if err := s.Err(); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			resp, err := c.Chat.Completions.New(context.Background(), params)
-			if err != nil {
-				t.Fatal(err)
-			}
-			text = resp.Choices[0].Message.Content
-		}
+		text, _, _ := oaAnswer(t, c, params, stream)
 		var v verdict
 		if err := json.Unmarshal([]byte(text), &v); err != nil || v.OK == nil || !*v.OK || v.N != 2 {
 			t.Fatalf("stream=%v: answer %q: %v", stream, text, err)
@@ -261,27 +271,7 @@ func TestJSONSchemaAnthropic(t *testing.T) {
 		ResponseFormat: schemaFormat("verdict", verdictSchema)}
 	for _, stream := range []bool{false, true} {
 		ant.Enqueue(fakeanthropic.Reply{ToolCalls: []fakeanthropic.ToolCall{{ID: "toolu_1", Name: "json_answer", Input: `{"ok":true,"n":1}`}}})
-		var text, finish string
-		var calls int
-		if stream {
-			s := c.Chat.Completions.NewStreaming(context.Background(), params)
-			for s.Next() {
-				for _, ch := range s.Current().Choices {
-					text += ch.Delta.Content
-					calls += len(ch.Delta.ToolCalls)
-					finish += ch.FinishReason
-				}
-			}
-			if err := s.Err(); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			resp, err := c.Chat.Completions.New(context.Background(), params)
-			if err != nil {
-				t.Fatal(err)
-			}
-			text, calls, finish = resp.Choices[0].Message.Content, len(resp.Choices[0].Message.ToolCalls), resp.Choices[0].FinishReason
-		}
+		text, calls, finish := oaAnswer(t, c, params, stream)
 		if text != `{"ok":true,"n":1}` || calls != 0 || finish != "stop" {
 			t.Errorf("stream=%v: content %q, %d tool calls, finish %q", stream, text, calls, finish)
 		}

@@ -23,14 +23,7 @@ var _ llm.Embedder = (*Router)(nil)
 // A target whose vectors differ in length is skipped, never served.
 func (r *Router) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
 	s := &run{r: r, parent: ctx, trace: llm.TraceFrom(ctx)}
-	s.start = r.clock.Now()
-	s.deadline = s.start.Add(r.policy.Deadline)
-	if d, ok := ctx.Deadline(); ok && d.Before(s.deadline) {
-		s.deadline = d
-	}
-	var cancel context.CancelFunc
-	s.ctx, cancel = r.clock.WithDeadline(ctx, s.deadline, errDeadline)
-	defer cancel()
+	defer s.begin()()
 	allowed := s.allowed()
 	if len(allowed) == 0 {
 		return nil, llm.Errorf(llm.KindForbidden, "", "model %q is not allowed for this API key", r.routeName())
@@ -84,13 +77,7 @@ func (s *run) embedTarget(i int, req *llm.EmbedRequest, once, hasNext bool) (res
 			"dimension is not known yet (its primary has not answered since the start); send dimensions"}, false)
 		return nil, nil, false
 	}
-	retries := t.Retries
-	if retries < 0 {
-		retries = s.r.policy.Retries
-	}
-	if once {
-		retries = 0
-	}
+	retries := s.retries(t, once)
 	for n := 0; ; n++ {
 		if s.ctx.Err() != nil {
 			return nil, s.ctxErr(), true
@@ -112,14 +99,10 @@ func (s *run) embedTarget(i int, req *llm.EmbedRequest, once, hasNext bool) (res
 		case nextTarget:
 			return nil, nil, false
 		}
-		if n >= retries || br.isOpen() || (hasNext && llm.RetryAfter(err) > s.r.policy.MaxDelay) {
+		switch s.again(n, retries, br, hasNext, err) {
+		case stepMoveOn:
 			return nil, nil, false
-		}
-		wait := s.r.backoff(n, err)
-		if s.r.clock.Now().Add(wait).After(s.deadline) {
-			return nil, nil, false
-		}
-		if s.r.clock.Sleep(s.ctx, wait) != nil {
+		case stepCut:
 			return nil, s.ctxErr(), true
 		}
 	}

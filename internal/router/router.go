@@ -218,16 +218,23 @@ func (r *Router) Breakers() *Breakers { return r.breakers }
 func (r *Router) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chunk, error] {
 	return func(yield func(llm.Chunk, error) bool) {
 		s := &run{r: r, req: req, yield: yield, parent: ctx, trace: llm.TraceFrom(ctx)}
-		s.start = r.clock.Now()
-		s.deadline = s.start.Add(r.policy.Deadline)
-		if d, ok := ctx.Deadline(); ok && d.Before(s.deadline) {
-			s.deadline = d
-		}
-		var cancel context.CancelFunc
-		s.ctx, cancel = r.clock.WithDeadline(ctx, s.deadline, errDeadline)
-		defer cancel()
+		defer s.begin()()
 		s.route()
 	}
+}
+
+// begin starts the run's clock and sets its context: the parent's, cut at
+// Policy.Deadline from now or the parent's own deadline, whichever comes
+// first. The caller calls the returned cancel when the run is over.
+func (s *run) begin() context.CancelFunc {
+	s.start = s.r.clock.Now()
+	s.deadline = s.start.Add(s.r.policy.Deadline)
+	if d, ok := s.parent.Deadline(); ok && d.Before(s.deadline) {
+		s.deadline = d
+	}
+	var cancel context.CancelFunc
+	s.ctx, cancel = s.r.clock.WithDeadline(s.parent, s.deadline, errDeadline)
+	return cancel
 }
 
 // errDeadline is the cause of the request context's cancellation when the

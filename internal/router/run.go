@@ -113,13 +113,7 @@ func (s *run) allowed() []int {
 // instead of leaving the client without an answer while the fallback
 // idles. With no target left, the hint is honoured up to the deadline.
 func (s *run) tryTarget(t *Target, br *breaker, once, hasNext bool) (done bool) {
-	retries := t.Retries
-	if retries < 0 {
-		retries = s.r.policy.Retries
-	}
-	if once {
-		retries = 0
-	}
+	retries := s.retries(t, once)
 	for n := 0; ; n++ {
 		if s.ctx.Err() != nil {
 			s.send(llm.Chunk{}, s.ctxErr())
@@ -144,21 +138,58 @@ func (s *run) tryTarget(t *Target, br *breaker, once, hasNext bool) (done bool) 
 		case nextTarget:
 			return false
 		}
-		if n >= retries || br.isOpen() {
+		switch s.again(n, retries, br, hasNext, err) {
+		case stepMoveOn:
 			return false
-		}
-		if hasNext && llm.RetryAfter(err) > s.r.policy.MaxDelay {
-			return false // the server asks for a long wait: the next target answers sooner
-		}
-		wait := s.r.backoff(n, err)
-		if s.r.clock.Now().Add(wait).After(s.deadline) {
-			return false // waiting would pass the deadline: fall back now
-		}
-		if s.r.clock.Sleep(s.ctx, wait) != nil {
+		case stepCut:
 			s.send(llm.Chunk{}, s.ctxErr())
 			return true
 		}
 	}
+}
+
+// retries is how many times target t is retried after its first attempt:
+// its own count, else the policy's; none when once.
+func (s *run) retries(t *Target, once bool) int {
+	if once {
+		return 0
+	}
+	if t.Retries < 0 {
+		return s.r.policy.Retries
+	}
+	return t.Retries
+}
+
+// retryStep is what follows a failed attempt that may be retried.
+type retryStep int
+
+const (
+	stepRetry  retryStep = iota // the backoff was slept: try the target again
+	stepMoveOn                  // go on to the next target
+	stepCut                     // the request's context ended during the backoff
+)
+
+// again decides, after failed attempt n (from 0) on a target, whether to
+// try it once more, and sleeps the backoff when so. It moves on when the
+// retries are spent or the breaker opened; when another target follows
+// (hasNext) and the server asks for a wait longer than Policy.MaxDelay,
+// since the next target answers sooner; and when waiting would pass the
+// deadline (fall back now).
+func (s *run) again(n, retries int, br *breaker, hasNext bool, err error) retryStep {
+	if n >= retries || br.isOpen() {
+		return stepMoveOn
+	}
+	if hasNext && llm.RetryAfter(err) > s.r.policy.MaxDelay {
+		return stepMoveOn
+	}
+	wait := s.r.backoff(n, err)
+	if s.r.clock.Now().Add(wait).After(s.deadline) {
+		return stepMoveOn
+	}
+	if s.r.clock.Sleep(s.ctx, wait) != nil {
+		return stepCut
+	}
+	return stepRetry
 }
 
 // send yields to the caller unless the caller has already stopped.

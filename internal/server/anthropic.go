@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -124,18 +123,13 @@ func anInvalid(format string, args ...any) *anFail {
 
 // DecodeAnthropic parses and validates a Messages body into an
 // llm.Request. count is the count_tokens variant: max_tokens is not
-// required and stream is ignored. It is the fuzz target.
+// required and thinking's budget is not checked against it (stream is the
+// handler's business and ignored there). It is FuzzDecodeAnthropic's
+// target.
 func DecodeAnthropic(body []byte, count bool) (*anRequest, *llm.Request, *anFail) {
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
-		return nil, nil, anInvalid("the request body must be a JSON object")
-	}
 	var r anRequest
-	if err := json.Unmarshal(body, &r); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, nil, anInvalid("%s: Input should be %s", te.Field, jsonType(te.Type))
-		}
-		return nil, nil, anInvalid("the request body is not valid JSON")
+	if e := unmarshalObject(body, &r); e != nil {
+		return nil, nil, e.an()
 	}
 	if f := r.check(count); f != nil {
 		return nil, nil, f

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -96,16 +95,9 @@ func writeOAError(w http.ResponseWriter, f *oaFail) {
 
 // decodeOA parses and validates a completions body into an llm.Request.
 func decodeOA(body []byte) (*oaRequest, *llm.Request, *oaFail) {
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
-		return nil, nil, invalidParam("", "the request body must be a JSON object")
-	}
 	var r oaRequest
-	if err := json.Unmarshal(body, &r); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, nil, invalidParam(te.Field, "invalid type for '%s': expected %s", te.Field, jsonType(te.Type))
-		}
-		return nil, nil, invalidParam("", "the request body is not valid JSON")
+	if e := unmarshalObject(body, &r); e != nil {
+		return nil, nil, e.oa()
 	}
 	if f := r.refuseUnsupported(); f != nil {
 		return nil, nil, f

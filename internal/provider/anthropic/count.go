@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -44,14 +43,14 @@ func (c *Client) CountTokens(ctx context.Context, req *llm.Request) (llm.TokenCo
 		return llm.TokenCount{}, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, upstream.MaxErrorBody+1))
+	raw, tooLarge, err := upstream.ReadAnswer(resp.Body, upstream.MaxErrorBody)
 	if err != nil {
 		return llm.TokenCount{}, upstream.TransportError(ctx, providerName, upstream.OpRead, err)
 	}
 	var out struct {
 		InputTokens *int `json:"input_tokens"`
 	}
-	if err := json.Unmarshal(raw, &out); err != nil || out.InputTokens == nil || len(raw) > upstream.MaxErrorBody {
+	if err := json.Unmarshal(raw, &out); err != nil || out.InputTokens == nil || tooLarge {
 		return llm.TokenCount{}, upstream.BadAnswer(providerName, "malformed count_tokens answer", fmt.Errorf("decode: %v", err))
 	}
 	return llm.TokenCount{InputTokens: *out.InputTokens}, nil

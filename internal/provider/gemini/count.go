@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -58,12 +57,12 @@ func (c *Client) CountTokens(ctx context.Context, req *llm.Request) (llm.TokenCo
 		return llm.TokenCount{}, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, upstream.MaxErrorBody+1))
+	raw, tooLarge, err := upstream.ReadAnswer(resp.Body, upstream.MaxErrorBody)
 	if err != nil {
 		return llm.TokenCount{}, upstreamError("count answer cut", err)
 	}
 	var out countResponse
-	if err := json.Unmarshal(raw, &out); err != nil || len(raw) > upstream.MaxErrorBody {
+	if err := json.Unmarshal(raw, &out); err != nil || tooLarge {
 		return llm.TokenCount{}, upstreamError("malformed countTokens answer", fmt.Errorf("decode: %v", err))
 	}
 	return llm.TokenCount{InputTokens: out.TotalTokens}, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -78,29 +77,26 @@ func (c *Client) embedBatch(ctx context.Context, path string, req *llm.EmbedRequ
 		return nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, upstream.MaxBody+1))
+	raw, tooLarge, err := upstream.ReadAnswer(resp.Body, upstream.MaxBody)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("gemini: read embeddings: %w", ctx.Err())
 		}
 		return nil, upstreamError("embeddings answer cut", err)
 	}
-	if len(raw) > upstream.MaxBody {
+	if tooLarge {
 		return nil, upstreamError(fmt.Sprintf("embeddings answer larger than %d bytes", upstream.MaxBody), nil)
 	}
 	var out batchEmbedResponse
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, upstreamError("embeddings answer is not valid JSON", err)
 	}
-	if len(out.Embeddings) != len(batch) {
-		return nil, upstreamError(fmt.Sprintf("embeddings answer has %d vectors for %d inputs", len(out.Embeddings), len(batch)), nil)
-	}
 	vecs := make([][]float32, len(out.Embeddings))
 	for i, e := range out.Embeddings {
-		if len(e.Values) == 0 {
-			return nil, upstreamError(fmt.Sprintf("embeddings answer has an empty vector at %d", i), nil)
-		}
 		vecs[i] = e.Values
+	}
+	if p := upstream.EmbedProblem(vecs, len(batch)); p != "" {
+		return nil, upstreamError(p, nil)
 	}
 	return vecs, nil
 }

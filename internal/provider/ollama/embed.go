@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -29,7 +28,8 @@ type embedResponse struct {
 }
 
 // Embed implements llm.Embedder with POST /api/embed (one call for every
-// input; prompt_eval_count is the usage). Dimensions is sent as Ollama's
+// input; prompt_eval_count is the usage, estimated at four bytes a token
+// when the server reports none). Dimensions is sent as Ollama's
 // dimensions, which truncates the vectors.
 func (c *Client) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
 	if len(req.Inputs) == 0 {
@@ -54,27 +54,22 @@ func (c *Client) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedRe
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(resp, req.Model, time.Now())
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, upstream.MaxBody+1))
+	raw, tooLarge, err := upstream.ReadAnswer(resp.Body, upstream.MaxBody)
 	if err != nil {
 		if ce := contextError(ctx, err); ce != nil {
 			return nil, ce
 		}
 		return nil, upstreamError("embeddings answer cut: %v", err)
 	}
-	if len(raw) > upstream.MaxBody {
+	if tooLarge {
 		return nil, upstreamError("embeddings answer larger than %d bytes", upstream.MaxBody)
 	}
 	var out embedResponse
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, upstreamError("embeddings answer is not valid JSON")
 	}
-	if len(out.Embeddings) != len(req.Inputs) {
-		return nil, upstreamError("embeddings answer has %d vectors for %d inputs", len(out.Embeddings), len(req.Inputs))
-	}
-	for i, v := range out.Embeddings {
-		if len(v) == 0 {
-			return nil, upstreamError("embeddings answer has an empty vector at %d", i)
-		}
+	if p := upstream.EmbedProblem(out.Embeddings, len(req.Inputs)); p != "" {
+		return nil, upstreamError("%s", p)
 	}
 	r := &llm.EmbedResponse{Vectors: out.Embeddings, Model: req.Model, Provider: providerName}
 	r.Usage.InputTokens = out.PromptEvalCount

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/llmtest"
 	"github.com/llm-connector/llm-connector/internal/llmtest/fakeollama"
 )
 
@@ -37,12 +38,11 @@ func TestStructuredAndImagesMapping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, _ := json.Marshal(w)
-			var body map[string]any
-			if err := json.Unmarshal(b, &body); err != nil {
+			b, err := json.Marshal(w)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, body[tt.field]); diff != "" {
+			if diff := cmp.Diff(tt.want, llmtest.JSONField(t, b, tt.field)); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", tt.field, diff)
 			}
 		})

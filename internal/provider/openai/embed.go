@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -48,14 +47,14 @@ func (c *Client) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedRe
 		return nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, upstream.MaxBody+1))
+	raw, tooLarge, err := upstream.ReadAnswer(resp.Body, upstream.MaxBody)
 	if err != nil {
 		return nil, upstream.TransportError(ctx, c.name, upstream.OpRead, err)
 	}
 	bad := func(msg string) error {
 		return &llm.Error{Kind: llm.KindUpstream, Provider: c.name, StatusCode: http.StatusOK, Message: msg}
 	}
-	if len(raw) > upstream.MaxBody {
+	if tooLarge {
 		return nil, bad(fmt.Sprintf("embeddings answer larger than %d bytes", upstream.MaxBody))
 	}
 	var out embedResponse

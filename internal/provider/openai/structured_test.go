@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/llmtest"
 )
 
 // TestStructuredAndImagesMapping: Schema → response_format json_schema,
@@ -48,11 +49,7 @@ func TestStructuredAndImagesMapping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var body map[string]any
-			if err := json.Unmarshal(b, &body); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, body[tt.field]); diff != "" {
+			if diff := cmp.Diff(tt.want, llmtest.JSONField(t, b, tt.field)); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", tt.field, diff)
 			}
 		})

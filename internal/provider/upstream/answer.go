@@ -1,0 +1,33 @@
+package upstream
+
+import (
+	"fmt"
+	"io"
+)
+
+// ReadAnswer reads a whole 2xx answer body, at most limit bytes of it
+// (MaxBody for an answer, MaxErrorBody for a small one such as a token
+// count). err is the read's own error, for the adapter to classify;
+// tooLarge reports a body longer than limit, and raw is then cut.
+func ReadAnswer(body io.Reader, limit int) (raw []byte, tooLarge bool, err error) {
+	raw, err = io.ReadAll(io.LimitReader(body, int64(limit)+1))
+	if len(raw) > limit {
+		return raw[:limit], true, err
+	}
+	return raw, false, err
+}
+
+// EmbedProblem is the public text of what is wrong with the vectors of an
+// embeddings answer to inputs texts: not one vector per input, or an
+// empty one. It is "" when the vectors are usable.
+func EmbedProblem(vectors [][]float32, inputs int) string {
+	if len(vectors) != inputs {
+		return fmt.Sprintf("embeddings answer has %d vectors for %d inputs", len(vectors), inputs)
+	}
+	for i, v := range vectors {
+		if len(v) == 0 {
+			return fmt.Sprintf("embeddings answer has an empty vector at %d", i)
+		}
+	}
+	return ""
+}
