@@ -280,9 +280,14 @@ func (g *gmRequest) convertConfig(d *gmDecoded) *gmFail {
 		return f
 	}
 	if tc := c.ThinkingConfig; tc != nil {
-		if len(tc.ThinkingLevel) > 0 && string(tc.ThinkingLevel) != "null" {
-			return gmInvalid("generationConfig.thinkingConfig.thinkingLevel is not supported by this gateway: use thinkingBudget")
+		level, f := gmThinkingLevel(tc.ThinkingLevel)
+		if f != nil {
+			return f
 		}
+		if level != "" && tc.ThinkingBudget != nil {
+			return gmInvalid("Unable to submit request because thinking_budget and thinking_level are not supported together.")
+		}
+		req.ThinkingLevel = level
 		if b := tc.ThinkingBudget; b != nil {
 			if *b < -1 || *b > maxTokensLimit {
 				return gmInvalid("generationConfig.thinkingConfig.thinkingBudget must be -1 (dynamic), 0 (off) or up to %d, got %d", maxTokensLimit, *b)
