@@ -260,6 +260,9 @@ func (g *gmRequest) convertConfig(d *gmDecoded) *gmFail {
 		return f
 	}
 	req := d.req
+	if n := c.CandidateCount; n != nil && *n > 1 {
+		req.Candidates = *n // a backend without candidates is skipped by the router
+	}
 	if c.MaxOutputTokens != nil {
 		if *c.MaxOutputTokens < 1 || *c.MaxOutputTokens > maxTokensLimit {
 			return gmInvalid("generationConfig.maxOutputTokens must be between 1 and %d, got %d", maxTokensLimit, *c.MaxOutputTokens)
@@ -302,8 +305,8 @@ func (g *gmRequest) convertConfig(d *gmDecoded) *gmFail {
 func (c *gmGenConfig) refuseUnsupported() *gmFail {
 	set := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 	switch {
-	case c.CandidateCount != nil && *c.CandidateCount != 1:
-		return gmInvalid("generationConfig.candidateCount=%d is not supported: this gateway returns exactly one candidate", *c.CandidateCount)
+	case c.CandidateCount != nil && (*c.CandidateCount < 1 || *c.CandidateCount > llm.MaxCandidates):
+		return gmInvalid("generationConfig.candidateCount must be between 1 and %d, got %d", llm.MaxCandidates, *c.CandidateCount)
 	case set(c.TopK):
 		return gmInvalid("generationConfig.topK is not supported by this gateway")
 	case c.PresencePenalty != nil && *c.PresencePenalty != 0:

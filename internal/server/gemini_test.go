@@ -134,7 +134,7 @@ func TestDecodeGeminiRefuses(t *testing.T) {
 		{"no contents", `{}`, "contents is not specified"},
 		{"empty parts", `{"contents":[{"role":"user","parts":[]}]}`, "parts must not be empty"},
 		{"bad role", `{"contents":[{"role":"system","parts":[{"text":"x"}]}]}`, `role "system"`},
-		{"candidateCount", c(`"generationConfig":{"candidateCount":2}`), "candidateCount=2"},
+		{"candidateCount", c(`"generationConfig":{"candidateCount":9}`), "candidateCount must be between 1 and 8"},
 		{"maxOutputTokens", c(`"generationConfig":{"maxOutputTokens":0}`), "maxOutputTokens"},
 		{"temperature", c(`"generationConfig":{"temperature":3}`), "temperature"},
 		{"topK", c(`"generationConfig":{"topK":40}`), "topK"},
