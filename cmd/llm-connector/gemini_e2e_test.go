@@ -175,7 +175,9 @@ func TestGeminiSDKBadInput(t *testing.T) {
 		status string
 		msg    string
 	}{
-		{"candidateCount", "default", &genai.GenerateContentConfig{CandidateCount: 2}, 400, "INVALID_ARGUMENT", "candidateCount"},
+		{"candidateCount", "default", &genai.GenerateContentConfig{CandidateCount: 9}, 400, "INVALID_ARGUMENT", "candidateCount must be between 1 and 8"},
+		{"thinkingLevel with thinkingBudget", "default", &genai.GenerateContentConfig{ThinkingConfig: &genai.ThinkingConfig{
+			ThinkingLevel: genai.ThinkingLevelLow, ThinkingBudget: genai.Ptr[int32](100)}}, 400, "INVALID_ARGUMENT", "not supported together"},
 		{"topK", "default", &genai.GenerateContentConfig{TopK: genai.Ptr[float32](3)}, 400, "INVALID_ARGUMENT", "topK"},
 		{"google search tool", "default", &genai.GenerateContentConfig{Tools: []*genai.Tool{{GoogleSearch: &genai.GoogleSearch{}}}}, 400, "INVALID_ARGUMENT", "googleSearch"},
 		{"unknown provider", "nope/model", nil, 404, "NOT_FOUND", "unknown provider"},

@@ -80,11 +80,12 @@ func (s *run) tooLong(t *Target) bool {
 }
 
 // forced is the target to try once when every breaker is open: the
-// first allowed one the prompt fits; -1 when none does.
+// first allowed one the prompt fits and that can take the request; -1
+// when none does.
 func (s *run) forced(allowed []int) int {
 	for _, i := range allowed {
 		t := &s.r.targets[i]
-		if t.ContextWindow <= 0 || s.prompt <= t.ContextWindow {
+		if (t.ContextWindow <= 0 || s.prompt <= t.ContextWindow) && !s.isUnfit(t.Name) {
 			return i
 		}
 	}

@@ -30,9 +30,10 @@ type run struct {
 
 // failure is a target's last failure, for the final error message.
 type failure struct {
-	name string
-	err  error
-	open bool // skipped: its breaker was open
+	name  string
+	err   error
+	open  bool // skipped: its breaker was open
+	unfit bool // skipped: it cannot take the request (capable.go)
 }
 
 // route tries the targets in order until one answers or the request
@@ -54,7 +55,7 @@ func (s *run) route() {
 		if s.divert != nil {
 			break
 		}
-		if s.tooLong(t) {
+		if s.tooLong(t) || s.unfit(t) {
 			continue
 		}
 		if t.Group != nil {
@@ -205,13 +206,18 @@ func (s *run) send(c llm.Chunk, err error) bool {
 
 // fail records err as the last failure of the target called name.
 func (s *run) fail(name string, err error, open bool) {
+	s.note(failure{name: name, err: err, open: open})
+}
+
+// note records f as the last failure of its target.
+func (s *run) note(f failure) {
 	for i := range s.fails {
-		if s.fails[i].name == name {
-			s.fails[i] = failure{name, err, open}
+		if s.fails[i].name == f.name {
+			s.fails[i] = f
 			return
 		}
 	}
-	s.fails = append(s.fails, failure{name, err, open})
+	s.fails = append(s.fails, f)
 }
 
 // ctxErr is the error that ends a request whose context is done: the
@@ -234,18 +240,32 @@ func (s *run) ctxErr() error {
 // otherwise that of the most meaningful failure: the primary's when it
 // cannot succeed on retry (an unknown model, refused credentials), else
 // the last target tried. A skipped (circuit-open) target or a cancel the
-// caller did not cause says nothing about the request: Unavailable.
+// caller did not cause says nothing about the request: Unavailable. A
+// target skipped as unfit (capable.go) decides nothing while another was
+// tried: the capable target's failure is the answer, the message still
+// says why the others were skipped; when all were unfit it is a 400.
 func (s *run) allFailed() error {
-	kind := llm.KindOf(s.fails[0].err)
+	tried := make([]failure, 0, len(s.fails))
+	for _, f := range s.fails {
+		if !f.unfit {
+			tried = append(tried, f)
+		}
+	}
+	if len(tried) == 0 {
+		return s.noneFit()
+	}
+	kind := llm.KindOf(tried[0].err)
 	var hint time.Duration
 	errs := make([]error, 0, len(s.fails))
-	for _, f := range s.fails {
+	for _, f := range tried {
 		if f.open || llm.KindOf(f.err) != kind {
 			kind = llm.KindUnavailable
 		}
 		if h := llm.RetryAfter(f.err); h > 0 && (hint == 0 || h < hint) {
 			hint = h
 		}
+	}
+	for _, f := range s.fails {
 		errs = append(errs, f.err)
 	}
 	// A hint is clamped to [0, the request deadline]: no caller is told
@@ -253,7 +273,7 @@ func (s *run) allFailed() error {
 	hint = min(max(hint, 0), s.r.policy.Deadline)
 	e := &llm.Error{Kind: kind, RetryAfter: hint, Message: "all providers failed: " + s.summary(), Err: errors.Join(errs...)}
 	if kind != llm.KindRateLimited && kind != llm.KindEmpty {
-		e.Kind, e.StatusCode = s.meaningful()
+		e.Kind, e.StatusCode = meaningful(tried)
 	}
 	return e
 }
@@ -262,9 +282,9 @@ func (s *run) allFailed() error {
 // primary's non-retryable one, else the last target's. The final error
 // keeps Provider empty (its message names every target); the HTTP layer
 // finds the provider's error in its chain.
-func (s *run) meaningful() (llm.Kind, int) {
-	f := s.fails[len(s.fails)-1]
-	if p := s.fails[0]; !p.open && !llm.Retryable(p.err) {
+func meaningful(fails []failure) (llm.Kind, int) {
+	f := fails[len(fails)-1]
+	if p := fails[0]; !p.open && !llm.Retryable(p.err) {
 		f = p
 	}
 	var e *llm.Error

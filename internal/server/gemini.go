@@ -211,7 +211,11 @@ func (e *gmEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 	if len(parts) == 0 {
 		return nil // usage-only chunks: the final event carries the usage
 	}
-	resp := gmResponse{Candidates: []gmCandidate{{Content: &gmOutContent{Role: "model", Parts: parts}}},
+	idx := 0
+	if c.Candidate > 0 && c.Candidate < llm.MaxCandidates {
+		idx = c.Candidate // candidateCount > 1: each delta names its candidate
+	}
+	resp := gmResponse{Candidates: []gmCandidate{{Content: &gmOutContent{Role: "model", Parts: parts}, Index: idx}},
 		ModelVersion: e.model, ResponseID: e.id}
 	if c.Usage != nil {
 		resp.UsageMetadata = gmUsageOf(*c.Usage)
@@ -223,10 +227,19 @@ func (e *gmEvents) done(sw *sse.Writer, res *gateway.Result, _ string) error {
 	if res.Response.Model != "" {
 		e.model = res.Response.Model
 	}
+	cands := []gmCandidate{{FinishReason: gmFinishReason(finishReason(res.Response))}}
+	for i, o := range res.Response.Others {
+		cands = append(cands, gmCandidate{FinishReason: gmOtherFinish(o), Index: i + 1})
+	}
 	return e.write(sw, gmResponse{
-		Candidates:    []gmCandidate{{FinishReason: gmFinishReason(finishReason(res.Response))}},
+		Candidates:    cands,
 		UsageMetadata: gmUsageOf(res.Response.Usage), ModelVersion: e.model, ResponseID: e.id,
 	})
+}
+
+// gmOtherFinish is the finishReason of candidate 1.. of candidateCount > 1.
+func gmOtherFinish(o llm.Choice) string {
+	return gmFinishReason(finishReason(llm.Response{FinishReason: o.FinishReason, ToolCalls: o.ToolCalls}))
 }
 
 func (e *gmEvents) fail(sw *sse.Writer, err error) error {
@@ -243,7 +256,15 @@ func (e *gmEvents) response(res *gateway.Result) any {
 	if parts := gmParts(res.Response.Thinking, res.Response.Text, res.Response.ToolCalls, e.thoughts); len(parts) > 0 {
 		cand.Content = &gmOutContent{Role: "model", Parts: parts}
 	}
-	return gmResponse{Candidates: []gmCandidate{cand}, UsageMetadata: gmUsageOf(res.Response.Usage),
+	cands := []gmCandidate{cand}
+	for i, o := range res.Response.Others { // candidates 1.. of candidateCount > 1
+		oc := gmCandidate{FinishReason: gmOtherFinish(o), Index: i + 1}
+		if parts := gmParts("", o.Text, o.ToolCalls, false); len(parts) > 0 {
+			oc.Content = &gmOutContent{Role: "model", Parts: parts}
+		}
+		cands = append(cands, oc)
+	}
+	return gmResponse{Candidates: cands, UsageMetadata: gmUsageOf(res.Response.Usage),
 		ModelVersion: res.Response.Model, ResponseID: e.id}
 }
 

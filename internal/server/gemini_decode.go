@@ -207,11 +207,11 @@ func DecodeGemini(body []byte) (*gmDecoded, *gmFail) {
 
 func (g *gmRequest) toLLM() (*gmDecoded, *gmFail) {
 	switch {
-	case len(g.SafetySettings) > 0 && string(g.SafetySettings) != "null":
+	case nonNull(g.SafetySettings):
 		return nil, gmInvalid("safetySettings is not supported by this gateway: its backends apply their own safety policies")
-	case len(g.CachedContent) > 0 && string(g.CachedContent) != "null" && string(g.CachedContent) != `""`:
+	case nonNull(g.CachedContent) && string(g.CachedContent) != `""`:
 		return nil, gmInvalid("cachedContent is not supported by this gateway")
-	case len(g.Labels) > 0 && string(g.Labels) != "null":
+	case nonNull(g.Labels):
 		return nil, gmInvalid("labels are not supported by this gateway")
 	}
 	d := &gmDecoded{req: &llm.Request{MaxTokens: defaultGeminiMaxOutput}}
@@ -260,6 +260,9 @@ func (g *gmRequest) convertConfig(d *gmDecoded) *gmFail {
 		return f
 	}
 	req := d.req
+	if n := c.CandidateCount; n != nil && *n > 1 {
+		req.Candidates = *n // a backend without candidates is skipped by the router
+	}
 	if c.MaxOutputTokens != nil {
 		if *c.MaxOutputTokens < 1 || *c.MaxOutputTokens > maxTokensLimit {
 			return gmInvalid("generationConfig.maxOutputTokens must be between 1 and %d, got %d", maxTokensLimit, *c.MaxOutputTokens)
@@ -280,9 +283,14 @@ func (g *gmRequest) convertConfig(d *gmDecoded) *gmFail {
 		return f
 	}
 	if tc := c.ThinkingConfig; tc != nil {
-		if len(tc.ThinkingLevel) > 0 && string(tc.ThinkingLevel) != "null" {
-			return gmInvalid("generationConfig.thinkingConfig.thinkingLevel is not supported by this gateway: use thinkingBudget")
+		level, f := gmThinkingLevel(tc.ThinkingLevel)
+		if f != nil {
+			return f
 		}
+		if level != "" && tc.ThinkingBudget != nil {
+			return gmInvalid("Unable to submit request because thinking_budget and thinking_level are not supported together.")
+		}
+		req.ThinkingLevel = level
 		if b := tc.ThinkingBudget; b != nil {
 			if *b < -1 || *b > maxTokensLimit {
 				return gmInvalid("generationConfig.thinkingConfig.thinkingBudget must be -1 (dynamic), 0 (off) or up to %d, got %d", maxTokensLimit, *b)
@@ -295,21 +303,20 @@ func (g *gmRequest) convertConfig(d *gmDecoded) *gmFail {
 }
 
 func (c *gmGenConfig) refuseUnsupported() *gmFail {
-	set := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 	switch {
-	case c.CandidateCount != nil && *c.CandidateCount != 1:
-		return gmInvalid("generationConfig.candidateCount=%d is not supported: this gateway returns exactly one candidate", *c.CandidateCount)
-	case set(c.TopK):
+	case c.CandidateCount != nil && (*c.CandidateCount < 1 || *c.CandidateCount > llm.MaxCandidates):
+		return gmInvalid("generationConfig.candidateCount must be between 1 and %d, got %d", llm.MaxCandidates, *c.CandidateCount)
+	case nonNull(c.TopK):
 		return gmInvalid("generationConfig.topK is not supported by this gateway")
 	case c.PresencePenalty != nil && *c.PresencePenalty != 0:
 		return gmInvalid("generationConfig.presencePenalty is not supported by this gateway")
 	case c.FrequencyPenalty != nil && *c.FrequencyPenalty != 0:
 		return gmInvalid("generationConfig.frequencyPenalty is not supported by this gateway")
-	case c.ResponseLogprobs != nil && *c.ResponseLogprobs, set(c.Logprobs):
+	case c.ResponseLogprobs != nil && *c.ResponseLogprobs, nonNull(c.Logprobs):
 		return gmInvalid("generationConfig.responseLogprobs/logprobs are not supported by this gateway")
-	case set(c.SpeechConfig), set(c.ImageConfig), set(c.AudioTimestamp):
+	case nonNull(c.SpeechConfig), nonNull(c.ImageConfig), nonNull(c.AudioTimestamp):
 		return gmInvalid("generationConfig: speech, image and audio output are not supported by this gateway")
-	case set(c.MediaResolution), set(c.EnableEnhancedCivicAnswers), set(c.RoutingConfig):
+	case nonNull(c.MediaResolution), nonNull(c.EnableEnhancedCivicAnswers), nonNull(c.RoutingConfig):
 		return gmInvalid("generationConfig: mediaResolution, enableEnhancedCivicAnswers and routingConfig are not supported by this gateway")
 	}
 	for _, m := range c.ResponseModalities {
@@ -322,8 +329,8 @@ func (c *gmGenConfig) refuseUnsupported() *gmFail {
 
 // convertFormat maps responseMimeType and the response schemas.
 func (c *gmGenConfig) convertFormat(req *llm.Request) *gmFail {
-	hasSchema := len(c.ResponseSchema) > 0 && string(c.ResponseSchema) != "null"
-	hasJSONSchema := len(c.ResponseJSONSchema) > 0 && string(c.ResponseJSONSchema) != "null"
+	hasSchema := nonNull(c.ResponseSchema)
+	hasJSONSchema := nonNull(c.ResponseJSONSchema)
 	switch c.ResponseMIMEType {
 	case "", "text/plain":
 		if hasSchema || hasJSONSchema {
@@ -385,7 +392,7 @@ func (t *gmTool) refuseGoogleTools(i int) *gmFail {
 	}{{"googleSearch", t.GoogleSearch}, {"googleSearchRetrieval", t.GoogleSearchRetrieval}, {"codeExecution", t.CodeExecution},
 		{"urlContext", t.URLContext}, {"retrieval", t.Retrieval}, {"computerUse", t.ComputerUse}, {"fileSearch", t.FileSearch},
 		{"googleMaps", t.GoogleMaps}, {"enterpriseWebSearch", t.EnterpriseWebSearch}} {
-		if len(g.raw) > 0 && string(g.raw) != "null" {
+		if nonNull(g.raw) {
 			return gmInvalid("tools[%d].%s is not supported by this gateway: only functionDeclarations", i, g.name)
 		}
 	}
@@ -393,24 +400,23 @@ func (t *gmTool) refuseGoogleTools(i int) *gmFail {
 }
 
 func (fd *gmFunctionDecl) toLLM(where string) (llm.Tool, *gmFail) {
-	set := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 	switch {
 	case !validToolName(fd.Name):
 		return llm.Tool{}, gmInvalid("%s.name must match ^[a-zA-Z0-9_-]{1,64}$, got %q", where, truncate(fd.Name, 80))
-	case set(fd.Response), set(fd.ResponseJSONSchema), set(fd.Behavior):
+	case nonNull(fd.Response), nonNull(fd.ResponseJSONSchema), nonNull(fd.Behavior):
 		return llm.Tool{}, gmInvalid("%s: response, responseJsonSchema and behavior are not supported by this gateway", where)
-	case set(fd.Parameters) && set(fd.ParametersJSONSchema):
+	case nonNull(fd.Parameters) && nonNull(fd.ParametersJSONSchema):
 		return llm.Tool{}, gmInvalid("%s: set parameters or parametersJsonSchema, not both", where)
 	}
 	t := llm.Tool{Name: fd.Name, Description: fd.Description}
 	switch {
-	case set(fd.Parameters):
+	case nonNull(fd.Parameters):
 		s, err := openAPIToJSONSchema(fd.Parameters)
 		if err != nil {
 			return llm.Tool{}, gmInvalid("%s.parameters: %v", where, err)
 		}
 		t.Parameters = s
-	case set(fd.ParametersJSONSchema):
+	case nonNull(fd.ParametersJSONSchema):
 		if bytes.TrimSpace(fd.ParametersJSONSchema)[0] != '{' {
 			return llm.Tool{}, gmInvalid("%s.parametersJsonSchema must be a JSON Schema object", where)
 		}
@@ -434,7 +440,7 @@ func convertToolConfig(tc *gmToolConfig, declared map[string]bool, req *llm.Requ
 	if tc == nil {
 		return nil
 	}
-	if len(tc.RetrievalConfig) > 0 && string(tc.RetrievalConfig) != "null" {
+	if nonNull(tc.RetrievalConfig) {
 		return gmInvalid("toolConfig.retrievalConfig is not supported by this gateway")
 	}
 	fc := tc.FunctionCallingConfig
@@ -618,8 +624,7 @@ func (cv *contentConverter) user(i int, parts []gmPart) *gmFail {
 }
 
 func (cv *contentConverter) functionResponse(fr *gmFunctionResponse, where string) (llm.Message, *gmFail) {
-	set := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
-	if set(fr.WillContinue) || set(fr.Scheduling) || set(fr.Parts) {
+	if nonNull(fr.WillContinue) || nonNull(fr.Scheduling) || nonNull(fr.Parts) {
 		return llm.Message{}, gmInvalid("%s.functionResponse: willContinue, scheduling and parts are not supported by this gateway", where)
 	}
 	resp := bytes.TrimSpace(fr.Response)
@@ -655,11 +660,10 @@ func indexOf(s []string, v string) int {
 }
 
 func refusePart(p *gmPart, where string) *gmFail {
-	set := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 	switch {
-	case set(p.ExecutableCode), set(p.CodeExecutionResult):
+	case nonNull(p.ExecutableCode), nonNull(p.CodeExecutionResult):
 		return gmInvalid("%s: executableCode and codeExecutionResult parts are not supported by this gateway", where)
-	case set(p.VideoMetadata), set(p.MediaResolution):
+	case nonNull(p.VideoMetadata), nonNull(p.MediaResolution):
 		return gmInvalid("%s: videoMetadata and mediaResolution are not supported by this gateway", where)
 	}
 	return nil

@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/llm-connector/llm-connector/internal/llm"
 )
 
 func FuzzDecodeGemini(f *testing.F) {
@@ -11,7 +13,8 @@ func FuzzDecodeGemini(f *testing.F) {
 		`{"contents":[{"parts":[{"inlineData":{"mimeType":"image/png","data":"aGk="}}]}],"generationConfig":{"maxOutputTokens":5,"temperature":0.1,"stopSequences":["x"]}}`,
 		`{"contents":[{"parts":[{"text":"x"}]}],"tools":[{"functionDeclarations":[{"name":"f","parameters":{"type":"OBJECT","properties":{"a":{"type":"ARRAY","items":{"type":"STRING"}}}}}]}],"toolConfig":{"functionCallingConfig":{"mode":"ANY"}}}`,
 		`{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"responseMimeType":"application/json","responseSchema":{"type":"OBJECT","nullable":true}}}`,
-		`{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"candidateCount":3}}`} {
+		`{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"candidateCount":3}}`,
+		`{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"LOW","thinkingBudget":5}}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -23,7 +26,8 @@ func FuzzDecodeGemini(f *testing.F) {
 			return
 		}
 		r := d.req
-		if len(r.Messages) == 0 || r.MaxTokens < 1 || r.MaxTokens > maxTokensLimit || len(r.Stop) > maxGeminiStops || r.Candidates > 1 {
+		if len(r.Messages) == 0 || r.MaxTokens < 1 || r.MaxTokens > maxTokensLimit || len(r.Stop) > maxGeminiStops ||
+			r.Candidates < 0 || r.Candidates > llm.MaxCandidates || (r.ThinkingLevel != "" && r.ThinkingBudget != nil) {
 			t.Fatalf("accepted %+v", r)
 		}
 		if t0 := r.Temperature; t0 != nil && (*t0 < 0 || *t0 > maxTemperature) {

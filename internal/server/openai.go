@@ -40,6 +40,7 @@ type oaRequest struct {
 	TopLogprobs       *int            `json:"top_logprobs"`
 	LogitBias         json.RawMessage `json:"logit_bias"`
 	ParallelToolCalls *bool           `json:"parallel_tool_calls"`
+	ReasoningEffort   string          `json:"reasoning_effort"`
 	// Provider pins the provider, as on /chat (an extension).
 	Provider string `json:"provider"`
 }
@@ -189,6 +190,9 @@ func (r *oaRequest) toLLM() (*llm.Request, *oaFail) {
 		req.MaxTokens = *f.v
 	}
 	if f := r.ResponseFormat.apply(req); f != nil {
+		return nil, f
+	}
+	if f := applyEffort("reasoning_effort", r.ReasoningEffort, req); f != nil {
 		return nil, f
 	}
 	stop, f := parseStop(r.Stop)

@@ -103,6 +103,9 @@ func decodeResponses(body []byte) (*rsRequest, *llm.Request, *oaFail) {
 		}
 		req.MaxTokens = *v
 	}
+	if f := applyReasoning(r.Reasoning, req); f != nil {
+		return nil, nil, f
+	}
 	if f := r.convertFormat(req); f != nil {
 		return nil, nil, f
 	}
@@ -137,8 +140,6 @@ func (r *rsRequest) refuseUnsupported() *oaFail {
 		return invalidParam("prompt", "prompt templates are not supported by this gateway")
 	case r.Background != nil && *r.Background:
 		return invalidParam("background", "background responses are not supported by this gateway")
-	case nonNull(r.Reasoning):
-		return invalidParam("reasoning", "reasoning options are not supported by this gateway")
 	case len(r.Include) > 0:
 		return invalidParam("include", "include is not supported by this gateway")
 	case r.Truncation != "" && r.Truncation != "disabled":

@@ -25,8 +25,8 @@ func toWire(req *llm.Request, keepAlive json.RawMessage) (*chatRequest, error) {
 	if req.Model == "" {
 		return nil, llm.Errorf(llm.KindInvalid, providerName, "model is required")
 	}
-	if req.Candidates > 1 {
-		return nil, llm.Errorf(llm.KindInvalid, providerName, "n=%d: Ollama answers one candidate per request; send n=1", req.Candidates)
+	if err := candidatesErr(req); err != nil {
+		return nil, err
 	}
 	w := &chatRequest{Model: req.Model, Stream: !req.Collect, KeepAlive: keepAlive}
 	w.Messages = make([]message, 0, len(req.Messages)+1)

@@ -33,18 +33,28 @@ func formatToWire(req *llm.Request) json.RawMessage {
 // model whether its capabilities include "vision" and remembers the
 // answer. A server too old to report capabilities is trusted.
 func (c *Client) checkImages(ctx context.Context, req *llm.Request) error {
-	if !hasImages(req) {
+	if !req.HasImages() {
 		return nil
 	}
-	c.visionMu.Lock()
-	v, known := c.vision[req.Model]
-	c.visionMu.Unlock()
-	if known {
-		return visionErr(req.Model, v)
-	}
-	caps, err := c.capabilities(ctx, req.Model)
+	ok, err := c.sees(ctx, req.Model)
 	if err != nil {
 		return err
+	}
+	return visionErr(req.Model, ok)
+}
+
+// sees reports whether model's /api/show capabilities include "vision",
+// asking once per model.
+func (c *Client) sees(ctx context.Context, model string) (bool, error) {
+	c.visionMu.Lock()
+	v, known := c.vision[model]
+	c.visionMu.Unlock()
+	if known {
+		return v, nil
+	}
+	caps, err := c.capabilities(ctx, model)
+	if err != nil {
+		return false, err
 	}
 	ok := caps == nil || slices.Contains(caps, "vision")
 	c.visionMu.Lock()
@@ -52,10 +62,10 @@ func (c *Client) checkImages(ctx context.Context, req *llm.Request) error {
 		c.vision = map[string]bool{}
 	}
 	if len(c.vision) < maxVisionModels { // a caller may name models: bounded
-		c.vision[req.Model] = ok
+		c.vision[model] = ok
 	}
 	c.visionMu.Unlock()
-	return visionErr(req.Model, ok)
+	return ok, nil
 }
 
 // maxVisionModels bounds the remembered capability answers.
@@ -65,17 +75,8 @@ func visionErr(model string, ok bool) error {
 	if ok {
 		return nil
 	}
-	return llm.Errorf(llm.KindInvalid, providerName,
+	return llm.Unsupported(providerName,
 		"model %q does not accept images (its /api/show capabilities have no \"vision\"): use a vision model or send text only", model)
-}
-
-func hasImages(req *llm.Request) bool {
-	for i := range req.Messages {
-		if len(req.Messages[i].Images) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // capabilities returns the model's /api/show capabilities; nil when the

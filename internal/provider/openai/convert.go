@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 )
@@ -38,6 +39,9 @@ func encodeRequest(req *llm.Request, maxField string) ([]byte, error) {
 	if req.Candidates > 1 {
 		w.N = req.Candidates
 	}
+	// A thinking level is OpenAI's reasoning_effort (minimal … high); a
+	// compatible server that does not know it answers its own error.
+	w.ReasoningEffort = strings.ToLower(req.ThinkingLevel)
 	w.Messages = make([]chatMessage, 0, len(req.Messages)+1)
 	if req.System != "" {
 		w.Messages = append(w.Messages, chatMessage{Role: "system", Content: &req.System})

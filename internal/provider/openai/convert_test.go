@@ -64,6 +64,11 @@ func TestEncodeRequest(t *testing.T) {
 			         {"type":"function","function":{"name":"now"}}],
 			"tool_choice":"required","stream":true,"stream_options":{"include_usage":true}}`,
 	}, {
+		name:     "thinking level as reasoning_effort",
+		req:      llm.Request{Model: "gpt-5-mini", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}, ThinkingLevel: "Low", ThinkingBudget: ptr(0)},
+		maxField: MaxCompletionTokens,
+		want:     `{"model":"gpt-5-mini","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"low","stream":true,"stream_options":{"include_usage":true}}`,
+	}, {
 		name:     "named tool choice",
 		req:      llm.Request{Model: "gpt-4o", Messages: []llm.Message{{Role: llm.RoleUser, Content: "x"}}, Tools: []llm.Tool{weather}, ToolChoice: "get_weather"},
 		maxField: MaxTokens,

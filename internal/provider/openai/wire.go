@@ -15,6 +15,7 @@ type chatRequest struct {
 	Stop                []string        `json:"stop,omitempty"`
 	Seed                *int64          `json:"seed,omitempty"`
 	N                   int             `json:"n,omitempty"`
+	ReasoningEffort     string          `json:"reasoning_effort,omitempty"`
 	User                string          `json:"user,omitempty"`
 	ResponseFormat      *responseFormat `json:"response_format,omitempty"`
 	Tools               []chatTool      `json:"tools,omitempty"`
