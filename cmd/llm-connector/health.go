@@ -157,10 +157,10 @@ func providerHealth(ctx context.Context, cfg *config.Config, name string, backen
 func probeProvider(ctx context.Context, p llm.Provider, model string) error {
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	switch c := p.(type) {
-	case llm.ModelChecker:
+	if c, ok := llm.As[llm.ModelChecker](p); ok {
 		return c.CheckModel(pctx, model)
-	case llm.Pinger:
+	}
+	if c, ok := llm.As[llm.Pinger](p); ok {
 		return c.Ping(pctx)
 	}
 	return nil

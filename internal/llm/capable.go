@@ -26,17 +26,29 @@ type Capable interface {
 // Provider, as the outbound rate limiter has), whether it can take req;
 // nil when none of them implements Capable.
 func Accepts(ctx context.Context, p Provider, req *Request) error {
+	if c, ok := As[Capable](p); ok {
+		return c.Accepts(ctx, req)
+	}
+	return nil
+}
+
+// As returns p, or the first provider it wraps (through Unwrap()
+// Provider), that implements T: the optional interfaces (Capable,
+// TokenCounter, ModelChecker, Pinger, Embedder) stay reachable behind
+// wrappers.
+func As[T any](p Provider) (T, bool) {
 	for range 8 { // wrappers nest a few deep at most
-		if c, ok := p.(Capable); ok {
-			return c.Accepts(ctx, req)
+		if t, ok := p.(T); ok {
+			return t, true
 		}
 		u, ok := p.(interface{ Unwrap() Provider })
 		if !ok {
-			return nil
+			break
 		}
 		p = u.Unwrap()
 	}
-	return nil
+	var zero T
+	return zero, false
 }
 
 // Unsupported is the error of a Capable provider refusing a request.

@@ -92,6 +92,36 @@ func (o *outbound) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.C
 	}
 }
 
+// Embed takes the budget for one embeddings call (1 request and the
+// inputs' estimated tokens), then reconciles it with the usage reported.
+// A wrapped provider without embeddings answers KindNotFound, as the
+// router does for a target that serves none.
+func (o *outbound) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
+	emb, ok := llm.As[llm.Embedder](o.next)
+	if !ok {
+		return nil, &llm.Error{Kind: llm.KindNotFound, Provider: o.cfg.Name,
+			Message: "provider " + o.cfg.Name + " does not serve embeddings"}
+	}
+	key := "outbound:" + o.cfg.Name
+	if o.cfg.PerModel {
+		key += "/" + req.Model
+	}
+	reserved := 0
+	for _, in := range req.Inputs {
+		reserved += len(in)/4 + 1
+	}
+	if err := o.acquire(ctx, key, reserved); err != nil {
+		return nil, err
+	}
+	resp, err := emb.Embed(ctx, req)
+	if err == nil && resp != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+		defer cancel()
+		_ = o.lim.Reconcile(rctx, key, o.cfg.Limits, reserved, resp.Usage.Total()) // best effort
+	}
+	return resp, err
+}
+
 // acquire takes the budget for one call, waiting in Queue mode.
 func (o *outbound) acquire(ctx context.Context, key string, tokens int) error {
 	for {

@@ -22,7 +22,7 @@ func (r *Router) CountTokens(ctx context.Context, req *llm.Request) (llm.TokenCo
 		if !llm.TargetAllowed(ctx, r.routeName(), t.Name) {
 			continue
 		}
-		c, ok := t.P.(llm.TokenCounter)
+		c, ok := llm.As[llm.TokenCounter](t.P)
 		if !ok {
 			if first {
 				return llm.TokenCount{}, llm.ErrNoCounter
