@@ -279,10 +279,16 @@ func TestSliceMedians(t *testing.T) {
 // TestSurfacesPairWithTheirFloor: every surface names a floor that
 // exists, and each service column is compared with that floor.
 func TestSurfacesPairWithTheirFloor(t *testing.T) {
-	for _, mlflowDown := range []bool{false, true} {
-		ts := targetsOf(options{mlflowDown: mlflowDown}, &procs{floor: &proc{}, svc: &proc{}, svcT: &proc{}})
-		if want := len(floors) + 2*len(surfaces); len(ts) != want {
-			t.Fatalf("%d columns, want %d", len(ts), want)
+	defer func(f string) { surfaceFilter = f }(surfaceFilter)
+	for _, tc := range []struct {
+		filter     string
+		mlflowDown bool
+		surfaces   int
+	}{{"", false, 2}, {"", true, 2}, {"all", false, len(surfaces)}, {"/v1/messages", true, 1}} {
+		surfaceFilter = tc.filter
+		ts := targetsOf(options{mlflowDown: tc.mlflowDown}, &procs{floor: &proc{}, svc: &proc{}, svcT: &proc{}})
+		if want := len(floors) + 2*tc.surfaces; len(ts) != want {
+			t.Fatalf("-surfaces %q: %d columns, want %d", tc.filter, len(ts), want)
 		}
 		for i, c := range ts {
 			f := floorOf(ts, i)

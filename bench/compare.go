@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -116,6 +118,7 @@ type surface struct {
 	path        string
 	body, sbody func() []byte
 	floor       string // floorSpec.name
+	extra       bool   // measured only when -surfaces asks for it
 }
 
 var floors = []floorSpec{
@@ -130,6 +133,30 @@ var surfaces = []surface{
 		sbody: func() []byte { return openAIBody("openai/gpt-4o-mini", true, false) }},
 	{path: "/chat", floor: "floor (Gemini)",
 		body: func() []byte { return chatBody(false) }, sbody: func() []byte { return chatBody(true) }},
+	// The other API surfaces, measured with -surfaces all (or by path):
+	// the same OpenAI upstream exchange behind another front.
+	{path: "/v1/messages", floor: "floor (OpenAI)", extra: true,
+		body: func() []byte { return anthropicBody(false) }, sbody: func() []byte { return anthropicBody(true) }},
+	{path: "/v1/responses", floor: "floor (OpenAI)", extra: true,
+		body: func() []byte { return responsesBody(false) }, sbody: func() []byte { return responsesBody(true) }},
+}
+
+// surfaceFilter is -surfaces: "" measures the surfaces that are not
+// extra, "all" every one, else the comma-separated paths.
+var surfaceFilter string
+
+// activeSurfaces are the surfaces -surfaces selects.
+func activeSurfaces() []surface {
+	var out []surface
+	for _, sf := range surfaces {
+		switch {
+		case surfaceFilter == "all",
+			surfaceFilter == "" && !sf.extra,
+			surfaceFilter != "" && slices.Contains(strings.Split(surfaceFilter, ","), sf.path):
+			out = append(out, sf)
+		}
+	}
+	return out
 }
 
 // surfaceOf returns the surface served at path.
@@ -153,7 +180,7 @@ func targetsOf(o options, p *procs) []*target {
 	var ts []*target
 	for _, f := range floors {
 		ts = append(ts, &target{name: f.name, floor: true, proc: p.floor, path: f.path, spath: f.spath, body: f.body(), sbody: f.sbody()})
-		for _, sf := range surfaces {
+		for _, sf := range activeSurfaces() {
 			if sf.floor == f.name {
 				ts = append(ts, sf.target("service", p.svc))
 			}
@@ -164,7 +191,7 @@ func targetsOf(o options, p *procs) []*target {
 		if o.mlflowDown {
 			drain, label = nil, "service+spool (MLflow down)"
 		}
-		for _, sf := range surfaces {
+		for _, sf := range activeSurfaces() {
 			t := sf.target(label, p.svcT)
 			t.drain = drain
 			ts = append(ts, t)

@@ -83,6 +83,7 @@ func main() {
 	flag.BoolVar(&o.mlflowDown, "mlflow-down", false, "the tracking columns point at an MLflow address that refuses connections: records are spooled, none shipped (the request path's share of tracking)")
 	flag.BoolVar(&o.profileStream, "profile-stream", false, "profile mode: load with streaming requests")
 	flag.BoolVar(&o.profileTracking, "profile-tracking", false, "profile mode: also track every interaction to a fake MLflow")
+	flag.StringVar(&surfaceFilter, "surfaces", "", `API surfaces to measure: "" = /v1/chat/completions and /chat, "all" = also /v1/messages and /v1/responses, or comma-separated paths`)
 	svcEnv := flag.String("service-env", "", "extra environment of the service processes, comma-separated NAME=value pairs (e.g. GOGC=100,GOMEMLIMIT=32MiB)")
 	flag.Parse()
 	if *svcEnv != "" {

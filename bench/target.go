@@ -101,6 +101,25 @@ func openAIBody(model string, stream, upstreamShape bool) []byte {
 	return mustJSON(m)
 }
 
+// anthropicBody is /v1/messages asking the OpenAI upstream.
+func anthropicBody(stream bool) []byte {
+	m := map[string]any{"model": "openai/gpt-4o-mini", "max_tokens": 64,
+		"messages": []map[string]string{{"role": "user", "content": prompt}}}
+	if stream {
+		m["stream"] = true
+	}
+	return mustJSON(m)
+}
+
+// responsesBody is /v1/responses asking the OpenAI upstream.
+func responsesBody(stream bool) []byte {
+	m := map[string]any{"model": "openai/gpt-4o-mini", "max_output_tokens": 64, "input": prompt}
+	if stream {
+		m["stream"] = true
+	}
+	return mustJSON(m)
+}
+
 func chatBody(stream bool) []byte {
 	m := map[string]any{"prompt": prompt, "max_tokens": 64}
 	if stream {
