@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/llm-connector/llm-connector/internal/jsonscan"
 )
 
 var jsonStringCases = []string{
@@ -15,8 +17,8 @@ var jsonStringCases = []string{
 func TestFastEncodersMatchJSON(t *testing.T) {
 	for _, s := range jsonStringCases {
 		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
+		if got := jsonscan.AppendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("jsonscan.AppendString(%q) = %s, want %s", s, got, want)
 		}
 		want, _ = json.Marshal(struct {
 			Text string `json:"text"`
@@ -42,8 +44,8 @@ func FuzzAppendJSONString(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+		if got := jsonscan.AppendString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("jsonscan.AppendString(%q) = %s, want %s", s, got, want)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/llm-connector/llm-connector/internal/jsonscan"
 	"github.com/llm-connector/llm-connector/internal/track"
 )
 
@@ -160,7 +161,7 @@ func windowTable(calls []track.Call, maxCell int, secrets []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, c)
+		b = jsonscan.AppendString(b, c)
 	}
 	b = append(b, `],"data":[`...)
 	for i, c := range calls {
@@ -173,7 +174,7 @@ func windowTable(calls []track.Call, maxCell int, secrets []string) []byte {
 }
 
 func appendTableRow(b []byte, c track.Call, maxCell int, secrets []string) []byte {
-	str := func(s string) { b = appendJSONString(append(b, ','), s) }
+	str := func(s string) { b = jsonscan.AppendString(append(b, ','), s) }
 	num := func(v float64, ok bool) {
 		b = append(b, ',')
 		if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -182,7 +183,7 @@ func appendTableRow(b []byte, c track.Call, maxCell int, secrets []string) []byt
 		}
 		b = appendJSONFloat(b, v)
 	}
-	b = appendJSONString(append(b, '['), c.ID)
+	b = jsonscan.AppendString(append(b, '['), c.ID)
 	str(c.Start.UTC().Format(time.RFC3339Nano))
 	str(c.User)
 	str(c.Endpoint)
@@ -220,50 +221,6 @@ func appendJSONFloat(b []byte, f float64) []byte {
 		format = 'e'
 	}
 	return strconv.AppendFloat(b, f, format, -1, 64)
-}
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes
-// U+FFFD, as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // cutCell cuts s to at most n bytes on a rune boundary, marking the cut.
