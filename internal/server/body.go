@@ -53,3 +53,17 @@ func (e *bodyError) an() *anFail {
 	}
 	return anInvalid("the request body is not valid JSON")
 }
+
+// modelFail checks the model (required) and provider names of an
+// OpenAI-shaped body; nil when both are fine.
+func modelFail(model, provider string) *oaFail {
+	switch {
+	case model == "":
+		return invalidParam("model", "you must provide a model parameter")
+	case checkModelName("model", model, maxModelName) != "":
+		return invalidParam("model", "%s", checkModelName("model", model, maxModelName))
+	case checkModelName("provider", provider, maxProviderName) != "":
+		return invalidParam("provider", "%s", checkModelName("provider", provider, maxProviderName))
+	}
+	return nil
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -48,24 +47,13 @@ type embRequest struct {
 
 // decodeEmbeddings parses and validates an embeddings body.
 func decodeEmbeddings(body []byte) (*embRequest, *llm.EmbedRequest, *oaFail) {
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
-		return nil, nil, invalidParam("", "the request body must be a JSON object")
-	}
 	var r embRequest
-	if err := json.Unmarshal(body, &r); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, nil, invalidParam(te.Field, "invalid type for '%s': expected %s", te.Field, jsonType(te.Type))
-		}
-		return nil, nil, invalidParam("", "the request body is not valid JSON")
+	if e := unmarshalObject(body, &r); e != nil {
+		return nil, nil, e.oa()
 	}
 	switch {
-	case r.Model == "":
-		return nil, nil, invalidParam("model", "you must provide a model parameter")
-	case checkModelName("model", r.Model, maxModelName) != "":
-		return nil, nil, invalidParam("model", "%s", checkModelName("model", r.Model, maxModelName))
-	case checkModelName("provider", r.Provider, maxProviderName) != "":
-		return nil, nil, invalidParam("provider", "%s", checkModelName("provider", r.Provider, maxProviderName))
+	case modelFail(r.Model, r.Provider) != nil:
+		return nil, nil, modelFail(r.Model, r.Provider)
 	case r.EncodingFormat != "" && r.EncodingFormat != "float" && r.EncodingFormat != "base64":
 		return nil, nil, invalidParam("encoding_format", "encoding_format must be float or base64")
 	case r.Dimensions != nil && (*r.Dimensions < 1 || *r.Dimensions > maxEmbedDimensions):

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -42,24 +41,13 @@ const defaultLegacyMaxTokens = 16
 
 // decodeLegacy parses and validates a /v1/completions body.
 func decodeLegacy(body []byte) (*lcRequest, *llm.Request, *oaFail) {
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
-		return nil, nil, invalidParam("", "the request body must be a JSON object")
-	}
 	var r lcRequest
-	if err := json.Unmarshal(body, &r); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, nil, invalidParam(te.Field, "invalid type for '%s': expected %s", te.Field, jsonType(te.Type))
-		}
-		return nil, nil, invalidParam("", "the request body is not valid JSON")
+	if e := unmarshalObject(body, &r); e != nil {
+		return nil, nil, e.oa()
 	}
 	switch {
-	case r.Model == "":
-		return nil, nil, invalidParam("model", "you must provide a model parameter")
-	case checkModelName("model", r.Model, maxModelName) != "":
-		return nil, nil, invalidParam("model", "%s", checkModelName("model", r.Model, maxModelName))
-	case checkModelName("provider", r.Provider, maxProviderName) != "":
-		return nil, nil, invalidParam("provider", "%s", checkModelName("provider", r.Provider, maxProviderName))
+	case modelFail(r.Model, r.Provider) != nil:
+		return nil, nil, modelFail(r.Model, r.Provider)
 	case r.N != nil && *r.N != 1, r.BestOf != nil && *r.BestOf != 1:
 		return nil, nil, invalidParam("n", "n and best_of other than 1 are not supported: this gateway returns exactly one choice")
 	case r.Echo:

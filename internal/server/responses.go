@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -81,16 +80,9 @@ type rsItem struct {
 
 // decodeResponses parses and validates a /v1/responses body.
 func decodeResponses(body []byte) (*rsRequest, *llm.Request, *oaFail) {
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
-		return nil, nil, invalidParam("", "the request body must be a JSON object")
-	}
 	var r rsRequest
-	if err := json.Unmarshal(body, &r); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, nil, invalidParam(te.Field, "invalid type for '%s': expected %s", te.Field, jsonType(te.Type))
-		}
-		return nil, nil, invalidParam("", "the request body is not valid JSON")
+	if e := unmarshalObject(body, &r); e != nil {
+		return nil, nil, e.oa()
 	}
 	if f := r.refuseUnsupported(); f != nil {
 		return nil, nil, f
@@ -126,12 +118,8 @@ func nonNull(raw json.RawMessage) bool {
 // refuseUnsupported rejects what the gateway cannot honour.
 func (r *rsRequest) refuseUnsupported() *oaFail {
 	switch {
-	case r.Model == "":
-		return invalidParam("model", "you must provide a model parameter")
-	case checkModelName("model", r.Model, maxModelName) != "":
-		return invalidParam("model", "%s", checkModelName("model", r.Model, maxModelName))
-	case checkModelName("provider", r.Provider, maxProviderName) != "":
-		return invalidParam("provider", "%s", checkModelName("provider", r.Provider, maxProviderName))
+	case modelFail(r.Model, r.Provider) != nil:
+		return modelFail(r.Model, r.Provider)
 	case r.PreviousResponseID != "":
 		return invalidParam("previous_response_id", "previous_response_id is not supported: this gateway does not store responses; send the whole conversation in input")
 	case nonNull(r.Conversation):
