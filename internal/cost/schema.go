@@ -57,52 +57,10 @@ CREATE INDEX usage_daily_user_day ON usage_daily (user_id, day)`,
 	// and 1-hour entries) and the per-team daily rollup. Additive: old
 	// rows read 0; store.Migrate applies it once per database.
 	Version: 2,
-	SQL: `ALTER TABLE usage_events ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_events ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_daily ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_daily ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
-CREATE TABLE usage_team_daily (
-	day TEXT NOT NULL,
-	team TEXT NOT NULL,
-	provider TEXT NOT NULL,
-	model TEXT NOT NULL,
-	requests BIGINT NOT NULL,
-	errors BIGINT NOT NULL,
-	input_tokens BIGINT NOT NULL,
-	output_tokens BIGINT NOT NULL,
-	thinking_tokens BIGINT NOT NULL,
-	cached_input_tokens BIGINT NOT NULL,
-	cache_write_tokens BIGINT NOT NULL,
-	cache_write_1h_tokens BIGINT NOT NULL,
-	cost_usd DOUBLE PRECISION NOT NULL,
-	cost_unknown BIGINT NOT NULL,
-	PRIMARY KEY (day, team, provider, model)
-);
-CREATE INDEX usage_team_daily_team_day ON usage_team_daily (team, day)`,
+	SQL:     ledgerV2Cache(""),
 	// PostgreSQL can also say IF NOT EXISTS: a half-applied step by hand
 	// is harmless.
-	Postgres: `ALTER TABLE usage_events ADD COLUMN IF NOT EXISTS cache_write_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_events ADD COLUMN IF NOT EXISTS cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_daily ADD COLUMN IF NOT EXISTS cache_write_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_daily ADD COLUMN IF NOT EXISTS cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
-CREATE TABLE IF NOT EXISTS usage_team_daily (
-	day TEXT NOT NULL,
-	team TEXT NOT NULL,
-	provider TEXT NOT NULL,
-	model TEXT NOT NULL,
-	requests BIGINT NOT NULL,
-	errors BIGINT NOT NULL,
-	input_tokens BIGINT NOT NULL,
-	output_tokens BIGINT NOT NULL,
-	thinking_tokens BIGINT NOT NULL,
-	cached_input_tokens BIGINT NOT NULL,
-	cache_write_tokens BIGINT NOT NULL,
-	cache_write_1h_tokens BIGINT NOT NULL,
-	cost_usd DOUBLE PRECISION NOT NULL,
-	cost_unknown BIGINT NOT NULL,
-	PRIMARY KEY (day, team, provider, model)
-);
-CREATE INDEX IF NOT EXISTS usage_team_daily_team_day ON usage_team_daily (team, day)`,
+	Postgres: ledgerV2Cache("IF NOT EXISTS "),
 }, {
 	// The dashboard's step: the hourly rollup, the measures both rollups
 	// need for it (fallbacks, cache hits, latency histograms), the
@@ -113,6 +71,33 @@ CREATE INDEX IF NOT EXISTS usage_team_daily_team_day ON usage_team_daily (team, 
 	SQL:      ledgerV2(),
 	Postgres: ledgerV2Postgres(),
 }}
+
+// ledgerV2Cache is migration 2's text; ifNotExists is "" (SQLite) or
+// "IF NOT EXISTS " (PostgreSQL).
+func ledgerV2Cache(ifNotExists string) string {
+	return strings.ReplaceAll(`ALTER TABLE usage_events ADD COLUMN ? cache_write_tokens BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE usage_events ADD COLUMN ? cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE usage_daily ADD COLUMN ? cache_write_tokens BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE usage_daily ADD COLUMN ? cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE ? usage_team_daily (
+	day TEXT NOT NULL,
+	team TEXT NOT NULL,
+	provider TEXT NOT NULL,
+	model TEXT NOT NULL,
+	requests BIGINT NOT NULL,
+	errors BIGINT NOT NULL,
+	input_tokens BIGINT NOT NULL,
+	output_tokens BIGINT NOT NULL,
+	thinking_tokens BIGINT NOT NULL,
+	cached_input_tokens BIGINT NOT NULL,
+	cache_write_tokens BIGINT NOT NULL,
+	cache_write_1h_tokens BIGINT NOT NULL,
+	cost_usd DOUBLE PRECISION NOT NULL,
+	cost_unknown BIGINT NOT NULL,
+	PRIMARY KEY (day, team, provider, model)
+);
+CREATE INDEX ? usage_team_daily_team_day ON usage_team_daily (team, day)`, "? ", ifNotExists)
+}
 
 // ledgerV2 builds migration 3 (the dashboard's; named for the step it
 // was written as). Its text depends on LatencyBucketsMS: the
