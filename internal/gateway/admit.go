@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -19,6 +20,15 @@ type admission struct {
 }
 
 func (a *admission) admit(ctx context.Context) error {
+	err := a.reserve(ctx)
+	if err != nil && a.g.Observer != nil && llm.KindOf(err) == llm.KindRateLimited {
+		a.g.Observer.RateLimited(cmp.Or(a.res.Admission.Which, "budget"))
+	}
+	return err
+}
+
+// reserve takes the request's rate-limit tokens and budget.
+func (a *admission) reserve(ctx context.Context) error {
 	g, in := a.g, a.in
 	if g.Limiter != nil && in.LimitKey != "" {
 		a.reserved = a.estimate()

@@ -16,14 +16,9 @@ import (
 // (it spends no tokens, so it reserves none). A count generates nothing:
 // it is neither billed nor recorded as an interaction.
 func (g *Gateway) CountTokens(ctx context.Context, in *Input) (llm.TokenCount, error) {
-	route, err := g.Routes.Resolve(in.Model, in.Provider)
+	route, err := g.route(ctx, g.Routes, in.Model, in.Provider)
 	if err != nil {
 		return llm.TokenCount{}, err
-	}
-	if g.Authorize != nil {
-		if err := g.Authorize(ctx, route); err != nil {
-			return llm.TokenCount{}, err
-		}
 	}
 	if err := g.admitCount(ctx, in); err != nil {
 		return llm.TokenCount{}, err

@@ -67,15 +67,10 @@ func (g *Gateway) Embed(ctx context.Context, in *EmbedInput) (*EmbedResult, erro
 	if resolver == nil {
 		resolver = g.Routes
 	}
-	route, err := resolver.Resolve(in.Model, in.Provider)
+	route, err := g.route(ctx, resolver, in.Model, in.Provider)
+	res.Route = route
 	if err != nil {
 		return refuse(err)
-	}
-	res.Route = route
-	if g.Authorize != nil {
-		if err := g.Authorize(ctx, route); err != nil {
-			return refuse(err)
-		}
 	}
 	emb, ok := route.P.(llm.Embedder)
 	if !ok {
@@ -83,9 +78,6 @@ func (g *Gateway) Embed(ctx context.Context, in *EmbedInput) (*EmbedResult, erro
 	}
 	adm := admission{g: g, in: cin, res: res, reserved: llm.EstimateEmbedTokens(in.Req.Inputs)}
 	if err := adm.admit(ctx); err != nil {
-		if g.Observer != nil && llm.KindOf(err) == llm.KindRateLimited {
-			g.Observer.RateLimited(cmpOr(res.Admission.Which, "budget"))
-		}
 		return refuse(err)
 	}
 	key := ""
@@ -108,13 +100,6 @@ func (g *Gateway) Embed(ctx context.Context, in *EmbedInput) (*EmbedResult, erro
 		g.embedStore(ctx, key, resp)
 	}
 	return done(nil)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // chatInput is the embeddings request in the shape the shared admission

@@ -187,25 +187,15 @@ type Result struct {
 // its end.
 func (g *Gateway) Chat(ctx context.Context, in *Input) (*Result, iter.Seq2[llm.Chunk, error], error) {
 	res := &Result{Start: time.Now()}
-	route, err := g.Routes.Resolve(in.Model, in.Provider)
+	route, err := g.route(ctx, g.Routes, in.Model, in.Provider)
+	res.Route = route
 	if err != nil {
 		res.Err = err
 		g.record(ctx, in, res)
 		return res, nil, err
 	}
-	res.Route = route
-	if g.Authorize != nil {
-		if err := g.Authorize(ctx, route); err != nil {
-			res.Err = err
-			g.record(ctx, in, res)
-			return res, nil, err
-		}
-	}
 	adm := admission{g: g, in: in, res: res}
 	if err := adm.admit(ctx); err != nil {
-		if g.Observer != nil && llm.KindOf(err) == llm.KindRateLimited {
-			g.Observer.RateLimited(cmp.Or(res.Admission.Which, "budget"))
-		}
 		res.Err = err
 		g.record(ctx, in, res)
 		return res, nil, err
@@ -217,6 +207,22 @@ func (g *Gateway) Chat(ctx context.Context, in *Input) (*Result, iter.Seq2[llm.C
 		return res, nil, err
 	}
 	return res, g.stream(ctx, in, res, &adm), nil
+}
+
+// route resolves the caller's model and provider with r and authorizes
+// the route for the caller in ctx (a key's allow-list). A route refused
+// by Authorize comes back with the error, for the record.
+func (g *Gateway) route(ctx context.Context, r Resolver, model, provider string) (Route, error) {
+	route, err := r.Resolve(model, provider)
+	if err != nil {
+		return Route{}, err
+	}
+	if g.Authorize != nil {
+		if err := g.Authorize(ctx, route); err != nil {
+			return route, err
+		}
+	}
+	return route, nil
 }
 
 // MaxAnswerText bounds the text of one answer. The longest answer a

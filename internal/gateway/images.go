@@ -21,7 +21,7 @@ var defaultImages = images.New(images.Config{})
 // It runs after admission, so that fetching counts against the
 // caller's limits like the call itself.
 func (g *Gateway) prepareImages(ctx context.Context, in *Input) error {
-	if in.Req == nil || !hasImages(in.Req) {
+	if in.Req == nil || !in.Req.HasImages() {
 		return nil
 	}
 	p := g.Images
@@ -29,15 +29,6 @@ func (g *Gateway) prepareImages(ctx context.Context, in *Input) error {
 		p = defaultImages
 	}
 	return p.Prepare(ctx, in.Req)
-}
-
-func hasImages(req *llm.Request) bool {
-	for i := range req.Messages {
-		if len(req.Messages[i].Images) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // imageTokens is what the budget's worst case counts for one image: the

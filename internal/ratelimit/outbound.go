@@ -106,10 +106,7 @@ func (o *outbound) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.Embed
 	if o.cfg.PerModel {
 		key += "/" + req.Model
 	}
-	reserved := 0
-	for _, in := range req.Inputs {
-		reserved += len(in)/4 + 1
-	}
+	reserved := llm.EstimateEmbedTokens(req.Inputs)
 	if err := o.acquire(ctx, key, reserved); err != nil {
 		return nil, err
 	}
