@@ -222,7 +222,7 @@ type results struct {
 	measures []measure
 	targets  []*target
 	s        [][]*samples // [target][measure]
-	rss64    map[*proc]uint64
+	rss64    map[*proc]rssPeak
 	drainErr error
 }
 
@@ -238,7 +238,7 @@ func runCompare(ctx context.Context, o options, e env, bin, tmp string, core int
 		ms = append(ms, measure{name: fmt.Sprintf("open loop %.0f req/s", r), rate: r})
 	}
 	ms = append(ms, measure{name: fmt.Sprintf("streaming, open loop %.0f req/s", o.streamRate), rate: o.streamRate, stream: true})
-	res := &results{measures: ms, targets: ts, rss64: map[*proc]uint64{}}
+	res := &results{measures: ms, targets: ts, rss64: map[*proc]rssPeak{}}
 	res.s = make([][]*samples, len(ts))
 	for i := range ts {
 		res.s[i] = make([]*samples, len(ms))
@@ -299,7 +299,8 @@ func (res *results) runSlice(ctx context.Context, o options, t *target, m measur
 		openLoop(ctx, m.rate, d, o.maxInFlight, t.fire(m.stream), s)
 	}
 	if rs != nil {
-		res.rss64[t.proc] = max(res.rss64[t.proc], rs.end())
+		pk, prev := rs.end(), res.rss64[t.proc]
+		res.rss64[t.proc] = rssPeak{max(prev.total, pk.total), max(prev.anon, pk.anon)}
 	}
 	if t.drain != nil {
 		if err := t.drain(ctx); err != nil && res.drainErr == nil {

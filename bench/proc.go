@@ -200,21 +200,35 @@ func parseStatusKB(r interface{ Read([]byte) (int, error) }, field string) (uint
 	return 0, fmt.Errorf("status: no %s", field)
 }
 
+// anon returns RssAnon in bytes: the resident pages the process
+// allocated itself (heap, stacks, runtime), without the file-backed
+// pages of its executable. Those (RssFile) are clean, shared with the page
+// cache and reclaimable, and how many of them are mapped depends on the
+// kernel's fault-around over a binary that is in the page cache, not on
+// what the process does.
+func (p *proc) anon() (uint64, error) { return p.status("RssAnon:") }
+
+// rssPeak is the largest total and anonymous RSS sampled.
+type rssPeak struct{ total, anon uint64 }
+
 // rssSampler records the largest RSS seen while running.
 type rssSampler struct {
 	stop chan struct{}
-	done chan uint64
+	done chan rssPeak
 }
 
 func sampleRSS(p *proc, every time.Duration) *rssSampler {
-	s := &rssSampler{stop: make(chan struct{}), done: make(chan uint64, 1)}
+	s := &rssSampler{stop: make(chan struct{}), done: make(chan rssPeak, 1)}
 	go func() {
-		var peak uint64
+		var peak rssPeak
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			if v, err := p.rss(); err == nil && v > peak {
-				peak = v
+			if v, err := p.rss(); err == nil {
+				peak.total = max(peak.total, v)
+			}
+			if v, err := p.anon(); err == nil {
+				peak.anon = max(peak.anon, v)
 			}
 			select {
 			case <-s.stop:
@@ -227,7 +241,7 @@ func sampleRSS(p *proc, every time.Duration) *rssSampler {
 	return s
 }
 
-func (s *rssSampler) end() uint64 {
+func (s *rssSampler) end() rssPeak {
 	close(s.stop)
 	return <-s.done
 }

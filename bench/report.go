@@ -182,15 +182,17 @@ func median[T float64 | time.Duration](xs []T) T {
 
 func memoryTable(res *results, ps []*proc) string {
 	var b strings.Builder
-	b.WriteString(row("process", "idle RSS, MiB (after start)", "RSS at 64 connections, MiB (max sampled)", "peak RSS (VmHWM), MiB", "RSS at the end, MiB"))
-	b.WriteString(row(repeat("---", 5)...))
+	b.WriteString(row("process", "idle RSS, MiB (after start)", "RSS at 64 connections, MiB (max sampled)",
+		"of it anonymous (heap, stacks), MiB (max sampled)", "peak RSS (VmHWM), MiB", "RSS at the end, MiB"))
+	b.WriteString(row(repeat("---", 6)...))
 	for _, p := range ps {
 		if p == nil {
 			continue
 		}
 		hwm, _ := p.hwm()
 		end, _ := p.rss()
-		b.WriteString(row(p.name, mib(p.idle), mib(res.rss64[p]), mib(hwm), mib(end)))
+		pk := res.rss64[p]
+		b.WriteString(row(p.name, mib(p.idle), mib(pk.total), mib(pk.anon), mib(hwm), mib(end)))
 	}
 	return b.String()
 }
