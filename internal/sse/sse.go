@@ -155,29 +155,27 @@ func Read(r io.Reader) iter.Seq2[Event, error] {
 	}
 }
 
-// scanLines splits on LF, CRLF or a lone CR.
+// scanLines splits on LF, CRLF or a lone CR. The line break is found
+// with lineBreak's vectorised scans, not byte by byte.
 func scanLines(data []byte, atEOF bool) (int, []byte, error) {
-	for i, b := range data {
-		switch b {
-		case '\n':
-			return i + 1, data[:i], nil
-		case '\r':
-			if i+1 < len(data) {
-				if data[i+1] == '\n' {
-					return i + 2, data[:i], nil
-				}
-				return i + 1, data[:i], nil
-			}
-			if atEOF {
-				return i + 1, data[:i], nil
-			}
-			return 0, nil, nil // need one more byte to tell CR from CRLF
+	i := lineBreak(data)
+	switch {
+	case i < 0:
+		if atEOF && len(data) > 0 {
+			return len(data), data, nil
 		}
+		return 0, nil, nil
+	case data[i] == '\n':
+		return i + 1, data[:i], nil
+	case i+1 < len(data):
+		if data[i+1] == '\n' {
+			return i + 2, data[:i], nil
+		}
+		return i + 1, data[:i], nil
+	case atEOF:
+		return i + 1, data[:i], nil
 	}
-	if atEOF && len(data) > 0 {
-		return len(data), data, nil
-	}
-	return 0, nil, nil
+	return 0, nil, nil // need one more byte to tell CR from CRLF
 }
 
 // Writer writes events to an HTTP response and flushes each one at once,
