@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -12,11 +13,33 @@ import (
 	"github.com/llm-connector/llm-connector/internal/store"
 )
 
-const insertEvent = `INSERT INTO usage_events (request_id, ts, day, user_id, key_id, team, endpoint, provider, model,
+// eventColumns are usage_events' columns in the order insertChunk binds
+// them.
+const eventColumns = `request_id, ts, day, user_id, key_id, team, endpoint, provider, model,
 	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_known, price_version,
-	latency_ms, status, cache_hit, cache_write_tokens, cache_write_1h_tokens, ttft_ms, fallback, attempts, error_message)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (request_id) DO NOTHING`
+	latency_ms, status, cache_hit, cache_write_tokens, cache_write_1h_tokens, ttft_ms, fallback, attempts, error_message`
+
+// nEventColumns is how many arguments one row binds.
+var nEventColumns = strings.Count(eventColumns, ",") + 1
+
+// maxInsertRows is the most rows one INSERT statement carries. A batch is
+// written in statements of 16, 8, 4, 2 and 1 rows (five prepared
+// statements): per row, a statement of 16 costs about half what one row
+// per statement does (database/sql's and the driver's per-call work,
+// and modernc.org/sqlite's goroutine watching the context of each call,
+// were half of the writer's CPU), and one statement stays short enough
+// for the yielder. 16 × 25 placeholders is far below SQLite's (32766)
+// and PostgreSQL's (65535) limits.
+const maxInsertRows = 16
+
+// insertEvents is the INSERT of n rows. It skips replays; RETURNING names
+// the rows inserted, so that only those are folded into the rollups.
+func insertEvents(n int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", nEventColumns), ", ") + ")"
+	return "INSERT INTO usage_events (" + eventColumns + ")\nVALUES " +
+		strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") +
+		"\nON CONFLICT (request_id) DO NOTHING\nRETURNING request_id"
+}
 
 // upsertTeamDaily is the same rollup per day × team × model, for the
 // rows that carry a team.
@@ -84,7 +107,11 @@ func (y *yielder) maybe() {
 
 // ledgerStmts are the writer's statements, prepared once: database/sql
 // keeps them per connection, so a batch does not compile its SQL again.
-type ledgerStmts struct{ insert, daily, hourly, dailyBy, hourlyBy, team *sql.Stmt }
+// insert[k] carries 1<<k rows.
+type ledgerStmts struct {
+	insert                                 []*sql.Stmt
+	daily, hourly, dailyBy, hourlyBy, team *sql.Stmt
+}
 
 // statements prepares the writer's statements on first use (and again
 // after a failure: the database may be down at start). Only the writer
@@ -93,11 +120,16 @@ func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
 	if l.stmts != nil {
 		return l.stmts, nil
 	}
-	ins, err := l.db.PrepareContext(ctx, l.db.Rebind(insertEvent))
-	if err != nil {
-		return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
+	st := &ledgerStmts{}
+	for n := 1; n <= maxInsertRows; n *= 2 {
+		ins, err := l.db.PrepareContext(ctx, l.db.Rebind(insertEvents(n)))
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
+		}
+		st.insert = append(st.insert, ins)
 	}
-	st := &ledgerStmts{insert: ins}
+	var err error
 	for _, p := range []struct {
 		t    rollupTable
 		stmt **sql.Stmt
@@ -123,7 +155,7 @@ func (l *Ledger) closeStatements() {
 }
 
 func (st *ledgerStmts) close() {
-	for _, s := range []*sql.Stmt{st.insert, st.daily, st.hourly, st.dailyBy, st.hourlyBy, st.team} {
+	for _, s := range append(slices.Clone(st.insert), st.daily, st.hourly, st.dailyBy, st.hourlyBy, st.team) {
 		if s != nil {
 			s.Close()
 		}
@@ -131,7 +163,8 @@ func (st *ledgerStmts) close() {
 }
 
 // writeBatch inserts rows and folds the newly inserted ones (not the
-// replays) into the daily and hourly rollups, all in one transaction.
+// replays) into the rollups, all in one transaction. Rows go in
+// statements of 16, 8, 4, 2 and 1 rows (maxInsertRows).
 func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -142,65 +175,187 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	if err != nil {
 		return 0, err
 	}
-	ins := tx.StmtContext(ctx, st.insert)
-	defer ins.Close()
-	daily, hourly, dailyBy, hourlyBy := newRollups(), newRollups(), newRollups(), newRollups()
-	teams := map[teamKey]*UsageRow{}
-	var teamOrder []teamKey
 	y := l.newYielder()
-	for _, r := range rows {
-		y.maybe()
-		start := r.start.UTC()
-		day := start.Format(time.DateOnly)
-		res, err := ins.ExecContext(ctx, r.requestID, start.UnixMilli(), day, r.user, r.keyID, r.team, r.endpoint,
-			r.provider, r.model, r.input, r.output, r.thinking, r.cached, r.costUSD, b2i(r.costKnown),
-			r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit), r.cacheWrite, r.cacheWrite1h,
-			r.ttftMS, b2i(r.fallback), r.attempts, r.errorMessage)
-		if err != nil {
-			return 0, fmt.Errorf("cost: ledger: insert: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			continue // a replay of a request already written
-		}
-		inserted++
-		daily.add(rollupKey{at: day, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
-		hour := hourOf(start.UnixMilli())
-		hourly.add(rollupKey{at: hour, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
-		dailyBy.addDims(day, r)
-		hourlyBy.addDims(hour, r)
-		if r.team != "" {
-			tk := teamKey{day, r.team, r.provider, r.model}
-			td := teams[tk]
-			if td == nil {
-				td = &UsageRow{}
-				teams[tk] = td
-				teamOrder = append(teamOrder, tk)
+	f := newBatchFold()
+	w := chunkWriter{args: make([]any, 0, maxInsertRows*nEventColumns)}
+	ins := make([]*sql.Stmt, len(st.insert)) // the batch's transaction statements, made on first use
+	defer func() {
+		for _, s := range ins {
+			if s != nil {
+				s.Close()
 			}
-			td.add(r)
+		}
+	}()
+	for len(rows) > 0 {
+		y.maybe()
+		k := bits.Len(uint(min(len(rows), maxInsertRows))) - 1 // the largest statement that fits
+		if ins[k] == nil {
+			ins[k] = tx.StmtContext(ctx, st.insert[k])
+		}
+		if err := w.insert(ctx, ins[k], rows[:1<<k], f); err != nil {
+			return 0, err
+		}
+		rows = rows[1<<k:]
+	}
+	if err := f.upsert(ctx, tx, st, y); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("cost: ledger: commit: %w", err)
+	}
+	return f.inserted, nil
+}
+
+// chunkWriter inserts a batch's rows one statement at a time, reusing its
+// buffers across statements.
+type chunkWriter struct {
+	args  []any
+	got   []string // the request ids a statement returned
+	taken [maxInsertRows]bool
+	at    timeKeys // the day argument, formatted once per distinct day
+}
+
+// insert inserts rows with one statement and folds each row it inserted:
+// a request id already present (a replay), or twice in rows, is inserted
+// once, its first row.
+func (w *chunkWriter) insert(ctx context.Context, ins *sql.Stmt, rows []row, f *batchFold) error {
+	args := w.args[:0]
+	for i := range rows {
+		r := &rows[i]
+		ms := r.start.UnixMilli()
+		w.at.set(ms)
+		args = append(args, r.requestID, ms, w.at.dayArg, r.user, r.keyID, r.team, r.endpoint,
+			r.provider, r.model, int64(r.input), int64(r.output), int64(r.thinking), int64(r.cached), r.costUSD,
+			b2i(r.costKnown), r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit), int64(r.cacheWrite),
+			int64(r.cacheWrite1h), r.ttftMS, b2i(r.fallback), int64(r.attempts), r.errorMessage)
+	}
+	w.args = args
+	res, err := ins.QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("cost: ledger: insert: %w", err)
+	}
+	defer res.Close()
+	w.got = w.got[:0]
+	for res.Next() {
+		var id string
+		if err := res.Scan(&id); err != nil {
+			return fmt.Errorf("cost: ledger: insert: %w", err)
+		}
+		w.got = append(w.got, id)
+	}
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("cost: ledger: insert: %w", err)
+	}
+	w.fold(rows, f)
+	return nil
+}
+
+// fold folds the rows whose id the statement returned, each returned id
+// once: the first row that carries it. The ids come back in row order in
+// practice, which the search starts from; any order is right.
+func (w *chunkWriter) fold(rows []row, f *batchFold) {
+	taken := w.taken[:len(w.got)]
+	clear(taken)
+	next := 0 // the first id not taken
+	for i := range rows {
+		for next < len(taken) && taken[next] {
+			next++
+		}
+		for j := next; j < len(taken); j++ {
+			if !taken[j] && w.got[j] == rows[i].requestID {
+				taken[j] = true
+				f.add(&rows[i])
+				break
+			}
 		}
 	}
+}
+
+// timeKeys are the day and hour of a unix-millisecond time as rollup
+// keys and arguments, boxed once per distinct day and hour (the rows of a
+// batch share a few).
+type timeKeys struct {
+	ok              bool
+	dayNum, hour    int64
+	day             string
+	dayArg, hourArg any
+}
+
+func (t *timeKeys) set(ms int64) {
+	if d := floorDiv(ms, 86_400_000); !t.ok || d != t.dayNum {
+		t.dayNum, t.day = d, time.UnixMilli(ms).UTC().Format(time.DateOnly)
+		t.dayArg = t.day
+	}
+	if h := hourOf(ms); !t.ok || h != t.hour {
+		t.hour, t.hourArg = h, h
+	}
+	t.ok = true
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// batchFold collects the rollup groups of a batch's inserted rows.
+type batchFold struct {
+	inserted                         int
+	daily, hourly, dailyBy, hourlyBy *rollups
+	teams                            map[teamKey]*UsageRow
+	teamOrder                        []teamKey
+	at                               timeKeys
+	provider, model, providerModel   string // DimModel's value of the last row
+}
+
+func newBatchFold() *batchFold {
+	return &batchFold{daily: newRollups(), hourly: newRollups(), dailyBy: newRollups(), hourlyBy: newRollups(),
+		teams: map[teamKey]*UsageRow{}}
+}
+
+// add folds one inserted row into every rollup.
+func (f *batchFold) add(r *row) {
+	f.inserted++
+	f.at.set(r.start.UnixMilli())
+	if r.provider != f.provider || r.model != f.model || f.providerModel == "" {
+		f.provider, f.model, f.providerModel = r.provider, r.model, dimValue(DimModel, r)
+	}
+	f.daily.add(rollupKey{at: f.at.dayArg, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
+	f.hourly.add(rollupKey{at: f.at.hourArg, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
+	f.dailyBy.addDims(f.at.dayArg, r, f.providerModel)
+	f.hourlyBy.addDims(f.at.hourArg, r, f.providerModel)
+	if r.team != "" {
+		tk := teamKey{f.at.day, r.team, r.provider, r.model}
+		td := f.teams[tk]
+		if td == nil {
+			td = &UsageRow{}
+			f.teams[tk] = td
+			f.teamOrder = append(f.teamOrder, tk)
+		}
+		td.add(r)
+	}
+}
+
+// upsert adds the batch's groups to the rollup tables.
+func (f *batchFold) upsert(ctx context.Context, tx *sql.Tx, st *ledgerStmts, y *yielder) error {
 	for _, rs := range []struct {
 		stmt   *sql.Stmt
 		groups *rollups
-	}{{st.daily, daily}, {st.hourly, hourly}, {st.dailyBy, dailyBy}, {st.hourlyBy, hourlyBy}} {
+	}{{st.daily, f.daily}, {st.hourly, f.hourly}, {st.dailyBy, f.dailyBy}, {st.hourlyBy, f.hourlyBy}} {
 		y.maybe()
 		up := tx.StmtContext(ctx, rs.stmt)
 		for _, k := range rs.groups.order {
 			y.maybe()
 			if _, err := up.ExecContext(ctx, rs.groups.args(k)...); err != nil {
 				up.Close()
-				return 0, fmt.Errorf("cost: ledger: rollup: %w", err)
+				return fmt.Errorf("cost: ledger: rollup: %w", err)
 			}
 		}
 		up.Close()
 	}
-	if err := upsertTeams(ctx, tx.StmtContext(ctx, st.team), teamOrder, teams); err != nil {
-		return 0, err
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("cost: ledger: commit: %w", err)
-	}
-	return inserted, nil
+	return upsertTeams(ctx, tx.StmtContext(ctx, st.team), f.teamOrder, f.teams)
 }
 
 func upsertTeams(ctx context.Context, st *sql.Stmt, order []teamKey, teams map[teamKey]*UsageRow) error {
@@ -216,7 +371,7 @@ func upsertTeams(ctx context.Context, st *sql.Stmt, order []teamKey, teams map[t
 	return nil
 }
 
-func (d *UsageRow) add(r row) {
+func (d *UsageRow) add(r *row) {
 	d.Requests++
 	if r.status != "ok" {
 		d.Errors++
@@ -233,7 +388,7 @@ func (d *UsageRow) add(r row) {
 	}
 }
 
-func b2i(b bool) int {
+func b2i(b bool) int64 {
 	if b {
 		return 1
 	}

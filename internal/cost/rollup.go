@@ -41,7 +41,7 @@ func newRollup() *rollup {
 	return &rollup{lat: make([]int64, nBuckets), ttft: make([]int64, nBuckets)}
 }
 
-func (u *rollup) add(r row) {
+func (u *rollup) add(r *row) {
 	u.requests++
 	if r.status != "ok" {
 		u.errors++
@@ -125,7 +125,7 @@ var (
 // values come from a row by dimValue.
 var rollupDims = []Dimension{DimUser, DimKey, DimModel, DimProvider, DimTeam}
 
-func dimValue(d Dimension, r row) string {
+func dimValue(d Dimension, r *row) string {
 	switch d {
 	case DimUser:
 		return r.user
@@ -197,7 +197,7 @@ func newRollups() *rollups {
 	return &rollups{m: map[rollupKey]*rollup{}, team: map[rollupKey]string{}}
 }
 
-func (rs *rollups) add(k rollupKey, r row) {
+func (rs *rollups) add(k rollupKey, r *row) {
 	u := rs.m[k]
 	if u == nil {
 		u = newRollup()
@@ -208,10 +208,15 @@ func (rs *rollups) add(k rollupKey, r row) {
 	u.add(r)
 }
 
-// addDims adds r to every per-dimension group of time at.
-func (rs *rollups) addDims(at any, r row) {
+// addDims adds r to every per-dimension group of time at; providerModel
+// is dimValue(DimModel, r), which the caller keeps from row to row.
+func (rs *rollups) addDims(at any, r *row, providerModel string) {
 	for _, d := range rollupDims {
-		rs.add(rollupKey{at: at, dim: d, value: dimValue(d, r)}, r)
+		v := providerModel
+		if d != DimModel {
+			v = dimValue(d, r)
+		}
+		rs.add(rollupKey{at: at, dim: d, value: v}, r)
 	}
 }
 
