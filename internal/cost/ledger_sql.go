@@ -410,11 +410,15 @@ func b2i(b bool) int64 {
 // holds a long lock.
 const pruneBatch = 5000
 
+// pruneQuery deletes up to a number of rows older than a time; the
+// subquery reads usage_events_page_ts_id (ts, request_id) alone.
+const pruneQuery = `DELETE FROM usage_events WHERE request_id IN
+	(SELECT request_id FROM usage_events WHERE ts < ? LIMIT ?)`
+
 // Prune deletes interaction rows that started before cutoff, in batches.
 // Daily rollups are kept.
 func (l *Ledger) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
-	q := l.db.Rebind(`DELETE FROM usage_events WHERE request_id IN
-		(SELECT request_id FROM usage_events WHERE ts < ? LIMIT ?)`)
+	q := l.db.Rebind(pruneQuery)
 	var total int64
 	for {
 		res, err := l.db.ExecContext(ctx, q, cutoff.UnixMilli(), pruneBatch)

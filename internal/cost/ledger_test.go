@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -515,4 +516,70 @@ func TestLedgerBoundsCallerValues(t *testing.T) {
 	if len(model) > MaxField || len(provider) > MaxField || len(user) > MaxField {
 		t.Errorf("stored model %d, provider %d, user %d bytes; the bound is %d", len(model), len(provider), len(user), MaxField)
 	}
+}
+
+// TestLedgerQueriesUseIndexes: with usage_events_ts and
+// usage_events_user_ts dropped (migration 4), retention and the request
+// listing's filters over a time range still search an index that ends in
+// (ts, request_id) on SQLite, never the whole table.
+func TestLedgerQueriesUseIndexes(t *testing.T) {
+	l := newLedger(t, storetest.SQLite(t).Open(t), nil)
+	var left int
+	if err := l.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+		AND name IN ('usage_events_ts', 'usage_events_user_ts')`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d of the redundant indexes left (%v)", left, err)
+	}
+	from, to := day1, day1.Add(time.Hour)
+	listing := func(q RequestQuery) (string, []any) {
+		query, args, err := requestsQuery(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return query, append(args, 51)
+	}
+	for _, tc := range []struct {
+		name, want string
+		q          RequestQuery
+	}{
+		{"prune", "SEARCH usage_events USING COVERING INDEX usage_events_page_ts_id (ts<?)", RequestQuery{}},
+		{"user and time range", "SEARCH usage_events USING INDEX usage_events_page_user_id_ts_id (user_id=? AND ts>? AND ts<?)",
+			RequestQuery{User: "u", From: from, To: to}},
+		{"time range", "SEARCH usage_events USING INDEX usage_events_page_ts_id (ts>? AND ts<?)", RequestQuery{From: from, To: to}},
+		{"key and time range", "SEARCH usage_events USING INDEX usage_events_page_key_id_ts_id (key_id=? AND ts>? AND ts<?)",
+			RequestQuery{KeyID: "k", From: from, To: to}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			query, args := pruneQuery, []any{from.UnixMilli(), pruneBatch}
+			if tc.name != "prune" {
+				query, args = listing(tc.q)
+			}
+			plan := explainPlan(t, l.db, query, args)
+			if !slices.Contains(plan, tc.want) || slices.Contains(plan, "SCAN usage_events") {
+				t.Errorf("plan %q, want %q and no full scan", plan, tc.want)
+			}
+		})
+	}
+}
+
+// explainPlan is SQLite's EXPLAIN QUERY PLAN of query, one detail a line.
+func explainPlan(t *testing.T, db *store.DB, query string, args []any) []string {
+	t.Helper()
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
