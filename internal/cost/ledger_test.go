@@ -75,6 +75,7 @@ func TestLedger(t *testing.T) {
 		{"restart keeps rows", testRestart},
 		{"replay is idempotent", testIdempotent},
 		{"a batch of many statements folds each id once", testManyStatements},
+		{"a batch's rollups equal one row at a time", testBatchMatchesRowByRow},
 		{"crash loses at most the last window", testCrashWindow},
 		{"outage then recovery loses nothing", testOutage},
 		{"usage queries", testUsage},
@@ -187,6 +188,119 @@ func testManyStatements(t *testing.T, b storetest.Backend) {
 	if s := l.Stats(); s.Written != 35 || s.Duplicates != 3 {
 		t.Errorf("stats = %+v, want 35 written, 3 duplicates", s)
 	}
+}
+
+// testBatchMatchesRowByRow: a random batch of 191 rows (statements of
+// 16 × 11, 8, 4, 2 and 1 rows) over three days, several users, keys,
+// models and teams, with ids repeated inside the batch and ids written by
+// an earlier batch, leaves every ledger table as writing its rows one
+// batch each does.
+func testBatchMatchesRowByRow(t *testing.T, b storetest.Backend) {
+	db := b.Open(t)
+	l := newLedger(t, db, nil)
+	ctx := context.Background()
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	calls := randomCalls(rand.New(rand.NewPCG(seed, 17)), 191)
+	calls[20].ID, calls[40].ID = calls[18].ID, calls[5].ID    // in one statement, across two
+	earlier := []track.Call{calls[3], calls[100], calls[190]} // replays of an earlier batch
+	ids := map[string]bool{}
+	for _, c := range calls {
+		ids[c.ID] = true
+	}
+	write := func(oneByOne bool) (map[string][][]any, LedgerStats) {
+		for _, table := range ledgerTables {
+			if _, err := db.ExecContext(ctx, "DELETE FROM "+table); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s0 := l.Stats()
+		record(t, l, earlier...)
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range calls {
+			record(t, l, c)
+			if oneByOne {
+				if err := l.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := l.Stats()
+		s.Written, s.Duplicates = s.Written-s0.Written, s.Duplicates-s0.Duplicates
+		return dumpTables(t, db), s
+	}
+	wantTables, wantStats := write(true)
+	gotTables, gotStats := write(false)
+	if d := cmp.Diff(wantTables, gotTables, cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(1, math.Abs(a)) })); d != "" {
+		t.Errorf("tables after one batch (-one row at a time +batch):\n%s", d)
+	}
+	for _, s := range []LedgerStats{wantStats, gotStats} {
+		if s.Written != int64(len(ids)) || s.Duplicates != int64(len(calls)+len(earlier)-len(ids)) {
+			t.Errorf("stats %+v, want %d written, %d duplicates", s, len(ids), len(calls)+len(earlier)-len(ids))
+		}
+	}
+}
+
+// randomCalls makes n calls over three days; about one in twenty repeats
+// an earlier call's id with other usage (its first row must win).
+func randomCalls(rnd *rand.Rand, n int) []track.Call {
+	pick := func(s ...string) string { return s[rnd.IntN(len(s))] }
+	var out []track.Call
+	for i := range n {
+		id := fmt.Sprintf("rb%03d", i)
+		if i > 10 && rnd.IntN(20) == 0 {
+			id = out[rnd.IntN(len(out))].ID
+		}
+		start := day1.Add(time.Duration(rnd.IntN(3*24*3600)) * time.Second)
+		c := call(id, pick("alice", "bob", "carol"), pick("gpt-4o", "gpt-4o-mini", "mystery-model"), start,
+			llm.Usage{InputTokens: rnd.IntN(5000), OutputTokens: rnd.IntN(900), ThinkingTokens: rnd.IntN(50),
+				CachedInputTokens: rnd.IntN(100), CacheWriteTokens: rnd.IntN(30), CacheWrite1hTokens: rnd.IntN(30)})
+		c.KeyID, c.Team, c.Provider = c.KeyID+pick("", "-2"), pick("", "red", "blue"), pick("openai", "azure")
+		c.Duration, c.TTFT = time.Duration(rnd.IntN(70000))*time.Millisecond, time.Duration(rnd.IntN(3000))*time.Millisecond
+		c.Fallback, c.Cached, c.Attempts = rnd.IntN(5) == 0, rnd.IntN(7) == 0, 1+rnd.IntN(3)
+		if rnd.IntN(8) == 0 {
+			c.Success, c.ErrorKind, c.ErrorMessage = false, pick("timeout", "upstream_error"), "upstream said no"
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// ledgerTables are the ledger's tables, usage_events first.
+var ledgerTables = []string{"usage_events", "usage_daily", "usage_hourly", "usage_daily_by", "usage_hourly_by", "usage_team_daily"}
+
+// dumpTables reads every ledger table whole, in key order.
+func dumpTables(t *testing.T, db *store.DB) map[string][][]any {
+	t.Helper()
+	out := map[string][][]any{}
+	for _, table := range ledgerTables {
+		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY 1, 2, 3, 4, 5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out[table] = append(out[table], vals)
+		}
+		rows.Close()
+		if len(out[table]) == 0 {
+			t.Fatalf("%s is empty", table)
+		}
+	}
+	return out
 }
 
 // testCrashWindow states the crash guarantee: rows written by the last
