@@ -70,8 +70,6 @@ ON CONFLICT (day, team, provider, model) DO UPDATE SET
 	cache_write_tokens = usage_team_daily.cache_write_tokens + excluded.cache_write_tokens,
 	cache_write_1h_tokens = usage_team_daily.cache_write_1h_tokens + excluded.cache_write_1h_tokens`
 
-type teamKey struct{ day, team, provider, model string }
-
 // yieldAfter is the longest the writer runs before it steps aside for
 // yieldPause.
 const (
@@ -292,16 +290,22 @@ type timeKeys struct {
 	dayArg, hourArg any
 }
 
-func (t *timeKeys) set(ms int64) {
-	if d := floorDiv(ms, 86_400_000); !t.ok || d != t.dayNum {
-		t.dayNum, t.day = d, time.UnixMilli(ms).UTC().Format(time.DateOnly)
+func (t *timeKeys) set(ms int64) { t.setDayHour(floorDiv(ms, dayMS), hourOf(ms)) }
+
+// setDayHour sets the keys of a day (days since 1970-01-01 UTC) and an
+// hour (hourOf).
+func (t *timeKeys) setDayHour(day, hour int64) {
+	if !t.ok || day != t.dayNum {
+		t.dayNum, t.day = day, time.UnixMilli(day*dayMS).UTC().Format(time.DateOnly)
 		t.dayArg = t.day
 	}
-	if h := hourOf(ms); !t.ok || h != t.hour {
-		t.hour, t.hourArg = h, h
+	if !t.ok || hour != t.hour {
+		t.hour, t.hourArg = hour, hour
 	}
 	t.ok = true
 }
+
+const dayMS = 86_400_000
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -311,92 +315,29 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// batchFold collects the rollup groups of a batch's inserted rows.
-type batchFold struct {
-	inserted                         int
-	daily, hourly, dailyBy, hourlyBy *rollups
-	teams                            map[teamKey]*UsageRow
-	teamOrder                        []teamKey
-	at                               timeKeys
-	provider, model, providerModel   string // DimModel's value of the last row
-}
-
-func newBatchFold() *batchFold {
-	return &batchFold{daily: newRollups(), hourly: newRollups(), dailyBy: newRollups(), hourlyBy: newRollups(),
-		teams: map[teamKey]*UsageRow{}}
-}
-
-// add folds one inserted row into every rollup.
-func (f *batchFold) add(r *row) {
-	f.inserted++
-	f.at.set(r.start.UnixMilli())
-	if r.provider != f.provider || r.model != f.model || f.providerModel == "" {
-		f.provider, f.model, f.providerModel = r.provider, r.model, dimValue(DimModel, r)
-	}
-	f.daily.add(rollupKey{at: f.at.dayArg, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
-	f.hourly.add(rollupKey{at: f.at.hourArg, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
-	f.dailyBy.addDims(f.at.dayArg, r, f.providerModel)
-	f.hourlyBy.addDims(f.at.hourArg, r, f.providerModel)
-	if r.team != "" {
-		tk := teamKey{f.at.day, r.team, r.provider, r.model}
-		td := f.teams[tk]
-		if td == nil {
-			td = &UsageRow{}
-			f.teams[tk] = td
-			f.teamOrder = append(f.teamOrder, tk)
-		}
-		td.add(r)
-	}
-}
-
 // upsert adds the batch's groups to the rollup tables.
 func (f *batchFold) upsert(ctx context.Context, tx *sql.Tx, st *ledgerStmts, y *yielder) error {
+	b := f.rollups()
 	for _, rs := range []struct {
+		name   string
 		stmt   *sql.Stmt
 		groups *rollups
-	}{{st.daily, f.daily}, {st.hourly, f.hourly}, {st.dailyBy, f.dailyBy}, {st.hourlyBy, f.hourlyBy}} {
+		args   func(rollupKey) []any
+	}{{"daily", st.daily, b.daily, b.daily.args}, {"hourly", st.hourly, b.hourly, b.hourly.args},
+		{"daily by dimension", st.dailyBy, b.dailyBy, b.dailyBy.args},
+		{"hourly by dimension", st.hourlyBy, b.hourlyBy, b.hourlyBy.args}, {"team", st.team, b.team, b.team.teamArgs}} {
 		y.maybe()
 		up := tx.StmtContext(ctx, rs.stmt)
 		for _, k := range rs.groups.order {
 			y.maybe()
-			if _, err := up.ExecContext(ctx, rs.groups.args(k)...); err != nil {
+			if _, err := up.ExecContext(ctx, rs.args(k)...); err != nil {
 				up.Close()
-				return fmt.Errorf("cost: ledger: rollup: %w", err)
+				return fmt.Errorf("cost: ledger: rollup %s: %w", rs.name, err)
 			}
 		}
 		up.Close()
 	}
-	return upsertTeams(ctx, tx.StmtContext(ctx, st.team), f.teamOrder, f.teams)
-}
-
-func upsertTeams(ctx context.Context, st *sql.Stmt, order []teamKey, teams map[teamKey]*UsageRow) error {
-	defer st.Close()
-	for _, k := range order {
-		d := teams[k]
-		if _, err := st.ExecContext(ctx, k.day, k.team, k.provider, k.model, d.Requests, d.Errors,
-			d.InputTokens, d.OutputTokens, d.ThinkingTokens, d.CachedInputTokens, d.CostUSD, d.CostUnknown,
-			d.CacheWriteTokens, d.CacheWrite1hTokens); err != nil {
-			return fmt.Errorf("cost: ledger: team rollup: %w", err)
-		}
-	}
 	return nil
-}
-
-func (d *UsageRow) add(r *row) {
-	d.Requests++
-	if r.status != "ok" {
-		d.Errors++
-	}
-	d.InputTokens += int64(r.input)
-	d.OutputTokens += int64(r.output)
-	d.ThinkingTokens += int64(r.thinking)
-	d.CachedInputTokens += int64(r.cached)
-	d.CacheWriteTokens += int64(r.cacheWrite)
-	d.CacheWrite1hTokens += int64(r.cacheWrite1h)
-	d.CostUSD += r.costUSD
-	if !r.costKnown {
-		d.CostUnknown++
-	}
 }
 
 func b2i(b bool) int64 {
