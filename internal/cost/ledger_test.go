@@ -517,10 +517,13 @@ func TestLedgerPricesUnpricedCalls(t *testing.T) {
 	}
 }
 
-// benchLedger is a ledger on a fresh SQLite file (closed with the
-// benchmark) and a priced call to record.
-func benchLedger(b *testing.B) (*Ledger, track.Call) {
-	db, err := store.Open(context.Background(), store.Config{DataDir: b.TempDir()})
+// benchLedger is a ledger on a fresh SQLite file (or on cfg's database;
+// closed with the benchmark) and a priced call to record.
+func benchLedger(b *testing.B, cfg ...store.Config) (*Ledger, track.Call) {
+	if len(cfg) == 0 {
+		cfg = append(cfg, store.Config{DataDir: b.TempDir()})
+	}
+	db, err := store.Open(context.Background(), cfg[0])
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -546,34 +549,47 @@ func BenchmarkLedgerRecord(b *testing.B) {
 
 // BenchmarkLedgerWrite is the whole cost of one interaction in the
 // SQLite ledger: Record plus its share of the batched INSERT and rollup,
-// measured by closing (flushing) inside the timed loop's span.
+// measured by closing (flushing) inside the timed loop's span. The
+// postgres sub-benchmarks do the same on DATABASE_TEST_URL's server when
+// it answers; their cpu-ns/op is the gateway's CPU only, not the server's.
 func BenchmarkLedgerWrite(b *testing.B) {
-	ids := map[string]func(i int) string{
+	for _, name := range []string{"time-ordered", "random"} {
+		b.Run("ids="+name, func(b *testing.B) { benchLedgerWrite(b, name) })
+	}
+	b.Run("postgres", func(b *testing.B) {
+		pg, ok := storetest.Postgres(b)
+		if !ok {
+			b.Skip("postgres unreachable")
+		}
+		for _, name := range []string{"time-ordered", "random"} {
+			b.Run("ids="+name, func(b *testing.B) { benchLedgerWrite(b, name, pg.Config) })
+		}
+	})
+}
+
+func benchLedgerWrite(b *testing.B, ids string, cfg ...store.Config) {
+	newID := map[string]func(i int) string{
 		// what the service generates: time-ordered (server.NewRequestID's shape)
 		"time-ordered": func(i int) string { return fmt.Sprintf("%012x%012x", 1_780_000_000_000+i/10, rand.Uint64()>>16) },
 		// fully random IDs, as a caller's X-Request-ID may be
 		"random": func(int) string { return fmt.Sprintf("%016x%08x", rand.Uint64(), rand.Uint32()) },
+	}[ids]
+	l, c := benchLedger(b, cfg...)
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	i := 0
+	for b.Loop() {
+		c.ID = newID(i)
+		i++
+		l.Record(context.Background(), c)
 	}
-	for _, name := range []string{"time-ordered", "random"} {
-		b.Run("ids="+name, func(b *testing.B) {
-			l, c := benchLedger(b)
-			b.ReportAllocs()
-			cpu0 := processCPU()
-			i := 0
-			for b.Loop() {
-				c.ID = ids[name](i)
-				i++
-				l.Record(context.Background(), c)
-			}
-			b.StartTimer() // b.Loop stopped it; the flush is part of the cost
-			if err := l.Close(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			// Wall time includes the writer's pauses (yielder); CPU time is
-			// what the ledger costs the process.
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-		})
+	b.StartTimer() // b.Loop stopped it; the flush is part of the cost
+	if err := l.Close(context.Background()); err != nil {
+		b.Fatal(err)
 	}
+	// Wall time includes the writer's pauses (yielder); CPU time is
+	// what the ledger costs the process.
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // TestYielderStepsAsideOnSQLite: the SQLite writer sleeps whenever it has
