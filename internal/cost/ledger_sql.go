@@ -24,22 +24,23 @@ var nEventColumns = strings.Count(eventColumns, ",") + 1
 
 // maxInsertRows is the most rows one INSERT statement carries. A batch is
 // written in statements of 16, 8, 4, 2 and 1 rows (five prepared
-// statements): per row, a statement of 16 costs about half what one row
-// per statement does (database/sql's and the driver's per-call work,
-// and modernc.org/sqlite's goroutine watching the context of each call,
-// were half of the writer's CPU), and one statement stays short enough
-// for the yielder. 16 × 25 placeholders is far below SQLite's (32766)
-// and PostgreSQL's (65535) limits.
+// statements): database/sql's and the driver's per-call work (binding,
+// driverArgs, and the goroutine modernc.org/sqlite starts per call to
+// watch the context) was half of the writer's CPU with one row per
+// statement. One statement is the longest stretch the yielder cannot
+// split: about 16 × 11 µs of SQLite work on the benchmark machine (8 rows
+// per statement measured the same CPU per row). 16 × 25 placeholders is
+// far below SQLite's (32766) and PostgreSQL's (65535) limits.
 const maxInsertRows = 16
 
 // insertEvents is the INSERT of n rows. It skips replays; RETURNING names
 // the rows inserted, so that only those are folded into the rollups.
 //
 // On SQLite it is INSERT OR IGNORE: a statement of several rows that may
-// abort halfway (a NOT NULL check's default) keeps a statement journal,
-// which spills to a temporary file past 64 KiB, and its pwrite calls were
-// a fifth of the writer's CPU. The writer never binds NULL and
-// usage_events has no other constraint than its key, so OR IGNORE skips
+// abort halfway (a NOT NULL check's default conflict action) keeps a
+// statement journal, which spills to a temporary file past 64 KiB; its
+// pwrite calls were a fifth of the writer's CPU. The writer never binds
+// NULL and usage_events has no constraint but its key, so OR IGNORE skips
 // what ON CONFLICT skips and nothing else.
 func insertEvents(d store.Dialect, n int) string {
 	verb := "INSERT"

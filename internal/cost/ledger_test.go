@@ -691,6 +691,22 @@ func TestLedgerQueriesUseIndexes(t *testing.T) {
 	}
 }
 
+// TestLedgerOrIgnoreSkipsOnlyReplays holds insertEvents' assumption on
+// SQLite: usage_events has no unique index but its key and no CHECK, so
+// INSERT OR IGNORE skips nothing that ON CONFLICT (request_id) does not.
+func TestLedgerOrIgnoreSkipsOnlyReplays(t *testing.T) {
+	l := newLedger(t, storetest.SQLite(t).Open(t), nil)
+	var unique int
+	var ddl string
+	if err := l.db.QueryRow(`SELECT (SELECT COUNT(*) FROM pragma_index_list('usage_events') WHERE "unique"),
+		(SELECT sql FROM sqlite_master WHERE name = 'usage_events')`).Scan(&unique, &ddl); err != nil {
+		t.Fatal(err)
+	}
+	if unique != 1 || strings.Contains(strings.ToUpper(ddl), "CHECK") {
+		t.Errorf("usage_events: %d unique indexes (want the key's only), DDL %s", unique, ddl)
+	}
+}
+
 // explainPlan is SQLite's EXPLAIN QUERY PLAN of query, one detail a line.
 func explainPlan(t *testing.T, db *store.DB, query string, args []any) []string {
 	t.Helper()
