@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -12,11 +13,45 @@ import (
 	"github.com/llm-connector/llm-connector/internal/store"
 )
 
-const insertEvent = `INSERT INTO usage_events (request_id, ts, day, user_id, key_id, team, endpoint, provider, model,
+// eventColumns are usage_events' columns in the order insertChunk binds
+// them.
+const eventColumns = `request_id, ts, day, user_id, key_id, team, endpoint, provider, model,
 	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_known, price_version,
-	latency_ms, status, cache_hit, cache_write_tokens, cache_write_1h_tokens, ttft_ms, fallback, attempts, error_message)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (request_id) DO NOTHING`
+	latency_ms, status, cache_hit, cache_write_tokens, cache_write_1h_tokens, ttft_ms, fallback, attempts, error_message`
+
+// nEventColumns is how many arguments one row binds.
+var nEventColumns = strings.Count(eventColumns, ",") + 1
+
+// maxInsertRows is the most rows one INSERT statement carries. A batch is
+// written in statements of 16, 8, 4, 2 and 1 rows (five prepared
+// statements): database/sql's and the driver's per-call work (binding,
+// driverArgs, and the goroutine modernc.org/sqlite starts per call to
+// watch the context) was half of the writer's CPU with one row per
+// statement. One statement is the longest stretch the yielder cannot
+// split: about 16 × 11 µs of SQLite work on the benchmark machine (8 rows
+// per statement measured the same CPU per row). 16 × 25 placeholders is
+// far below SQLite's (32766) and PostgreSQL's (65535) limits.
+const maxInsertRows = 16
+
+// insertEvents is the INSERT of n rows. It skips replays; RETURNING names
+// the rows inserted, so that only those are folded into the rollups.
+//
+// On SQLite it is INSERT OR IGNORE: a statement of several rows that may
+// abort halfway (a NOT NULL check's default conflict action) keeps a
+// statement journal, which spills to a temporary file past 64 KiB; its
+// pwrite calls were a fifth of the writer's CPU. The writer never binds
+// NULL and usage_events has no constraint but its key, so OR IGNORE skips
+// what ON CONFLICT skips and nothing else.
+func insertEvents(d store.Dialect, n int) string {
+	verb := "INSERT"
+	if d != store.Postgres {
+		verb = "INSERT OR IGNORE"
+	}
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", nEventColumns), ", ") + ")"
+	return verb + " INTO usage_events (" + eventColumns + ")\nVALUES " +
+		strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") +
+		"\nON CONFLICT (request_id) DO NOTHING\nRETURNING request_id"
+}
 
 // upsertTeamDaily is the same rollup per day × team × model, for the
 // rows that carry a team.
@@ -35,8 +70,6 @@ ON CONFLICT (day, team, provider, model) DO UPDATE SET
 	cost_unknown = usage_team_daily.cost_unknown + excluded.cost_unknown,
 	cache_write_tokens = usage_team_daily.cache_write_tokens + excluded.cache_write_tokens,
 	cache_write_1h_tokens = usage_team_daily.cache_write_1h_tokens + excluded.cache_write_1h_tokens`
-
-type teamKey struct{ day, team, provider, model string }
 
 // yieldAfter is the longest the writer runs before it steps aside for
 // yieldPause.
@@ -84,7 +117,11 @@ func (y *yielder) maybe() {
 
 // ledgerStmts are the writer's statements, prepared once: database/sql
 // keeps them per connection, so a batch does not compile its SQL again.
-type ledgerStmts struct{ insert, daily, hourly, dailyBy, hourlyBy, team *sql.Stmt }
+// insert[k] carries 1<<k rows.
+type ledgerStmts struct {
+	insert                                 []*sql.Stmt
+	daily, hourly, dailyBy, hourlyBy, team *sql.Stmt
+}
 
 // statements prepares the writer's statements on first use (and again
 // after a failure: the database may be down at start). Only the writer
@@ -93,11 +130,16 @@ func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
 	if l.stmts != nil {
 		return l.stmts, nil
 	}
-	ins, err := l.db.PrepareContext(ctx, l.db.Rebind(insertEvent))
-	if err != nil {
-		return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
+	st := &ledgerStmts{}
+	for n := 1; n <= maxInsertRows; n *= 2 {
+		ins, err := l.db.PrepareContext(ctx, l.db.Rebind(insertEvents(l.db.Dialect, n)))
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
+		}
+		st.insert = append(st.insert, ins)
 	}
-	st := &ledgerStmts{insert: ins}
+	var err error
 	for _, p := range []struct {
 		t    rollupTable
 		stmt **sql.Stmt
@@ -123,7 +165,7 @@ func (l *Ledger) closeStatements() {
 }
 
 func (st *ledgerStmts) close() {
-	for _, s := range []*sql.Stmt{st.insert, st.daily, st.hourly, st.dailyBy, st.hourlyBy, st.team} {
+	for _, s := range append(slices.Clone(st.insert), st.daily, st.hourly, st.dailyBy, st.hourlyBy, st.team) {
 		if s != nil {
 			s.Close()
 		}
@@ -131,7 +173,8 @@ func (st *ledgerStmts) close() {
 }
 
 // writeBatch inserts rows and folds the newly inserted ones (not the
-// replays) into the daily and hourly rollups, all in one transaction.
+// replays) into the rollups, all in one transaction. Rows go in
+// statements of 16, 8, 4, 2 and 1 rows (maxInsertRows).
 func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -142,98 +185,163 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	if err != nil {
 		return 0, err
 	}
-	ins := tx.StmtContext(ctx, st.insert)
-	defer ins.Close()
-	daily, hourly, dailyBy, hourlyBy := newRollups(), newRollups(), newRollups(), newRollups()
-	teams := map[teamKey]*UsageRow{}
-	var teamOrder []teamKey
 	y := l.newYielder()
-	for _, r := range rows {
-		y.maybe()
-		start := r.start.UTC()
-		day := start.Format(time.DateOnly)
-		res, err := ins.ExecContext(ctx, r.requestID, start.UnixMilli(), day, r.user, r.keyID, r.team, r.endpoint,
-			r.provider, r.model, r.input, r.output, r.thinking, r.cached, r.costUSD, b2i(r.costKnown),
-			r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit), r.cacheWrite, r.cacheWrite1h,
-			r.ttftMS, b2i(r.fallback), r.attempts, r.errorMessage)
-		if err != nil {
-			return 0, fmt.Errorf("cost: ledger: insert: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			continue // a replay of a request already written
-		}
-		inserted++
-		daily.add(rollupKey{at: day, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
-		hour := hourOf(start.UnixMilli())
-		hourly.add(rollupKey{at: hour, user: r.user, keyID: r.keyID, provider: r.provider, model: r.model}, r)
-		dailyBy.addDims(day, r)
-		hourlyBy.addDims(hour, r)
-		if r.team != "" {
-			tk := teamKey{day, r.team, r.provider, r.model}
-			td := teams[tk]
-			if td == nil {
-				td = &UsageRow{}
-				teams[tk] = td
-				teamOrder = append(teamOrder, tk)
-			}
-			td.add(r)
-		}
-	}
-	for _, rs := range []struct {
-		stmt   *sql.Stmt
-		groups *rollups
-	}{{st.daily, daily}, {st.hourly, hourly}, {st.dailyBy, dailyBy}, {st.hourlyBy, hourlyBy}} {
-		y.maybe()
-		up := tx.StmtContext(ctx, rs.stmt)
-		for _, k := range rs.groups.order {
-			y.maybe()
-			if _, err := up.ExecContext(ctx, rs.groups.args(k)...); err != nil {
-				up.Close()
-				return 0, fmt.Errorf("cost: ledger: rollup: %w", err)
+	f := newBatchFold()
+	w := chunkWriter{args: make([]any, 0, maxInsertRows*nEventColumns)}
+	ins := make([]*sql.Stmt, len(st.insert)) // the batch's transaction statements, made on first use
+	defer func() {
+		for _, s := range ins {
+			if s != nil {
+				s.Close()
 			}
 		}
-		up.Close()
+	}()
+	for len(rows) > 0 {
+		y.maybe()
+		k := bits.Len(uint(min(len(rows), maxInsertRows))) - 1 // the largest statement that fits
+		if ins[k] == nil {
+			ins[k] = tx.StmtContext(ctx, st.insert[k])
+		}
+		if err := w.insert(ctx, ins[k], rows[:1<<k], f); err != nil {
+			return 0, err
+		}
+		rows = rows[1<<k:]
 	}
-	if err := upsertTeams(ctx, tx.StmtContext(ctx, st.team), teamOrder, teams); err != nil {
+	if err := f.upsert(ctx, tx, st, y); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("cost: ledger: commit: %w", err)
 	}
-	return inserted, nil
+	return f.inserted, nil
 }
 
-func upsertTeams(ctx context.Context, st *sql.Stmt, order []teamKey, teams map[teamKey]*UsageRow) error {
-	defer st.Close()
-	for _, k := range order {
-		d := teams[k]
-		if _, err := st.ExecContext(ctx, k.day, k.team, k.provider, k.model, d.Requests, d.Errors,
-			d.InputTokens, d.OutputTokens, d.ThinkingTokens, d.CachedInputTokens, d.CostUSD, d.CostUnknown,
-			d.CacheWriteTokens, d.CacheWrite1hTokens); err != nil {
-			return fmt.Errorf("cost: ledger: team rollup: %w", err)
+// chunkWriter inserts a batch's rows one statement at a time, reusing its
+// buffers across statements.
+type chunkWriter struct {
+	args  []any
+	got   []string // the request ids a statement returned
+	taken [maxInsertRows]bool
+	at    timeKeys // the day argument, formatted once per distinct day
+}
+
+// insert inserts rows with one statement and folds each row it inserted:
+// a request id already present (a replay), or twice in rows, is inserted
+// once, its first row.
+func (w *chunkWriter) insert(ctx context.Context, ins *sql.Stmt, rows []row, f *batchFold) error {
+	args := w.args[:0]
+	for i := range rows {
+		r := &rows[i]
+		ms := r.start.UnixMilli()
+		w.at.set(ms)
+		args = append(args, r.requestID, ms, w.at.dayArg, r.user, r.keyID, r.team, r.endpoint,
+			r.provider, r.model, int64(r.input), int64(r.output), int64(r.thinking), int64(r.cached), r.costUSD,
+			b2i(r.costKnown), r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit), int64(r.cacheWrite),
+			int64(r.cacheWrite1h), r.ttftMS, b2i(r.fallback), int64(r.attempts), r.errorMessage)
+	}
+	w.args = args
+	res, err := ins.QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("cost: ledger: insert: %w", err)
+	}
+	defer res.Close()
+	w.got = w.got[:0]
+	for res.Next() {
+		var id string
+		if err := res.Scan(&id); err != nil {
+			return fmt.Errorf("cost: ledger: insert: %w", err)
 		}
+		w.got = append(w.got, id)
+	}
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("cost: ledger: insert: %w", err)
+	}
+	w.fold(rows, f)
+	return nil
+}
+
+// fold folds the rows whose id the statement returned, each returned id
+// once: the first row that carries it. The ids come back in row order in
+// practice, which the search starts from; any order is right.
+func (w *chunkWriter) fold(rows []row, f *batchFold) {
+	taken := w.taken[:len(w.got)]
+	clear(taken)
+	next := 0 // the first id not taken
+	for i := range rows {
+		for next < len(taken) && taken[next] {
+			next++
+		}
+		for j := next; j < len(taken); j++ {
+			if !taken[j] && w.got[j] == rows[i].requestID {
+				taken[j] = true
+				f.add(&rows[i])
+				break
+			}
+		}
+	}
+}
+
+// timeKeys are the day and hour of a unix-millisecond time as rollup
+// keys and arguments, boxed once per distinct day and hour (the rows of a
+// batch share a few).
+type timeKeys struct {
+	ok              bool
+	dayNum, hour    int64
+	day             string
+	dayArg, hourArg any
+}
+
+func (t *timeKeys) set(ms int64) { t.setDayHour(floorDiv(ms, dayMS), hourOf(ms)) }
+
+// setDayHour sets the keys of a day (days since 1970-01-01 UTC) and an
+// hour (hourOf).
+func (t *timeKeys) setDayHour(day, hour int64) {
+	if !t.ok || day != t.dayNum {
+		t.dayNum, t.day = day, time.UnixMilli(day*dayMS).UTC().Format(time.DateOnly)
+		t.dayArg = t.day
+	}
+	if !t.ok || hour != t.hour {
+		t.hour, t.hourArg = hour, hour
+	}
+	t.ok = true
+}
+
+const dayMS = 86_400_000
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// upsert adds the batch's groups to the rollup tables.
+func (f *batchFold) upsert(ctx context.Context, tx *sql.Tx, st *ledgerStmts, y *yielder) error {
+	b := f.rollups()
+	for _, rs := range []struct {
+		name   string
+		stmt   *sql.Stmt
+		groups *rollups
+		args   func(rollupKey) []any
+	}{{"daily", st.daily, b.daily, b.daily.args}, {"hourly", st.hourly, b.hourly, b.hourly.args},
+		{"daily by dimension", st.dailyBy, b.dailyBy, b.dailyBy.args},
+		{"hourly by dimension", st.hourlyBy, b.hourlyBy, b.hourlyBy.args}, {"team", st.team, b.team, b.team.teamArgs}} {
+		y.maybe()
+		up := tx.StmtContext(ctx, rs.stmt)
+		for _, k := range rs.groups.order {
+			y.maybe()
+			if _, err := up.ExecContext(ctx, rs.args(k)...); err != nil {
+				up.Close()
+				return fmt.Errorf("cost: ledger: rollup %s: %w", rs.name, err)
+			}
+		}
+		up.Close()
 	}
 	return nil
 }
 
-func (d *UsageRow) add(r row) {
-	d.Requests++
-	if r.status != "ok" {
-		d.Errors++
-	}
-	d.InputTokens += int64(r.input)
-	d.OutputTokens += int64(r.output)
-	d.ThinkingTokens += int64(r.thinking)
-	d.CachedInputTokens += int64(r.cached)
-	d.CacheWriteTokens += int64(r.cacheWrite)
-	d.CacheWrite1hTokens += int64(r.cacheWrite1h)
-	d.CostUSD += r.costUSD
-	if !r.costKnown {
-		d.CostUnknown++
-	}
-}
-
-func b2i(b bool) int {
+func b2i(b bool) int64 {
 	if b {
 		return 1
 	}
@@ -244,11 +352,15 @@ func b2i(b bool) int {
 // holds a long lock.
 const pruneBatch = 5000
 
+// pruneQuery deletes up to a number of rows older than a time; the
+// subquery reads usage_events_page_ts_id (ts, request_id) alone.
+const pruneQuery = `DELETE FROM usage_events WHERE request_id IN
+	(SELECT request_id FROM usage_events WHERE ts < ? LIMIT ?)`
+
 // Prune deletes interaction rows that started before cutoff, in batches.
 // Daily rollups are kept.
 func (l *Ledger) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
-	q := l.db.Rebind(`DELETE FROM usage_events WHERE request_id IN
-		(SELECT request_id FROM usage_events WHERE ts < ? LIMIT ?)`)
+	q := l.db.Rebind(pruneQuery)
 	var total int64
 	for {
 		res, err := l.db.ExecContext(ctx, q, cutoff.UnixMilli(), pruneBatch)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,6 +75,7 @@ func TestLedger(t *testing.T) {
 		{"restart keeps rows", testRestart},
 		{"replay is idempotent", testIdempotent},
 		{"a batch of many statements folds each id once", testManyStatements},
+		{"a batch's rollups equal one row at a time", testBatchMatchesRowByRow},
 		{"crash loses at most the last window", testCrashWindow},
 		{"outage then recovery loses nothing", testOutage},
 		{"usage queries", testUsage},
@@ -186,6 +188,119 @@ func testManyStatements(t *testing.T, b storetest.Backend) {
 	if s := l.Stats(); s.Written != 35 || s.Duplicates != 3 {
 		t.Errorf("stats = %+v, want 35 written, 3 duplicates", s)
 	}
+}
+
+// testBatchMatchesRowByRow: a random batch of 191 rows (statements of
+// 16 × 11, 8, 4, 2 and 1 rows) over three days, several users, keys,
+// models and teams, with ids repeated inside the batch and ids written by
+// an earlier batch, leaves every ledger table as writing its rows one
+// batch each does.
+func testBatchMatchesRowByRow(t *testing.T, b storetest.Backend) {
+	db := b.Open(t)
+	l := newLedger(t, db, nil)
+	ctx := context.Background()
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	calls := randomCalls(rand.New(rand.NewPCG(seed, 17)), 191)
+	calls[20].ID, calls[40].ID = calls[18].ID, calls[5].ID    // in one statement, across two
+	earlier := []track.Call{calls[3], calls[100], calls[190]} // replays of an earlier batch
+	ids := map[string]bool{}
+	for _, c := range calls {
+		ids[c.ID] = true
+	}
+	write := func(oneByOne bool) (map[string][][]any, LedgerStats) {
+		for _, table := range ledgerTables {
+			if _, err := db.ExecContext(ctx, "DELETE FROM "+table); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s0 := l.Stats()
+		record(t, l, earlier...)
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range calls {
+			record(t, l, c)
+			if oneByOne {
+				if err := l.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := l.Stats()
+		s.Written, s.Duplicates = s.Written-s0.Written, s.Duplicates-s0.Duplicates
+		return dumpTables(t, db), s
+	}
+	wantTables, wantStats := write(true)
+	gotTables, gotStats := write(false)
+	if d := cmp.Diff(wantTables, gotTables, cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(1, math.Abs(a)) })); d != "" {
+		t.Errorf("tables after one batch (-one row at a time +batch):\n%s", d)
+	}
+	for _, s := range []LedgerStats{wantStats, gotStats} {
+		if s.Written != int64(len(ids)) || s.Duplicates != int64(len(calls)+len(earlier)-len(ids)) {
+			t.Errorf("stats %+v, want %d written, %d duplicates", s, len(ids), len(calls)+len(earlier)-len(ids))
+		}
+	}
+}
+
+// randomCalls makes n calls over three days; about one in twenty repeats
+// an earlier call's id with other usage (its first row must win).
+func randomCalls(rnd *rand.Rand, n int) []track.Call {
+	pick := func(s ...string) string { return s[rnd.IntN(len(s))] }
+	var out []track.Call
+	for i := range n {
+		id := fmt.Sprintf("rb%03d", i)
+		if i > 10 && rnd.IntN(20) == 0 {
+			id = out[rnd.IntN(len(out))].ID
+		}
+		start := day1.Add(time.Duration(rnd.IntN(3*24*3600)) * time.Second)
+		c := call(id, pick("alice", "bob", "carol"), pick("gpt-4o", "gpt-4o-mini", "mystery-model"), start,
+			llm.Usage{InputTokens: rnd.IntN(5000), OutputTokens: rnd.IntN(900), ThinkingTokens: rnd.IntN(50),
+				CachedInputTokens: rnd.IntN(100), CacheWriteTokens: rnd.IntN(30), CacheWrite1hTokens: rnd.IntN(30)})
+		c.KeyID, c.Team, c.Provider = c.KeyID+pick("", "-2"), pick("", "red", "blue"), pick("openai", "azure")
+		c.Duration, c.TTFT = time.Duration(rnd.IntN(70000))*time.Millisecond, time.Duration(rnd.IntN(3000))*time.Millisecond
+		c.Fallback, c.Cached, c.Attempts = rnd.IntN(5) == 0, rnd.IntN(7) == 0, 1+rnd.IntN(3)
+		if rnd.IntN(8) == 0 {
+			c.Success, c.ErrorKind, c.ErrorMessage = false, pick("timeout", "upstream_error"), "upstream said no"
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// ledgerTables are the ledger's tables, usage_events first.
+var ledgerTables = []string{"usage_events", "usage_daily", "usage_hourly", "usage_daily_by", "usage_hourly_by", "usage_team_daily"}
+
+// dumpTables reads every ledger table whole, in key order.
+func dumpTables(t *testing.T, db *store.DB) map[string][][]any {
+	t.Helper()
+	out := map[string][][]any{}
+	for _, table := range ledgerTables {
+		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY 1, 2, 3, 4, 5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out[table] = append(out[table], vals)
+		}
+		rows.Close()
+		if len(out[table]) == 0 {
+			t.Fatalf("%s is empty", table)
+		}
+	}
+	return out
 }
 
 // testCrashWindow states the crash guarantee: rows written by the last
@@ -402,10 +517,13 @@ func TestLedgerPricesUnpricedCalls(t *testing.T) {
 	}
 }
 
-// benchLedger is a ledger on a fresh SQLite file (closed with the
-// benchmark) and a priced call to record.
-func benchLedger(b *testing.B) (*Ledger, track.Call) {
-	db, err := store.Open(context.Background(), store.Config{DataDir: b.TempDir()})
+// benchLedger is a ledger on a fresh SQLite file (or on cfg's database;
+// closed with the benchmark) and a priced call to record.
+func benchLedger(b *testing.B, cfg ...store.Config) (*Ledger, track.Call) {
+	if len(cfg) == 0 {
+		cfg = append(cfg, store.Config{DataDir: b.TempDir()})
+	}
+	db, err := store.Open(context.Background(), cfg[0])
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -431,34 +549,47 @@ func BenchmarkLedgerRecord(b *testing.B) {
 
 // BenchmarkLedgerWrite is the whole cost of one interaction in the
 // SQLite ledger: Record plus its share of the batched INSERT and rollup,
-// measured by closing (flushing) inside the timed loop's span.
+// measured by closing (flushing) inside the timed loop's span. The
+// postgres sub-benchmarks do the same on DATABASE_TEST_URL's server when
+// it answers; their cpu-ns/op is the gateway's CPU only, not the server's.
 func BenchmarkLedgerWrite(b *testing.B) {
-	ids := map[string]func(i int) string{
+	for _, name := range []string{"time-ordered", "random"} {
+		b.Run("ids="+name, func(b *testing.B) { benchLedgerWrite(b, name) })
+	}
+	b.Run("postgres", func(b *testing.B) {
+		pg, ok := storetest.Postgres(b)
+		if !ok {
+			b.Skip("postgres unreachable")
+		}
+		for _, name := range []string{"time-ordered", "random"} {
+			b.Run("ids="+name, func(b *testing.B) { benchLedgerWrite(b, name, pg.Config) })
+		}
+	})
+}
+
+func benchLedgerWrite(b *testing.B, ids string, cfg ...store.Config) {
+	newID := map[string]func(i int) string{
 		// what the service generates: time-ordered (server.NewRequestID's shape)
 		"time-ordered": func(i int) string { return fmt.Sprintf("%012x%012x", 1_780_000_000_000+i/10, rand.Uint64()>>16) },
 		// fully random IDs, as a caller's X-Request-ID may be
 		"random": func(int) string { return fmt.Sprintf("%016x%08x", rand.Uint64(), rand.Uint32()) },
+	}[ids]
+	l, c := benchLedger(b, cfg...)
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	i := 0
+	for b.Loop() {
+		c.ID = newID(i)
+		i++
+		l.Record(context.Background(), c)
 	}
-	for _, name := range []string{"time-ordered", "random"} {
-		b.Run("ids="+name, func(b *testing.B) {
-			l, c := benchLedger(b)
-			b.ReportAllocs()
-			cpu0 := processCPU()
-			i := 0
-			for b.Loop() {
-				c.ID = ids[name](i)
-				i++
-				l.Record(context.Background(), c)
-			}
-			b.StartTimer() // b.Loop stopped it; the flush is part of the cost
-			if err := l.Close(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			// Wall time includes the writer's pauses (yielder); CPU time is
-			// what the ledger costs the process.
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-		})
+	b.StartTimer() // b.Loop stopped it; the flush is part of the cost
+	if err := l.Close(context.Background()); err != nil {
+		b.Fatal(err)
 	}
+	// Wall time includes the writer's pauses (yielder); CPU time is
+	// what the ledger costs the process.
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // TestYielderStepsAsideOnSQLite: the SQLite writer sleeps whenever it has
@@ -515,4 +646,86 @@ func TestLedgerBoundsCallerValues(t *testing.T) {
 	if len(model) > MaxField || len(provider) > MaxField || len(user) > MaxField {
 		t.Errorf("stored model %d, provider %d, user %d bytes; the bound is %d", len(model), len(provider), len(user), MaxField)
 	}
+}
+
+// TestLedgerQueriesUseIndexes: with usage_events_ts and
+// usage_events_user_ts dropped (migration 4), retention and the request
+// listing's filters over a time range still search an index that ends in
+// (ts, request_id) on SQLite, never the whole table.
+func TestLedgerQueriesUseIndexes(t *testing.T) {
+	l := newLedger(t, storetest.SQLite(t).Open(t), nil)
+	var left int
+	if err := l.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+		AND name IN ('usage_events_ts', 'usage_events_user_ts')`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d of the redundant indexes left (%v)", left, err)
+	}
+	from, to := day1, day1.Add(time.Hour)
+	listing := func(q RequestQuery) (string, []any) {
+		query, args, err := requestsQuery(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return query, append(args, 51)
+	}
+	for _, tc := range []struct {
+		name, want string
+		q          RequestQuery
+	}{
+		{"prune", "SEARCH usage_events USING COVERING INDEX usage_events_page_ts_id (ts<?)", RequestQuery{}},
+		{"user and time range", "SEARCH usage_events USING INDEX usage_events_page_user_id_ts_id (user_id=? AND ts>? AND ts<?)",
+			RequestQuery{User: "u", From: from, To: to}},
+		{"time range", "SEARCH usage_events USING INDEX usage_events_page_ts_id (ts>? AND ts<?)", RequestQuery{From: from, To: to}},
+		{"key and time range", "SEARCH usage_events USING INDEX usage_events_page_key_id_ts_id (key_id=? AND ts>? AND ts<?)",
+			RequestQuery{KeyID: "k", From: from, To: to}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			query, args := pruneQuery, []any{from.UnixMilli(), pruneBatch}
+			if tc.name != "prune" {
+				query, args = listing(tc.q)
+			}
+			plan := explainPlan(t, l.db, query, args)
+			if !slices.Contains(plan, tc.want) || slices.Contains(plan, "SCAN usage_events") {
+				t.Errorf("plan %q, want %q and no full scan", plan, tc.want)
+			}
+		})
+	}
+}
+
+// TestLedgerOrIgnoreSkipsOnlyReplays holds insertEvents' assumption on
+// SQLite: usage_events has no unique index but its key and no CHECK, so
+// INSERT OR IGNORE skips nothing that ON CONFLICT (request_id) does not.
+func TestLedgerOrIgnoreSkipsOnlyReplays(t *testing.T) {
+	l := newLedger(t, storetest.SQLite(t).Open(t), nil)
+	var unique int
+	var ddl string
+	if err := l.db.QueryRow(`SELECT (SELECT COUNT(*) FROM pragma_index_list('usage_events') WHERE "unique"),
+		(SELECT sql FROM sqlite_master WHERE name = 'usage_events')`).Scan(&unique, &ddl); err != nil {
+		t.Fatal(err)
+	}
+	if unique != 1 || strings.Contains(strings.ToUpper(ddl), "CHECK") {
+		t.Errorf("usage_events: %d unique indexes (want the key's only), DDL %s", unique, ddl)
+	}
+}
+
+// explainPlan is SQLite's EXPLAIN QUERY PLAN of query, one detail a line.
+func explainPlan(t *testing.T, db *store.DB, query string, args []any) []string {
+	t.Helper()
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }

@@ -111,35 +111,10 @@ func (l *Ledger) Requests(ctx context.Context, q RequestQuery) (RequestPage, err
 		limit = 50
 	}
 	limit = min(limit, MaxPage)
-	where, args := []string{"1=1"}, []any{}
-	for _, f := range []struct{ col, v string }{{"user_id", q.User}, {"key_id", q.KeyID}, {"model", q.Model}} {
-		if f.v != "" {
-			where, args = append(where, f.col+" = ?"), append(args, f.v)
-		}
+	query, args, err := requestsQuery(q)
+	if err != nil {
+		return RequestPage{}, err
 	}
-	switch q.Status {
-	case "":
-	case "error":
-		where = append(where, "(status < 'ok' OR status > 'ok')")
-	default:
-		where, args = append(where, "status = ?"), append(args, q.Status)
-	}
-	if !q.From.IsZero() {
-		where, args = append(where, "ts >= ?"), append(args, q.From.UnixMilli())
-	}
-	if !q.To.IsZero() {
-		where, args = append(where, "ts <= ?"), append(args, q.To.UnixMilli())
-	}
-	if q.Cursor != "" {
-		ts, id, err := decodeCursor(q.Cursor)
-		if err != nil {
-			return RequestPage{}, err
-		}
-		// ts <= gives the index its range; the OR breaks ties by id.
-		where, args = append(where, "ts <= ? AND (ts < ? OR request_id < ?)"), append(args, ts, ts, id)
-	}
-	query := "SELECT " + requestColumns + " FROM usage_events WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY ts DESC, request_id DESC LIMIT ?"
 	rows, err := l.db.QueryContext(ctx, l.db.Rebind(query), append(args, limit+1)...)
 	if err != nil {
 		return RequestPage{}, fmt.Errorf("cost: requests: %w", err)
@@ -163,6 +138,40 @@ func (l *Ledger) Requests(ctx context.Context, q RequestQuery) (RequestPage, err
 		page.Next = encodeCursor(t.UnixMilli(), last.ID)
 	}
 	return page, nil
+}
+
+// requestsQuery is the listing's SELECT for q; its last placeholder is
+// the limit, which args leave out.
+func requestsQuery(q RequestQuery) (string, []any, error) {
+	where, args := []string{"1=1"}, []any{}
+	for _, f := range []struct{ col, v string }{{"user_id", q.User}, {"key_id", q.KeyID}, {"model", q.Model}} {
+		if f.v != "" {
+			where, args = append(where, f.col+" = ?"), append(args, f.v)
+		}
+	}
+	switch q.Status {
+	case "":
+	case "error":
+		where = append(where, "(status < 'ok' OR status > 'ok')")
+	default:
+		where, args = append(where, "status = ?"), append(args, q.Status)
+	}
+	if !q.From.IsZero() {
+		where, args = append(where, "ts >= ?"), append(args, q.From.UnixMilli())
+	}
+	if !q.To.IsZero() {
+		where, args = append(where, "ts <= ?"), append(args, q.To.UnixMilli())
+	}
+	if q.Cursor != "" {
+		ts, id, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		// ts <= gives the index its range; the OR breaks ties by id.
+		where, args = append(where, "ts <= ? AND (ts < ? OR request_id < ?)"), append(args, ts, ts, id)
+	}
+	return "SELECT " + requestColumns + " FROM usage_events WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY ts DESC, request_id DESC LIMIT ?", args, nil
 }
 
 // Request returns one ledger row; user, when set, must own it.

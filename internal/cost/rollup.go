@@ -41,7 +41,7 @@ func newRollup() *rollup {
 	return &rollup{lat: make([]int64, nBuckets), ttft: make([]int64, nBuckets)}
 }
 
-func (u *rollup) add(r row) {
+func (u *rollup) add(r *row) {
 	u.requests++
 	if r.status != "ok" {
 		u.errors++
@@ -125,18 +125,19 @@ var (
 // values come from a row by dimValue.
 var rollupDims = []Dimension{DimUser, DimKey, DimModel, DimProvider, DimTeam}
 
-func dimValue(d Dimension, r row) string {
+// dimValue is a group's value of dimension d.
+func dimValue(d Dimension, k fineKey) string {
 	switch d {
 	case DimUser:
-		return r.user
+		return k.user
 	case DimKey:
-		return r.keyID
+		return k.keyID
 	case DimModel:
-		return r.provider + "/" + r.model
+		return k.provider + "/" + k.model
 	case DimProvider:
-		return r.provider
+		return k.provider
 	}
-	return r.team
+	return k.team
 }
 
 // keyColumns are the columns of a rollup's primary key.
@@ -197,22 +198,16 @@ func newRollups() *rollups {
 	return &rollups{m: map[rollupKey]*rollup{}, team: map[rollupKey]string{}}
 }
 
-func (rs *rollups) add(k rollupKey, r row) {
-	u := rs.m[k]
-	if u == nil {
-		u = newRollup()
-		rs.m[k] = u
-		rs.team[k] = r.team
+// merge adds group u (of team) to the group k.
+func (rs *rollups) merge(k rollupKey, u *rollup, team string) {
+	dst := rs.m[k]
+	if dst == nil {
+		dst = newRollup()
+		rs.m[k] = dst
+		rs.team[k] = team
 		rs.order = append(rs.order, k)
 	}
-	u.add(r)
-}
-
-// addDims adds r to every per-dimension group of time at.
-func (rs *rollups) addDims(at any, r row) {
-	for _, d := range rollupDims {
-		rs.add(rollupKey{at: at, dim: d, value: dimValue(d, r)}, r)
-	}
+	dst.merge(u)
 }
 
 // args are one group's upsert arguments.
@@ -221,6 +216,70 @@ func (rs *rollups) args(k rollupKey) []any {
 		return append([]any{string(k.dim), k.at, k.value}, rs.m[k].values()...)
 	}
 	return append([]any{k.at, k.user, k.keyID, k.provider, k.model, rs.team[k]}, rs.m[k].values()...)
+}
+
+// fineKey is a batch's finest group: every rollup group is a union of
+// them, so a row is added to one group and the rollups merge groups.
+type fineKey struct {
+	day, hour                          int64
+	user, keyID, provider, model, team string
+}
+
+// batchFold collects the rollup groups of a batch's inserted rows.
+type batchFold struct {
+	inserted int
+	fine     map[fineKey]*rollup
+	order    []fineKey // first-seen, so the rollups' groups are too
+}
+
+func newBatchFold() *batchFold { return &batchFold{fine: map[fineKey]*rollup{}} }
+
+// add folds one inserted row.
+func (f *batchFold) add(r *row) {
+	f.inserted++
+	ms := r.start.UnixMilli()
+	k := fineKey{floorDiv(ms, dayMS), hourOf(ms), r.user, r.keyID, r.provider, r.model, r.team}
+	u := f.fine[k]
+	if u == nil {
+		u = newRollup()
+		f.fine[k] = u
+		f.order = append(f.order, k)
+	}
+	u.add(r)
+}
+
+// batchRollups are a batch's groups per rollup table; team is the team
+// rollup's (day × team × provider × model, rows with a team only).
+type batchRollups struct{ daily, hourly, dailyBy, hourlyBy, team *rollups }
+
+// rollups merges the fine groups into every rollup's. A group's team
+// is that of its first row, and groups come in the order of their first
+// rows, as adding the rows one by one would give.
+func (f *batchFold) rollups() batchRollups {
+	b := batchRollups{newRollups(), newRollups(), newRollups(), newRollups(), newRollups()}
+	var at timeKeys
+	for _, k := range f.order {
+		u := f.fine[k]
+		at.setDayHour(k.day, k.hour)
+		b.hourly.merge(rollupKey{at: at.hourArg, user: k.user, keyID: k.keyID, provider: k.provider, model: k.model}, u, k.team)
+		b.daily.merge(rollupKey{at: at.dayArg, user: k.user, keyID: k.keyID, provider: k.provider, model: k.model}, u, k.team)
+		for _, d := range rollupDims {
+			v := dimValue(d, k)
+			b.dailyBy.merge(rollupKey{at: at.dayArg, dim: d, value: v}, u, "")
+			b.hourlyBy.merge(rollupKey{at: at.hourArg, dim: d, value: v}, u, "")
+		}
+		if k.team != "" {
+			b.team.merge(rollupKey{at: at.dayArg, provider: k.provider, model: k.model, value: k.team}, u, k.team)
+		}
+	}
+	return b
+}
+
+// teamArgs are one team group's upsertTeamDaily arguments.
+func (rs *rollups) teamArgs(k rollupKey) []any {
+	u := rs.m[k]
+	return []any{k.at, k.value, k.provider, k.model, u.requests, u.errors, u.input, u.output, u.thinking, u.cached,
+		u.costUSD, u.costUnknown, u.cacheWrite, u.cacheWrite1h}
 }
 
 // hourOf returns the start of the UTC hour of a unix-millisecond time.
