@@ -160,6 +160,13 @@ type windowShipper struct {
 	// released; it drops before each Ack, so Backlog - held never
 	// undercounts what the queue still has to hand out.
 	held atomic.Int64
+	// down is set when a window's last attempt failed with a retryable
+	// error (the server is down or refusing) and cleared by an answer
+	// from it (a success or a permanent error). While it is set the run
+	// loop takes no more records: they are on disk already, and reading
+	// and decoding them now would only hold them in memory until the
+	// server is back.
+	down atomic.Bool
 
 	mu    sync.Mutex
 	stats WindowStats
@@ -250,6 +257,9 @@ func (s *windowShipper) run(ctx context.Context) {
 		if int(s.held.Load()) >= s.opt.MaxHeld {
 			in = nil
 			l.closeLargest()
+		}
+		if s.down.Load() {
+			in = nil
 		}
 		var fl <-chan time.Time
 		if s.flushing.Load() {
@@ -495,12 +505,14 @@ func (s *windowShipper) shipLoop(ctx context.Context, w *window) {
 		w.attempts++
 		err := s.ship(ctx, w)
 		if err == nil {
+			s.down.Store(false)
 			break
 		}
 		if ctx.Err() != nil {
 			s.release(w)
 			return
 		}
+		s.down.Store(retryable(err))
 		s.failed(w, err)
 		delay := 50 * time.Millisecond // the shared gate paces retryable failures
 		if !retryable(err) {
