@@ -269,17 +269,25 @@ func (s *Spool) lock() error {
 // Record appends c. It never touches the network and waits for no fsync;
 // see the package comment for what is durable when.
 func (s *Spool) Record(_ context.Context, c track.Call) error {
-	body, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("spool: encode record: %w", err)
+	bp := lineBufs.Get().(*[]byte)
+	defer putLineBuf(bp)
+	buf, ok := appendCall(startLine(*bp), &c)
+	if !ok { // what the fast encoder refuses, json.Marshal refuses too
+		body, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("spool: encode record: %w", err)
+		}
+		buf = append(startLine(buf), body...)
 	}
+	buf = append(buf, '\n')
+	*bp = buf
 	now := s.opt.Now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	need := int64(len(body)) + 48
+	need := int64(len(buf)-headRoom-1) + 48
 	if s.bytes+need > s.opt.MaxBytes {
 		if !s.makeRoomLocked(need) {
 			return track.ErrDropped
@@ -291,7 +299,7 @@ func (s *Spool) Record(_ context.Context, c track.Call) error {
 		}
 	}
 	seq := s.nextSeq
-	line := encodeLine(seq, now, body)
+	line := finishLine(buf, seq, now)
 	seg := s.active
 	if _, err := seg.f.WriteAt(line, seg.size); err != nil {
 		// A short write may leave a torn line: start a fresh segment so
@@ -309,6 +317,15 @@ func (s *Spool) Record(_ context.Context, c track.Call) error {
 	s.stats.Appended++
 	s.markDirtyLocked()
 	return nil
+}
+
+// lineBufs recycles Record's line buffers; big ones are let go.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func putLineBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		lineBufs.Put(bp)
+	}
 }
 
 // makeRoomLocked applies the full policy; false means the record is refused.
