@@ -73,7 +73,9 @@ func TestAppendCallMatchesEncodingJSON(t *testing.T) {
 	tricky := []func(c *track.Call){
 		func(c *track.Call) { *c = track.Call{} },
 		func(c *track.Call) { c.Tries = []track.Attempt{} },
-		func(c *track.Call) { c.Prompt = "héllo ✓ 日本語 😀 \u2028\u2029 <a href=\"x\">&amp;</a> \\ / \x7f" },
+		func(c *track.Call) {
+			c.Prompt = "héllo ✓ 日本語 😀 \u2028\u2029 <a href=\"x\">&amp;</a> \\ / \x7f"
+		},
 		func(c *track.Call) { c.Response = "\x00\x01\x08\x09\x0a\x0c\x0d\x1f\x1e" },
 		func(c *track.Call) { c.System = "bad \xff\xfe utf-8 \xc3 and a cut rune \xe2\x82" },
 		func(c *track.Call) { c.ID = strings.Repeat("x", 70000) },
