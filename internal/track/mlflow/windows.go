@@ -258,7 +258,10 @@ func (s *windowShipper) run(ctx context.Context) {
 			in = nil
 			l.closeLargest()
 		}
-		if s.down.Load() {
+		// Read ahead only while it helps: not while the server is down,
+		// nor while closed windows already wait for every shipping slot
+		// (what is read now could not ship sooner; it would only be held).
+		if s.down.Load() || len(l.waiting) >= s.opt.Concurrency {
 			in = nil
 		}
 		var fl <-chan time.Time
