@@ -43,6 +43,9 @@ func checkAppendCall(t *testing.T, c track.Call) {
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("decoded structs differ\n%+v\n%+v", a, b)
 	}
+	if !checkDecodeCall(t, string(got)) {
+		t.Fatalf("decodeCall refused what appendCall wrote: %s", got)
+	}
 }
 
 func fullCall() track.Call {
@@ -67,7 +70,8 @@ func fullCall() track.Call {
 	}
 }
 
-func TestAppendCallMatchesEncodingJSON(t *testing.T) {
+// trickyCalls are fullCall with one thing changed each.
+func trickyCalls() []track.Call {
 	zero, negZero, tiny, huge := 0.0, math.Copysign(0, -1), 1e-7, 1e21
 	nan, inf := math.NaN(), math.Inf(1)
 	tricky := []func(c *track.Call){
@@ -108,13 +112,19 @@ func TestAppendCallMatchesEncodingJSON(t *testing.T) {
 		func(c *track.Call) { c.Tries[1].Start = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
 		func(c *track.Call) { c.Tries[0].ErrorMessage = "\"quoted\"\n\ttab <script>" },
 	}
+	out := make([]track.Call, len(tricky))
 	for i, mod := range tricky {
-		c := fullCall()
-		mod(&c)
-		if t.Run("", func(t *testing.T) { checkAppendCall(t, c) }) {
-			continue
+		out[i] = fullCall()
+		mod(&out[i])
+	}
+	return out
+}
+
+func TestAppendCallMatchesEncodingJSON(t *testing.T) {
+	for i, c := range trickyCalls() {
+		if !t.Run("", func(t *testing.T) { checkAppendCall(t, c) }) {
+			t.Logf("case %d", i)
 		}
-		t.Logf("case %d", i)
 	}
 }
 
@@ -174,4 +184,59 @@ func TestLineHeaderExtremes(t *testing.T) {
 			t.Fatalf("%q: parsed %d %d %q %v", line, seq, at, body, ok)
 		}
 	}
+}
+
+// checkDecodeCall checks that whatever decodeCall accepts, json.Unmarshal
+// decodes into the same struct.
+func checkDecodeCall(t *testing.T, in string) bool {
+	t.Helper()
+	got, ok := decodeCall(in)
+	if !ok {
+		return false
+	}
+	var want track.Call
+	if err := json.Unmarshal([]byte(in), &want); err != nil {
+		t.Fatalf("decodeCall accepted what json.Unmarshal refuses (%v): %q", err, in)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decodeCall differs from json.Unmarshal on %q\ngot  %+v\nwant %+v", in, got, want)
+	}
+	return true
+}
+
+func TestDecodeCallMatchesEncodingJSON(t *testing.T) {
+	for i, c := range trickyCalls() {
+		b, err := json.Marshal(c)
+		if err != nil {
+			continue // NaN, bad times: never written
+		}
+		if !checkDecodeCall(t, string(b)) {
+			t.Errorf("case %d: the fast path refused what json.Marshal wrote: %s", i, b)
+		}
+	}
+	// What it leaves to json.Unmarshal (which still decodes them).
+	for _, in := range []string{
+		`{"id":"a","endpoint":"/chat","prompt":"","response":"","usage":{"input_tokens":0,"output_tokens":0,"total_tokens":0},"cost_usd":0,"cost_known":false,"start":"0001-01-01T00:00:00Z","duration_ns":0,"attempts":0,"success":false,"future_field":1}`,
+		`{"endpoint":"/chat","id":"a","prompt":"","response":"","usage":{"input_tokens":0,"output_tokens":0,"total_tokens":0},"cost_usd":0,"cost_known":false,"start":"0001-01-01T00:00:00Z","duration_ns":0,"attempts":0,"success":false}`,
+		`{"id":"\ud83d\ude00","endpoint":"/chat","prompt":"","response":"","usage":{"input_tokens":0,"output_tokens":0,"total_tokens":0},"cost_usd":0,"cost_known":false,"start":"0001-01-01T00:00:00Z","duration_ns":0,"attempts":0,"success":false}`,
+		`{"id": "a","endpoint":"/chat","prompt":"","response":"","usage":{"input_tokens":0,"output_tokens":0,"total_tokens":0},"cost_usd":0,"cost_known":false,"start":"0001-01-01T00:00:00Z","duration_ns":0,"attempts":0,"success":false}`,
+		"{\"id\":\"\xff\",\"endpoint\":\"/chat\",\"prompt\":\"\",\"response\":\"\",\"usage\":{\"input_tokens\":0,\"output_tokens\":0,\"total_tokens\":0},\"cost_usd\":0,\"cost_known\":false,\"start\":\"0001-01-01T00:00:00Z\",\"duration_ns\":0,\"attempts\":0,\"success\":false}",
+	} {
+		if _, ok := decodeCall(in); ok {
+			t.Errorf("fast path took %s", in)
+		}
+		var c track.Call
+		if err := json.Unmarshal([]byte(in), &c); err != nil || c.ID == "" {
+			t.Errorf("json.Unmarshal: %v %+v", err, c)
+		}
+	}
+}
+
+func FuzzDecodeCall(f *testing.F) {
+	for _, c := range trickyCalls() {
+		if b, err := json.Marshal(c); err == nil {
+			f.Add(string(b))
+		}
+	}
+	f.Fuzz(func(t *testing.T, in string) { checkDecodeCall(t, in) })
 }

@@ -90,13 +90,19 @@ func parseLine(line []byte) (seq uint64, at int64, body []byte, ok bool) {
 }
 
 func readCall(f *os.File, off, n int64) (track.Call, error) {
-	buf := make([]byte, n)
+	bp := lineBufs.Get().(*[]byte)
+	defer putLineBuf(bp)
+	buf := append((*bp)[:0], make([]byte, n)...)
+	*bp = buf
 	if _, err := f.ReadAt(buf, off); err != nil {
 		return track.Call{}, fmt.Errorf("read: %w", err)
 	}
 	_, _, body, ok := parseLine(bytes.TrimSuffix(buf, []byte{'\n'}))
 	if !ok {
 		return track.Call{}, errors.New("checksum mismatch")
+	}
+	if c, ok := decodeCall(string(body)); ok {
+		return c, nil
 	}
 	var c track.Call
 	if err := json.Unmarshal(body, &c); err != nil {
