@@ -53,7 +53,7 @@ type WindowOptions struct {
 	BehindWindows int           // behind (core set) when more than this many windows wait; default 2
 	FarBehind     int           // far behind (no step metrics, table and summary only) past this many; default 8
 	MaxCell       int           // bytes of prompt and of response per table row; default 4096
-	MaxHeld       int           // records held in memory (open and waiting windows); default 10 × Size
+	MaxHeld       int           // records held in memory (open and waiting windows); default 10 × Size. Reading also pauses while MLflow is down or closed windows wait for every shipping slot
 	MaxRoutes     int           // open windows at once; records of further routes share "<endpoint>:other"; default 64
 	SourceName    string        // mlflow.source.name; default "llm-connector"
 	SweepEvery    time.Duration // orphan sweep period; default 5 min; negative disables
