@@ -101,7 +101,7 @@ var attemptFields = []field[track.Attempt]{
 
 var callFields []field[track.Call]
 
-func init() { // in init: the tries field refers to the table's own package-level neighbours
+func init() { // in a function for the short alias C
 	type C = track.Call
 	callFields = []field[C]{
 		str("\"id\":", false, func(c *C) *string { return &c.ID }),
