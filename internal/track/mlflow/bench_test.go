@@ -3,6 +3,7 @@ package mlflow
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,4 +105,53 @@ func fill(b *testing.B, record func(context.Context, track.Call) error) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRecordDown is Tracker.Record in the service's default mode
+// (auto: windows channel, runs and traces as admitted) with MLflow
+// refusing connections for the whole run. Besides ns/op (the request
+// path) it reports cpu-ns/op: the process's CPU time (user + system, every
+// goroutine: shippers reading the spool back, the flusher's fsyncs, GC)
+// per record, which is what the outage costs the service, and how many
+// records the window shipper holds decoded in memory at the end.
+func BenchmarkRecordDown(b *testing.B) {
+	f := startFake(b, fakemlflow.Options{})
+	f.Down()
+	cfg := testConfig(b, f)
+	cfg.Mode = ModeAuto
+	cfg.SpoolMaxBytes = 4 << 30
+	cfg.MaxBackoff = time.Second
+	tr, err := Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		tr.Close(ctx)
+	}()
+	calls := make([]track.Call, 1024)
+	for i := range calls {
+		calls[i] = sampleCall(i)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	i := 0
+	for b.Loop() {
+		if err := tr.Record(ctx, calls[i%len(calls)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(tr.windowShip.Stats().Held), "held") // read back and decoded, in memory
+}
+
+// processCPU is the process's user + system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -53,7 +53,7 @@ type WindowOptions struct {
 	BehindWindows int           // behind (core set) when more than this many windows wait; default 2
 	FarBehind     int           // far behind (no step metrics, table and summary only) past this many; default 8
 	MaxCell       int           // bytes of prompt and of response per table row; default 4096
-	MaxHeld       int           // records held in memory (open and waiting windows); default 10 × Size
+	MaxHeld       int           // records held in memory (open and waiting windows); default 10 × Size. Reading also pauses while MLflow is down or closed windows wait for every shipping slot
 	MaxRoutes     int           // open windows at once; records of further routes share "<endpoint>:other"; default 64
 	SourceName    string        // mlflow.source.name; default "llm-connector"
 	SweepEvery    time.Duration // orphan sweep period; default 5 min; negative disables
@@ -160,6 +160,13 @@ type windowShipper struct {
 	// released; it drops before each Ack, so Backlog - held never
 	// undercounts what the queue still has to hand out.
 	held atomic.Int64
+	// down is set when a window's last attempt failed with a retryable
+	// error (the server is down or refusing) and cleared by an answer
+	// from it (a success or a permanent error). While it is set the run
+	// loop takes no more records: they are on disk already, and reading
+	// and decoding them now would only hold them in memory until the
+	// server is back.
+	down atomic.Bool
 
 	mu    sync.Mutex
 	stats WindowStats
@@ -250,6 +257,12 @@ func (s *windowShipper) run(ctx context.Context) {
 		if int(s.held.Load()) >= s.opt.MaxHeld {
 			in = nil
 			l.closeLargest()
+		}
+		// Read ahead only while it helps: not while the server is down,
+		// nor while closed windows already wait for every shipping slot
+		// (what is read now could not ship sooner; it would only be held).
+		if s.down.Load() || len(l.waiting) >= s.opt.Concurrency {
+			in = nil
 		}
 		var fl <-chan time.Time
 		if s.flushing.Load() {
@@ -495,12 +508,14 @@ func (s *windowShipper) shipLoop(ctx context.Context, w *window) {
 		w.attempts++
 		err := s.ship(ctx, w)
 		if err == nil {
+			s.down.Store(false)
 			break
 		}
 		if ctx.Err() != nil {
 			s.release(w)
 			return
 		}
+		s.down.Store(retryable(err))
 		s.failed(w, err)
 		delay := 50 * time.Millisecond // the shared gate paces retryable failures
 		if !retryable(err) {

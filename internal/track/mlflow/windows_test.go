@@ -792,3 +792,55 @@ func TestWindowRecheckKeepsOneFinishedRun(t *testing.T) {
 		t.Fatalf("left %d runs (first %v), want only %s", len(left), left[0].ID, keep)
 	}
 }
+
+// countingQueue counts the records Next hands out (each one read back
+// from disk and decoded).
+type countingQueue struct {
+	Queue
+	handed atomic.Int64
+}
+
+func (q *countingQueue) Next(ctx context.Context) (spool.Entry, error) {
+	e, err := q.Queue.Next(ctx)
+	if err == nil {
+		q.handed.Add(1)
+	}
+	return e, err
+}
+
+// While MLflow refuses connections the shipper stops reading the spool:
+// the records recorded during the outage stay on disk, undecoded, until
+// a window ships again; then every one is shipped exactly once.
+func TestWindowsDownStopsReading(t *testing.T) {
+	env := newWindowEnv(t)
+	q := &countingQueue{Queue: env.openSpool()}
+	env.down.Store(true)
+	ws := env.start(q, WindowOptions{Size: 100, Concurrency: 2, BehindWindows: 100})
+	recordWindowCalls(t, q, 0, 300) // two routes: a window of 100 closes on each
+	eventually(t, "failures while down", func() bool { return env.fails.Load() >= 2 })
+	recordWindowCalls(t, q, 300, 3300)
+	// Without the stop the reader would take records up to MaxHeld (1000)
+	// in far less time than these retries take.
+	fails := env.fails.Load()
+	eventually(t, "more failures while down", func() bool { return env.fails.Load() >= fails+10 })
+	// Bound: the 300 recorded before the first failure, one the run loop
+	// took in the select it was in when the failure was seen, one in the
+	// reader's hand.
+	if n := q.handed.Load(); n > 302 {
+		t.Fatalf("%d records read back while MLflow was down; want at most 302", n)
+	}
+	if st := ws.Stats(); st.Held > 302 {
+		t.Fatalf("held %d", st.Held)
+	}
+	env.down.Store(false)
+	flushAll(t, ws)
+	seen := env.checkWindows(env.runs())
+	if len(seen) != 3300 {
+		t.Fatalf("%d interactions in MLflow, want 3300", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s in %d tables", id, n)
+		}
+	}
+}

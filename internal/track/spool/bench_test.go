@@ -64,3 +64,23 @@ func BenchmarkIndexMemory(b *testing.B) {
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "heap-B/record")
 	runtime.KeepAlive(s)
 }
+
+// BenchmarkReadCall is the shipper's cost per record handed out by Next:
+// read the line back, check it, decode the Call.
+func BenchmarkReadCall(b *testing.B) {
+	s := benchSpool(b)
+	c := call(1)
+	c.Prompt = "Summarise this:\n\"quoted\" text, 20 words or so, with a newline and <tags>."
+	if err := s.Record(context.Background(), c); err != nil {
+		b.Fatal(err)
+	}
+	s.mu.Lock()
+	e := s.all[s.head]
+	s.mu.Unlock()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := readCall(e.seg.f, e.off, e.n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

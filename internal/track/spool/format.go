@@ -20,16 +20,32 @@ import (
 // the checksum covers everything after the first space.
 
 func encodeLine(seq uint64, at int64, body []byte) []byte {
-	line := make([]byte, 9, 9+40+len(body)+1)
-	line = strconv.AppendUint(line, seq, 10)
-	line = append(line, ' ')
-	line = strconv.AppendInt(line, at, 10)
-	line = append(line, ' ')
-	line = append(line, body...)
-	sum := crcOf(line[9:])
-	hexTo(line[:8], sum)
-	line[8] = ' '
-	return append(line, '\n')
+	return finishLine(append(append(startLine(nil), body...), '\n'), seq, at)
+}
+
+// headRoom is the most a line's header "<crc> <seq> <at> " takes.
+const headRoom = 8 + 1 + 20 + 1 + 20 + 1
+
+var zeroHead [headRoom]byte
+
+// startLine empties buf and reserves room for a line's header; the body
+// and '\n' are appended after it, then finishLine writes the header.
+func startLine(buf []byte) []byte { return append(buf[:0], zeroHead[:]...) }
+
+// finishLine turns buf (startLine's headroom, the body, '\n') into the
+// line: it writes the header just before the body and returns the line,
+// a suffix of buf.
+func finishLine(buf []byte, seq uint64, at int64) []byte {
+	var h [headRoom]byte
+	hd := strconv.AppendUint(h[:0], seq, 10)
+	hd = append(hd, ' ')
+	hd = strconv.AppendInt(hd, at, 10)
+	hd = append(hd, ' ')
+	start := headRoom - len(hd) - 9
+	copy(buf[start+9:], hd)
+	hexTo(buf[start:start+8], crcOf(buf[start+9:len(buf)-1]))
+	buf[start+8] = ' '
+	return buf[start:]
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -74,13 +90,19 @@ func parseLine(line []byte) (seq uint64, at int64, body []byte, ok bool) {
 }
 
 func readCall(f *os.File, off, n int64) (track.Call, error) {
-	buf := make([]byte, n)
+	bp := lineBufs.Get().(*[]byte)
+	defer putLineBuf(bp)
+	buf := append((*bp)[:0], make([]byte, n)...)
+	*bp = buf
 	if _, err := f.ReadAt(buf, off); err != nil {
 		return track.Call{}, fmt.Errorf("read: %w", err)
 	}
 	_, _, body, ok := parseLine(bytes.TrimSuffix(buf, []byte{'\n'}))
 	if !ok {
 		return track.Call{}, errors.New("checksum mismatch")
+	}
+	if c, ok := decodeCall(string(body)); ok {
+		return c, nil
 	}
 	var c track.Call
 	if err := json.Unmarshal(body, &c); err != nil {

@@ -97,7 +97,7 @@ func (s *Spool) installGroupLocked(name string, members []uint64) *group {
 	}
 	if old := s.groups[name]; old != nil {
 		for _, seq := range old.seqs {
-			if e := s.bySeq[seq]; e != nil && e.grp == old {
+			if e := s.lookupLocked(seq); e != nil && e.grp == old {
 				e.grp = nil
 			}
 		}
@@ -106,7 +106,7 @@ func (s *Spool) installGroupLocked(name string, members []uint64) *group {
 	s.groupOrder++
 	g := &group{name: name, seqs: members, order: s.groupOrder}
 	for _, seq := range members {
-		e := s.bySeq[seq]
+		e := s.lookupLocked(seq)
 		if e == nil {
 			continue
 		}

@@ -73,8 +73,8 @@ func (s *Spool) loadSegment(name string, acked map[uint64]bool, wm uint64) (uint
 			return
 		}
 		hi = max(hi, seq)
-		if seq < wm || s.bySeq[seq] != nil {
-			return
+		if seq < wm || (len(s.all) > 0 && seq <= s.all[len(s.all)-1].seq) {
+			return // done, or seen already: all stays ascending
 		}
 		if acked[seq] { // keep it known so a compacted ack log still lists it
 			s.all = append(s.all, &entry{seq: seq, state: stDone})

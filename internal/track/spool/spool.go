@@ -167,9 +167,8 @@ type Spool struct {
 	mu       sync.Mutex
 	closed   bool
 	nextSeq  uint64
-	all      []*entry // by seq; entries before head are done
+	all      []*entry // by seq, ascending; entries before head are done (and nil)
 	head     int
-	bySeq    map[uint64]*entry
 	ready    seqHeap
 	delayed  timeHeap
 	segs     []*segment // by first seq; last is active
@@ -230,7 +229,6 @@ func Open(opt Options) (*Spool, error) {
 		opt:      opt,
 		log:      opt.Logger,
 		dir:      opt.Dir,
-		bySeq:    make(map[uint64]*entry),
 		wake:     make(chan struct{}),
 		syncedCh: make(chan struct{}),
 		kick:     make(chan struct{}, 1),
@@ -269,17 +267,25 @@ func (s *Spool) lock() error {
 // Record appends c. It never touches the network and waits for no fsync;
 // see the package comment for what is durable when.
 func (s *Spool) Record(_ context.Context, c track.Call) error {
-	body, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("spool: encode record: %w", err)
+	bp := lineBufs.Get().(*[]byte)
+	defer putLineBuf(bp)
+	buf, ok := appendCall(startLine(*bp), &c)
+	if !ok { // what the fast encoder refuses, json.Marshal refuses too
+		body, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("spool: encode record: %w", err)
+		}
+		buf = append(startLine(buf), body...)
 	}
+	buf = append(buf, '\n')
+	*bp = buf
 	now := s.opt.Now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	need := int64(len(body)) + 48
+	need := int64(len(buf)-headRoom-1) + 48
 	if s.bytes+need > s.opt.MaxBytes {
 		if !s.makeRoomLocked(need) {
 			return track.ErrDropped
@@ -291,7 +297,7 @@ func (s *Spool) Record(_ context.Context, c track.Call) error {
 		}
 	}
 	seq := s.nextSeq
-	line := encodeLine(seq, now, body)
+	line := finishLine(buf, seq, now)
 	seg := s.active
 	if _, err := seg.f.WriteAt(line, seg.size); err != nil {
 		// A short write may leave a torn line: start a fresh segment so
@@ -309,6 +315,15 @@ func (s *Spool) Record(_ context.Context, c track.Call) error {
 	s.stats.Appended++
 	s.markDirtyLocked()
 	return nil
+}
+
+// lineBufs recycles Record's line buffers; big ones are let go.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func putLineBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		lineBufs.Put(bp)
+	}
 }
 
 // makeRoomLocked applies the full policy; false means the record is refused.
@@ -348,7 +363,6 @@ func (s *Spool) dropLogLocked(msg string, n uint64) {
 
 func (s *Spool) addLocked(e *entry) {
 	s.all = append(s.all, e)
-	s.bySeq[e.seq] = e
 	s.bytes += e.n
 	s.live++
 	s.ready.push(e)
@@ -375,6 +389,24 @@ func (s *Spool) markDirtyLocked() {
 	}
 }
 
+// lookupLocked returns the entry of seq if it is not done, else nil: a
+// binary search of all (a map by seq cost more than the rest of Record).
+func (s *Spool) lookupLocked(seq uint64) *entry {
+	lo, hi := s.head, len(s.all)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s.all[m].seq < seq {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(s.all) && s.all[lo].seq == seq && s.all[lo].state != stDone {
+		return s.all[lo]
+	}
+	return nil
+}
+
 func (s *Spool) oldestLocked() *entry {
 	for s.head < len(s.all) && s.all[s.head].state == stDone {
 		s.all[s.head] = nil
@@ -399,7 +431,6 @@ func (s *Spool) doneLocked(e *entry) {
 	if e.grp != nil {
 		s.leaveGroupLocked(e)
 	}
-	delete(s.bySeq, e.seq)
 	s.bytes -= e.n
 	s.live--
 	e.seg.live--
@@ -526,8 +557,8 @@ func (s *Spool) Ack(seq uint64) error {
 	if s.closed {
 		return ErrClosed
 	}
-	e, ok := s.bySeq[seq]
-	if !ok {
+	e := s.lookupLocked(seq)
+	if e == nil {
 		return nil
 	}
 	s.doneLocked(e)
@@ -540,8 +571,8 @@ func (s *Spool) Ack(seq uint64) error {
 func (s *Spool) Release(seq uint64, retryAt time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.bySeq[seq]
-	if !ok || e.state != stInFlight {
+	e := s.lookupLocked(seq)
+	if e == nil || e.state != stInFlight {
 		return
 	}
 	s.inflight--
