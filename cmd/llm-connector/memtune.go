@@ -20,10 +20,13 @@ import (
 // the live heap is small; the tuner raises it with the live heap, never
 // below what GOGC=100 would allow (2 × live heap + the runtime's other
 // memory), so a service holding many streams collects as Go's default
-// would, never in a loop against a limit.
+// would, never in a loop against a limit. The floor was 20 MiB until the
+// request path allocated less (issue 17): at 16 MiB the Go memory at 64
+// connections in the load benchmark is ~17 MiB, and the collections it
+// adds are a few per second at 1,000 req/s (BENCHMARKS.md).
 const (
 	defaultGCPercent   = 300
-	defaultMemoryFloor = 20 << 20
+	defaultMemoryFloor = 16 << 20
 	memTuneEvery       = 250 * time.Millisecond
 )
 
