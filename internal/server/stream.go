@@ -55,109 +55,146 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 		cancel()
 		<-producerDone
 	}()
-
-	// A client that stops reading but keeps the connection open must not
-	// pin this handler: every write gets a deadline.
-	rc := http.NewResponseController(w)
-	writeTimeout := max(2*s.Heartbeat, 30*time.Second)
-	// Moving it costs a timer update: chunks of a burst share one (a
-	// deadline at most a second older is still ≥ writeTimeout-1s away).
-	var deadlineSet time.Time
-	deadline := func() {
-		if now := time.Now(); now.Sub(deadlineSet) >= time.Second {
-			deadlineSet = now
-			_ = rc.SetWriteDeadline(now.Add(writeTimeout))
-		}
-	}
+	p := &pumper{ctx: ctx, s: s, w: w, res: res, f: f, producerDone: producerDone,
+		// A client that stops reading but keeps the connection open must
+		// not pin this handler: every write gets a deadline.
+		rc: http.NewResponseController(w), writeTimeout: max(2*s.Heartbeat, 30*time.Second)}
 	// The server sets no deadline of its own (no WriteTimeout: streams are
 	// long), so clear ours for the next request on a kept-alive connection.
-	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
-	var sw *sse.Writer
-	var tick <-chan time.Time
-	var ticker *time.Ticker
-	defer func() {
-		if ticker != nil {
-			ticker.Stop()
-		}
-	}()
+	defer func() { _ = p.rc.SetWriteDeadline(time.Time{}) }()
+	defer p.stopTicker()
 	for {
 		select {
 		case it, ok := <-ch:
 			if !ok {
-				if sw == nil { // ended without a chunk: the gateway saw an error or a cancel
-					<-producerDone
-					if res.Err != nil {
-						f.failBeforeStart(s, w, res.Err)
-						return
-					}
-					sw = s.startStream(w, res, f)
-				}
-				<-producerDone // res is complete once the producer returned
-				deadline()
-				// Headers left with the first byte: the overhead goes as
-				// a trailer (declared in startStream).
-				w.Header().Set("X-Overhead-Ms", overheadMs(res))
-				s.annotateResult(w, res)
-				// Flushed here, under the write deadline the deferred reset
-				// clears: a client that stopped reading cannot pin the
-				// handler on the last events.
-				if res.Err != nil {
-					_ = f.fail(sw, s.endErr(res.Err))
-				} else {
-					_ = f.done(sw, res, RequestID(ctx))
-				}
-				_ = sw.Flush()
+				p.finish()
 				return
 			}
-			deadline()
-			if it.err != nil {
-				if sw == nil {
-					f.failBeforeStart(s, w, s.endErr(it.err))
-				} else {
-					_ = f.fail(sw, s.endErr(it.err))
-					_ = sw.Flush()
-				}
+			if !p.item(it, len(ch) == 0) {
 				return
 			}
-			if sw == nil {
-				sw = s.startStream(w, res, f)
-				if s.Heartbeat > 0 {
-					ticker = time.NewTicker(s.Heartbeat)
-					tick = ticker.C
-				}
-			}
-			if err := f.chunk(sw, it.c); err != nil {
-				return // client gone; the deferred cancel stops the upstream
-			}
-			if len(ch) == 0 {
-				// Nothing else is ready: send what was written. Chunks that
-				// arrived together leave in one write; none waits for one
-				// that has not arrived.
-				if err := sw.Flush(); err != nil {
-					return // client gone
-				}
-				if ticker != nil {
-					ticker.Reset(s.Heartbeat)
-				}
-			}
-		case <-tick:
-			deadline()
-			if err := heartbeat(sw, f); err != nil {
+		case <-p.tick:
+			p.deadline()
+			if err := heartbeat(p.sw, f); err != nil {
 				return
 			}
 		case <-ctx.Done():
-			if err := s.endErr(nil); err != nil {
-				// Shutdown, not the client, ended the request: say so.
-				deadline()
-				if sw == nil {
-					f.failBeforeStart(s, w, err)
-				} else {
-					_ = f.fail(sw, err)
-					_ = sw.Flush()
-				}
-			}
+			p.canceled()
 			return
 		}
+	}
+}
+
+// pumper is the consumer side of pump: one stream's writer, deadline and
+// heartbeat state.
+type pumper struct {
+	ctx          context.Context
+	s            *Server
+	w            http.ResponseWriter
+	res          *gateway.Result
+	f            eventFormat
+	producerDone chan struct{}
+	rc           *http.ResponseController
+	writeTimeout time.Duration
+	deadlineSet  time.Time
+	sw           *sse.Writer
+	ticker       *time.Ticker
+	tick         <-chan time.Time
+}
+
+// deadline moves the write deadline. Moving it costs a timer update:
+// chunks of a burst share one (a deadline at most a second older is
+// still ≥ writeTimeout-1s away).
+func (p *pumper) deadline() {
+	if now := time.Now(); now.Sub(p.deadlineSet) >= time.Second {
+		p.deadlineSet = now
+		_ = p.rc.SetWriteDeadline(now.Add(p.writeTimeout))
+	}
+}
+
+func (p *pumper) stopTicker() {
+	if p.ticker != nil {
+		p.ticker.Stop()
+	}
+}
+
+// item writes one chunk, or the error that ends the stream; last says no
+// other chunk is ready, so what was written is flushed. It reports false
+// when the stream is over.
+func (p *pumper) item(it item, last bool) bool {
+	p.deadline()
+	if it.err != nil {
+		if p.sw == nil {
+			p.f.failBeforeStart(p.s, p.w, p.s.endErr(it.err))
+		} else {
+			_ = p.f.fail(p.sw, p.s.endErr(it.err))
+			_ = p.sw.Flush()
+		}
+		return false
+	}
+	if p.sw == nil {
+		p.sw = p.s.startStream(p.w, p.res, p.f)
+		if p.s.Heartbeat > 0 {
+			p.ticker = time.NewTicker(p.s.Heartbeat)
+			p.tick = p.ticker.C
+		}
+	}
+	if err := p.f.chunk(p.sw, it.c); err != nil {
+		return false // client gone; the deferred cancel stops the upstream
+	}
+	if !last {
+		return true
+	}
+	// Nothing else is ready: send what was written. Chunks that arrived
+	// together leave in one write; none waits for one that has not arrived.
+	if err := p.sw.Flush(); err != nil {
+		return false // client gone
+	}
+	if p.ticker != nil {
+		p.ticker.Reset(p.s.Heartbeat)
+	}
+	return true
+}
+
+// finish ends a stream whose producer is done.
+func (p *pumper) finish() {
+	if p.sw == nil { // ended without a chunk: the gateway saw an error or a cancel
+		<-p.producerDone
+		if p.res.Err != nil {
+			p.f.failBeforeStart(p.s, p.w, p.res.Err)
+			return
+		}
+		p.sw = p.s.startStream(p.w, p.res, p.f)
+	}
+	<-p.producerDone // res is complete once the producer returned
+	p.deadline()
+	// Headers left with the first byte: the overhead goes as a trailer
+	// (declared in startStream).
+	p.w.Header().Set("X-Overhead-Ms", overheadMs(p.res))
+	p.s.annotateResult(p.w, p.res)
+	// Flushed here, under the write deadline the deferred reset clears: a
+	// client that stopped reading cannot pin the handler on the last events.
+	if p.res.Err != nil {
+		_ = p.f.fail(p.sw, p.s.endErr(p.res.Err))
+	} else {
+		_ = p.f.done(p.sw, p.res, RequestID(p.ctx))
+	}
+	_ = p.sw.Flush()
+}
+
+// canceled ends a stream whose request context ended: if shutdown, not
+// the client, ended it, say so.
+func (p *pumper) canceled() {
+	err := p.s.endErr(nil)
+	if err == nil {
+		return
+	}
+	p.deadline()
+	if p.sw == nil {
+		p.f.failBeforeStart(p.s, p.w, err)
+	} else {
+		_ = p.f.fail(p.sw, err)
+		_ = p.sw.Flush()
 	}
 }
 
