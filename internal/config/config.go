@@ -263,39 +263,8 @@ func (l *loader) config() *Config {
 			Model:   l.str("ANTHROPIC_MODEL", "claude-sonnet-4-5"),
 			Version: l.str("ANTHROPIC_VERSION", "2023-06-01"),
 		},
-		Retry: Retry{
-			Retries:         l.int("LLM_RETRIES", 3),
-			BaseDelay:       l.dur("LLM_RETRY_BASE_DELAY", 500*time.Millisecond),
-			MaxDelay:        l.dur("LLM_RETRY_MAX_DELAY", 10*time.Second),
-			FirstToken:      l.dur("LLM_FIRST_TOKEN_TIMEOUT", 30*time.Second),
-			CollectRate:     l.int("LLM_COLLECT_TOKENS_PER_SEC", 20),
-			StreamIdle:      l.dur("LLM_STREAM_IDLE_TIMEOUT", 30*time.Second),
-			BreakerFailures: l.int("LLM_BREAKER_FAILURES", 5),
-			BreakerCooldown: l.dur("LLM_BREAKER_COOLDOWN", 30*time.Second),
-			FallbackOnAuth:  l.bool("LLM_FALLBACK_ON_AUTH", true),
-			ConnectTimeout:  l.dur("LLM_CONNECT_TIMEOUT", 5*time.Second),
-		},
-		MLflow: MLflow{
-			TrackingURI:    strings.TrimRight(l.str("MLFLOW_TRACKING_URI", ""), "/"),
-			ExperimentName: l.str("MLFLOW_EXPERIMENT_NAME", "llm-connector"),
-			Token:          l.secret("MLFLOW_TRACKING_TOKEN", ""),
-			Username:       l.str("MLFLOW_TRACKING_USERNAME", ""),
-			Password:       l.secret("MLFLOW_TRACKING_PASSWORD", ""),
-			S3EndpointURL:  l.str("MLFLOW_S3_ENDPOINT_URL", ""),
-			AWSAccessKey:   l.str("AWS_ACCESS_KEY_ID", ""),
-			AWSSecretKey:   l.secret("AWS_SECRET_ACCESS_KEY", ""),
-			AWSRegion:      l.str("AWS_DEFAULT_REGION", "us-east-1"),
-			Mode:           strings.ToLower(l.str("MLFLOW_MODE", "auto")),
-			Queue:          strings.ToLower(l.str("MLFLOW_QUEUE", "file")),
-			WindowSize:     l.int("MLFLOW_WINDOW_SIZE", 1000),
-			WindowInterval: l.dur("MLFLOW_WINDOW_INTERVAL", 60*time.Second),
-			SpoolDir:       l.str("MLFLOW_SPOOL_DIR", ""),
-			SpoolMaxBytes:  int64(l.int("MLFLOW_SPOOL_MAX_BYTES", 256<<20)),
-			SpoolFull:      strings.ToLower(l.str("MLFLOW_SPOOL_FULL", "drop_oldest")),
-			SpoolSync:      l.dur("MLFLOW_SPOOL_SYNC_INTERVAL", 20*time.Millisecond),
-			Workers:        l.int("MLFLOW_WORKERS", 4),
-			LogContent:     strings.ToLower(strings.TrimSpace(l.str("MLFLOW_LOG_CONTENT", "full"))),
-		},
+		Retry:        l.retry(),
+		MLflow:       l.mlflow(),
 		RedisURL:     l.secret("REDIS_URL", ""),
 		RedisPrefix:  l.str("REDIS_KEY_PREFIX", "llmc:"),
 		DatabaseURL:  l.secret("DATABASE_URL", ""),
@@ -306,14 +275,7 @@ func (l *loader) config() *Config {
 			Size:    l.int("CACHE_SIZE", 10000),
 			Sampled: l.bool("CACHE_SAMPLED", false),
 		},
-		Images: Images{
-			Fetch:        l.bool("IMAGE_FETCH", false),
-			FetchHosts:   l.str("IMAGE_FETCH_HOSTS", ""),
-			MaxBytes:     l.int("IMAGE_MAX_BYTES", 5<<20),
-			MaxTotal:     l.int("IMAGE_MAX_TOTAL_BYTES", 20<<20),
-			MaxCount:     l.int("IMAGE_MAX_COUNT", 8),
-			FetchTimeout: l.dur("IMAGE_FETCH_TIMEOUT", 10*time.Second),
-		},
+		Images: l.images(),
 		RateLimit: RateLimit{
 			RPM:      l.int("RATE_LIMIT_RPM", 0),
 			TPM:      l.int("RATE_LIMIT_TPM", 0),
@@ -598,4 +560,57 @@ func (l *loader) googleKey() (key, source string) {
 		return "", ""
 	}
 	return strings.TrimSpace(string(b)), "file:" + path
+}
+
+// retry reads the retry, stall-detection and breaker settings.
+func (l *loader) retry() Retry {
+	return Retry{
+		Retries:         l.int("LLM_RETRIES", 3),
+		BaseDelay:       l.dur("LLM_RETRY_BASE_DELAY", 500*time.Millisecond),
+		MaxDelay:        l.dur("LLM_RETRY_MAX_DELAY", 10*time.Second),
+		FirstToken:      l.dur("LLM_FIRST_TOKEN_TIMEOUT", 30*time.Second),
+		CollectRate:     l.int("LLM_COLLECT_TOKENS_PER_SEC", 20),
+		StreamIdle:      l.dur("LLM_STREAM_IDLE_TIMEOUT", 30*time.Second),
+		BreakerFailures: l.int("LLM_BREAKER_FAILURES", 5),
+		BreakerCooldown: l.dur("LLM_BREAKER_COOLDOWN", 30*time.Second),
+		FallbackOnAuth:  l.bool("LLM_FALLBACK_ON_AUTH", true),
+		ConnectTimeout:  l.dur("LLM_CONNECT_TIMEOUT", 5*time.Second),
+	}
+}
+
+// mlflow reads the tracking settings.
+func (l *loader) mlflow() MLflow {
+	return MLflow{
+		TrackingURI:    strings.TrimRight(l.str("MLFLOW_TRACKING_URI", ""), "/"),
+		ExperimentName: l.str("MLFLOW_EXPERIMENT_NAME", "llm-connector"),
+		Token:          l.secret("MLFLOW_TRACKING_TOKEN", ""),
+		Username:       l.str("MLFLOW_TRACKING_USERNAME", ""),
+		Password:       l.secret("MLFLOW_TRACKING_PASSWORD", ""),
+		S3EndpointURL:  l.str("MLFLOW_S3_ENDPOINT_URL", ""),
+		AWSAccessKey:   l.str("AWS_ACCESS_KEY_ID", ""),
+		AWSSecretKey:   l.secret("AWS_SECRET_ACCESS_KEY", ""),
+		AWSRegion:      l.str("AWS_DEFAULT_REGION", "us-east-1"),
+		Mode:           strings.ToLower(l.str("MLFLOW_MODE", "auto")),
+		Queue:          strings.ToLower(l.str("MLFLOW_QUEUE", "file")),
+		WindowSize:     l.int("MLFLOW_WINDOW_SIZE", 1000),
+		WindowInterval: l.dur("MLFLOW_WINDOW_INTERVAL", 60*time.Second),
+		SpoolDir:       l.str("MLFLOW_SPOOL_DIR", ""),
+		SpoolMaxBytes:  int64(l.int("MLFLOW_SPOOL_MAX_BYTES", 256<<20)),
+		SpoolFull:      strings.ToLower(l.str("MLFLOW_SPOOL_FULL", "drop_oldest")),
+		SpoolSync:      l.dur("MLFLOW_SPOOL_SYNC_INTERVAL", 20*time.Millisecond),
+		Workers:        l.int("MLFLOW_WORKERS", 4),
+		LogContent:     strings.ToLower(strings.TrimSpace(l.str("MLFLOW_LOG_CONTENT", "full"))),
+	}
+}
+
+// images reads the image input bounds.
+func (l *loader) images() Images {
+	return Images{
+		Fetch:        l.bool("IMAGE_FETCH", false),
+		FetchHosts:   l.str("IMAGE_FETCH_HOSTS", ""),
+		MaxBytes:     l.int("IMAGE_MAX_BYTES", 5<<20),
+		MaxTotal:     l.int("IMAGE_MAX_TOTAL_BYTES", 20<<20),
+		MaxCount:     l.int("IMAGE_MAX_COUNT", 8),
+		FetchTimeout: l.dur("IMAGE_FETCH_TIMEOUT", 10*time.Second),
+	}
 }
