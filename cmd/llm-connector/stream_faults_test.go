@@ -412,7 +412,11 @@ func faultRows() []faultRow {
 		// the first one is out long before it.
 		// Not streamed, the deadline passes before any content: the
 		// detail is the router's summary of the attempts made.
-		{name: "request deadline passes mid-stream", env: map[string]string{"REQUEST_TIMEOUT": "1s", "LLM_FIRST_TOKEN_TIMEOUT": "5s"},
+		// The idle limit is raised from the rig's 300ms: deltas 100ms
+		// apart on a loaded machine must not look like a stall before the
+		// deadline passes.
+		{name: "request deadline passes mid-stream", env: map[string]string{"REQUEST_TIMEOUT": "1s", "LLM_FIRST_TOKEN_TIMEOUT": "5s",
+			"LLM_STREAM_IDLE_TIMEOUT": "900ms"},
 			primary:        []step{{delay: 100 * time.Millisecond, deltas: ticks[:20]}},
 			want:           both(deadlineMidStream),
 			collected:      both(deadlineMidStream),
