@@ -57,7 +57,12 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 	in.Model, in.Provider = str(cr.Model), str(cr.Provider)
 	req.User = in.Who.User
 	id := RequestID(r.Context())
-	s.answer(w, r, in, &chatEvents{}, func(res *gateway.Result) any { return chatResponse(res, id) })
+	s.answer(w, r, in, &chatEvents{}, func(res *gateway.Result) any {
+		if b, ok := appendChatResponse(make([]byte, 0, bodyCap(res)), res, id); ok {
+			return encodedJSON(b)
+		}
+		return chatResponse(res, id) // a cost json.Marshal refuses: its 500
+	})
 }
 
 // answer runs one model request through the gateway and answers it as an

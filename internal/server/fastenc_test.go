@@ -3,9 +3,13 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
+	"time"
 
+	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/jsonscan"
+	"github.com/llm-connector/llm-connector/internal/llm"
 )
 
 var jsonStringCases = []string{
@@ -65,5 +69,60 @@ func BenchmarkStreamChunkEncode(b *testing.B) {
 			e.buf, _ = json.Marshal(oaCompletion{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model,
 				Choices: []oaChoice{{Delta: &oaMsgOut{Content: &content}}}})
 		}
+	})
+}
+
+// fastBodyResult is a gateway result with every field the non-stream
+// bodies show set from the arguments.
+func fastBodyResult(text, model, tool string, cost float64, n int, cached bool) *gateway.Result {
+	res := &gateway.Result{Start: time.Unix(int64(n)*1000003, 0), Duration: time.Duration(n) * time.Microsecond,
+		Cached: cached, CostUSD: cost, CostKnown: n%2 == 0,
+		Response: llm.Response{Text: text, Model: model, Provider: tool, FinishReason: text,
+			Usage: llm.Usage{InputTokens: n, OutputTokens: -n / 3, CachedInputTokens: n / 2, ThinkingTokens: n / 5}}}
+	if n%3 == 0 {
+		res.Response.ToolCalls = []llm.ToolCall{{ID: "call_" + tool, Name: tool, Arguments: text}, {Name: model}}
+	}
+	if n%4 == 0 {
+		res.Response.Others = []llm.Choice{{Text: model, FinishReason: tool}, {ToolCalls: res.Response.ToolCalls}}
+	}
+	return res
+}
+
+// checkFastBodies compares the fast non-stream bodies of res with
+// json.Marshal of their typed shapes.
+func checkFastBodies(t *testing.T, id string, res *gateway.Result) {
+	t.Helper()
+	want, _ := json.Marshal(completion(id, res))
+	if got := appendCompletion(nil, id, res); !bytes.Equal(got, want) {
+		t.Errorf("appendCompletion =\n%s\nwant\n%s", got, want)
+	}
+	want, wantErr := json.Marshal(chatResponse(res, id))
+	got, ok := appendChatResponse(nil, res, id)
+	if ok != (wantErr == nil) || ok && !bytes.Equal(got, want) {
+		t.Errorf("appendChatResponse = %s, %v\nwant %s, %v", got, ok, want, wantErr)
+	}
+}
+
+func TestFastBodiesMatchJSON(t *testing.T) {
+	costs := []float64{0, 1, 0.000123, 1e-7, 3.5e-12, 1e21, 123456789.125, 1e20, -2.5e-8, math.Copysign(0, -1),
+		math.NaN(), math.Inf(1), math.Inf(-1), math.SmallestNonzeroFloat64, math.MaxFloat64}
+	for i, s := range jsonStringCases {
+		for n := range 12 {
+			res := fastBodyResult(s, "gemini-2.5-flash"+s, jsonStringCases[(i+n)%len(jsonStringCases)], costs[(i+n)%len(costs)], n*7919, n%5 == 1)
+			checkFastBodies(t, "chatcmpl-"+s, res)
+			checkFastBodies(t, "", res)
+		}
+	}
+	checkFastBodies(t, "x", &gateway.Result{})
+}
+
+// FuzzFastBodies: the fast non-stream bodies are byte for byte what
+// json.Marshal writes for their typed shapes.
+func FuzzFastBodies(f *testing.F) {
+	for i, s := range jsonStringCases {
+		f.Add(s, "gpt-4o-mini", "openai", "req-"+s, float64(i)*1.5e-7, i*41, i%2 == 0)
+	}
+	f.Fuzz(func(t *testing.T, text, model, tool, id string, cost float64, n int, cached bool) {
+		checkFastBodies(t, id, fastBodyResult(text, model, tool, cost, n, cached))
 	})
 }
