@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"unicode/utf8"
+
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 )
 
 // Field limits of the seed API.
@@ -62,7 +63,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, example strin
 		return nil, &requestError{status: http.StatusRequestEntityTooLarge,
 			detail: fmt.Sprintf("request body too large: limit is %d bytes", limit)}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := upstream.ReadSized(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
