@@ -180,7 +180,7 @@ func (c *Client) open(ctx context.Context, req *llm.Request) (*http.Response, er
 	if err != nil {
 		return nil, err
 	}
-	hr.Header.Set("Accept", accept)
+	hr.Header["Accept"] = []string{accept}
 	return c.do(ctx, hr)
 }
 
@@ -208,10 +208,12 @@ func (c *Client) newRequest(ctx context.Context, method, pathQuery string, body 
 		return nil, &llm.Error{Kind: llm.KindInternal, Provider: ProviderName, Message: "invalid base URL",
 			Err: fmt.Errorf("gemini: new request: %w", err)}
 	}
+	// Canonical keys set directly: Header.Set would canonicalize (and
+	// allocate) x-goog-api-key on every request.
 	if body != nil {
-		hr.Header.Set("Content-Type", "application/json")
+		hr.Header["Content-Type"] = jsonType
 	}
-	hr.Header.Set("x-goog-api-key", c.key)
+	hr.Header["X-Goog-Api-Key"] = []string{c.key}
 	return hr, nil
 }
 
@@ -300,3 +302,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, upstream.MaxErrorBody))
 	return resp.Body.Close()
 }
+
+// jsonType is the Content-Type value of a request body, shared: header
+// values are replaced, never written in place.
+var jsonType = []string{"application/json"}

@@ -164,8 +164,26 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, accep
 		hreq.Header[k] = v
 	}
 	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
+		hreq.Header["Content-Type"] = jsonType
 	}
-	hreq.Header.Set("Accept", accept)
+	hreq.Header["Accept"] = headerValue(accept)
 	return upstream.Do(c.http, hreq, c.name, c.statusError)
+}
+
+// The Content-Type and Accept values of every request, shared: header
+// values are replaced, never written in place.
+var (
+	jsonType = []string{"application/json"}
+	sseType  = []string{"text/event-stream"}
+)
+
+// headerValue is v as a header value, shared when it is a common one.
+func headerValue(v string) []string {
+	switch v {
+	case jsonType[0]:
+		return jsonType
+	case sseType[0]:
+		return sseType
+	}
+	return []string{v}
 }
