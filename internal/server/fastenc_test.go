@@ -126,3 +126,45 @@ func FuzzFastBodies(f *testing.F) {
 		checkFastBodies(t, id, fastBodyResult(text, model, tool, cost, n, cached))
 	})
 }
+
+// plainStringCases are content values at the edges of plainJSONString.
+var plainStringCases = []struct {
+	raw  string
+	fast bool
+}{
+	{`"What is MLOps?"`, true}, {`""`, true}, {`"héllo 日本 🎉"`, true}, {`"<b>&</b>"`, true},
+	{`"line\nbreak"`, false}, {`"quote \" inside"`, false}, {`"\u00e9"`, false}, {"\"tab\there\"", false},
+	{"\"bad \xff utf8\"", false}, {`"`, false}, {`"unterminated`, false}, {`"a" "b"`, false},
+	{`123`, false}, {`null`, false}, {`[{"type":"text","text":"hi"}]`, false}, {` "padded"`, false},
+}
+
+func TestPlainJSONString(t *testing.T) {
+	for _, tc := range plainStringCases {
+		got, ok := plainJSONString([]byte(tc.raw))
+		if ok != tc.fast {
+			t.Errorf("plainJSONString(%q) took it: %v, want %v", tc.raw, ok, tc.fast)
+		}
+		var want string
+		if ok && (json.Unmarshal([]byte(tc.raw), &want) != nil || got != want) {
+			t.Errorf("plainJSONString(%q) = %q, encoding/json %q", tc.raw, got, want)
+		}
+	}
+}
+
+// FuzzPlainJSONString: whatever plainJSONString decodes, json.Unmarshal
+// decodes to the same string.
+func FuzzPlainJSONString(f *testing.F) {
+	for _, tc := range plainStringCases {
+		f.Add(tc.raw)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, ok := plainJSONString([]byte(raw))
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal([]byte(raw), &want); err != nil || got != want {
+			t.Fatalf("plainJSONString(%q) = %q; encoding/json %q, %v", raw, got, want, err)
+		}
+	})
+}
