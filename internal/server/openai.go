@@ -98,8 +98,11 @@ func writeOAError(w http.ResponseWriter, f *oaFail) {
 // decodeOA parses and validates a completions body into an llm.Request.
 func decodeOA(body []byte) (*oaRequest, *llm.Request, *oaFail) {
 	var r oaRequest
-	if e := unmarshalObject(body, &r); e != nil {
-		return nil, nil, e.oa()
+	if !fastOARequest(body, &r) {
+		r = oaRequest{}
+		if e := unmarshalObject(body, &r); e != nil {
+			return nil, nil, e.oa()
+		}
 	}
 	if f := r.refuseUnsupported(); f != nil {
 		return nil, nil, f
