@@ -58,7 +58,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 	req.User = in.Who.User
 	id := RequestID(r.Context())
 	s.answer(w, r, in, &chatEvents{}, func(res *gateway.Result) any {
-		if b, ok := appendChatResponse(make([]byte, 0, bodyCap(res)), res, id); ok {
+		if b, ok := appendChatResponse(make([]byte, 0, bodyCap(res, chatFixed)), res, id); ok {
 			return encodedJSON(b)
 		}
 		return chatResponse(res, id) // a cost json.Marshal refuses: its 500

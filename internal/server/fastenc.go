@@ -174,12 +174,21 @@ func appendJSONFloat(b []byte, f float64) []byte {
 	return b
 }
 
-// bodyCap is a capacity that holds res's non-stream body and writeJSON's
-// newline in one allocation in the common case.
-func bodyCap(res *gateway.Result) int {
-	n := 512 + len(res.Response.Text) + len(res.Response.Text)/8
-	for _, c := range res.Response.ToolCalls {
+// bodyCap is a capacity that holds res's non-stream body of fixed bytes
+// besides its strings, and writeJSON's newline, in one allocation in the
+// common case.
+func bodyCap(res *gateway.Result, fixed int) int {
+	r := &res.Response
+	n := fixed + 64 + len(r.Model) + len(r.Provider) + len(r.Text) + len(r.Text)/8
+	for _, c := range r.ToolCalls {
 		n += 96 + len(c.ID) + len(c.Name) + len(c.Arguments) + len(c.Arguments)/4
 	}
 	return n
 }
+
+// The bytes of a /v1 and a /chat body besides their text, model and
+// provider: the fixed part, a request ID, numbers of a few digits.
+const (
+	completionFixed = 440
+	chatFixed       = 160
+)

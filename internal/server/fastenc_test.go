@@ -168,3 +168,32 @@ func FuzzPlainJSONString(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkNonStreamBody is the non-stream /v1 and /chat bodies, fast
+// and through encoding/json.
+func BenchmarkNonStreamBody(b *testing.B) {
+	res := fastBodyResult("MLOps combines machine learning with DevOps practices to deploy, monitor and maintain models.", "gpt-4o-mini", "openai", 0.000123, 1001, false)
+	for _, c := range []struct {
+		name string
+		enc  func() []byte
+	}{
+		{"v1-fast", func() []byte {
+			return appendCompletion(make([]byte, 0, bodyCap(res, completionFixed)), "chatcmpl-1", res)
+		}},
+		{"v1-encoding-json", func() []byte { b, _ := json.Marshal(completion("chatcmpl-1", res)); return b }},
+		{"chat-fast", func() []byte {
+			b, _ := appendChatResponse(make([]byte, 0, bodyCap(res, chatFixed)), res, "req-1")
+			return b
+		}},
+		{"chat-encoding-json", func() []byte { b, _ := json.Marshal(chatResponse(res, "req-1")); return b }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(c.enc()) == 0 {
+					b.Fatal("empty")
+				}
+			}
+		})
+	}
+}
