@@ -51,22 +51,44 @@ func jsonUpstream(answer string) *httptest.Server {
 	}))
 }
 
+// memUpstream answers every request in memory with answer: the
+// upstream exchange without sockets, so that only the service's own CPU
+// is measured.
+type memUpstream string
+
+func (a memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r,
+		Header:        http.Header{"Content-Type": {"application/json"}},
+		ContentLength: int64(len(a)), Body: io.NopCloser(strings.NewReader(string(a)))}, nil
+}
+
 // BenchmarkNonStream is one non-stream request through the real handler
-// stack and provider adapter, against a loopback upstream answering one
-// JSON body: /v1/chat/completions over OpenAI, /chat over Gemini.
+// stack and provider adapter, against an upstream answering one JSON
+// body: /v1/chat/completions over OpenAI, /chat over Gemini; "loopback"
+// over a real HTTP connection, "mem" in memory (the service's own CPU).
 func BenchmarkNonStream(b *testing.B) {
 	oa := jsonUpstream(benchOAAnswer)
 	defer oa.Close()
 	gm := jsonUpstream(benchGeminiAnswer)
 	defer gm.Close()
+	memOA := &http.Client{Transport: memUpstream(benchOAAnswer)}
+	memGM := &http.Client{Transport: memUpstream(benchGeminiAnswer)}
 	for _, c := range []struct {
 		name, path, body string
 		h                http.Handler
 	}{
-		{"v1-openai", "/v1/chat/completions", `{"model":"openai/gpt-4o-mini","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"What is MLOps?"}],"max_tokens":100}`,
+		{"v1-openai-loopback", "/v1/chat/completions", benchOABody,
 			nonStreamServer(b, "openai", "gpt-4o-mini", openai.New(openai.Config{BaseURL: oa.URL + "/v1", APIKey: "bench"}))},
-		{"chat-gemini", "/chat", `{"prompt":"What is MLOps?","max_tokens":100}`,
+		{"chat-gemini-loopback", "/chat", benchChatBody,
 			nonStreamServer(b, "google", "gemini-2.5-flash", gemini.New(gemini.Config{BaseURL: gm.URL, APIKey: "bench"}))},
+		{"v1-openai-mem", "/v1/chat/completions", benchOABody,
+			nonStreamServer(b, "openai", "gpt-4o-mini", openai.New(openai.Config{BaseURL: "http://upstream/v1", APIKey: "bench", HTTPClient: memOA}))},
+		{"chat-gemini-mem", "/chat", benchChatBody,
+			nonStreamServer(b, "google", "gemini-2.5-flash", gemini.New(gemini.Config{BaseURL: "http://upstream", APIKey: "bench", HTTPClient: memGM}))},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -81,3 +103,9 @@ func BenchmarkNonStream(b *testing.B) {
 		})
 	}
 }
+
+// The clients' requests.
+const (
+	benchOABody   = `{"model":"openai/gpt-4o-mini","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"What is MLOps?"}],"max_tokens":100}`
+	benchChatBody = `{"prompt":"What is MLOps?","max_tokens":100}`
+)
