@@ -91,3 +91,63 @@ func FuzzFastOARequest(f *testing.F) {
 		checkFastOA(t, body, fastOARequest([]byte(body), &fast), &fast)
 	})
 }
+
+// fastChatCases are /chat bodies at the edges of the fast path.
+var fastChatCases = []struct {
+	name, body string
+	fast       bool
+}{
+	{"seed shape", `{"prompt":"Explica Machine Learning en 50 palabras","context":"Estamos hablando de modelos RandomForest","max_tokens":100,"temperature":0.5}`, true},
+	{"every field", `{"prompt":"p","context":"c","max_tokens":1,"temperature":2,"stream":true,"model":"gemini-2.5-flash","provider":"google"}`, true},
+	{"nulls", `{"prompt":null,"context":null,"max_tokens":null,"temperature":null,"stream":null,"model":null,"provider":null}`, true},
+	{"unknown keys", `{"x":{"y":[1,"\n"]},"prompt":"p"}`, true},
+	{"empty", `{}`, true},
+	{"escaped prompt", `{"prompt":"line\nbreak"}`, false},
+	{"duplicate", `{"prompt":"a","prompt":"b"}`, false},
+	{"case-folded", `{"Prompt":"a"}`, false},
+	{"number prompt", `{"prompt":5}`, false},
+	{"fraction max_tokens", `{"max_tokens":1.5}`, false},
+	{"huge temperature", `{"temperature":1e999}`, false},
+	{"string stream", `{"stream":"yes"}`, false},
+	{"trailing data", `{"prompt":"a"} {}`, false},
+	{"not an object", `"prompt"`, false},
+}
+
+func TestFastChatRequestMatchesEncodingJSON(t *testing.T) {
+	for _, tc := range fastChatCases {
+		t.Run(tc.name, func(t *testing.T) {
+			var fast ChatRequest
+			ok := fastChatRequest([]byte(tc.body), &fast)
+			if ok != tc.fast {
+				t.Fatalf("fast path took it: %v, want %v", ok, tc.fast)
+			}
+			checkFastChat(t, tc.body, ok, &fast)
+		})
+	}
+}
+
+func checkFastChat(t *testing.T, body string, ok bool, fast *ChatRequest) {
+	t.Helper()
+	if !ok {
+		return
+	}
+	var ref ChatRequest
+	if err := json.Unmarshal([]byte(body), &ref); err != nil {
+		t.Fatalf("fast path accepted %q, encoding/json: %v", body, err)
+	}
+	if !reflect.DeepEqual(*fast, ref) {
+		t.Fatalf("%q:\nfast          %+v\nencoding/json %+v", body, *fast, ref)
+	}
+}
+
+// FuzzFastChatRequest: whatever the fast path accepts, encoding/json
+// accepts too and decodes to the same request.
+func FuzzFastChatRequest(f *testing.F) {
+	for _, tc := range fastChatCases {
+		f.Add(tc.body)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var fast ChatRequest
+		checkFastChat(t, body, fastChatRequest([]byte(body), &fast), &fast)
+	})
+}

@@ -16,7 +16,7 @@ import (
 // body must be valid JSON (readBody checked it). The message contents
 // share body's memory.
 func fastOARequest(body []byte, r *oaRequest) bool {
-	p := oaScanner{Scanner: jsonscan.New(string(body)), body: body}
+	p := bodyScanner{Scanner: jsonscan.New(string(body)), body: body}
 	p.WS()
 	ok := p.Object(func(key string) (int, bool) {
 		switch key {
@@ -65,13 +65,13 @@ var oaRequestKeys = []string{"model", "messages", "max_tokens", "max_completion_
 	"stop", "seed", "user", "response_format", "tools", "tool_choice", "stream", "stream_options", "presence_penalty",
 	"frequency_penalty", "logprobs", "top_logprobs", "logit_bias", "parallel_tool_calls", "reasoning_effort", "provider"}
 
-// oaScanner is jsonscan's reader over body with the request's readers.
-type oaScanner struct {
+// bodyScanner is jsonscan's reader over body with the requests' readers.
+type bodyScanner struct {
 	jsonscan.Scanner
 	body []byte
 }
 
-func (p *oaScanner) messages(out *[]oaMessage) bool {
+func (p *bodyScanner) messages(out *[]oaMessage) bool {
 	if p.Null() {
 		*out = nil
 		return true
@@ -87,7 +87,7 @@ func (p *oaScanner) messages(out *[]oaMessage) bool {
 	})
 }
 
-func (p *oaScanner) message(m *oaMessage) bool {
+func (p *bodyScanner) message(m *oaMessage) bool {
 	return p.Object(func(key string) (int, bool) {
 		switch key {
 		case "role":
@@ -108,7 +108,7 @@ func (p *oaScanner) message(m *oaMessage) bool {
 	})
 }
 
-func (p *oaScanner) streamOptions(r *oaRequest) bool {
+func (p *bodyScanner) streamOptions(r *oaRequest) bool {
 	if p.Null() {
 		r.StreamOptions = nil
 		return true
@@ -125,7 +125,7 @@ func (p *oaScanner) streamOptions(r *oaRequest) bool {
 }
 
 // intPtr reads an integer into a new *out; null sets *out to nil.
-func (p *oaScanner) intPtr(out **int) bool {
+func (p *bodyScanner) intPtr(out **int) bool {
 	if p.Null() {
 		*out = nil
 		return true
@@ -137,7 +137,7 @@ func (p *oaScanner) intPtr(out **int) bool {
 
 // floatPtr reads a number into a new *out as encoding/json does
 // (strconv.ParseFloat); null sets *out to nil.
-func (p *oaScanner) floatPtr(out **float64) bool {
+func (p *bodyScanner) floatPtr(out **float64) bool {
 	if p.Null() {
 		*out = nil
 		return true
@@ -152,7 +152,7 @@ func (p *oaScanner) floatPtr(out **float64) bool {
 }
 
 // boolPtr reads true or false into a new *out; null sets *out to nil.
-func (p *oaScanner) boolPtr(out **bool) bool {
+func (p *bodyScanner) boolPtr(out **bool) bool {
 	if p.Null() {
 		*out = nil
 		return true
@@ -160,4 +160,43 @@ func (p *oaScanner) boolPtr(out **bool) bool {
 	b := new(bool)
 	*out = b
 	return p.Bool(b)
+}
+
+// strPtr reads a string into a new *out; null sets *out to nil.
+func (p *bodyScanner) strPtr(out **string) bool {
+	if p.Null() {
+		*out = nil
+		return true
+	}
+	v, ok := p.PlainString()
+	*out = &v
+	return ok
+}
+
+// fastChatRequest is fastOARequest for a /chat body: plain (unescaped)
+// strings, integer max_tokens; anything else goes to json.Unmarshal
+// (FuzzFastChatRequest).
+func fastChatRequest(body []byte, r *ChatRequest) bool {
+	p := bodyScanner{Scanner: jsonscan.New(string(body)), body: body}
+	p.WS()
+	ok := p.Object(func(key string) (int, bool) {
+		switch key {
+		case "prompt":
+			return 0, p.strPtr(&r.Prompt)
+		case "context":
+			return 1, p.strPtr(&r.Context)
+		case "max_tokens":
+			return 2, p.intPtr(&r.MaxTokens)
+		case "temperature":
+			return 3, p.floatPtr(&r.Temperature)
+		case "stream":
+			return 4, p.boolPtr(&r.Stream)
+		case "model":
+			return 5, p.strPtr(&r.Model)
+		case "provider":
+			return 6, p.strPtr(&r.Provider)
+		}
+		return jsonscan.NoField, p.Other(key, "prompt", "context", "max_tokens", "temperature", "stream", "model", "provider")
+	})
+	return ok && p.AtEnd()
 }
