@@ -43,6 +43,10 @@ fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzFastChunk$$' -fuzztime=$(FUZZTIME) ./internal/provider/openai
 	$(GO) test -run='^$$' -fuzz='^FuzzFastResponse$$' -fuzztime=$(FUZZTIME) ./internal/provider/gemini
 	$(GO) test -run='^$$' -fuzz='^FuzzAppendJSONString$$' -fuzztime=$(FUZZTIME) ./internal/server
+	$(GO) test -run='^$$' -fuzz='^FuzzFastBodies$$' -fuzztime=$(FUZZTIME) ./internal/server
+	$(GO) test -run='^$$' -fuzz='^FuzzPlainJSONString$$' -fuzztime=$(FUZZTIME) ./internal/server
+	$(GO) test -run='^$$' -fuzz='^FuzzFastOARequest$$' -fuzztime=$(FUZZTIME) ./internal/server
+	$(GO) test -run='^$$' -fuzz='^FuzzFastChatRequest$$' -fuzztime=$(FUZZTIME) ./internal/server
 	$(GO) test -run='^$$' -fuzz='^FuzzMask$$' -fuzztime=$(FUZZTIME) ./internal/track/content
 	$(GO) test -run='^$$' -fuzz='^FuzzString$$' -fuzztime=$(FUZZTIME) ./internal/redact
 	$(GO) test -run='^$$' -fuzz='^FuzzDataURL$$' -fuzztime=$(FUZZTIME) ./internal/images

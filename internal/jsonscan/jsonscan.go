@@ -78,7 +78,7 @@ func (p *Scanner) Object(member func(key string) (field int, ok bool)) bool {
 	if !p.Byte('{') {
 		return false
 	}
-	var seen uint8
+	var seen uint64 // fields are numbered 0..63
 	p.WS()
 	if p.Byte('}') {
 		return true
@@ -334,4 +334,20 @@ func (p *Scanner) Array(elem func() bool) bool {
 		}
 		return p.Byte(']')
 	}
+}
+
+// Pos is the offset in s the scanner is at: where the next value
+// starts, after WS.
+func (p *Scanner) Pos() int { return p.i }
+
+// Number reads a JSON number and returns its text.
+func (p *Scanner) Number() (string, bool) {
+	start := p.i
+	if p.i >= len(p.s) || p.s[p.i] != '-' && (p.s[p.i] < '0' || p.s[p.i] > '9') {
+		return "", false
+	}
+	if !p.skipNumber() {
+		return "", false
+	}
+	return p.s[start:p.i], true
 }

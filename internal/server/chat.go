@@ -57,7 +57,12 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 	in.Model, in.Provider = str(cr.Model), str(cr.Provider)
 	req.User = in.Who.User
 	id := RequestID(r.Context())
-	s.answer(w, r, in, &chatEvents{}, func(res *gateway.Result) any { return chatResponse(res, id) })
+	s.answer(w, r, in, &chatEvents{}, func(res *gateway.Result) any {
+		if b, ok := appendChatResponse(make([]byte, 0, bodyCap(res, chatFixed)), res, id); ok {
+			return encodedJSON(b)
+		}
+		return chatResponse(res, id) // a cost json.Marshal refuses: its 500
+	})
 }
 
 // answer runs one model request through the gateway and answers it as an
@@ -162,21 +167,35 @@ func setAdmissionHeaders(h http.Header, res *gateway.Result) {
 
 // finishHeaders sets what is known once the answer is complete.
 func (s *Server) finishHeaders(w http.ResponseWriter, res *gateway.Result) {
+	// Canonical keys set directly: Header.Set would canonicalize (and
+	// allocate) each of them on every answer.
 	h := w.Header()
 	if res.CostKnown {
-		h.Set("X-Cost-USD", strconv.FormatFloat(res.CostUSD, 'f', -1, 64))
+		h[hdrCost] = []string{strconv.FormatFloat(res.CostUSD, 'f', -1, 64)}
 	}
 	if res.Cached {
-		h.Set("X-Cache", "HIT")
+		h[hdrCache] = cacheHit
 	} else {
-		h.Set("X-Cache", "MISS")
+		h[hdrCache] = cacheMiss
 	}
-	h.Set("X-Overhead-Ms", overheadMs(res))
+	h[hdrOverhead] = []string{overheadMs(res)}
 	if res.Response.Provider != "" {
-		h.Set("X-LLM-Provider", res.Response.Provider)
+		h[hdrProvider] = []string{res.Response.Provider}
 	}
 	s.annotateResult(w, res)
 }
+
+// The answer headers' canonical keys, and the X-Cache values (shared:
+// header values are replaced, never written in place).
+var (
+	hdrCost     = http.CanonicalHeaderKey("X-Cost-USD")
+	hdrCache    = http.CanonicalHeaderKey("X-Cache")
+	hdrOverhead = http.CanonicalHeaderKey("X-Overhead-Ms")
+	hdrProvider = http.CanonicalHeaderKey("X-LLM-Provider")
+	hdrID       = http.CanonicalHeaderKey("X-Request-ID")
+	cacheHit    = []string{"HIT"}
+	cacheMiss   = []string{"MISS"}
+)
 
 func overheadMs(res *gateway.Result) string {
 	return strconv.FormatFloat(float64(res.Overhead().Microseconds())/1000, 'f', 3, 64)

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"strings"
 	"unicode/utf8"
+
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 )
 
 // Field limits of the seed API.
@@ -62,7 +64,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, example strin
 		return nil, &requestError{status: http.StatusRequestEntityTooLarge,
 			detail: fmt.Sprintf("request body too large: limit is %d bytes", limit)}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := upstream.ReadSized(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -92,12 +94,15 @@ func DecodeChat(body []byte) (*ChatRequest, *requestError) {
 			Msg: "Input should be a valid dictionary or object to extract fields from"}}}
 	}
 	var req ChatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, typeError(te)
+	if !fastChatRequest(body, &req) {
+		req = ChatRequest{}
+		if err := json.Unmarshal(body, &req); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return nil, typeError(te)
+			}
+			return nil, badRequest("request body is not valid JSON")
 		}
-		return nil, badRequest("request body is not valid JSON")
 	}
 	if rerr := req.validate(); rerr != nil {
 		return nil, rerr
@@ -121,7 +126,7 @@ func (c *ChatRequest) validate() *requestError {
 	if c.Prompt == nil {
 		return badRequest("prompt: field required")
 	}
-	if len(bytes.TrimSpace([]byte(*c.Prompt))) == 0 {
+	if len(strings.TrimSpace(*c.Prompt)) == 0 {
 		return badRequest("prompt: must not be empty")
 	}
 	if c.MaxTokens != nil && (*c.MaxTokens < 1 || *c.MaxTokens > maxTokensLimit) {

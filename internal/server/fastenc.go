@@ -1,9 +1,12 @@
 package server
 
 import (
+	"math"
 	"strconv"
 
+	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/jsonscan"
+	"github.com/llm-connector/llm-connector/internal/llm"
 )
 
 // The stream encoders below write the common event — a text delta —
@@ -39,3 +42,153 @@ func (e *oaEvents) appendOADelta(b []byte, role, content string) []byte {
 	b = jsonscan.AppendString(b, content)
 	return append(b, `},"logprobs":null,"finish_reason":null}],"usage":null,"system_fingerprint":null}`...)
 }
+
+// The non-stream bodies below are written the same way: the typed shapes
+// (completion, chatResponse) stay the reference and the OpenAPI schema's
+// source, and TestFastBodiesMatchJSON / FuzzFastBodies check that these
+// appenders write exactly what json.Marshal writes for them.
+
+// appendCompletion appends the chat.completion body of res: what
+// json.Marshal writes for completion(id, res).
+func appendCompletion(b []byte, id string, res *gateway.Result) []byte {
+	r := &res.Response
+	b = append(b, `{"id":`...)
+	b = jsonscan.AppendString(b, id)
+	b = append(b, `,"object":"chat.completion","created":`...)
+	b = strconv.AppendInt(b, res.Start.Unix(), 10)
+	b = append(b, `,"model":`...)
+	b = jsonscan.AppendString(b, r.Model)
+	b = append(b, `,"usage":{"prompt_tokens":`...)
+	b = strconv.AppendInt(b, int64(r.Usage.InputTokens), 10)
+	b = append(b, `,"completion_tokens":`...)
+	b = strconv.AppendInt(b, int64(r.Usage.OutputTokens), 10)
+	b = append(b, `,"total_tokens":`...)
+	b = strconv.AppendInt(b, int64(r.Usage.Total()), 10)
+	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
+	b = strconv.AppendInt(b, int64(r.Usage.CachedInputTokens), 10)
+	b = append(b, `},"completion_tokens_details":{"reasoning_tokens":`...)
+	b = strconv.AppendInt(b, int64(r.Usage.ThinkingTokens), 10)
+	b = append(b, `}},"system_fingerprint":null`...)
+	if r.Provider != "" {
+		b = append(b, `,"provider":`...)
+		b = jsonscan.AppendString(b, r.Provider)
+	}
+	if res.Cached {
+		b = append(b, `,"cached":true`...)
+	}
+	b = append(b, `,"choices":[`...)
+	b = appendChoice(b, 0, r.Text, r.ToolCalls, finishReason(*r))
+	for i, o := range r.Others {
+		b = append(b, ',')
+		fr := finishReason(llm.Response{FinishReason: o.FinishReason, ToolCalls: o.ToolCalls})
+		b = appendChoice(b, i+1, o.Text, o.ToolCalls, fr)
+	}
+	return append(b, "]}"...)
+}
+
+// appendChoice appends one completionChoice: the assistant message (its
+// content null only when it is tool calls alone) and the finish reason.
+func appendChoice(b []byte, index int, text string, calls []llm.ToolCall, finish string) []byte {
+	b = append(b, `{"index":`...)
+	b = strconv.AppendInt(b, int64(index), 10)
+	b = append(b, `,"message":{"role":"assistant","content":`...)
+	if len(calls) > 0 && text == "" {
+		b = append(b, "null"...)
+	} else {
+		b = jsonscan.AppendString(b, text)
+	}
+	b = append(b, `,"refusal":null`...)
+	if len(calls) > 0 {
+		b = append(b, `,"tool_calls":[`...)
+		for i, c := range calls {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = jsonscan.AppendString(b, c.ID)
+			b = append(b, `,"type":"function","function":{"name":`...)
+			b = jsonscan.AppendString(b, c.Name)
+			b = append(b, `,"arguments":`...)
+			b = jsonscan.AppendString(b, c.Arguments)
+			b = append(b, "}}"...)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `},"logprobs":null,"finish_reason":`...)
+	b = jsonscan.AppendString(b, finish)
+	return append(b, '}')
+}
+
+// appendChatResponse appends /chat's body: what json.Marshal writes for
+// chatResponse(res, id). ok is false when the cost is not a JSON number
+// (NaN, ±Inf), which json.Marshal refuses too.
+func appendChatResponse(b []byte, res *gateway.Result, id string) (_ []byte, ok bool) {
+	r := &res.Response
+	b = append(b, `{"response":`...)
+	b = jsonscan.AppendString(b, r.Text)
+	b = append(b, `,"model":`...)
+	b = jsonscan.AppendString(b, r.Model)
+	b = append(b, `,"tokens_used":`...)
+	b = strconv.AppendInt(b, int64(r.Usage.Total()), 10)
+	b = append(b, `,"processing_time_ms":`...)
+	b = strconv.AppendInt(b, res.Duration.Milliseconds(), 10)
+	b = append(b, `,"provider":`...)
+	b = jsonscan.AppendString(b, r.Provider)
+	b = append(b, `,"cached":`...)
+	b = strconv.AppendBool(b, res.Cached)
+	if res.CostKnown {
+		if math.IsNaN(res.CostUSD) || math.IsInf(res.CostUSD, 0) {
+			return b, false
+		}
+		b = append(b, `,"cost_usd":`...)
+		b = appendJSONFloat(b, res.CostUSD)
+	}
+	if r.FinishReason != "" {
+		b = append(b, `,"finish_reason":`...)
+		b = jsonscan.AppendString(b, r.FinishReason)
+	}
+	if id != "" {
+		b = append(b, `,"request_id":`...)
+		b = jsonscan.AppendString(b, id)
+	}
+	return append(b, '}'), true
+}
+
+// appendJSONFloat appends a finite f as encoding/json writes a float64:
+// the shortest representation, exponent form outside [1e-6, 1e21), the
+// exponent without a leading zero.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// bodyCap is a capacity that holds res's non-stream body of fixed bytes
+// besides its strings, and writeJSON's newline, in one allocation in the
+// common case.
+func bodyCap(res *gateway.Result, fixed int) int {
+	r := &res.Response
+	n := fixed + 64 + len(r.Model) + len(r.Provider) + len(r.Text) + len(r.Text)/8
+	for _, c := range r.ToolCalls {
+		n += 96 + len(c.ID) + len(c.Name) + len(c.Arguments) + len(c.Arguments)/4
+	}
+	return n
+}
+
+// The bytes of a /v1 and a /chat body besides their text, model and
+// provider: the fixed part, a request ID, numbers of a few digits.
+const (
+	completionFixed = 440
+	chatFixed       = 160
+)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -97,8 +98,11 @@ func writeOAError(w http.ResponseWriter, f *oaFail) {
 // decodeOA parses and validates a completions body into an llm.Request.
 func decodeOA(body []byte) (*oaRequest, *llm.Request, *oaFail) {
 	var r oaRequest
-	if e := unmarshalObject(body, &r); e != nil {
-		return nil, nil, e.oa()
+	if !fastOARequest(body, &r) {
+		r = oaRequest{}
+		if e := unmarshalObject(body, &r); e != nil {
+			return nil, nil, e.oa()
+		}
 	}
 	if f := r.refuseUnsupported(); f != nil {
 		return nil, nil, f
@@ -312,10 +316,10 @@ func truncate(s string, n int) string {
 
 func (r *oaRequest) convertMessages(req *llm.Request) *oaFail {
 	var system []string
-	names := map[string]string{} // tool call ID → function name
+	var names map[string]string // tool call ID → function name
 	for i, m := range r.Messages {
-		param := fmt.Sprintf("messages[%d]", i)
-		text, imgs, f := contentParts(m.Content, param+".content", m.Role == "user")
+		param := func() string { return "messages[" + strconv.Itoa(i) + "]" } // for an error only
+		text, imgs, f := contentParts(m.Content, i, m.Role == "user")
 		if f != nil {
 			return f
 		}
@@ -328,16 +332,19 @@ func (r *oaRequest) convertMessages(req *llm.Request) *oaFail {
 			msg := llm.Message{Role: llm.RoleAssistant, Content: text}
 			for _, tc := range m.ToolCalls {
 				msg.ToolCalls = append(msg.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+				if names == nil {
+					names = map[string]string{}
+				}
 				names[tc.ID] = tc.Function.Name
 			}
 			req.Messages = append(req.Messages, msg)
 		case "tool":
 			if m.ToolCallID == "" {
-				return invalidParam(param+".tool_call_id", "a tool message needs tool_call_id")
+				return invalidParam(param()+".tool_call_id", "a tool message needs tool_call_id")
 			}
 			req.Messages = append(req.Messages, llm.Message{Role: llm.RoleTool, Content: text, ToolCallID: m.ToolCallID, Name: names[m.ToolCallID]})
 		default:
-			return invalidParam(param+".role", "unsupported role %q: use system, developer, user, assistant or tool", m.Role)
+			return invalidParam(param()+".role", "unsupported role %q: use system, developer, user, assistant or tool", m.Role)
 		}
 	}
 	if len(req.Messages) == 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 )
@@ -74,14 +75,18 @@ type oaPart struct {
 // (in user messages) image_url with a data: or http(s) URL. The images
 // go to the gateway's image policy as URLs; "detail" is accepted
 // (auto, low, high) and not forwarded: only OpenAI has it.
-func contentParts(raw json.RawMessage, param string, user bool) (string, []llm.Image, *oaFail) {
+func contentParts(raw json.RawMessage, index int, user bool) (string, []llm.Image, *oaFail) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", nil, nil
+	}
+	if s, ok := plainJSONString(raw); ok {
+		return s, nil, nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s, nil, nil
 	}
+	param := fmt.Sprintf("messages[%d].content", index)
 	var parts []oaPart
 	if err := json.Unmarshal(raw, &parts); err != nil {
 		return "", nil, invalidParam(param, "content must be a string or an array of content parts")
@@ -111,4 +116,24 @@ func contentParts(raw json.RawMessage, param string, user bool) (string, []llm.I
 		}
 	}
 	return b.String(), imgs, nil
+}
+
+// plainJSONString decodes raw when it is a JSON string without escapes
+// or control characters in valid UTF-8: its bytes between the quotes,
+// what json.Unmarshal makes of it (FuzzPlainJSONString). Anything else
+// is left to json.Unmarshal.
+func plainJSONString(raw []byte) (string, bool) {
+	n := len(raw)
+	if n < 2 || raw[0] != '"' || raw[n-1] != '"' {
+		return "", false
+	}
+	for _, c := range raw[1 : n-1] {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(raw) {
+		return "", false
+	}
+	return string(raw[1 : n-1]), true
 }

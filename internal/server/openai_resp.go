@@ -31,7 +31,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 	id := "chatcmpl-" + RequestID(r.Context())
 	ev := &oaEvents{id: id, created: time.Now().Unix(), model: oreq.Model,
 		usage: oreq.StreamOptions != nil && oreq.StreamOptions.IncludeUsage}
-	s.answer(w, r, in, ev, func(res *gateway.Result) any { return completion(id, res) })
+	s.answer(w, r, in, ev, func(res *gateway.Result) any {
+		return encodedJSON(appendCompletion(make([]byte, 0, bodyCap(res, completionFixed)), id, res))
+	})
 }
 
 // OpenAI's response shapes (wire.md §4.2, §4.3).

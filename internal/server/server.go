@@ -130,7 +130,7 @@ func (s *Server) middleware(mux *http.ServeMux, routed http.Handler) http.Handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestIDFrom(r.Header.Get("X-Request-ID"))
-		w.Header().Set("X-Request-ID", id)
+		w.Header()[hdrID] = []string{id}
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}

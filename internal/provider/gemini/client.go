@@ -110,8 +110,9 @@ func New(cfg Config) *Client {
 // breaking out of the loop cancels the upstream request.
 func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chunk, error] {
 	return func(yield func(llm.Chunk, error) bool) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
+		// No context of its own: breaking out of the loop closes the body
+		// early, which ends the upstream request (HTTP/1 closes the
+		// connection, HTTP/2 resets the stream).
 		resp, err := c.open(ctx, req)
 		if err != nil {
 			yield(llm.Chunk{}, err)
@@ -120,7 +121,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 		defer resp.Body.Close()
 		d := newDecoder(req.Model, c.errors())
 		if req.Collect {
-			c.whole(ctx, resp.Body, d, yield)
+			c.whole(ctx, resp.Body, resp.ContentLength, d, yield)
 			return
 		}
 		c.relay(ctx, resp.Body, d, yield)
@@ -130,11 +131,12 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 // maxWhole bounds a generateContent body (upstream.MaxBody).
 const maxWhole = upstream.MaxBody
 
-// whole reads the one GenerateContentResponse of generateContent and
+// whole reads the one GenerateContentResponse of generateContent (size
+// bytes, -1 when unknown) and
 // yields it as the stream's decoder does: its content as one chunk, then
 // the final chunk, or the error an empty, blocked or bad answer is.
-func (c *Client) whole(ctx context.Context, body io.Reader, d *decoder, yield func(llm.Chunk, error) bool) {
-	raw, err := io.ReadAll(io.LimitReader(body, maxWhole+1))
+func (c *Client) whole(ctx context.Context, body io.Reader, size int64, d *decoder, yield func(llm.Chunk, error) bool) {
+	raw, err := upstream.ReadSized(io.LimitReader(body, maxWhole+1), size)
 	if err != nil {
 		if ctx.Err() != nil {
 			yield(llm.Chunk{}, fmt.Errorf("gemini: read answer: %w", ctx.Err()))
@@ -178,7 +180,7 @@ func (c *Client) open(ctx context.Context, req *llm.Request) (*http.Response, er
 	if err != nil {
 		return nil, err
 	}
-	hr.Header.Set("Accept", accept)
+	hr.Header["Accept"] = []string{accept}
 	return c.do(ctx, hr)
 }
 
@@ -206,10 +208,12 @@ func (c *Client) newRequest(ctx context.Context, method, pathQuery string, body 
 		return nil, &llm.Error{Kind: llm.KindInternal, Provider: ProviderName, Message: "invalid base URL",
 			Err: fmt.Errorf("gemini: new request: %w", err)}
 	}
+	// Canonical keys set directly: Header.Set would canonicalize (and
+	// allocate) x-goog-api-key on every request.
 	if body != nil {
-		hr.Header.Set("Content-Type", "application/json")
+		hr.Header["Content-Type"] = jsonType
 	}
-	hr.Header.Set("x-goog-api-key", c.key)
+	hr.Header["X-Goog-Api-Key"] = []string{c.key}
 	return hr, nil
 }
 
@@ -298,3 +302,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, upstream.MaxErrorBody))
 	return resp.Body.Close()
 }
+
+// jsonType is the Content-Type value of a request body, shared: header
+// values are replaced, never written in place.
+var jsonType = []string{"application/json"}

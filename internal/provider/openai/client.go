@@ -122,8 +122,9 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 			yield(llm.Chunk{}, &llm.Error{Kind: llm.KindInvalid, Provider: c.name, Message: err.Error(), Err: err})
 			return
 		}
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
+		// No context of its own: breaking out of the loop closes the body
+		// early, which ends the upstream request (HTTP/1 closes the
+		// connection, HTTP/2 resets the stream).
 		accept := "text/event-stream"
 		if req.Collect {
 			accept = "application/json"
@@ -135,7 +136,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 		}
 		defer resp.Body.Close()
 		if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-			c.decodeCompletion(ctx, resp.Body, yield) // asked for, or a server that ignored "stream"
+			c.decodeCompletion(ctx, resp.Body, resp.ContentLength, yield) // asked for, or a server that ignored "stream"
 			return
 		}
 		c.decodeStream(ctx, resp.Body, yield)
@@ -163,8 +164,26 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, accep
 		hreq.Header[k] = v
 	}
 	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
+		hreq.Header["Content-Type"] = jsonType
 	}
-	hreq.Header.Set("Accept", accept)
+	hreq.Header["Accept"] = headerValue(accept)
 	return upstream.Do(c.http, hreq, c.name, c.statusError)
+}
+
+// The Content-Type and Accept values of every request, shared: header
+// values are replaced, never written in place.
+var (
+	jsonType = []string{"application/json"}
+	sseType  = []string{"text/event-stream"}
+)
+
+// headerValue is v as a header value, shared when it is a common one.
+func headerValue(v string) []string {
+	switch v {
+	case jsonType[0]:
+		return jsonType
+	case sseType[0]:
+		return sseType
+	}
+	return []string{v}
 }

@@ -56,10 +56,11 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 // maxCompletion bounds a non-stream body.
 const maxCompletion = upstream.MaxBody
 
-// decodeCompletion reads a whole chat.completion, sent by compatible
+// decodeCompletion reads a whole chat.completion of size bytes (-1:
+// unknown), the answer to a collected request or sent by compatible
 // servers that ignore "stream": true, and yields it as a stream would.
-func (c *Client) decodeCompletion(ctx context.Context, body io.Reader, yield func(llm.Chunk, error) bool) {
-	raw, err := io.ReadAll(io.LimitReader(body, maxCompletion))
+func (c *Client) decodeCompletion(ctx context.Context, body io.Reader, size int64, yield func(llm.Chunk, error) bool) {
+	raw, err := upstream.ReadSized(io.LimitReader(body, maxCompletion), size)
 	if err != nil {
 		yield(llm.Chunk{}, upstream.TransportError(ctx, c.name, upstream.OpRead, err))
 		return

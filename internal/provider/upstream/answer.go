@@ -31,3 +31,27 @@ func EmbedProblem(vectors [][]float32, inputs int) string {
 	}
 	return ""
 }
+
+// ReadSized is io.ReadAll(r) for a body that announced size bytes
+// (Content-Length; negative when unknown): the buffer holds that many at
+// once instead of growing from 512 bytes, and a body longer than it said
+// is still read whole. Bound r first (io.LimitReader) as for io.ReadAll.
+func ReadSized(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > MaxBody {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1) // +1: the read that sees EOF
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced: grow
+		}
+	}
+}

@@ -53,3 +53,26 @@ func TestEmbedProblem(t *testing.T) {
 		})
 	}
 }
+
+// TestReadSized: whatever the announced size, ReadSized reads what
+// io.ReadAll reads and hands back the same error.
+func TestReadSized(t *testing.T) {
+	boom := errors.New("boom")
+	body := strings.Repeat("0123456789", 300)
+	for _, size := range []int64{-1, 0, 1, 511, 512, 2999, 3000, 3001, 100000, MaxBody + 1} {
+		for _, src := range []struct {
+			name string
+			r    func() io.Reader
+			err  error
+		}{
+			{"whole", func() io.Reader { return strings.NewReader(body) }, nil},
+			{"one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader(body)) }, nil},
+			{"read error", func() io.Reader { return io.MultiReader(strings.NewReader(body), iotest.ErrReader(boom)) }, boom},
+		} {
+			raw, err := ReadSized(src.r(), size)
+			if string(raw) != body || !errors.Is(err, src.err) {
+				t.Errorf("size %d, %s: ReadSized = %d bytes, %v; want %d bytes, %v", size, src.name, len(raw), err, len(body), src.err)
+			}
+		}
+	}
+}
