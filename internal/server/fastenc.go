@@ -1,7 +1,6 @@
 package server
 
 import (
-	"math"
 	"strconv"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
@@ -137,11 +136,10 @@ func appendChatResponse(b []byte, res *gateway.Result, id string) (_ []byte, ok 
 	b = append(b, `,"cached":`...)
 	b = strconv.AppendBool(b, res.Cached)
 	if res.CostKnown {
-		if math.IsNaN(res.CostUSD) || math.IsInf(res.CostUSD, 0) {
+		var ok bool
+		if b, ok = jsonscan.AppendFloat(append(b, `,"cost_usd":`...), res.CostUSD); !ok {
 			return b, false
 		}
-		b = append(b, `,"cost_usd":`...)
-		b = appendJSONFloat(b, res.CostUSD)
 	}
 	if r.FinishReason != "" {
 		b = append(b, `,"finish_reason":`...)
@@ -152,26 +150,6 @@ func appendChatResponse(b []byte, res *gateway.Result, id string) (_ []byte, ok 
 		b = jsonscan.AppendString(b, id)
 	}
 	return append(b, '}'), true
-}
-
-// appendJSONFloat appends a finite f as encoding/json writes a float64:
-// the shortest representation, exponent form outside [1e-6, 1e21), the
-// exponent without a leading zero.
-func appendJSONFloat(b []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
 }
 
 // bodyCap is a capacity that holds res's non-stream body of fixed bytes

@@ -177,11 +177,12 @@ func appendTableRow(b []byte, c track.Call, maxCell int, secrets []string) []byt
 	str := func(s string) { b = jsonscan.AppendString(append(b, ','), s) }
 	num := func(v float64, ok bool) {
 		b = append(b, ',')
-		if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
-			b = append(b, "null"...)
-			return
+		if ok {
+			b, ok = jsonscan.AppendFloat(b, v)
 		}
-		b = appendJSONFloat(b, v)
+		if !ok {
+			b = append(b, "null"...)
+		}
 	}
 	b = jsonscan.AppendString(append(b, '['), c.ID)
 	str(c.Start.UTC().Format(time.RFC3339Nano))
@@ -212,15 +213,6 @@ func appendTableRow(b []byte, c track.Call, maxCell int, secrets []string) []byt
 		str(truncateRunes(firstNonEmpty(c.ErrorKind, "unknown")+": "+Redact(c.ErrorMessage, secrets...), maxErrorMsgLen))
 	}
 	return append(b, ']')
-}
-
-// appendJSONFloat formats a finite float the way encoding/json does.
-func appendJSONFloat(b []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	return strconv.AppendFloat(b, f, format, -1, 64)
 }
 
 // cutCell cuts s to at most n bytes on a rune boundary, marking the cut.

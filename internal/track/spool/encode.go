@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"math"
 	"strconv"
 	"time"
 
@@ -32,7 +31,7 @@ func appendCall(b []byte, c *track.Call) ([]byte, bool) {
 	b = optString(b, `,"model":`, c.Model)
 	if c.Temperature != nil {
 		b = append(b, `,"temperature":`...)
-		b, ok = appendFloat(b, *c.Temperature)
+		b, ok = jsonscan.AppendFloat(b, *c.Temperature)
 	}
 	b = optInt(b, `,"max_tokens":`, int64(c.MaxTokens))
 	b = optString(b, `,"system":`, c.System)
@@ -42,7 +41,7 @@ func appendCall(b []byte, c *track.Call) ([]byte, bool) {
 	b = jsonscan.AppendString(b, c.Response)
 	b = appendUsage(append(b, `,"usage":`...), &c.Usage)
 	b = append(b, `,"cost_usd":`...)
-	b, okCost := appendFloat(b, c.CostUSD)
+	b, okCost := jsonscan.AppendFloat(b, c.CostUSD)
 	b = append(b, `,"cost_known":`...)
 	b = strconv.AppendBool(b, c.CostKnown)
 	b = optString(b, `,"price_version":`, c.PriceVersion)
@@ -133,25 +132,6 @@ func optBool(b []byte, keyTrue string, v bool) []byte {
 		return b
 	}
 	return append(b, keyTrue...)
-}
-
-// appendFloat formats f as encoding/json does (ES6 number to string).
-func appendFloat(b []byte, f float64) ([]byte, bool) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return b, false
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' { // e-09 → e-9, as encoding/json does
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, true
 }
 
 // appendTime appends t as time.Time.MarshalJSON does, and reports false
