@@ -42,6 +42,7 @@ fuzz: ## each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeCall$$' -fuzztime=$(FUZZTIME) ./internal/track/spool
 	$(GO) test -run='^$$' -fuzz='^FuzzAppendFloat$$' -fuzztime=$(FUZZTIME) ./internal/jsonscan
 	$(GO) test -run='^$$' -fuzz='^FuzzFastChunk$$' -fuzztime=$(FUZZTIME) ./internal/provider/openai
+	$(GO) test -run='^$$' -fuzz='^FuzzPlainRequest$$' -fuzztime=$(FUZZTIME) ./internal/provider/openai
 	$(GO) test -run='^$$' -fuzz='^FuzzFastResponse$$' -fuzztime=$(FUZZTIME) ./internal/provider/gemini
 	$(GO) test -run='^$$' -fuzz='^FuzzAppendJSONString$$' -fuzztime=$(FUZZTIME) ./internal/server
 	$(GO) test -run='^$$' -fuzz='^FuzzFastBodies$$' -fuzztime=$(FUZZTIME) ./internal/server

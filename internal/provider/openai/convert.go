@@ -13,6 +13,18 @@ import (
 // streaming with usage, or "stream": false when req.Collect. maxField is
 // MaxTokens or MaxCompletionTokens.
 func encodeRequest(req *llm.Request, maxField string) ([]byte, error) {
+	w, err := wireRequest(req, maxField)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := appendPlainRequest(make([]byte, 0, plainRequestCap(w)), w); ok {
+		return b, nil
+	}
+	return json.Marshal(w)
+}
+
+// wireRequest is req as OpenAI's wire struct.
+func wireRequest(req *llm.Request, maxField string) (*chatRequest, error) {
 	if req.Model == "" {
 		return nil, errors.New("model is required")
 	}
@@ -59,7 +71,7 @@ func encodeRequest(req *llm.Request, maxField string) ([]byte, error) {
 		}})
 	}
 	w.ToolChoice = encodeToolChoice(req.ToolChoice)
-	return json.Marshal(&w)
+	return &w, nil
 }
 
 func encodeMessage(m *llm.Message) (chatMessage, error) {
