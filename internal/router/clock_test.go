@@ -57,6 +57,9 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	was := t.active
 	t.at = t.c.now.Add(d)
 	t.active = true
+	if !slices.Contains(t.c.timers, t) { // fired or stopped: listed again, as time.Timer
+		t.c.timers = append(t.c.timers, t)
+	}
 	return was
 }
 
