@@ -265,7 +265,7 @@ func (w *watchdog) fire() {
 			}
 			w.armed.Store(true)
 		}
-		left := w.idle - (w.clock.Now().Sub(w.base) - time.Duration(w.progress.Load()))
+		left := w.idle - (w.clock.Since(w.base) - time.Duration(w.progress.Load()))
 		if left <= 0 {
 			w.cancel(&stallError{fmt.Sprintf("stream stalled for %s", w.idle)})
 			return
@@ -288,7 +288,7 @@ func (w *watchdog) resume() {
 	if w.idle <= 0 {
 		return
 	}
-	w.progress.Store(int64(w.clock.Now().Sub(w.base)))
+	w.progress.Store(int64(w.clock.Since(w.base)))
 	if !w.armed.Load() {
 		w.arm()
 	}

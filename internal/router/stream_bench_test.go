@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/provider/openai"
@@ -70,4 +71,18 @@ func BenchmarkStreamOpenAI(b *testing.B) {
 	chunks := float64(b.N * benchChunks)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/chunks, "ns/chunk")
 	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/chunks, "allocs/chunk")
+}
+
+// BenchmarkWatchdogChunk is the watchdog's cost per chunk handed over
+// (pause, resume), default limits, real clock.
+func BenchmarkWatchdogChunk(b *testing.B) {
+	var w watchdog
+	w.start(realClock{}, func(error) {}, 30*time.Second, 30*time.Second)
+	defer w.stop()
+	w.gotContent()
+	w.resume()
+	for b.Loop() {
+		w.pause()
+		w.resume()
+	}
 }
