@@ -22,6 +22,8 @@ type Scanner struct {
 	s     string
 	i     int
 	depth int
+	// keyASCII: the key Object last handed to a member is all ASCII.
+	keyASCII bool
 }
 
 // New returns a scanner at the start of s.
@@ -37,8 +39,10 @@ func (p *Scanner) AtEnd() bool {
 // to json.Unmarshal.
 const maxSkipDepth = 64
 
+// WS passes over white space. Compact JSON has none: one comparison
+// (every byte above the space is not white space) is all it costs then.
 func (p *Scanner) WS() {
-	for p.i < len(p.s) {
+	for p.i < len(p.s) && p.s[p.i] <= ' ' {
 		switch p.s[p.i] {
 		case ' ', '\t', '\n', '\r':
 			p.i++
@@ -85,7 +89,8 @@ func (p *Scanner) Object(member func(key string) (field int, ok bool)) bool {
 	}
 	for {
 		p.WS()
-		key, ok := p.PlainString()
+		key, ascii, ok := p.plainString()
+		p.keyASCII = ascii
 		if !ok {
 			return false
 		}
@@ -114,26 +119,17 @@ func (p *Scanner) Object(member func(key string) (field int, ok bool)) bool {
 
 // Other skips the value of a key we do not keep, unless the key would
 // match one we keep under encoding/json's case-insensitive matching.
-// The kept keys are ASCII: a key of another length can then fold to one
-// only through a non-ASCII letter (the Kelvin sign is k), so an ASCII
-// key is compared with the kept keys of its own length alone.
+// key is the key Object handed to the member function, and the kept
+// keys are ASCII: a key of another length can then fold to one only
+// through a non-ASCII letter (the Kelvin sign is k), so an ASCII key is
+// compared with the kept keys of its own length alone.
 func (p *Scanner) Other(key string, kept ...string) bool {
-	ascii := isASCII(key)
 	for _, k := range kept {
-		if (len(k) == len(key) || !ascii) && strings.EqualFold(key, k) {
+		if (len(k) == len(key) || !p.keyASCII) && strings.EqualFold(key, k) {
 			return false
 		}
 	}
 	return p.Skip()
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 // plainByte holds the bytes a plain string runs over without a second
@@ -151,29 +147,36 @@ var plainByte, stringByte = func() (plain, str [256]bool) {
 // PlainString reads a string without escapes or control characters,
 // valid UTF-8, and returns its contents (sharing s's memory).
 func (p *Scanner) PlainString() (string, bool) {
+	v, _, ok := p.plainString()
+	return v, ok
+}
+
+// plainString is PlainString that also tells whether the string is all
+// ASCII.
+func (p *Scanner) plainString() (v string, ascii, ok bool) {
 	if !p.Byte('"') {
-		return "", false
+		return "", false, false
 	}
 	s, i := p.s, p.i
 	start := i
-	ascii := true
+	ascii = true
 	for {
 		for i < len(s) && plainByte[s[i]] {
 			i++
 		}
 		if i >= len(s) {
-			return "", false
+			return "", false, false
 		}
 		switch c := s[i]; {
 		case c == '"':
 			p.i = i + 1
 			v := s[start:i]
-			return v, ascii || utf8.ValidString(v)
+			return v, ascii, ascii || utf8.ValidString(v)
 		case c >= utf8.RuneSelf:
 			ascii = false
 			i++
 		default: // a backslash or a control character
-			return "", false
+			return "", false, false
 		}
 	}
 }

@@ -43,6 +43,7 @@ var fastChunkCases = []struct {
 	{"duplicate key", `{"model":"a","model":"b"}`, false},
 	{"case-folded key", `{"Model":"m"}`, false},
 	{"key folded through a longer letter", `{"uſage":{"prompt_tokens":1},"choiceſ":[{"index":0}]}`, false}, // ſ folds to s
+	{"invalid UTF-8 key", "{\"mod\xffel\":1}", false},
 	{"ASCII keys of other lengths are skipped", `{"models":"x","choice":1,"usages":null,"err":0}`, true},
 	{"fraction index", `{"choices":[{"index":1.0}]}`, false},
 	{"exponent index", `{"choices":[{"index":1e0}]}`, false},
