@@ -22,7 +22,9 @@ type Scanner struct {
 	s     string
 	i     int
 	depth int
-	// keyASCII: the key Object last handed to a member is all ASCII.
+	// key is the key Object last handed to a member, keyASCII whether
+	// it is all ASCII (Other's case folding).
+	key      string
 	keyASCII bool
 }
 
@@ -90,7 +92,7 @@ func (p *Scanner) Object(member func(key string) (field int, ok bool)) bool {
 	for {
 		p.WS()
 		key, ascii, ok := p.plainString()
-		p.keyASCII = ascii
+		p.key, p.keyASCII = key, ascii
 		if !ok {
 			return false
 		}
@@ -119,17 +121,29 @@ func (p *Scanner) Object(member func(key string) (field int, ok bool)) bool {
 
 // Other skips the value of a key we do not keep, unless the key would
 // match one we keep under encoding/json's case-insensitive matching.
-// key is the key Object handed to the member function, and the kept
-// keys are ASCII: a key of another length can then fold to one only
-// through a non-ASCII letter (the Kelvin sign is k), so an ASCII key is
-// compared with the kept keys of its own length alone.
+// The kept keys are ASCII: a key of another length can then fold to
+// one only through a non-ASCII letter (the Kelvin sign is k), so an
+// ASCII key is compared with the kept keys of its own length alone.
 func (p *Scanner) Other(key string, kept ...string) bool {
+	ascii := p.keyASCII // Object found out, for the key it handed over
+	if key != p.key {
+		ascii = isASCII(key)
+	}
 	for _, k := range kept {
-		if (len(k) == len(key) || !p.keyASCII) && strings.EqualFold(key, k) {
+		if (len(k) == len(key) || !ascii) && strings.EqualFold(key, k) {
 			return false
 		}
 	}
 	return p.Skip()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // plainByte holds the bytes a plain string runs over without a second
