@@ -208,12 +208,12 @@ func firstContentTimeout(ttft time.Duration, rate int, req *llm.Request) time.Du
 // again when the caller has taken it. A zero watchdog, or one started
 // with both limits 0, does nothing.
 //
-// A chunk costs two atomic stores and a clock reading, not a timer Stop
-// and Reset (which lock the timer heap): pause marks progress held,
-// resume records when the caller let go. The one timer, when it fires,
-// compares with the recorded progress and re-arms for the time left
-// instead of canceling; while a chunk is held it lapses, and the next
-// resume arms it again for the whole idle limit.
+// A chunk costs two atomic stores, a load and a clock reading, not a
+// timer Stop and Reset (which lock the timer heap): pause marks
+// progress held, resume records when the caller let go. The one timer,
+// when it fires, compares with the recorded progress and re-arms for
+// the time left instead of canceling; while a chunk is held it lapses,
+// and the next resume arms it again for the whole idle limit.
 type watchdog struct {
 	clock      clock
 	cancel     context.CancelCauseFunc
