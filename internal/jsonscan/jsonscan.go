@@ -22,6 +22,10 @@ type Scanner struct {
 	s     string
 	i     int
 	depth int
+	// key is the key Object last handed to a member, keyASCII whether
+	// it is all ASCII (Other's case folding).
+	key      string
+	keyASCII bool
 }
 
 // New returns a scanner at the start of s.
@@ -37,8 +41,10 @@ func (p *Scanner) AtEnd() bool {
 // to json.Unmarshal.
 const maxSkipDepth = 64
 
+// WS passes over white space. Compact JSON has none: one comparison
+// (every byte above the space is not white space) is all it costs then.
 func (p *Scanner) WS() {
-	for p.i < len(p.s) {
+	for p.i < len(p.s) && p.s[p.i] <= ' ' {
 		switch p.s[p.i] {
 		case ' ', '\t', '\n', '\r':
 			p.i++
@@ -85,7 +91,8 @@ func (p *Scanner) Object(member func(key string) (field int, ok bool)) bool {
 	}
 	for {
 		p.WS()
-		key, ok := p.PlainString()
+		key, ascii, ok := p.plainString()
+		p.key, p.keyASCII = key, ascii
 		if !ok {
 			return false
 		}
@@ -112,38 +119,80 @@ func (p *Scanner) Object(member func(key string) (field int, ok bool)) bool {
 	}
 }
 
-// other skips the value of a key we do not keep, unless the key would
+// Other skips the value of a key we do not keep, unless the key would
 // match one we keep under encoding/json's case-insensitive matching.
+// The kept keys are ASCII: a key of another length can then fold to
+// one only through a non-ASCII letter (the Kelvin sign is k), so an
+// ASCII key is compared with the kept keys of its own length alone.
 func (p *Scanner) Other(key string, kept ...string) bool {
+	ascii := p.keyASCII // Object found out, for the key it handed over
+	if key != p.key {
+		ascii = isASCII(key)
+	}
 	for _, k := range kept {
-		if strings.EqualFold(key, k) {
+		if (len(k) == len(key) || !ascii) && strings.EqualFold(key, k) {
 			return false
 		}
 	}
 	return p.Skip()
 }
 
-// plainString reads a string without escapes or control characters,
-// valid UTF-8, and returns its contents (sharing s's memory).
-func (p *Scanner) PlainString() (string, bool) {
-	if !p.Byte('"') {
-		return "", false
-	}
-	start := p.i
-	ascii := true
-	for ; p.i < len(p.s); p.i++ {
-		switch c := p.s[p.i]; {
-		case c == '"':
-			v := p.s[start:p.i]
-			p.i++
-			return v, ascii || utf8.ValidString(v)
-		case c == '\\' || c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
 		}
 	}
-	return "", false
+	return true
+}
+
+// plainByte holds the bytes a plain string runs over without a second
+// look: printable ASCII but the quote and the backslash.
+// stringByte holds the bytes any string runs over: plainByte and the
+// non-ASCII bytes.
+var plainByte, stringByte = func() (plain, str [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		str[c] = c != '"' && c != '\\'
+		plain[c] = str[c] && c < utf8.RuneSelf
+	}
+	return plain, str
+}()
+
+// PlainString reads a string without escapes or control characters,
+// valid UTF-8, and returns its contents (sharing s's memory).
+func (p *Scanner) PlainString() (string, bool) {
+	v, _, ok := p.plainString()
+	return v, ok
+}
+
+// plainString is PlainString that also tells whether the string is all
+// ASCII.
+func (p *Scanner) plainString() (v string, ascii, ok bool) {
+	if !p.Byte('"') {
+		return "", false, false
+	}
+	s, i := p.s, p.i
+	start := i
+	ascii = true
+	for {
+		for i < len(s) && plainByte[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			return "", false, false
+		}
+		switch c := s[i]; {
+		case c == '"':
+			p.i = i + 1
+			v := s[start:i]
+			return v, ascii, ascii || utf8.ValidString(v)
+		case c >= utf8.RuneSelf:
+			ascii = false
+			i++
+		default: // a backslash or a control character
+			return "", false, false
+		}
+	}
 }
 
 // str reads a string into *out; null leaves *out as it is.
@@ -226,41 +275,46 @@ func (p *Scanner) Skip() bool {
 
 // skipString passes over a string, escapes included.
 func (p *Scanner) skipString() bool {
-	p.i++ // the opening quote
-	for p.i < len(p.s) {
-		c := p.s[p.i]
-		switch {
-		case c == '"':
-			p.i++
-			return true
-		case c < 0x20:
+	s, i := p.s, p.i+1 // past the opening quote
+	for {
+		for i < len(s) && stringByte[s[i]] {
+			i++
+		}
+		if i >= len(s) || s[i] < 0x20 {
 			return false
-		case c == '\\':
-			p.i++
-			if p.i >= len(p.s) {
-				return false
-			}
-			switch p.s[p.i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				p.i++
-			case 'u':
-				if p.i+5 > len(p.s) {
-					return false
-				}
-				for _, h := range []byte(p.s[p.i+1 : p.i+5]) {
-					if !isHex(h) {
-						return false
-					}
-				}
-				p.i += 5
-			default:
-				return false
-			}
-		default:
-			p.i++
+		}
+		if s[i] == '"' {
+			p.i = i + 1
+			return true
+		}
+		if i = skipEscape(s, i); i < 0 {
+			return false
 		}
 	}
-	return false
+}
+
+// skipEscape returns the index past the escape at s[i] (a backslash),
+// or -1 if it is not one JSON allows.
+func skipEscape(s string, i int) int {
+	i++
+	if i >= len(s) {
+		return -1
+	}
+	switch s[i] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return i + 1
+	case 'u':
+		if i+5 > len(s) {
+			return -1
+		}
+		for _, h := range []byte(s[i+1 : i+5]) {
+			if !isHex(h) {
+				return -1
+			}
+		}
+		return i + 5
+	}
+	return -1
 }
 
 func isHex(c byte) bool {

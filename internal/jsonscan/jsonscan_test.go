@@ -55,6 +55,8 @@ func TestReadersAgreeWithEncodingJSON(t *testing.T) {
 		{`{}`, true},
 		{`{"s":"esc\n"}`, false},
 		{`{"S":"case-folded"}`, false},
+		{`{"ſ":"folds to s, one byte longer"}`, false},
+		{`{"ss":1,"nn":2,"other":3}`, true},
 		{`{"n":1,"n":2}`, false},
 		{`{"b":"true"}`, false},
 		{`{"l":[1,]}`, false},
@@ -73,5 +75,21 @@ func TestReadersAgreeWithEncodingJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(tc.data), &want); err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: got %+v, encoding/json %+v (%v)", tc.data, got, want, err)
 		}
+	}
+}
+
+// Other works out a key's ASCII-ness itself when the key is not the one
+// Object handed over last.
+func TestOtherForeignKey(t *testing.T) {
+	p := New(`{"x":1} 2`)
+	if !p.Object(func(string) (int, bool) { return NoField, p.Skip() }) {
+		t.Fatal("object not read")
+	}
+	p.WS()
+	if p.Other("ſ", "s") {
+		t.Error("ſ skipped although it folds to the kept s")
+	}
+	if !p.Other("ss", "s") || !p.AtEnd() {
+		t.Error("ss not skipped")
 	}
 }

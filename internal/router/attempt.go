@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -202,30 +204,74 @@ func firstContentTimeout(ttft time.Duration, rate int, req *llm.Request) time.Du
 // watchdog cancels an attempt that goes silent: no content within ttft,
 // or no chunk within idle once content has started. The adapters only
 // honour their context; stalls are detected here, for all of them. Time
-// the caller spends with a chunk does not count: the timer is paused
-// while a chunk is handed over. A zero watchdog, or one started with both
-// limits 0, does nothing.
+// the caller spends with a chunk does not count: the idle clock starts
+// again when the caller has taken it. A zero watchdog, or one started
+// with both limits 0, does nothing.
+//
+// A chunk costs two atomic stores, a load and a clock reading, not a
+// timer Stop and Reset (which lock the timer heap): pause marks
+// progress held, resume records when the caller let go. The one timer,
+// when it fires, compares with the recorded progress and re-arms for
+// the time left instead of canceling; while a chunk is held it lapses,
+// and the next resume arms it again for the whole idle limit.
 type watchdog struct {
 	clock      clock
 	cancel     context.CancelCauseFunc
 	ttft, idle time.Duration
-	t          timer
+	base       time.Time   // the start; progress counts from it
 	content    atomic.Bool // the first content chunk has arrived
+	// progress is when (since base) the caller last let go of a chunk,
+	// or held while it holds one.
+	progress atomic.Int64
+	armed    atomic.Bool // the timer is pending (or firing)
+
+	mu      sync.Mutex // the timer's slow paths: start, fire, arm, stop
+	t       timer
+	stopped bool
 }
 
+// held is progress while the caller holds a chunk.
+const held = math.MinInt64
+
 func (w *watchdog) start(c clock, cancel context.CancelCauseFunc, ttft, idle time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.clock, w.cancel, w.ttft, w.idle = c, cancel, ttft, idle
+	w.base = c.Now()
 	if ttft > 0 {
+		w.armed.Store(true)
 		w.t = c.AfterFunc(ttft, w.fire)
 	}
 }
 
+// fire runs when the timer is due: a stall cancels the attempt, progress
+// since the timer was armed re-arms it for the time left.
 func (w *watchdog) fire() {
-	if w.content.Load() {
-		w.cancel(&stallError{fmt.Sprintf("stream stalled for %s", w.idle)})
-		return
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.stopped:
+	case !w.content.Load():
+		w.cancel(&stallError{fmt.Sprintf("no first token within %s", w.ttft)})
+	case w.idle <= 0:
+		w.armed.Store(false) // no idle limit: the first token was all
+	default:
+		if w.progress.Load() == held {
+			w.armed.Store(false)
+			// A resume between the load and the store saw the timer
+			// armed and left the arming to it: check again.
+			if w.progress.Load() == held {
+				return
+			}
+			w.armed.Store(true)
+		}
+		left := w.idle - (w.clock.Since(w.base) - time.Duration(w.progress.Load()))
+		if left <= 0 {
+			w.cancel(&stallError{fmt.Sprintf("stream stalled for %s", w.idle)})
+			return
+		}
+		w.t.Reset(left)
 	}
-	w.cancel(&stallError{fmt.Sprintf("no first token within %s", w.ttft)})
 }
 
 // gotContent stops the first-token clock.
@@ -235,21 +281,41 @@ func (w *watchdog) gotContent() {
 }
 
 // pause stops the clock while the caller holds a chunk.
-func (w *watchdog) pause() {
+func (w *watchdog) pause() { w.progress.Store(held) }
+
+// resume restarts the idle clock after the caller took a chunk.
+func (w *watchdog) resume() {
+	if w.idle <= 0 {
+		return
+	}
+	w.progress.Store(int64(w.clock.Since(w.base)))
+	if !w.armed.Load() {
+		w.arm()
+	}
+}
+
+// arm starts the idle clock when no timer is pending: the first content
+// of an attempt without a first-token limit, or after the timer lapsed
+// while the caller held a chunk.
+func (w *watchdog) arm() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || w.armed.Load() {
+		return
+	}
+	w.armed.Store(true)
+	if w.t == nil {
+		w.t = w.clock.AfterFunc(w.idle, w.fire)
+		return
+	}
+	w.t.Reset(w.idle)
+}
+
+func (w *watchdog) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
 	if w.t != nil {
 		w.t.Stop()
 	}
 }
-
-// resume restarts the idle clock after the caller took a chunk.
-func (w *watchdog) resume() {
-	switch {
-	case w.idle <= 0:
-	case w.t == nil:
-		w.t = w.clock.AfterFunc(w.idle, w.fire)
-	default:
-		w.t.Reset(w.idle)
-	}
-}
-
-func (w *watchdog) stop() { w.pause() }

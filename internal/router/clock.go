@@ -10,6 +10,9 @@ import (
 // breakers' cool-downs all go through it.
 type clock interface {
 	Now() time.Time
+	// Since is Now().Sub(t); the real clock reads only its monotonic
+	// part (one clock reading, not two: the watchdog takes one a chunk).
+	Since(t time.Time) time.Duration
 	// AfterFunc calls f in its own goroutine once d has passed.
 	AfterFunc(d time.Duration, f func()) timer
 	// Sleep waits for d or until ctx is done, returning the context's
@@ -28,6 +31,8 @@ type timer interface {
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Since(t time.Time) time.Duration { return time.Since(t) }
 
 func (realClock) AfterFunc(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }
 

@@ -35,6 +35,8 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
+func (c *fakeClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
 func (c *fakeClock) AfterFunc(d time.Duration, f func()) timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -57,6 +59,9 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	was := t.active
 	t.at = t.c.now.Add(d)
 	t.active = true
+	if !slices.Contains(t.c.timers, t) { // fired or stopped: listed again, as time.Timer
+		t.c.timers = append(t.c.timers, t)
+	}
 	return was
 }
 

@@ -25,8 +25,11 @@ func decodeChunk(data string, ch *chunk) error {
 	return json.Unmarshal([]byte(data), ch)
 }
 
-// fastChunk decodes data into ch (which must be zero) and reports
-// whether it could; on false ch holds garbage.
+// fastChunk decodes data into ch (which must be zero but for Choices,
+// which may be an empty slice whose array is reused) and reports whether
+// it could; on false ch holds garbage. A reused empty Choices stands
+// where encoding/json leaves nil (no "choices" key): the same to every
+// reader of a chunk, which ranges over it.
 func fastChunk(data string, ch *chunk) bool {
 	p := scanner{jsonscan.New(data)}
 	p.WS()

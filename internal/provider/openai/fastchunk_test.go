@@ -15,6 +15,7 @@ var fastChunkCases = []struct {
 }{
 	{"role chunk", `{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}`, true},
 	{"text delta", `{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}]}`, true},
+	{"text delta as OpenAI sends it", `{"id":"chatcmpl-AbCdEf0123456789","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0123456789","choices":[{"index":0,"delta":{"content":" token"},"logprobs":null,"finish_reason":null}],"usage":null}`, true},
 	{"non-ASCII text", `{"model":"m","choices":[{"index":0,"delta":{"content":"héllo wörld ✓ 🙂"}}]}`, true},
 	{"finish chunk", `{"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}`, true},
 	{"usage chunk", `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":100,"total_tokens":120,"prompt_tokens_details":{"cached_tokens":3,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":7,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}`, true},
@@ -41,6 +42,9 @@ var fastChunkCases = []struct {
 	{"invalid UTF-8 text", "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\xffb\"}}]}", false},
 	{"duplicate key", `{"model":"a","model":"b"}`, false},
 	{"case-folded key", `{"Model":"m"}`, false},
+	{"key folded through a longer letter", `{"uſage":{"prompt_tokens":1},"choiceſ":[{"index":0}]}`, false}, // ſ folds to s
+	{"invalid UTF-8 key", "{\"mod\xffel\":1}", false},
+	{"ASCII keys of other lengths are skipped", `{"models":"x","choice":1,"usages":null,"err":0}`, true},
 	{"fraction index", `{"choices":[{"index":1.0}]}`, false},
 	{"exponent index", `{"choices":[{"index":1e0}]}`, false},
 	{"huge index", `{"choices":[{"index":99999999999999999999}]}`, false},
@@ -107,11 +111,12 @@ func FuzzFastChunk(f *testing.F) {
 }
 
 func BenchmarkDecodeChunk(b *testing.B) {
-	data := fastChunkCases[1].data
+	data := fastChunkCases[2].data // a text delta as OpenAI sends it
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
+		var ch chunk
 		for b.Loop() {
-			var ch chunk
+			ch = chunk{Choices: ch.Choices[:0]} // as decodeStream reuses it
 			if err := decodeChunk(data, &ch); err != nil || len(ch.Choices) != 1 {
 				b.Fatal(err)
 			}

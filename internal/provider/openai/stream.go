@@ -14,6 +14,10 @@ import (
 // text deltas, then one final chunk at "data: [DONE]".
 func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(llm.Chunk, error) bool) {
 	var st streamState
+	// One chunk for the whole stream, its choices' array reused: a chunk
+	// per event and its choices were two of the three allocations of a
+	// text delta.
+	var ch chunk
 	for ev, err := range sse.Read(body) {
 		if err != nil {
 			if errors.Is(err, sse.ErrTooLarge) {
@@ -28,7 +32,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			st.yieldFinal(c.name, yield)
 			return
 		}
-		var ch chunk
+		ch = chunk{Choices: ch.Choices[:0]}
 		if err := decodeChunk(ev.Data, &ch); err != nil {
 			yield(llm.Chunk{}, upstream.BadAnswer(c.name, "malformed stream chunk", err))
 			return
