@@ -331,8 +331,14 @@ func (l *Ledger) writeQueued(ctx context.Context) error {
 			l.cfg.Logger.Warn("ledger write failed; rows stay queued", "rows", queued, "err", err)
 			return err
 		}
-		l.queue = l.queue[n:]
-		if len(l.queue) == 0 {
+		if len(l.queue) == n && cap(l.queue) <= 4*l.cfg.BatchSize {
+			// Emptied: the writer is done with the batch, so the array is
+			// reused instead of regrown from nothing for the next rows
+			// (appending into a new array was ~1 KB of garbage per row).
+			// One left by a backlog larger than that goes.
+			clear(l.queue)
+			l.queue = l.queue[:0]
+		} else if l.queue = l.queue[n:]; len(l.queue) == 0 {
 			l.queue = nil // let the old array go
 		}
 		l.stats.Written += int64(inserted)
