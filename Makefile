@@ -27,31 +27,31 @@ image-check: ## start the container image's filesystem layout as its non-root us
 	GO=$(GO) bash deploy/image-check.sh
 
 fuzz: ## each fuzz target for FUZZTIME
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeChat$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeOpenAI$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeAnthropic$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeResponses$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeEmbeddings$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeLegacy$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzJSONError$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeGemini$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) ./internal/sse
-	$(GO) test -run='^$$' -fuzz='^FuzzLineBreak$$' -fuzztime=$(FUZZTIME) ./internal/sse
-	$(GO) test -run='^$$' -fuzz='^FuzzScanLines$$' -fuzztime=$(FUZZTIME) ./internal/sse
-	$(GO) test -run='^$$' -fuzz='^FuzzAppendCall$$' -fuzztime=$(FUZZTIME) ./internal/track/spool
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeCall$$' -fuzztime=$(FUZZTIME) ./internal/track/spool
-	$(GO) test -run='^$$' -fuzz='^FuzzAppendFloat$$' -fuzztime=$(FUZZTIME) ./internal/jsonscan
-	$(GO) test -run='^$$' -fuzz='^FuzzFastChunk$$' -fuzztime=$(FUZZTIME) ./internal/provider/openai
-	$(GO) test -run='^$$' -fuzz='^FuzzPlainRequest$$' -fuzztime=$(FUZZTIME) ./internal/provider/openai
-	$(GO) test -run='^$$' -fuzz='^FuzzFastResponse$$' -fuzztime=$(FUZZTIME) ./internal/provider/gemini
-	$(GO) test -run='^$$' -fuzz='^FuzzAppendJSONString$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzFastBodies$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzPlainJSONString$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzFastOARequest$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzFastChatRequest$$' -fuzztime=$(FUZZTIME) ./internal/server
-	$(GO) test -run='^$$' -fuzz='^FuzzMask$$' -fuzztime=$(FUZZTIME) ./internal/track/content
-	$(GO) test -run='^$$' -fuzz='^FuzzString$$' -fuzztime=$(FUZZTIME) ./internal/redact
-	$(GO) test -run='^$$' -fuzz='^FuzzDataURL$$' -fuzztime=$(FUZZTIME) ./internal/images
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeChat $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeOpenAI $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeAnthropic $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeResponses $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeEmbeddings $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeLegacy $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzJSONError $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeGemini $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/sse FuzzRead $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/sse FuzzLineBreak $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/sse FuzzScanLines $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/track/spool FuzzAppendCall $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/track/spool FuzzDecodeCall $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/jsonscan FuzzAppendFloat $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/provider/openai FuzzFastChunk $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/provider/openai FuzzPlainRequest $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/provider/gemini FuzzFastResponse $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzAppendJSONString $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzFastBodies $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzPlainJSONString $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzFastOARequest $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzFastChatRequest $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/track/content FuzzMask $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/redact FuzzString $(FUZZTIME)
+	GO=$(GO) sh deploy/fuzz-one.sh ./internal/images FuzzDataURL $(FUZZTIME)
 
 bench: ## Go micro-benchmarks of the hot path
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
