@@ -150,7 +150,10 @@ func TestOutageInTheMiddle(t *testing.T) {
 	eventually(t, "some runs shipped", func() bool { return tr.Stats().Shipped >= 50 })
 	f.Down()
 	recordN(t, tr, 200, 500)
-	eventually(t, "the outage noticed", func() bool { return tr.Stats().Failures > 0 })
+	// A call in flight when the server went down may still succeed after
+	// the first failures and clear the error: wait for the failing state,
+	// which holds from then on (every attempt fails until Up).
+	eventually(t, "the outage noticed", func() bool { st := tr.Stats(); return st.Failures > 0 && st.Failing })
 	st := tr.Stats()
 	if st.LastError == "" || st.Backlog == 0 {
 		t.Fatalf("stats during outage = %+v", st)
