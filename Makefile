@@ -26,32 +26,36 @@ test-short: ## without the race detector
 image-check: ## start the container image's filesystem layout as its non-root user (root needed; no Docker)
 	GO=$(GO) bash deploy/image-check.sh
 
+# Every fuzz target, package:Target.
+FUZZ_TARGETS = \
+	./internal/server:FuzzDecodeChat \
+	./internal/server:FuzzDecodeOpenAI \
+	./internal/server:FuzzDecodeAnthropic \
+	./internal/server:FuzzDecodeResponses \
+	./internal/server:FuzzDecodeEmbeddings \
+	./internal/server:FuzzDecodeLegacy \
+	./internal/server:FuzzJSONError \
+	./internal/server:FuzzDecodeGemini \
+	./internal/sse:FuzzRead \
+	./internal/sse:FuzzLineBreak \
+	./internal/sse:FuzzScanLines \
+	./internal/track/spool:FuzzAppendCall \
+	./internal/track/spool:FuzzDecodeCall \
+	./internal/jsonscan:FuzzAppendFloat \
+	./internal/provider/openai:FuzzFastChunk \
+	./internal/provider/openai:FuzzPlainRequest \
+	./internal/provider/gemini:FuzzFastResponse \
+	./internal/server:FuzzAppendJSONString \
+	./internal/server:FuzzFastBodies \
+	./internal/server:FuzzPlainJSONString \
+	./internal/server:FuzzFastOARequest \
+	./internal/server:FuzzFastChatRequest \
+	./internal/track/content:FuzzMask \
+	./internal/redact:FuzzString \
+	./internal/images:FuzzDataURL
+
 fuzz: ## each fuzz target for FUZZTIME
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeChat $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeOpenAI $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeAnthropic $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeResponses $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeEmbeddings $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeLegacy $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzJSONError $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzDecodeGemini $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/sse FuzzRead $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/sse FuzzLineBreak $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/sse FuzzScanLines $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/track/spool FuzzAppendCall $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/track/spool FuzzDecodeCall $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/jsonscan FuzzAppendFloat $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/provider/openai FuzzFastChunk $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/provider/openai FuzzPlainRequest $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/provider/gemini FuzzFastResponse $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzAppendJSONString $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzFastBodies $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzPlainJSONString $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzFastOARequest $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/server FuzzFastChatRequest $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/track/content FuzzMask $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/redact FuzzString $(FUZZTIME)
-	GO=$(GO) sh deploy/fuzz-one.sh ./internal/images FuzzDataURL $(FUZZTIME)
+	@for t in $(FUZZ_TARGETS); do echo "fuzz $$t"; GO=$(GO) sh deploy/fuzz-one.sh $${t%%:*} $${t#*:} $(FUZZTIME) || exit 1; done
 
 bench: ## Go micro-benchmarks of the hot path
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

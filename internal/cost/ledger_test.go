@@ -271,6 +271,33 @@ func randomCalls(rnd *rand.Rand, n int) []track.Call {
 	return out
 }
 
+// queryAll runs query and returns its column names and every row's values.
+func queryAll(t *testing.T, db *store.DB, query string) ([]string, [][]any) {
+	t.Helper()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out [][]any
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, vals)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return cols, out
+}
+
 // ledgerTables are the ledger's tables, usage_events first.
 var ledgerTables = []string{"usage_events", "usage_daily", "usage_hourly", "usage_daily_by", "usage_hourly_by", "usage_team_daily"}
 
@@ -279,23 +306,7 @@ func dumpTables(t *testing.T, db *store.DB) map[string][][]any {
 	t.Helper()
 	out := map[string][][]any{}
 	for _, table := range ledgerTables {
-		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY 1, 2, 3, 4, 5")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			out[table] = append(out[table], vals)
-		}
-		rows.Close()
+		_, out[table] = queryAll(t, db, "SELECT * FROM "+table+" ORDER BY 1, 2, 3, 4, 5")
 		if len(out[table]) == 0 {
 			t.Fatalf("%s is empty", table)
 		}
@@ -457,21 +468,8 @@ func testNoPromptText(t *testing.T, b storetest.Backend) {
 	if err := l.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.Query(`SELECT * FROM usage_events`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
+	cols, all := queryAll(t, db, `SELECT * FROM usage_events`)
+	for _, vals := range all {
 		for i, v := range vals {
 			if s := fmt.Sprint(v); strings.Contains(s, "PROMPT-TEXT") || strings.Contains(s, "ANSWER-TEXT") {
 				t.Errorf("column %s holds conversation text", cols[i])

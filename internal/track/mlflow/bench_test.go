@@ -16,20 +16,7 @@ import (
 // record (short prompt and answer, ~800 bytes of JSON) and MLflow down, so
 // the number is the spool append alone.
 func BenchmarkRecord(b *testing.B) {
-	f := startFake(b, fakemlflow.Options{})
-	f.Down()
-	cfg := testConfig(b, f)
-	cfg.SpoolMaxBytes = 4 << 30
-	cfg.MaxBackoff = time.Second
-	tr, err := Open(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-		defer cancel()
-		tr.Close(ctx)
-	}()
+	tr := openDownTracker(b, "")
 	c := sampleCall(1)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -115,21 +102,7 @@ func fill(b *testing.B, record func(context.Context, track.Call) error) {
 // per record, which is what the outage costs the service, and how many
 // records the window shipper holds decoded in memory at the end.
 func BenchmarkRecordDown(b *testing.B) {
-	f := startFake(b, fakemlflow.Options{})
-	f.Down()
-	cfg := testConfig(b, f)
-	cfg.Mode = ModeAuto
-	cfg.SpoolMaxBytes = 4 << 30
-	cfg.MaxBackoff = time.Second
-	tr, err := Open(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-		defer cancel()
-		tr.Close(ctx)
-	}()
+	tr := openDownTracker(b, ModeAuto)
 	calls := make([]track.Call, 1024)
 	for i := range calls {
 		calls[i] = sampleCall(i)
@@ -154,4 +127,28 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// openDownTracker opens a tracker (mode "" is the test default) whose
+// MLflow refuses every call, with room to spool every record of the run;
+// it is closed, without waiting for the backlog, when b ends.
+func openDownTracker(b *testing.B, mode Mode) *Tracker {
+	f := startFake(b, fakemlflow.Options{})
+	f.Down()
+	cfg := testConfig(b, f)
+	if mode != "" {
+		cfg.Mode = mode
+	}
+	cfg.SpoolMaxBytes = 4 << 30
+	cfg.MaxBackoff = time.Second
+	tr, err := Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		tr.Close(ctx)
+	})
+	return tr
 }
