@@ -147,6 +147,13 @@ func TestParseProc(t *testing.T) {
 	if _, err := parseStatCPU([]byte("4242 (x) S 1")); err == nil {
 		t.Error("a short stat line parsed without error")
 	}
+	io := "rchar: 100\nwchar: 200\nsyscr: 7\nsyscw: 5\nread_bytes: 0\n"
+	if n, err := parseIOSyscalls([]byte(io)); err != nil || n != 12 {
+		t.Errorf("syscalls = %d, %v; want 12", n, err)
+	}
+	if _, err := parseIOSyscalls([]byte("rchar: 1\n")); err == nil {
+		t.Error("an io file without syscr/syscw parsed without error")
+	}
 	status := "Name:\tllm-connector\nVmHWM:\t   30720 kB\nVmRSS:\t   20480 kB\n"
 	rss, err := parseStatusKB(strings.NewReader(status), "VmRSS:")
 	if err != nil || rss != 20480*1024 {

@@ -288,6 +288,10 @@ func (res *results) runSlice(ctx context.Context, o options, t *target, m measur
 	if err != nil {
 		return err
 	}
+	sys0, err := t.proc.syscalls()
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	from, doneFrom := len(s.lat), s.done
 	s.mu.Unlock()
@@ -312,7 +316,12 @@ func (res *results) runSlice(ctx context.Context, o options, t *target, m measur
 	if err != nil {
 		return err
 	}
+	sys1, err := t.proc.syscalls()
+	if err != nil {
+		return err
+	}
 	s.cpu += cpu1 - cpu0
+	s.syscalls += sys1 - sys0
 	s.endSlice(from, doneFrom, cpu1-cpu0)
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -22,6 +23,7 @@ type samples struct {
 	overflow int // open loop: sends skipped because too many were in flight
 	elapsed  time.Duration
 	cpu      time.Duration // CPU time of the measured process over the slices
+	syscalls uint64        // its read and write system calls over the slices
 	done     int           // completed requests (success or error)
 	firstErr string
 	slices   []sliceStat // one per interleaved slice, in order
@@ -74,6 +76,15 @@ func (s *samples) cpuPerRequest() time.Duration {
 		return 0
 	}
 	return s.cpu / time.Duration(s.done)
+}
+
+// syscallsPerRequest is the process's read and write system calls per
+// completed request over the slices.
+func (s *samples) syscallsPerRequest() string {
+	if s.done == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(s.syscalls)/float64(s.done))
 }
 
 // percentile returns the nearest-rank p-th percentile (0 < p <= 100) of

@@ -172,6 +172,38 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	return time.Duration(ut+st) * clockTick, nil
 }
 
+// syscalls returns the read and write system calls the process has made
+// (syscr + syscw of /proc/<pid>/io): a stream's writes show how well it
+// coalesces what it sends.
+func (p *proc) syscalls() (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.pid()))
+	if err != nil {
+		return 0, fmt.Errorf("%s: read io: %w", p.name, err)
+	}
+	return parseIOSyscalls(b)
+}
+
+func parseIOSyscalls(b []byte) (uint64, error) {
+	var n uint64
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "syscr" && k != "syscw") {
+			continue
+		}
+		c, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("io %s: %w", k, err)
+		}
+		n += c
+		found++
+	}
+	if found != 2 {
+		return 0, errors.New("io: no syscr/syscw")
+	}
+	return n, nil
+}
+
 // rss returns VmRSS in bytes; hwm returns VmHWM (peak RSS).
 func (p *proc) rss() (uint64, error) { return p.status("VmRSS:") }
 func (p *proc) hwm() (uint64, error) { return p.status("VmHWM:") }

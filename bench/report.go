@@ -98,6 +98,7 @@ func measureRows(res *results, j int, m measure) string {
 			return ms(percentile(s.ttfb, 50)) + " / " + ms(percentile(s.ttfb, 99))
 		})
 		cells(fmt.Sprintf("  CPU per streamed request at %.0f req/s, ms", m.rate), func(s *samples) string { return ms(s.cpuPerRequest()) })
+		cells("  read+write system calls per streamed request", func(s *samples) string { return s.syscallsPerRequest() })
 	default:
 		cells("p50 / p99, ms ("+m.name+")", func(s *samples) string {
 			return ms(percentile(s.lat, 50)) + " / " + ms(percentile(s.lat, 99))
