@@ -44,7 +44,9 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			yield(llm.Chunk{}, c.apiError(0, ev.Error, nil))
 			return
 		case "message_stop":
-			yield(st.final(), nil)
+			if yield(st.final(), nil) {
+				upstream.DrainEnd(body)
+			}
 			return
 		}
 		if c := st.add(&ev); c.HasContent() {

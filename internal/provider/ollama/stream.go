@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 	"github.com/llm-connector/llm-connector/internal/sse"
 )
 
@@ -41,7 +42,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 			return
 		}
 		defer resp.Body.Close()
-		if err := decodeStream(resp.Body, yield); err != nil {
+		if err := decodeStream(llm.ReadsReported(ctx, resp.Body), yield); err != nil {
 			if ce := contextError(ctx, err); ce != nil {
 				err = ce
 			}
@@ -119,9 +120,7 @@ func decodeStream(r io.Reader, yield func(llm.Chunk, error) bool) error {
 			c.Usage = &llm.Usage{InputTokens: line.PromptEvalCount, OutputTokens: line.EvalCount,
 				TotalTokens: line.PromptEvalCount + line.EvalCount}
 			if yield(c, nil) {
-				// Reach EOF so that the connection can be reused; Ollama
-				// ends the body right after the done line.
-				_, _ = io.CopyN(io.Discard, r, 4<<10)
+				upstream.DrainEnd(r) // Ollama ends the body right after the done line
 			}
 			return nil
 		}

@@ -30,14 +30,14 @@ func (s *streamState) flush(yield func(llm.Chunk, error) bool) bool {
 }
 
 // yieldFinal yields each further choice's tool calls and finish reason,
-// then choice 0's final chunk with the usage.
-func (s *streamState) yieldFinal(provider string, yield func(llm.Chunk, error) bool) {
+// then choice 0's final chunk with the usage; false: the caller stopped.
+func (s *streamState) yieldFinal(provider string, yield func(llm.Chunk, error) bool) bool {
 	for i := range s.others {
 		c := s.others[i].final(provider)
 		c.Candidate = i + 1
 		if !yield(c, nil) {
-			return
+			return false
 		}
 	}
-	yield(s.final(provider), nil)
+	return yield(s.final(provider), nil)
 }

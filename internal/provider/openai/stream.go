@@ -29,7 +29,9 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			return
 		}
 		if ev.Data == "[DONE]" {
-			st.yieldFinal(c.name, yield)
+			if st.yieldFinal(c.name, yield) {
+				upstream.DrainEnd(body)
+			}
 			return
 		}
 		ch = chunk{Choices: ch.Choices[:0]}

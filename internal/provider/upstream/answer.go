@@ -3,6 +3,7 @@ package upstream
 import (
 	"fmt"
 	"io"
+	"time"
 )
 
 // ReadAnswer reads a whole 2xx answer body, at most limit bytes of it
@@ -54,4 +55,29 @@ func ReadSized(r io.Reader, size int64) ([]byte, error) {
 			b = append(b, 0)[:len(b)] // longer than announced: grow
 		}
 	}
+}
+
+// Bounds of DrainEnd.
+const (
+	drainMax  = 4 << 10
+	drainWait = 100 * time.Millisecond
+)
+
+// DrainEnd reads what is left of a streamed body after its last event
+// (an HTTP/1.1 chunked body's closing zero-length chunk, usually
+// received with it), so that the connection goes back to the pool: a
+// body closed before its end closes the connection, and the next stream
+// dials (and, over TLS, shakes hands) again. It reads at most drainMax
+// bytes, and a server that keeps the body open after its last event is
+// cut after drainWait (the body is closed under the read), so that the
+// answer's end waits for nothing else. A reader that cannot be closed
+// (so not cut) is left as it is.
+func DrainEnd(r io.Reader) {
+	c, ok := r.(io.Closer)
+	if !ok {
+		return
+	}
+	t := time.AfterFunc(drainWait, func() { _ = c.Close() })
+	_, _ = io.CopyN(io.Discard, r, drainMax)
+	t.Stop()
 }
