@@ -76,6 +76,11 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, in *gateway.Inpu
 		// the answer says why (s.endErr).
 		defer context.AfterFunc(s.Stopping, cancel)()
 	}
+	var feed *streamFeed
+	if in.Stream {
+		feed = newStreamFeed()
+		ctx = llm.WithBeforeRead(ctx, feed.beforeRead)
+	}
 	res, seq, err := s.GW.Chat(ctx, in)
 	setAdmissionHeaders(w.Header(), res)
 	if err != nil {
@@ -83,7 +88,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, in *gateway.Inpu
 		return
 	}
 	if in.Stream {
-		s.pump(ctx, cancel, w, res, seq, f)
+		s.pump(ctx, cancel, w, res, seq, f, feed)
 		return
 	}
 	for _, err := range seq {
@@ -218,9 +223,7 @@ func (s *Server) annotateResult(w http.ResponseWriter, res *gateway.Result) {
 // chatEvents writes /chat's event stream: "delta" events with the text,
 // a final "done" event with the seed's response fields, or an "error"
 // event with a detail when the stream fails after it started.
-type chatEvents struct {
-	buf []byte // the fast encoder's scratch (fastenc.go)
-}
+type chatEvents struct{}
 
 func (*chatEvents) headers(h http.Header) {}
 
@@ -228,8 +231,7 @@ func (e *chatEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 	if c.Delta == "" {
 		return nil
 	}
-	e.buf = appendChatDelta(e.buf[:0], c.Delta)
-	return sw.Event("delta", e.buf)
+	return sw.JSONEvent("delta", func(b []byte) []byte { return appendChatDelta(b, c.Delta) })
 }
 
 func (*chatEvents) done(sw *sse.Writer, res *gateway.Result, id string) error {

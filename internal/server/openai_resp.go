@@ -210,7 +210,6 @@ type oaEvents struct {
 	tools   int
 	// others tracks candidates 1.. of n > 1: started and tool count each.
 	others []oaCandidate
-	buf    []byte // the fast encoder's scratch (fastenc.go)
 }
 
 type oaCandidate struct {
@@ -235,8 +234,7 @@ func (e *oaEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 		if !e.started {
 			e.started, role = true, "assistant"
 		}
-		e.buf = e.appendOADelta(e.buf[:0], role, c.Delta)
-		return sw.Event("", e.buf)
+		return sw.JSONEvent("", func(b []byte) []byte { return e.appendOADelta(b, role, c.Delta) })
 	}
 	started, tools := &e.started, &e.tools
 	if c.Candidate > 0 && c.Candidate < llm.MaxCandidates {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
@@ -23,6 +24,71 @@ type eventFormat interface {
 type item struct {
 	c   llm.Chunk
 	err error
+	// mark stands for no chunk: the producer is about to read the
+	// upstream again, so what it sent before is all that has arrived.
+	mark bool
+}
+
+// streamFeed carries a stream's chunks from the goroutine that ranges
+// over it (the producer) to the one that writes them (pump), and tells
+// pump when to flush: the adapters report each read of the upstream
+// body (llm.WithBeforeRead), and the producer then sends a mark after
+// the chunks of the last read. A burst that arrived in one read (a whole
+// answer the upstream had ready: 14 OpenAI chunks in 4 KiB) is decoded
+// from the read buffer and leaves in one flush, as a reverse proxy
+// writes what one read gave; flushing whenever the channel was empty
+// flushed every 16 chunks of such a burst, which the producer decodes
+// no faster than pump writes. A stream whose source reports no reads
+// (a cached answer) is flushed when nothing else is ready.
+type streamFeed struct {
+	// The buffer is how many chunks the producer decodes ahead of pump.
+	ch chan item
+	// reads: the source reports its reads, so marks come.
+	reads atomic.Bool
+	// sent and done belong to the producer: a chunk went out since the
+	// last mark; the producer stopped (the stream's context ended).
+	sent bool
+	done <-chan struct{}
+}
+
+func newStreamFeed() *streamFeed { return &streamFeed{ch: make(chan item, 16)} }
+
+// beforeRead runs on the producer, before a read of the upstream body.
+func (f *streamFeed) beforeRead() {
+	f.reads.Store(true)
+	if !f.sent || f.done == nil {
+		return
+	}
+	f.sent = false
+	select {
+	case f.ch <- item{mark: true}:
+	case <-f.done:
+	}
+}
+
+// send hands one chunk (or the error that ends the stream) to pump; it
+// reports false when the stream's context ended.
+func (f *streamFeed) send(it item) bool {
+	select {
+	case f.ch <- it:
+		f.sent = true
+		return true
+	case <-f.done:
+		return false
+	}
+}
+
+// flushAfter says whether pump flushes after writing it: at a mark with
+// nothing behind it, at the end of the answer, and, for a source that
+// reports no reads, whenever nothing else is ready.
+func (f *streamFeed) flushAfter(it item) bool {
+	if it.c.FinishReason != "" {
+		return true
+	}
+	if it.mark || !f.reads.Load() {
+		return len(f.ch) == 0
+	}
+	return false
 }
 
 // pump streams seq to the client. Nothing is written until the first
@@ -32,21 +98,18 @@ type item struct {
 // that leaves cancels the upstream at once (cancel), and pump waits for
 // the producer so that the interaction is recorded before it returns.
 func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
-	res *gateway.Result, seq iter.Seq2[llm.Chunk, error], f eventFormat) {
-	// The buffer is how many chunks a burst can carry into one write
-	// (below): the producer decodes ahead while this goroutine waits.
-	ch := make(chan item, 16)
+	res *gateway.Result, seq iter.Seq2[llm.Chunk, error], f eventFormat, feed *streamFeed) {
+	if feed == nil {
+		feed = newStreamFeed()
+	}
+	feed.done = ctx.Done()
+	ch := feed.ch
 	producerDone := make(chan struct{})
 	go func() {
 		defer close(producerDone)
 		defer close(ch)
 		for c, err := range seq {
-			select {
-			case ch <- item{c, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
+			if !feed.send(item{c: c, err: err}) || err != nil {
 				return
 			}
 		}
@@ -63,6 +126,11 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 	// long), so clear ours for the next request on a kept-alive connection.
 	defer func() { _ = p.rc.SetWriteDeadline(time.Time{}) }()
 	defer p.stopTicker()
+	defer func() {
+		if p.sw != nil {
+			p.sw.Release()
+		}
+	}()
 	for {
 		select {
 		case it, ok := <-ch:
@@ -70,7 +138,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				p.finish()
 				return
 			}
-			if !p.item(it, len(ch) == 0) {
+			if !p.item(it, feed.flushAfter(it)) {
 				return
 			}
 		case <-p.tick:
@@ -118,10 +186,16 @@ func (p *pumper) stopTicker() {
 	}
 }
 
-// item writes one chunk, or the error that ends the stream; last says no
-// other chunk is ready, so what was written is flushed. It reports false
+// item writes one chunk, or the error that ends the stream; flush says
+// what was written leaves now (streamFeed.flushAfter). It reports false
 // when the stream is over.
-func (p *pumper) item(it item, last bool) bool {
+func (p *pumper) item(it item, flush bool) bool {
+	if it.mark {
+		if flush && p.sw != nil {
+			return p.flush()
+		}
+		return true
+	}
 	p.deadline()
 	if it.err != nil {
 		if p.sw == nil {
@@ -138,17 +212,24 @@ func (p *pumper) item(it item, last bool) bool {
 			p.ticker = time.NewTicker(p.s.Heartbeat)
 			p.tick = p.ticker.C
 		}
+		flush = true // the first chunk leaves at once, whatever follows it
 	}
 	if err := p.f.chunk(p.sw, it.c); err != nil {
 		return false // client gone; the deferred cancel stops the upstream
 	}
-	if !last {
+	if !flush {
 		return true
 	}
-	// Nothing else is ready: send what was written. Chunks that arrived
-	// together leave in one write; none waits for one that has not arrived.
+	return p.flush()
+}
+
+// flush sends what was written: chunks that arrived together leave in one
+// write; none waits for one that has not arrived. It reports false when
+// the client is gone.
+func (p *pumper) flush() bool {
+	p.deadline()
 	if err := p.sw.Flush(); err != nil {
-		return false // client gone
+		return false
 	}
 	if p.ticker != nil {
 		p.ticker.Reset(p.s.Heartbeat)

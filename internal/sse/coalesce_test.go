@@ -63,3 +63,45 @@ func TestCoalesceHoldsUntilFlush(t *testing.T) {
 		t.Fatalf("without Coalesce: %d writes, %d flushes, want 3, 3", plain.writes, plain.flushes)
 	}
 }
+
+// TestJSONEvent: the data is appended in place and framed as Event
+// frames it; data with a line break is refused and leaves nothing
+// behind; Release hands the buffer back and a new writer can take it.
+func TestJSONEvent(t *testing.T) {
+	for _, hold := range []bool{true, false} {
+		c := &countingWriter{}
+		sw := NewWriter(c)
+		if hold {
+			sw.Coalesce()
+		}
+		appendObj := func(v string) func([]byte) []byte {
+			return func(b []byte) []byte { return append(append(append(b, `{"v":"`...), v...), `"}`...) }
+		}
+		if err := sw.JSONEvent("delta", appendObj("a")); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.JSONEvent("", appendObj("x\ny")); err == nil {
+			t.Error("data with a line break was taken")
+		}
+		if err := sw.JSONEvent("bad\ntype", appendObj("z")); err == nil {
+			t.Error("a type with a line break was taken")
+		}
+		if err := sw.JSONEvent("", appendObj("b")); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		want := "event: delta\ndata: {\"v\":\"a\"}\n\ndata: {\"v\":\"b\"}\n\n"
+		if c.String() != want {
+			t.Errorf("hold %v: %q, want %q", hold, c.String(), want)
+		}
+		sw.Release()
+	}
+	sw := NewWriter(&countingWriter{})
+	sw.Coalesce()
+	if cap(sw.buf) < holdLimit || len(sw.buf) != 0 {
+		t.Errorf("a coalescing writer starts with len %d cap %d, want 0 and at least holdLimit", len(sw.buf), cap(sw.buf))
+	}
+	sw.Release()
+}

@@ -26,7 +26,15 @@ type Event struct {
 // cannot make the reader buffer without end.
 const MaxLine = 8 << 20
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+// readBuf is the size of Read's first buffer, and so of its reads: an
+// upstream that sends a burst of events (an answer that was ready) is
+// read in pieces this large, as httputil.ReverseProxy reads, and a
+// caller that writes what one read gave in one flush (server's pump)
+// sends it in as few writes. 4 KiB reads cost a read, a flush and two
+// writes per 14 OpenAI chunks.
+const readBuf = 32 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, readBuf); return &b }}
 
 // MaxEvent bounds the data of one event: consecutive data: lines, each
 // within MaxLine, must not pile up without end either.
@@ -186,6 +194,8 @@ type Writer struct {
 	buf   []byte
 	hold  bool // Coalesce: Event leaves flushing to Flush
 	dirty bool // written since the last flush
+	// pooled is where buf came from (Coalesce), for Release.
+	pooled *[]byte
 }
 
 // NewWriter wraps w. If w is an http.ResponseWriter, the caller sets the
@@ -244,6 +254,30 @@ func (s *Writer) Event(typ string, data []byte) error {
 	return s.end(b)
 }
 
+// JSONEvent writes one event (typ as for Event) whose data appendData
+// appends to the buffer it is given: one line (compact JSON), encoded
+// straight into the writer's buffer instead of into a scratch buffer
+// that Event copies. appendData must return its argument extended; data
+// with a line break is an error, and nothing is written.
+func (s *Writer) JSONEvent(typ string, appendData func([]byte) []byte) error {
+	b := s.begin()
+	mark := len(b)
+	if typ != "" {
+		if strings.ContainsAny(typ, "\r\n") {
+			return fmt.Errorf("sse: event type %q contains a line break", typ)
+		}
+		b = append(append(append(b, "event: "...), typ...), '\n')
+	}
+	b = append(b, "data: "...)
+	start := len(b)
+	b = appendData(b)
+	if lineBreak(b[start:]) >= 0 {
+		s.buf = b[:mark]
+		return errors.New("sse: JSONEvent data contains a line break")
+	}
+	return s.end(append(b, '\n', '\n'))
+}
+
 // lineBreak is the index of the first '\r' or '\n' in b, or -1. Two
 // vectorised IndexByte scans: bytes.IndexAny walks its set byte by byte
 // and was 60 % of Event's time on JSON chunks, which have no line break.
@@ -273,10 +307,11 @@ func (s *Writer) begin() []byte {
 // end keeps b, which begin started, and writes it now unless Coalesce
 // holds it (until Flush or holdLimit).
 func (s *Writer) end(b []byte) error {
-	s.buf = b
 	if !s.hold {
+		s.buf = b[:0] // written now: nothing is held for Flush
 		return s.write(b)
 	}
+	s.buf = b
 	if len(b) >= holdLimit {
 		return s.send()
 	}
@@ -284,10 +319,25 @@ func (s *Writer) end(b []byte) error {
 }
 
 // holdLimit is how much Coalesce holds before writing it to the
-// response: under net/http's 4 KiB connection buffer, so that a burst
-// of events leaves in one write(2) (events handed to the response one by
-// one went out every 4 KiB, besides the flush).
-const holdLimit = 3 << 10
+// response. net/http copies a write into its 4 KiB connection buffer
+// only as far as it fills it and writes the rest through, so a burst
+// handed over in one piece leaves in two write(2)s whatever its size,
+// where pieces under 4 KiB went out every 4 KiB. About what one read of
+// Read (readBuf) gives once re-encoded.
+const holdLimit = 32 << 10
+
+// holdPool holds Coalesce's buffers (a stream's own, grown to holdLimit,
+// was most of the bytes a stream allocated); Release gives one back.
+var holdPool = sync.Pool{New: func() any { b := make([]byte, 0, holdLimit+8<<10); return &b }}
+
+// Release gives the writer's buffer back; the writer is not used after.
+func (s *Writer) Release() {
+	if s.pooled != nil && cap(s.buf) <= 4*holdLimit {
+		*s.pooled = s.buf[:0]
+		holdPool.Put(s.pooled)
+	}
+	s.pooled, s.buf = nil, nil
+}
 
 // Comment writes a comment line, used as a heartbeat.
 func (s *Writer) Comment(text string) error {
@@ -313,7 +363,13 @@ func (s *Writer) write(b []byte) error {
 // bytes are held): the caller flushes when no further event is ready (a
 // stream's chunks often arrive together, and one flush — one write(2) —
 // per chunk was most of a stream's cost). Comment still flushes at once.
-func (s *Writer) Coalesce() { s.hold = true }
+func (s *Writer) Coalesce() {
+	s.hold = true
+	if s.pooled == nil {
+		s.pooled = holdPool.Get().(*[]byte)
+		s.buf = *s.pooled
+	}
+}
 
 // send hands the held events to the response, without flushing.
 func (s *Writer) send() error {

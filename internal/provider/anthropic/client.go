@@ -110,7 +110,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 			c.decodeMessage(ctx, resp.Body, yield)
 			return
 		}
-		c.decodeStream(ctx, resp.Body, yield)
+		c.decodeStream(ctx, llm.ReadsReported(ctx, resp.Body), yield)
 	}
 }
 

@@ -124,7 +124,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 			c.whole(ctx, resp.Body, resp.ContentLength, d, yield)
 			return
 		}
-		c.relay(ctx, resp.Body, d, yield)
+		c.relay(ctx, llm.ReadsReported(ctx, resp.Body), d, yield)
 	}
 }
 

@@ -139,7 +139,7 @@ func (c *Client) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Chu
 			c.decodeCompletion(ctx, resp.Body, resp.ContentLength, yield) // asked for, or a server that ignored "stream"
 			return
 		}
-		c.decodeStream(ctx, resp.Body, yield)
+		c.decodeStream(ctx, llm.ReadsReported(ctx, resp.Body), yield)
 	}
 }
 
