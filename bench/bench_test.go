@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
@@ -309,5 +310,19 @@ func TestSurfacesPairWithTheirFloor(t *testing.T) {
 				t.Errorf("column %q has no request body", c.name)
 			}
 		}
+	}
+}
+
+// TestReadFirstToken: the first token is found across read boundaries,
+// and a body without it falls back to its first byte.
+func TestReadFirstToken(t *testing.T) {
+	for _, body := range []string{`data: {"role":"assistant"}` + "\n\n" + `data: {"content":"tick "}` + "\n\n", "no answer"} {
+		got, first, err := readFirstToken(iotest.OneByteReader(strings.NewReader(body)))
+		if err != nil || string(got) != body || first.IsZero() {
+			t.Errorf("%q: got %q, first %v, %v", body, got, first, err)
+		}
+	}
+	if _, _, err := readFirstToken(strings.NewReader("")); err == nil {
+		t.Error("an empty body read without error")
 	}
 }

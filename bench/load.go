@@ -18,7 +18,7 @@ type shot func(ctx context.Context) (firstByte time.Time, err error)
 type samples struct {
 	mu       sync.Mutex
 	lat      []time.Duration // scheduled send → last byte, successes only
-	ttfb     []time.Duration // scheduled send → first body byte
+	ttfb     []time.Duration // scheduled send → first token (readFirstToken)
 	errors   int
 	overflow int // open loop: sends skipped because too many were in flight
 	elapsed  time.Duration

@@ -213,7 +213,7 @@ func buildService(ctx context.Context, dir, src string) (string, error) {
 		return "", fmt.Errorf("run from inside the llm-connector module (go env GOMOD: %v)", err)
 	}
 	bin := filepath.Join(dir, "llm-connector")
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "grpcnotrace", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/llm-connector")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "grpcnotrace", "-trimpath", "-ldflags", benchLdflags, "-o", bin, "./cmd/llm-connector")
 	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -251,3 +251,12 @@ func readTrim(path string) string {
 	b, _ := os.ReadFile(path)
 	return strings.TrimSpace(string(b))
 }
+
+// benchLdflags strips the service as shipped; BENCH_KEEP_SYMBOLS=1 keeps
+// its symbols for an outside profiler (perf record).
+var benchLdflags = func() string {
+	if os.Getenv("BENCH_KEEP_SYMBOLS") == "1" {
+		return ""
+	}
+	return "-s -w"
+}()

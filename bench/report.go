@@ -28,7 +28,7 @@ func renderReport(o options, e env, res *results, ps []*proc) string {
 	fmt.Fprintf(&b, "- Fake upstream in the generator process: %s. Loopback only.\n", e.upstreamNote)
 	fmt.Fprintf(&b, "- Each measurement: %s per column, in %d interleaved slices (columns rotate every round).\n", o.d, o.rounds)
 	b.WriteString("- Latency is measured from each request's scheduled send time (open loop, no coordinated omission), to the last byte;\n" +
-		"  streaming TTFB to the first body byte. CPU per request = (utime+stime of the process over the slices) / requests,\n" +
+		"  streaming time to first token (TTFT: the first answer text byte; a bare proxy passes OpenAI's empty role chunk on at once). CPU per request = (utime+stime of the process over the slices) / requests,\n" +
 		"  10 ms tick resolution; for the MLflow columns it includes shipping the records (the slice waits for the backlog to drain).\n\n")
 
 	b.WriteString(row(append([]string{"metric"}, names(res.targets)...)...))
@@ -94,7 +94,7 @@ func measureRows(res *results, j int, m measure) string {
 		cells("max throughput, req/s ("+m.name+")", func(s *samples) string { return fmt.Sprintf("%.0f", s.throughput()) })
 		cells("  CPU per request at max throughput, ms", func(s *samples) string { return ms(s.cpuPerRequest()) })
 	case m.stream:
-		cells("streaming TTFB p50 / p99, ms ("+m.name+")", func(s *samples) string {
+		cells("streaming TTFT p50 / p99, ms ("+m.name+")", func(s *samples) string {
 			return ms(percentile(s.ttfb, 50)) + " / " + ms(percentile(s.ttfb, 99))
 		})
 		cells(fmt.Sprintf("  CPU per streamed request at %.0f req/s, ms", m.rate), func(s *samples) string { return ms(s.cpuPerRequest()) })
@@ -113,7 +113,7 @@ func measureRows(res *results, j int, m measure) string {
 func comparison(res *results) string {
 	var b strings.Builder
 	b.WriteString(row("service column vs its floor", "CPU/request ratio, max throughput (non-stream)", "CPU/request ratio (highest fixed rate, non-stream)",
-		"added p99 at highest fixed rate, ms", "median over slices: CPU ratio / added p99, ms", "CPU/request ratio, streaming", "added streaming TTFB p50, ms"))
+		"added p99 at highest fixed rate, ms", "median over slices: CPU ratio / added p99, ms", "CPU/request ratio, streaming", "added streaming TTFT p50, ms"))
 	b.WriteString(row(repeat("---", 7)...))
 	mx, hi, st := -1, -1, -1
 	for j, m := range res.measures {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -59,21 +61,55 @@ func (t *target) fire(stream bool) shot {
 			return time.Time{}, err
 		}
 		defer resp.Body.Close()
-		var one [1]byte
-		_, err = io.ReadFull(resp.Body, one[:])
-		first := time.Now()
+		body, first, err := readFirstToken(resp.Body)
 		if err != nil {
-			return first, fmt.Errorf("read first byte: %w", err)
-		}
-		rest, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return first, fmt.Errorf("read body: %w", err)
+			return first, err
 		}
 		if resp.StatusCode != http.StatusOK {
-			return first, fmt.Errorf("status %d: %.200s", resp.StatusCode, append(one[:], rest...))
+			return first, fmt.Errorf("status %d: %.200s", resp.StatusCode, body)
 		}
 		return first, nil
 	}
+}
+
+// firstToken is the answer's text as every fake upstream streams it
+// (answerText): the first time it shows in a body is the time to first
+// token. The first body byte would not do: a bare proxy passes on
+// OpenAI's role chunk (no text) at once, where the service writes
+// nothing before the first content (a failure before it is still an
+// HTTP error, and another target may answer).
+const firstToken = "tick"
+
+// readFirstToken reads the whole body and returns it with the time
+// firstToken first arrived (the time of the first byte if it never did).
+func readFirstToken(r io.Reader) ([]byte, time.Time, error) {
+	var body []byte
+	var first, firstByte time.Time
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			now := time.Now()
+			if firstByte.IsZero() {
+				firstByte = now
+			}
+			from := max(len(body)-len(firstToken)+1, 0)
+			body = append(body, buf[:n]...)
+			if first.IsZero() && bytes.Contains(body[from:], []byte(firstToken)) {
+				first = now
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return body, cmp.Or(first, firstByte, time.Now()), fmt.Errorf("read body: %w", err)
+		}
+	}
+	if firstByte.IsZero() {
+		return body, time.Now(), errors.New("read first byte: empty body")
+	}
+	return body, cmp.Or(first, firstByte), nil
 }
 
 func mustJSON(v any) []byte {
