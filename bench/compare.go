@@ -34,11 +34,11 @@ var extraServiceEnv []string
 
 // procs are the measured subprocesses of a comparison run.
 type procs struct {
-	floor, svc, svcT, mlflow *proc
+	floor, svc, svcT, mlflow, base *proc
 }
 
 func (p *procs) stop() {
-	for _, x := range []*proc{p.floor, p.svc, p.svcT, p.mlflow} {
+	for _, x := range []*proc{p.floor, p.svc, p.svcT, p.mlflow, p.base} {
 		if x != nil {
 			x.stop()
 		}
@@ -59,6 +59,13 @@ func startProcs(ctx context.Context, o options, bin, tmp string, core int, upURL
 		dir: tmp, core: core, readyPath: "/health"}); err != nil {
 		p.stop()
 		return nil, err
+	}
+	if o.baselineBin != "" {
+		if p.base, err = startProc(ctx, procSpec{name: "baseline", argv: []string{o.baselineBin}, env: serviceEnv(upURL, filepath.Join(tmp, "base")),
+			dir: tmp, core: core, readyPath: "/health"}); err != nil {
+			p.stop()
+			return nil, err
+		}
 	}
 	if !o.tracking {
 		return p, nil
@@ -183,6 +190,9 @@ func targetsOf(o options, p *procs) []*target {
 		for _, sf := range activeSurfaces() {
 			if sf.floor == f.name {
 				ts = append(ts, sf.target("service", p.svc))
+				if p.base != nil {
+					ts = append(ts, sf.target("baseline", p.base))
+				}
 			}
 		}
 	}
@@ -268,7 +278,7 @@ func runCompare(ctx context.Context, o options, e env, bin, tmp string, core int
 			}
 		}
 	}
-	report := renderReport(o, e, res, []*proc{p.floor, p.svc, p.svcT})
+	report := renderReport(o, e, res, []*proc{p.floor, p.svc, p.base, p.svcT})
 	fmt.Print(report)
 	if o.out != "" {
 		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {

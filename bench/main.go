@@ -50,6 +50,8 @@ type options struct {
 	trackingScale     float64
 	chunks            int
 	serviceSrc        string
+	baselineSrc       string
+	baselineBin       string // built from baselineSrc
 }
 
 func main() {
@@ -62,6 +64,7 @@ func main() {
 	flag.Float64Var(&o.trackingScale, "tracking-scale", 1, "tracking mode: scale every phase's duration (0.1 for a quick look)")
 	flag.IntVar(&o.chunks, "chunks", DefaultChunks, "fake upstream: text chunks of a streamed answer (a non-stream answer is one JSON body of the same text)")
 	flag.StringVar(&o.serviceSrc, "service-src", "", "build the service from the llm-connector module in this folder instead of the current one (a before/after comparison)")
+	flag.StringVar(&o.baselineSrc, "baseline-src", "", "also run the service built from the llm-connector module in this folder, as \"baseline\" columns interleaved with the others (before/after in one run)")
 	rates := flag.String("rates", "200,1000", "open-loop rates in requests/s, comma-separated")
 	flag.DurationVar(&o.d, "d", 3*time.Second, "duration of each measurement per target (split over -rounds interleaved slices)")
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved slices per measurement")
@@ -157,6 +160,15 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	if o.baselineSrc != "" {
+		bdir := filepath.Join(tmp, "baseline")
+		if err := os.MkdirAll(bdir, 0o755); err != nil {
+			return err
+		}
+		if o.baselineBin, err = buildService(ctx, bdir, o.baselineSrc); err != nil {
+			return err
+		}
+	}
 	core := -1
 	if o.pin && e.nproc >= 2 && haveTaskset() {
 		if err := pinSelf(0); err != nil {
@@ -174,6 +186,9 @@ func run(o options) error {
 		max(o.chunks, 1), o.delay, o.deltaDelay)
 	if o.serviceSrc != "" {
 		e.upstreamNote += "; service built from " + o.serviceSrc
+	}
+	if o.baselineSrc != "" {
+		e.upstreamNote += "; baseline service built from " + o.baselineSrc
 	}
 	if o.soak > 0 {
 		return runSoak(ctx, o, e, bin, tmp, core, up)
@@ -196,8 +211,11 @@ func (o options) budget() time.Duration {
 	if o.trackingLoad {
 		return time.Duration(float64(11*time.Minute)*o.trackingScale) + 15*time.Minute
 	}
-	measures := len(o.rates) + 2
-	return time.Duration(6*measures)*(o.d+time.Duration(o.rounds)*time.Second) + 6*o.warmup + 4*time.Minute
+	measures, columns := len(o.rates)+2, 6
+	if o.baselineSrc != "" {
+		columns += 2
+	}
+	return time.Duration(columns*measures)*(o.d+time.Duration(o.rounds)*time.Second) + time.Duration(columns)*o.warmup + 4*time.Minute
 }
 
 // buildService compiles ./cmd/llm-connector of the module the benchmark
