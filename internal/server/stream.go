@@ -105,7 +105,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 	feed.done = ctx.Done()
 	ch := feed.ch
 	producerDone := make(chan struct{})
-	go func() {
+	producers.run(func() {
 		defer close(producerDone)
 		defer close(ch)
 		for c, err := range seq {
@@ -113,7 +113,7 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 				return
 			}
 		}
-	}()
+	})
 	defer func() {
 		cancel()
 		<-producerDone
