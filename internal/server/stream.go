@@ -70,12 +70,16 @@ func (f *streamFeed) beforeRead() {
 // reports false when the stream's context ended.
 func (f *streamFeed) send(it item) bool {
 	select {
-	case f.ch <- it:
-		f.sent = true
-		return true
-	case <-f.done:
-		return false
+	case f.ch <- it: // room: no need to watch done too
+	default:
+		select {
+		case f.ch <- it:
+		case <-f.done:
+			return false
+		}
 	}
+	f.sent = true
+	return true
 }
 
 // flushAfter says whether pump flushes after writing it: at a mark with
@@ -132,13 +136,19 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 		}
 	}()
 	for {
+		// A chunk that is ready is taken without the three-way select
+		// (which locks every channel it waits on): most chunks of a burst.
 		select {
 		case it, ok := <-ch:
-			if !ok {
-				p.finish()
+			if !p.take(it, ok, feed) {
 				return
 			}
-			if !p.item(it, feed.flushAfter(it)) {
+			continue
+		default:
+		}
+		select {
+		case it, ok := <-ch:
+			if !p.take(it, ok, feed) {
 				return
 			}
 		case <-p.tick:
@@ -151,6 +161,16 @@ func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.Res
 			return
 		}
 	}
+}
+
+// take handles what the producer sent (ok false: it is done); false
+// when the stream is over.
+func (p *pumper) take(it item, ok bool, feed *streamFeed) bool {
+	if !ok {
+		p.finish()
+		return false
+	}
+	return p.item(it, feed.flushAfter(it))
 }
 
 // pumper is the consumer side of pump: one stream's writer, deadline and
