@@ -56,7 +56,7 @@ func newStreamFeed() *streamFeed { return &streamFeed{ch: make(chan item, 16)} }
 // beforeRead runs on the producer, before a read of the upstream body.
 func (f *streamFeed) beforeRead() {
 	f.reads.Store(true)
-	if !f.sent || f.done == nil {
+	if !f.sent { // nothing sent yet (pump, which sets done, sends nothing before it starts)
 		return
 	}
 	f.sent = false
@@ -103,9 +103,6 @@ func (f *streamFeed) flushAfter(it item) bool {
 // the producer so that the interaction is recorded before it returns.
 func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
 	res *gateway.Result, seq iter.Seq2[llm.Chunk, error], f eventFormat, feed *streamFeed) {
-	if feed == nil {
-		feed = newStreamFeed()
-	}
 	feed.done = ctx.Done()
 	ch := feed.ch
 	producerDone := make(chan struct{})
