@@ -231,7 +231,11 @@ func (e *chatEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 	if c.Delta == "" {
 		return nil
 	}
-	return sw.JSONEvent("delta", func(b []byte) []byte { return appendChatDelta(b, c.Delta) })
+	b, err := sw.BeginJSON("delta")
+	if err != nil {
+		return err
+	}
+	return sw.EndJSON(appendChatDelta(b, c.Delta))
 }
 
 func (*chatEvents) done(sw *sse.Writer, res *gateway.Result, id string) error {

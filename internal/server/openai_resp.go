@@ -234,7 +234,11 @@ func (e *oaEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 		if !e.started {
 			e.started, role = true, "assistant"
 		}
-		return sw.JSONEvent("", func(b []byte) []byte { return e.appendOADelta(b, role, c.Delta) })
+		b, err := sw.BeginJSON("")
+		if err != nil {
+			return err
+		}
+		return sw.EndJSON(e.appendOADelta(b, role, c.Delta))
 	}
 	started, tools := &e.started, &e.tools
 	if c.Candidate > 0 && c.Candidate < llm.MaxCandidates {

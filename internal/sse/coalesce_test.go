@@ -64,7 +64,7 @@ func TestCoalesceHoldsUntilFlush(t *testing.T) {
 	}
 }
 
-// TestJSONEvent: the data is appended in place and framed as Event
+// TestJSONEvent: BeginJSON/EndJSON's data is appended in place and framed as Event
 // frames it; data with a line break is refused and leaves nothing
 // behind; Release hands the buffer back and a new writer can take it.
 func TestJSONEvent(t *testing.T) {
@@ -74,19 +74,23 @@ func TestJSONEvent(t *testing.T) {
 		if hold {
 			sw.Coalesce()
 		}
-		appendObj := func(v string) func([]byte) []byte {
-			return func(b []byte) []byte { return append(append(append(b, `{"v":"`...), v...), `"}`...) }
+		event := func(typ, v string) error {
+			b, err := sw.BeginJSON(typ)
+			if err != nil {
+				return err
+			}
+			return sw.EndJSON(append(append(append(b, `{"v":"`...), v...), `"}`...))
 		}
-		if err := sw.JSONEvent("delta", appendObj("a")); err != nil {
+		if err := event("delta", "a"); err != nil {
 			t.Fatal(err)
 		}
-		if err := sw.JSONEvent("", appendObj("x\ny")); err == nil {
+		if err := event("", "x\ny"); err == nil {
 			t.Error("data with a line break was taken")
 		}
-		if err := sw.JSONEvent("bad\ntype", appendObj("z")); err == nil {
+		if err := event("bad\ntype", "z"); err == nil {
 			t.Error("a type with a line break was taken")
 		}
-		if err := sw.JSONEvent("", appendObj("b")); err != nil {
+		if err := event("", "b"); err != nil {
 			t.Fatal(err)
 		}
 		if err := sw.Flush(); err != nil {

@@ -97,70 +97,108 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // ErrTooLarge and stops.
 func Read(r io.Reader) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
+		for ev, err := range ReadRaw(r) {
+			if !yield(Event{Type: ev.Type, ID: ev.ID, Data: string(ev.Data)}, err) {
+				return
+			}
+		}
+	}
+}
+
+// RawEvent is an event as ReadRaw yields it: Data is the reader's own
+// buffer, valid only until the loop body returns.
+type RawEvent struct {
+	Type string
+	ID   string
+	Data []byte
+}
+
+// ReadRaw is Read without a copy of each event's data: a decoder that
+// keeps nothing of Data past its loop body (or copies what it keeps)
+// saves an allocation of the event's size per event — most of what a
+// long streamed answer allocated. Type and ID are strings of their own;
+// a type equal to the previous event's is that same string.
+func ReadRaw(r io.Reader) iter.Seq2[RawEvent, error] {
+	return func(yield func(RawEvent, error) bool) {
 		sc := bufio.NewScanner(LimitReader(r, MaxStream))
 		// The first buffer comes from a pool: a stream per request would
-		// otherwise allocate 4 KiB each. Events are copied out (strings),
-		// so nothing refers to it once the loop ends. A scanner that needs
-		// more grows its own buffer and leaves this one as it was.
+		// otherwise allocate one each. A scanner that needs more grows its
+		// own buffer and leaves this one as it was.
 		buf := bufPool.Get().(*[]byte)
 		defer bufPool.Put(buf)
 		sc.Buffer((*buf)[:0], MaxLine)
 		sc.Split(scanLines)
-		var ev Event
-		var data strings.Builder
-		hasData := false
-		dispatch := func() bool {
-			if !hasData {
-				ev = Event{}
-				return true
-			}
-			ev.Data = data.String()
-			out := ev
-			ev, hasData = Event{}, false
-			data.Reset()
-			return yield(out, nil)
-		}
+		var d dispatcher
 		for sc.Scan() {
-			line := sc.Bytes()
-			if len(line) == 0 {
-				if !dispatch() {
-					return
-				}
-				continue
-			}
-			if line[0] == ':' {
-				continue
-			}
-			field, value, _ := bytes.Cut(line, []byte(":"))
-			value = bytes.TrimPrefix(value, []byte(" "))
-			switch string(field) {
-			case "data":
-				if data.Len()+len(value)+1 > MaxEvent {
-					yield(Event{}, ErrEventTooLarge)
-					return
-				}
-				if hasData {
-					data.WriteByte('\n')
-				}
-				data.Write(value)
-				hasData = true
-			case "event":
-				ev.Type = string(value)
-			case "id":
-				if !bytes.ContainsRune(value, 0) {
-					ev.ID = string(value)
-				}
+			if !d.line(sc.Bytes(), yield) {
+				return
 			}
 		}
 		if err := sc.Err(); err != nil {
 			if errors.Is(err, bufio.ErrTooLong) {
 				err = ErrLineTooLong
 			}
-			yield(Event{}, err)
+			yield(RawEvent{}, err)
 			return
 		}
-		dispatch()
+		d.dispatch(yield)
 	}
+}
+
+// dispatcher gathers one event's fields across its lines.
+type dispatcher struct {
+	ev       RawEvent
+	data     []byte // reused: ReadRaw's events do not outlive their turn
+	hasData  bool
+	lastType string
+}
+
+// line takes one line; false when the reader stops (the caller's loop
+// ended, or an error was yielded).
+func (d *dispatcher) line(line []byte, yield func(RawEvent, error) bool) bool {
+	if len(line) == 0 {
+		return d.dispatch(yield)
+	}
+	if line[0] == ':' {
+		return true
+	}
+	field, value, _ := bytes.Cut(line, []byte(":"))
+	value = bytes.TrimPrefix(value, []byte(" "))
+	switch string(field) {
+	case "data":
+		if len(d.data)+len(value)+1 > MaxEvent {
+			yield(RawEvent{}, ErrEventTooLarge)
+			return false
+		}
+		if d.hasData {
+			d.data = append(d.data, '\n')
+		}
+		d.data = append(d.data, value...)
+		d.hasData = true
+	case "event":
+		if string(value) != d.lastType {
+			d.lastType = string(value)
+		}
+		d.ev.Type = d.lastType
+	case "id":
+		if !bytes.ContainsRune(value, 0) {
+			d.ev.ID = string(value)
+		}
+	}
+	return true
+}
+
+// dispatch yields the gathered event, if it has data, and starts the
+// next.
+func (d *dispatcher) dispatch(yield func(RawEvent, error) bool) bool {
+	if !d.hasData {
+		d.ev = RawEvent{}
+		return true
+	}
+	out := d.ev
+	out.Data = d.data
+	d.ev, d.hasData, d.data = RawEvent{}, false, d.data[:0]
+	return yield(out, nil)
 }
 
 // scanLines splits on LF, CRLF or a lone CR. The line break is found
@@ -196,6 +234,9 @@ type Writer struct {
 	dirty bool // written since the last flush
 	// pooled is where buf came from (Coalesce), for Release.
 	pooled *[]byte
+	// mark and start are where BeginJSON's event and its data begin in
+	// buf, for EndJSON.
+	mark, start int
 }
 
 // NewWriter wraps w. If w is an http.ResponseWriter, the caller sets the
@@ -254,26 +295,37 @@ func (s *Writer) Event(typ string, data []byte) error {
 	return s.end(b)
 }
 
-// JSONEvent writes one event (typ as for Event) whose data appendData
-// appends to the buffer it is given: one line (compact JSON), encoded
+// BeginJSON starts one event (typ as for Event) whose data the caller
+// appends to the returned buffer — one line (compact JSON), encoded
 // straight into the writer's buffer instead of into a scratch buffer
-// that Event copies. appendData must return its argument extended; data
-// with a line break is an error, and nothing is written.
-func (s *Writer) JSONEvent(typ string, appendData func([]byte) []byte) error {
+// that Event copies — and hands to EndJSON:
+//
+//	b, err := sw.BeginJSON("delta")
+//	if err == nil { err = sw.EndJSON(appendDelta(b, text)) }
+//
+// A pair of calls, not a callback: a closure over the caller's chunk
+// moved the chunk to the heap on every event. Data with a line break is
+// an error in EndJSON, and nothing of the event is written.
+func (s *Writer) BeginJSON(typ string) ([]byte, error) {
 	b := s.begin()
-	mark := len(b)
+	s.mark = len(b)
 	if typ != "" {
 		if strings.ContainsAny(typ, "\r\n") {
-			return fmt.Errorf("sse: event type %q contains a line break", typ)
+			return nil, fmt.Errorf("sse: event type %q contains a line break", typ)
 		}
 		b = append(append(append(b, "event: "...), typ...), '\n')
 	}
 	b = append(b, "data: "...)
-	start := len(b)
-	b = appendData(b)
-	if lineBreak(b[start:]) >= 0 {
-		s.buf = b[:mark]
-		return errors.New("sse: JSONEvent data contains a line break")
+	s.start = len(b)
+	return b, nil
+}
+
+// EndJSON ends the event BeginJSON started: b is the buffer it returned,
+// extended by the event's data.
+func (s *Writer) EndJSON(b []byte) error {
+	if s.start > len(b) || lineBreak(b[s.start:]) >= 0 {
+		s.buf = b[:min(s.mark, len(b))]
+		return errors.New("sse: JSON event data contains a line break")
 	}
 	return s.end(append(b, '\n', '\n'))
 }

@@ -44,6 +44,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/provider/upstream"
@@ -149,7 +150,7 @@ func (c *Client) whole(ctx context.Context, body io.Reader, size int64, d *decod
 		yield(llm.Chunk{}, upstreamError(fmt.Sprintf("answer larger than %d bytes", maxWhole), nil))
 		return
 	}
-	chunk, err := d.decode(string(raw))
+	chunk, err := d.decode(string(raw), false)
 	if err != nil {
 		yield(llm.Chunk{}, err)
 		return
@@ -236,7 +237,7 @@ func (c *Client) do(ctx context.Context, hr *http.Request) (*http.Response, erro
 // relay reads the event stream and yields content chunks, then the
 // final chunk or the first error.
 func (c *Client) relay(ctx context.Context, body io.Reader, d *decoder, yield func(llm.Chunk, error) bool) {
-	for ev, err := range sse.Read(body) {
+	for ev, err := range sse.ReadRaw(body) {
 		if err != nil {
 			if ctx.Err() != nil {
 				yield(llm.Chunk{}, fmt.Errorf("gemini: read stream: %w", ctx.Err()))
@@ -252,7 +253,7 @@ func (c *Client) relay(ctx context.Context, body io.Reader, d *decoder, yield fu
 			yield(llm.Chunk{}, upstreamError(msg, err))
 			return
 		}
-		chunk, err := d.decode(ev.Data)
+		chunk, err := d.decode(unsafe.String(unsafe.SliceData(ev.Data), len(ev.Data)), true)
 		if err != nil {
 			yield(llm.Chunk{}, err)
 			return

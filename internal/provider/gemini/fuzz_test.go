@@ -23,7 +23,7 @@ func FuzzDecodeChunk(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := newDecoder("gemini-2.5-flash", errorMapper{key: "k"})
-		c, err := d.decode(string(data))
+		c, err := d.decode(string(data), false)
 		if err != nil {
 			if llm.KindOf(err) == llm.KindInternal {
 				t.Fatalf("unclassified error %v", err)

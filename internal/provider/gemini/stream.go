@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/provider/upstream"
 )
 
 // decoder turns the data of streamed events into llm chunks. Text and
@@ -23,6 +25,8 @@ type decoder struct {
 	calls  int  // function calls seen
 	// others are candidates 1.. of a candidateCount > 1 request.
 	others candidates
+	// strs holds own's copies.
+	strs upstream.Strings
 }
 
 func newDecoder(model string, errs errorMapper) *decoder {
@@ -31,10 +35,15 @@ func newDecoder(model string, errs errorMapper) *decoder {
 
 // decode reads one event. The chunk has content only when the event
 // carried answer text, function calls or thought summaries (Thinking).
-func (d *decoder) decode(data string) (llm.Chunk, error) {
+// borrowed says data is memory that is reused after decode returns (an
+// sse.ReadRaw event): the strings kept or yielded are copied first.
+func (d *decoder) decode(data string, borrowed bool) (llm.Chunk, error) {
 	var r generateResponse
 	if err := decodeResponse(data, &r); err != nil {
 		return llm.Chunk{}, upstreamError("malformed stream chunk", fmt.Errorf("decode chunk: %w", err))
+	}
+	if borrowed {
+		d.own(&r)
 	}
 	if r.Error != nil {
 		return llm.Chunk{}, d.errs.fromStatus(r.Error.Code, nil, r.Error)
@@ -67,6 +76,34 @@ func (d *decoder) decode(data string) (llm.Chunk, error) {
 		}
 	}
 	return c, nil
+}
+
+// own replaces the strings of r that may be substrings of the event's
+// data (fastResponse's are: the model version, the response id, finish
+// reasons, roles and part texts; json.Unmarshal's, and so whatever only
+// it reads, are copies already) by copies of their own.
+func (d *decoder) own(r *generateResponse) {
+	if r.ModelVersion == d.model {
+		r.ModelVersion = d.model
+	} else {
+		r.ModelVersion = strings.Clone(r.ModelVersion)
+	}
+	r.ResponseID = "" // read by nothing
+	for i := range r.Candidates {
+		c := &r.Candidates[i]
+		c.FinishReason = d.strs.Clone(c.FinishReason)
+		if c.Content == nil {
+			continue
+		}
+		if c.Content.Role == "model" {
+			c.Content.Role = "model"
+		} else {
+			c.Content.Role = d.strs.Clone(c.Content.Role)
+		}
+		for j := range c.Content.Parts {
+			c.Content.Parts[j].Text = d.strs.Clone(c.Content.Parts[j].Text)
+		}
+	}
 }
 
 func (d *decoder) addParts(c *llm.Chunk, parts []part) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
+	"unsafe"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/provider/upstream"
@@ -18,7 +20,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 	// per event and its choices were two of the three allocations of a
 	// text delta.
 	var ch chunk
-	for ev, err := range sse.Read(body) {
+	for ev, err := range sse.ReadRaw(body) {
 		if err != nil {
 			if errors.Is(err, sse.ErrTooLarge) {
 				err = upstream.BadAnswer(c.name, err.Error(), err)
@@ -28,17 +30,20 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			yield(llm.Chunk{}, err)
 			return
 		}
-		if ev.Data == "[DONE]" {
+		if string(ev.Data) == "[DONE]" {
 			if st.yieldFinal(c.name, yield) {
 				upstream.DrainEnd(body)
 			}
 			return
 		}
 		ch = chunk{Choices: ch.Choices[:0]}
-		if err := decodeChunk(ev.Data, &ch); err != nil {
+		// The event's data is ReadRaw's buffer: decoded in place, then
+		// the strings that outlive this turn are copied (own).
+		if err := decodeChunk(unsafe.String(unsafe.SliceData(ev.Data), len(ev.Data)), &ch); err != nil {
 			yield(llm.Chunk{}, upstream.BadAnswer(c.name, "malformed stream chunk", err))
 			return
 		}
+		st.own(&ch)
 		if ch.Error != nil {
 			yield(llm.Chunk{}, c.apiError(0, ch.Error, nil))
 			return
@@ -57,6 +62,36 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 		return
 	}
 	yield(llm.Chunk{}, upstream.BadAnswer(c.name, "stream ended without [DONE]", io.ErrUnexpectedEOF))
+}
+
+// own replaces the strings of ch that may be substrings of the event's
+// data (fastChunk's are) by copies, before anything keeps or yields
+// them: the data is ReadRaw's buffer, reused for the next event. A model
+// name equal to the one already held is that string; finish reasons
+// are OpenAI's constants where they are one.
+func (s *streamState) own(ch *chunk) {
+	if ch.Model != "" {
+		if ch.Model == s.model {
+			ch.Model = s.model
+		} else {
+			ch.Model = strings.Clone(ch.Model)
+		}
+	}
+	for i := range ch.Choices {
+		cc := &ch.Choices[i]
+		cc.Delta.Content = s.strs.Clone(cc.Delta.Content)
+		cc.Delta.Refusal = s.strs.Clone(cc.Delta.Refusal)
+		cc.FinishReason = ownFinish(cc.FinishReason)
+	}
+}
+
+func ownFinish(r string) string {
+	for _, c := range [...]string{"", "stop", "length", "tool_calls", "content_filter", "function_call"} {
+		if r == c {
+			return c
+		}
+	}
+	return strings.Clone(r)
 }
 
 // maxCompletion bounds a non-stream body.
@@ -107,6 +142,8 @@ type streamState struct {
 	// others are choices 1.. of an n > 1 request (candidates.go).
 	others  []streamState
 	pending []llm.Chunk
+	// strs holds the copies own makes.
+	strs upstream.Strings
 }
 
 type callBuilder struct {

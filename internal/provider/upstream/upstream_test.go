@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 )
@@ -334,4 +335,30 @@ func TestDo(t *testing.T) {
 			t.Errorf("kind = %v, want canceled (%v)", k, err)
 		}
 	})
+}
+
+// TestStringsClone: a clone equals its source and keeps its value when
+// the source's memory is rewritten (the reuse sse.ReadRaw makes), for
+// short strings sharing a block and long ones copied alone.
+func TestStringsClone(t *testing.T) {
+	var a Strings
+	src := make([]byte, 3000)
+	var got, want []string
+	for i := 0; i < 400; i++ {
+		n := []int{0, 1, 7, 300, 1500}[i%5]
+		for j := range src[:n] {
+			src[j] = byte('a' + (i+j)%26)
+		}
+		s := unsafe.String(unsafe.SliceData(src), n)
+		want = append(want, strings.Clone(s))
+		got = append(got, a.Clone(s))
+	}
+	for j := range src {
+		src[j] = '#'
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("clone %d: %q, want %q", i, got[i], want[i])
+		}
+	}
 }
