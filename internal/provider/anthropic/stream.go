@@ -18,7 +18,8 @@ import (
 // one final chunk at message_stop.
 func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(llm.Chunk, error) bool) {
 	var st streamState
-	for sev, err := range sse.Read(body) {
+	// json.Unmarshal copies what it keeps: the raw event data need not be.
+	for sev, err := range sse.ReadRaw(body) {
 		if err != nil {
 			if errors.Is(err, sse.ErrTooLarge) {
 				err = upstream.BadAnswer(providerName, err.Error(), err)
@@ -29,7 +30,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			return
 		}
 		var ev event
-		if err := json.Unmarshal([]byte(sev.Data), &ev); err != nil {
+		if err := json.Unmarshal(sev.Data, &ev); err != nil {
 			yield(llm.Chunk{}, upstream.BadAnswer(providerName, "malformed stream event", err))
 			return
 		}
