@@ -155,6 +155,13 @@ func TestParseProc(t *testing.T) {
 	if _, err := parseIOSyscalls([]byte("rchar: 1\n")); err == nil {
 		t.Error("an io file without syscr/syscw parsed without error")
 	}
+	task := "Name:\tllm-connector\nvoluntary_ctxt_switches:\t40\nnonvoluntary_ctxt_switches:\t2\n"
+	if n, err := parseSwitches([]byte(task)); err != nil || n != 42 {
+		t.Errorf("switches = %d, %v; want 42", n, err)
+	}
+	if _, err := parseSwitches([]byte("Name:\tx\n")); err == nil {
+		t.Error("a status without ctxt_switches parsed without error")
+	}
 	status := "Name:\tllm-connector\nVmHWM:\t   30720 kB\nVmRSS:\t   20480 kB\n"
 	rss, err := parseStatusKB(strings.NewReader(status), "VmRSS:")
 	if err != nil || rss != 20480*1024 {

@@ -302,6 +302,10 @@ func (res *results) runSlice(ctx context.Context, o options, t *target, m measur
 	if err != nil {
 		return err
 	}
+	sw0, err := t.proc.switches()
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	from, doneFrom := len(s.lat), s.done
 	s.mu.Unlock()
@@ -330,8 +334,13 @@ func (res *results) runSlice(ctx context.Context, o options, t *target, m measur
 	if err != nil {
 		return err
 	}
+	sw1, err := t.proc.switches()
+	if err != nil {
+		return err
+	}
 	s.cpu += cpu1 - cpu0
 	s.syscalls += sys1 - sys0
+	s.switches += sw1 - sw0
 	s.endSlice(from, doneFrom, cpu1-cpu0)
 	return nil
 }

@@ -24,6 +24,7 @@ type samples struct {
 	elapsed  time.Duration
 	cpu      time.Duration // CPU time of the measured process over the slices
 	syscalls uint64        // its read and write system calls over the slices
+	switches uint64        // its threads' context switches over the slices
 	done     int           // completed requests (success or error)
 	firstErr string
 	slices   []sliceStat // one per interleaved slice, in order
@@ -85,6 +86,17 @@ func (s *samples) syscallsPerRequest() string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f", float64(s.syscalls)/float64(s.done))
+}
+
+// switchesPerRequest is the process's context switches (voluntary and
+// not, over all its threads) per completed request over the slices: each
+// is a thread put to sleep and woken, which the kernel charges to the
+// process.
+func (s *samples) switchesPerRequest() string {
+	if s.done == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(s.switches)/float64(s.done))
 }
 
 // percentile returns the nearest-rank p-th percentile (0 < p <= 100) of

@@ -204,6 +204,51 @@ func parseIOSyscalls(b []byte) (uint64, error) {
 	return n, nil
 }
 
+// switches returns the context switches of the process's threads so far
+// (voluntary_ctxt_switches + nonvoluntary_ctxt_switches of each
+// /proc/<pid>/task/<tid>/status; a Go process keeps its threads, so
+// none that ran in a slice is missing at its end).
+func (p *proc) switches() (uint64, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", p.pid()))
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("%s: no tasks: %v", p.name, err)
+	}
+	var n uint64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that just exited
+		}
+		c, err := parseSwitches(b)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", p.name, err)
+		}
+		n += c
+	}
+	return n, nil
+}
+
+func parseSwitches(b []byte) (uint64, error) {
+	var n uint64
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "voluntary_ctxt_switches" && k != "nonvoluntary_ctxt_switches") {
+			continue
+		}
+		c, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("status %s: %w", k, err)
+		}
+		n += c
+		found++
+	}
+	if found != 2 {
+		return 0, errors.New("status: no ctxt_switches")
+	}
+	return n, nil
+}
+
 // rss returns VmRSS in bytes; hwm returns VmHWM (peak RSS).
 func (p *proc) rss() (uint64, error) { return p.status("VmRSS:") }
 func (p *proc) hwm() (uint64, error) { return p.status("VmHWM:") }

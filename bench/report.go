@@ -99,6 +99,7 @@ func measureRows(res *results, j int, m measure) string {
 		})
 		cells(fmt.Sprintf("  CPU per streamed request at %.0f req/s, ms", m.rate), func(s *samples) string { return ms(s.cpuPerRequest()) })
 		cells("  read+write system calls per streamed request", func(s *samples) string { return s.syscallsPerRequest() })
+		cells("  context switches per streamed request", func(s *samples) string { return s.switchesPerRequest() })
 	default:
 		cells("p50 / p99, ms ("+m.name+")", func(s *samples) string {
 			return ms(percentile(s.lat, 50)) + " / " + ms(percentile(s.lat, 99))
