@@ -43,6 +43,7 @@ FUZZ_TARGETS = \
 	./internal/track/spool:FuzzDecodeCall \
 	./internal/jsonscan:FuzzAppendFloat \
 	./internal/provider/openai:FuzzFastChunk \
+	./internal/provider/openai:FuzzShape \
 	./internal/provider/openai:FuzzPlainRequest \
 	./internal/provider/gemini:FuzzFastResponse \
 	./internal/server:FuzzAppendJSONString \

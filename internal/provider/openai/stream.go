@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"unsafe"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/provider/upstream"
@@ -20,6 +19,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 	// per event and its choices were two of the three allocations of a
 	// text delta.
 	var ch chunk
+	sh := newShape()
 	for ev, err := range sse.ReadRaw(body) {
 		if err != nil {
 			if errors.Is(err, sse.ErrTooLarge) {
@@ -39,7 +39,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 		ch = chunk{Choices: ch.Choices[:0]}
 		// The event's data is ReadRaw's buffer: decoded in place, then
 		// the strings that outlive this turn are copied (own).
-		if err := decodeChunk(unsafe.String(unsafe.SliceData(ev.Data), len(ev.Data)), &ch); err != nil {
+		if err := sh.decode(ev.Data, &ch); err != nil {
 			yield(llm.Chunk{}, upstream.BadAnswer(c.name, "malformed stream chunk", err))
 			return
 		}
