@@ -25,13 +25,7 @@ func appendChatDelta(b []byte, text string) []byte {
 // delta has the role (first chunk) and content: what json.Marshal writes
 // for oaCompletion{Choices: []oaChoice{{Delta: &oaMsgOut{Role, Content}}}}.
 func (e *oaEvents) appendOADelta(b []byte, role, content string) []byte {
-	b = append(b, `{"id":`...)
-	b = jsonscan.AppendString(b, e.id)
-	b = append(b, `,"object":"chat.completion.chunk","created":`...)
-	b = strconv.AppendInt(b, e.created, 10)
-	b = append(b, `,"model":`...)
-	b = jsonscan.AppendString(b, e.model)
-	b = append(b, `,"choices":[{"index":0,"delta":{`...)
+	b = append(b, e.deltaHead()...)
 	if role != "" {
 		b = append(b, `"role":`...)
 		b = jsonscan.AppendString(b, role)
@@ -40,6 +34,32 @@ func (e *oaEvents) appendOADelta(b []byte, role, content string) []byte {
 	b = append(b, `"content":`...)
 	b = jsonscan.AppendString(b, content)
 	return append(b, `},"logprobs":null,"finish_reason":null}],"usage":null,"system_fingerprint":null}`...)
+}
+
+// deltaHead is a delta chunk up to its delta's first key — the same in
+// every chunk of the stream — encoded once, and again only when the id,
+// the creation time or the model changed.
+func (e *oaEvents) deltaHead() []byte {
+	h := &e.head
+	if h.b != nil && h.id == e.id && h.created == e.created && h.model == e.model {
+		return h.b
+	}
+	b := append(h.b[:0], `{"id":`...)
+	b = jsonscan.AppendString(b, e.id)
+	b = append(b, `,"object":"chat.completion.chunk","created":`...)
+	b = strconv.AppendInt(b, e.created, 10)
+	b = append(b, `,"model":`...)
+	b = jsonscan.AppendString(b, e.model)
+	b = append(b, `,"choices":[{"index":0,"delta":{`...)
+	*h = oaHead{b: b, id: e.id, created: e.created, model: e.model}
+	return b
+}
+
+// oaHead is what deltaHead encoded, and from what.
+type oaHead struct {
+	b         []byte
+	id, model string
+	created   int64
 }
 
 // The non-stream bodies below are written the same way: the typed shapes

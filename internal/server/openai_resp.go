@@ -210,6 +210,7 @@ type oaEvents struct {
 	tools   int
 	// others tracks candidates 1.. of n > 1: started and tool count each.
 	others []oaCandidate
+	head   oaHead // appendOADelta's
 }
 
 type oaCandidate struct {
