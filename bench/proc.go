@@ -183,23 +183,27 @@ func (p *proc) syscalls() (uint64, error) {
 	return parseIOSyscalls(b)
 }
 
-func parseIOSyscalls(b []byte) (uint64, error) {
+func parseIOSyscalls(b []byte) (uint64, error) { return sumFields(b, "io", "syscr", "syscw") }
+
+// sumFields sums the two "key: number" lines k1 and k2 of a /proc file
+// (what names the file in errors).
+func sumFields(b []byte, what, k1, k2 string) (uint64, error) {
 	var n uint64
 	found := 0
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "syscr" && k != "syscw") {
+		if !ok || (k != k1 && k != k2) {
 			continue
 		}
 		c, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("io %s: %w", k, err)
+			return 0, fmt.Errorf("%s %s: %w", what, k, err)
 		}
 		n += c
 		found++
 	}
 	if found != 2 {
-		return 0, errors.New("io: no syscr/syscw")
+		return 0, fmt.Errorf("%s: no %s/%s", what, k1, k2)
 	}
 	return n, nil
 }
@@ -229,24 +233,7 @@ func (p *proc) switches() (uint64, error) {
 }
 
 func parseSwitches(b []byte) (uint64, error) {
-	var n uint64
-	found := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "voluntary_ctxt_switches" && k != "nonvoluntary_ctxt_switches") {
-			continue
-		}
-		c, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("status %s: %w", k, err)
-		}
-		n += c
-		found++
-	}
-	if found != 2 {
-		return 0, errors.New("status: no ctxt_switches")
-	}
-	return n, nil
+	return sumFields(b, "status", "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
 }
 
 // rss returns VmRSS in bytes; hwm returns VmHWM (peak RSS).
