@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/provider/upstream"
@@ -83,11 +82,7 @@ func (d *decoder) decode(data string, borrowed bool) (llm.Chunk, error) {
 // reasons, roles and part texts; json.Unmarshal's, and so whatever only
 // it reads, are copies already) by copies of their own.
 func (d *decoder) own(r *generateResponse) {
-	if r.ModelVersion == d.model {
-		r.ModelVersion = d.model
-	} else {
-		r.ModelVersion = strings.Clone(r.ModelVersion)
-	}
+	r.ModelVersion = d.strs.CloneOr(r.ModelVersion, d.model)
 	r.ResponseID = "" // read by nothing
 	for i := range r.Candidates {
 		c := &r.Candidates[i]
@@ -95,11 +90,7 @@ func (d *decoder) own(r *generateResponse) {
 		if c.Content == nil {
 			continue
 		}
-		if c.Content.Role == "model" {
-			c.Content.Role = "model"
-		} else {
-			c.Content.Role = d.strs.Clone(c.Content.Role)
-		}
+		c.Content.Role = d.strs.CloneOr(c.Content.Role, "model")
 		for j := range c.Content.Parts {
 			c.Content.Parts[j].Text = d.strs.Clone(c.Content.Parts[j].Text)
 		}

@@ -21,8 +21,14 @@ func decodeChunk(data string, ch *chunk) error {
 	if fastChunk(data, ch) {
 		return nil
 	}
+	return slowChunk([]byte(data), ch)
+}
+
+// slowChunk is decodeChunk's json.Unmarshal, for a chunk fastChunk left
+// (garbage) in ch.
+func slowChunk(data []byte, ch *chunk) error {
 	*ch = chunk{}
-	return json.Unmarshal([]byte(data), ch)
+	return json.Unmarshal(data, ch)
 }
 
 // fastChunk decodes data into ch (which must be zero but for Choices,

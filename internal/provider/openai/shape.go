@@ -2,7 +2,7 @@ package openai
 
 import (
 	"bytes"
-	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -61,8 +61,7 @@ func (sh *shape) decode(data []byte, ch *chunk) error {
 		sh.learn(s, ch)
 		return nil
 	}
-	*ch = chunk{}
-	return json.Unmarshal(data, ch)
+	return slowChunk(data, ch)
 }
 
 // match returns the text of data if data is the shape with plain strings
@@ -132,13 +131,8 @@ func (sh *shape) learn(data string, ch *chunk) {
 		return
 	}
 	text := span{start, start + len(content)}
-	i := 0
-	for i < len(holes) && holes[i].start < text.start {
-		i++
-	}
-	holes = append(holes, span{})
-	copy(holes[i+1:], holes[i:])
-	holes[i] = text
+	i, _ := slices.BinarySearchFunc(holes, text, func(a, b span) int { return a.start - b.start })
+	holes = slices.Insert(holes, i, text)
 	sh.buf = append(sh.buf[:0], data...)
 	sh.holes, sh.text = holes, i
 	if ch.Model != sh.model {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/provider/upstream"
@@ -70,28 +69,13 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 // name equal to the one already held is that string; finish reasons
 // are OpenAI's constants where they are one.
 func (s *streamState) own(ch *chunk) {
-	if ch.Model != "" {
-		if ch.Model == s.model {
-			ch.Model = s.model
-		} else {
-			ch.Model = strings.Clone(ch.Model)
-		}
-	}
+	ch.Model = s.strs.CloneOr(ch.Model, s.model)
 	for i := range ch.Choices {
 		cc := &ch.Choices[i]
 		cc.Delta.Content = s.strs.Clone(cc.Delta.Content)
 		cc.Delta.Refusal = s.strs.Clone(cc.Delta.Refusal)
-		cc.FinishReason = ownFinish(cc.FinishReason)
+		cc.FinishReason = s.strs.CloneOr(cc.FinishReason, "stop", "length", "tool_calls", "content_filter", "function_call")
 	}
-}
-
-func ownFinish(r string) string {
-	for _, c := range [...]string{"", "stop", "length", "tool_calls", "content_filter", "function_call"} {
-		if r == c {
-			return c
-		}
-	}
-	return strings.Clone(r)
 }
 
 // maxCompletion bounds a non-stream body.

@@ -16,6 +16,18 @@ type Strings struct{ block []byte }
 // copied alone.
 const stringsBlock = 4 << 10
 
+// CloneOr returns the string of known that equals s (a model name the
+// decoder already holds, a protocol constant: no copy needed), else
+// Clone(s).
+func (a *Strings) CloneOr(s string, known ...string) string {
+	for _, k := range known {
+		if s == k {
+			return k
+		}
+	}
+	return a.Clone(s)
+}
+
 // Clone returns a copy of s that does not refer to s's memory.
 func (a *Strings) Clone(s string) string {
 	if s == "" {
