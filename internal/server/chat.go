@@ -76,10 +76,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, in *gateway.Inpu
 		// the answer says why (s.endErr).
 		defer context.AfterFunc(s.Stopping, cancel)()
 	}
-	var feed *streamFeed
+	var out *streamOut
 	if in.Stream {
-		feed = newStreamFeed()
-		ctx = llm.WithBeforeRead(ctx, feed.beforeRead)
+		out = newStreamOut()
+		ctx = llm.WithBeforeRead(ctx, out.beforeRead)
 	}
 	res, seq, err := s.GW.Chat(ctx, in)
 	setAdmissionHeaders(w.Header(), res)
@@ -88,7 +88,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, in *gateway.Inpu
 		return
 	}
 	if in.Stream {
-		s.pump(ctx, cancel, w, res, seq, f, feed)
+		s.pump(ctx, cancel, w, res, seq, f, out)
 		return
 	}
 	for _, err := range seq {

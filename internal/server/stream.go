@@ -4,7 +4,7 @@ import (
 	"context"
 	"iter"
 	"net/http"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
@@ -21,279 +21,235 @@ type eventFormat interface {
 	failBeforeStart(s *Server, w http.ResponseWriter, err error)
 }
 
-type item struct {
-	c   llm.Chunk
-	err error
-	// mark stands for no chunk: the producer is about to read the
-	// upstream again, so what it sent before is all that has arrived.
-	mark bool
+// streamOut writes one stream's events. It runs on the goroutine that
+// ranges over the stream — the handler's own, as a reverse proxy copies
+// on the goroutine that reads — with no hand-off between a producer and
+// a writer: the hand-off (a channel item per chunk, a goroutine woken per
+// burst) was the largest share of the service's own cost per streamed
+// chunk after decoding and encoding.
+//
+// When to flush: the adapters report each read of the upstream body
+// (llm.WithBeforeRead), and what was written since the last flush leaves
+// before that read. A burst that arrived in one read (a whole answer the
+// upstream had ready: 14 OpenAI chunks in 4 KiB) is decoded from the
+// read buffer and leaves in one flush, as a reverse proxy writes what one
+// read gave, and nothing waits while the upstream is read again. A
+// stream whose source reports no reads (a cached answer) flushes every
+// event. The first event leaves at once.
+//
+// The heartbeat is the one thing written from another goroutine (a
+// timer's): mu makes it and the stream's writes take turns, and closed
+// tells a late heartbeat that the handler is done with the response.
+type streamOut struct {
+	ctx    context.Context
+	cancel context.CancelFunc // ends the upstream read when the client is gone
+	s      *Server
+	w      http.ResponseWriter
+	res    *gateway.Result
+	f      eventFormat
+	rc     *http.ResponseController
+	// A client that stops reading but keeps the connection open must
+	// not pin the handler: every write goes under a deadline.
+	writeTimeout time.Duration
+	deadlineSet  time.Time
+
+	reads   bool // the source reports its reads (beforeRead ran)
+	pending bool // written since the last flush
+	gone    bool // a write failed: the client is gone
+
+	mu        sync.Mutex
+	sw        *sse.Writer // nil until the first event
+	closed    bool        // the handler is done: nothing more is written
+	hb        *time.Timer // the heartbeat, once the stream started
+	lastFlush time.Time
 }
 
-// streamFeed carries a stream's chunks from the goroutine that ranges
-// over it (the producer) to the one that writes them (pump), and tells
-// pump when to flush: the adapters report each read of the upstream
-// body (llm.WithBeforeRead), and the producer then sends a mark after
-// the chunks of the last read. A burst that arrived in one read (a whole
-// answer the upstream had ready: 14 OpenAI chunks in 4 KiB) is decoded
-// from the read buffer and leaves in one flush, as a reverse proxy
-// writes what one read gave; flushing whenever the channel was empty
-// flushed every 16 chunks of such a burst, which the producer decodes
-// no faster than pump writes. A stream whose source reports no reads
-// (a cached answer) is flushed when nothing else is ready.
-type streamFeed struct {
-	// The buffer is how many chunks the producer decodes ahead of pump.
-	ch chan item
-	// reads: the source reports its reads, so marks come.
-	reads atomic.Bool
-	// sent and done belong to the producer: a chunk went out since the
-	// last mark; the producer stopped (the stream's context ended).
-	sent bool
-	done <-chan struct{}
-}
+func newStreamOut() *streamOut { return &streamOut{} }
 
-func newStreamFeed() *streamFeed { return &streamFeed{ch: make(chan item, 16)} }
-
-// beforeRead runs on the producer, before a read of the upstream body.
-func (f *streamFeed) beforeRead() {
-	f.reads.Store(true)
-	if !f.sent { // nothing sent yet (pump, which sets done, sends nothing before it starts)
+// beforeRead runs before each read of the upstream body: what arrived
+// since the last read leaves now.
+func (o *streamOut) beforeRead() {
+	o.reads = true
+	if !o.pending { // pending belongs to this goroutine; gone does not
 		return
 	}
-	f.sent = false
-	select {
-	case f.ch <- item{mark: true}:
-	case <-f.done:
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.gone {
+		o.flush()
 	}
-}
-
-// send hands one chunk (or the error that ends the stream) to pump; it
-// reports false when the stream's context ended.
-func (f *streamFeed) send(it item) bool {
-	select {
-	case f.ch <- it: // room: no need to watch done too
-	default:
-		select {
-		case f.ch <- it:
-		case <-f.done:
-			return false
-		}
-	}
-	f.sent = true
-	return true
-}
-
-// flushAfter says whether pump flushes after writing it: at a mark with
-// nothing behind it, at the end of the answer, and, for a source that
-// reports no reads, whenever nothing else is ready.
-func (f *streamFeed) flushAfter(it item) bool {
-	if it.c.FinishReason != "" {
-		return true
-	}
-	if it.mark || !f.reads.Load() {
-		return len(f.ch) == 0
-	}
-	return false
 }
 
 // pump streams seq to the client. Nothing is written until the first
 // chunk arrives: a failure before it is a normal JSON error with its
 // status. After it, a failure is an explicit error event, never a clean
 // end. A heartbeat comment goes out when the stream is idle. A client
-// that leaves cancels the upstream at once (cancel), and pump waits for
-// the producer so that the interaction is recorded before it returns.
+// that leaves ends the upstream call: its context is the request's, and
+// a failed write cancels it. The interaction is recorded (the gateway's
+// part of seq) before pump returns.
 func (s *Server) pump(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter,
-	res *gateway.Result, seq iter.Seq2[llm.Chunk, error], f eventFormat, feed *streamFeed) {
-	feed.done = ctx.Done()
-	ch := feed.ch
-	producerDone := make(chan struct{})
-	producers.run(func() {
-		defer close(producerDone)
-		defer close(ch)
-		for c, err := range seq {
-			if !feed.send(item{c: c, err: err}) || err != nil {
-				return
-			}
+	res *gateway.Result, seq iter.Seq2[llm.Chunk, error], f eventFormat, o *streamOut) {
+	o.ctx, o.cancel, o.s, o.w, o.res, o.f = ctx, cancel, s, w, res, f
+	o.rc = http.NewResponseController(w)
+	o.writeTimeout = max(2*s.Heartbeat, 30*time.Second)
+	defer o.close()
+	for c, err := range seq {
+		if !o.chunk(c, err) {
+			return // breaking out cancels the upstream; the gateway records what came
 		}
-	})
-	defer func() {
-		cancel()
-		<-producerDone
-	}()
-	p := &pumper{ctx: ctx, s: s, w: w, res: res, f: f, producerDone: producerDone,
-		// A client that stops reading but keeps the connection open must
-		// not pin this handler: every write gets a deadline.
-		rc: http.NewResponseController(w), writeTimeout: max(2*s.Heartbeat, 30*time.Second)}
-	// The server sets no deadline of its own (no WriteTimeout: streams are
-	// long), so clear ours for the next request on a kept-alive connection.
-	defer func() { _ = p.rc.SetWriteDeadline(time.Time{}) }()
-	defer p.stopTicker()
-	defer func() {
-		if p.sw != nil {
-			p.sw.Release()
-		}
-	}()
-	for {
-		// A chunk that is ready is taken without the three-way select
-		// (which locks every channel it waits on): most chunks of a burst.
-		select {
-		case it, ok := <-ch:
-			if !p.take(it, ok, feed) {
-				return
-			}
-			continue
-		default:
-		}
-		select {
-		case it, ok := <-ch:
-			if !p.take(it, ok, feed) {
-				return
-			}
-		case <-p.tick:
-			p.deadline()
-			if err := heartbeat(p.sw, f); err != nil {
-				return
-			}
-		case <-ctx.Done():
-			p.canceled()
-			return
-		}
+	}
+	o.finish()
+}
+
+// close ends the response's use by this stream: no heartbeat writes
+// after it, and the deadline is cleared for the next request on a
+// kept-alive connection (the server sets none of its own: streams are
+// long).
+func (o *streamOut) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	if o.hb != nil {
+		o.hb.Stop()
+	}
+	_ = o.rc.SetWriteDeadline(time.Time{})
+	if o.sw != nil {
+		o.sw.Release()
 	}
 }
 
-// take handles what the producer sent (ok false: it is done); false
-// when the stream is over.
-func (p *pumper) take(it item, ok bool, feed *streamFeed) bool {
-	if !ok {
-		p.finish()
+// chunk writes one chunk, or the error that ends the stream. It reports
+// false when the stream is over.
+func (o *streamOut) chunk(c llm.Chunk, err error) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gone {
 		return false
 	}
-	return p.item(it, feed.flushAfter(it))
-}
-
-// pumper is the consumer side of pump: one stream's writer, deadline and
-// heartbeat state.
-type pumper struct {
-	ctx          context.Context
-	s            *Server
-	w            http.ResponseWriter
-	res          *gateway.Result
-	f            eventFormat
-	producerDone chan struct{}
-	rc           *http.ResponseController
-	writeTimeout time.Duration
-	deadlineSet  time.Time
-	sw           *sse.Writer
-	ticker       *time.Ticker
-	tick         <-chan time.Time
-}
-
-// deadline moves the write deadline. Moving it costs a timer update:
-// chunks of a burst share one (a deadline at most a second older is
-// still ≥ writeTimeout-1s away).
-func (p *pumper) deadline() {
-	if now := time.Now(); now.Sub(p.deadlineSet) >= time.Second {
-		p.deadlineSet = now
-		_ = p.rc.SetWriteDeadline(now.Add(p.writeTimeout))
+	if !o.pending {
+		o.deadline()
 	}
-}
-
-func (p *pumper) stopTicker() {
-	if p.ticker != nil {
-		p.ticker.Stop()
-	}
-}
-
-// item writes one chunk, or the error that ends the stream; flush says
-// what was written leaves now (streamFeed.flushAfter). It reports false
-// when the stream is over.
-func (p *pumper) item(it item, flush bool) bool {
-	if it.mark {
-		if flush && p.sw != nil {
-			return p.flush()
-		}
-		return true
-	}
-	p.deadline()
-	if it.err != nil {
-		if p.sw == nil {
-			p.f.failBeforeStart(p.s, p.w, p.s.endErr(it.err))
-		} else {
-			_ = p.f.fail(p.sw, p.s.endErr(it.err))
-			_ = p.sw.Flush()
-		}
+	if err != nil {
+		o.fail(o.s.endErr(err))
 		return false
 	}
-	if p.sw == nil {
-		p.sw = p.s.startStream(p.w, p.res, p.f)
-		if p.s.Heartbeat > 0 {
-			p.ticker = time.NewTicker(p.s.Heartbeat)
-			p.tick = p.ticker.C
-		}
-		flush = true // the first chunk leaves at once, whatever follows it
+	first := o.sw == nil
+	if first {
+		o.start()
 	}
-	if err := p.f.chunk(p.sw, it.c); err != nil {
-		return false // client gone; the deferred cancel stops the upstream
-	}
-	if !flush {
-		return true
-	}
-	return p.flush()
-}
-
-// flush sends what was written: chunks that arrived together leave in one
-// write; none waits for one that has not arrived. It reports false when
-// the client is gone.
-func (p *pumper) flush() bool {
-	p.deadline()
-	if err := p.sw.Flush(); err != nil {
+	if o.f.chunk(o.sw, c) != nil {
+		o.lost()
 		return false
 	}
-	if p.ticker != nil {
-		p.ticker.Reset(p.s.Heartbeat)
+	o.pending = true
+	if first || !o.reads || c.FinishReason != "" {
+		return o.flush()
 	}
 	return true
 }
 
-// finish ends a stream whose producer is done.
-func (p *pumper) finish() {
-	if p.sw == nil { // ended without a chunk: the gateway saw an error or a cancel
-		<-p.producerDone
-		if p.res.Err != nil {
-			p.f.failBeforeStart(p.s, p.w, p.res.Err)
-			return
-		}
-		p.sw = p.s.startStream(p.w, p.res, p.f)
+// start begins the response at the first event and the heartbeat with it.
+func (o *streamOut) start() {
+	o.sw = o.s.startStream(o.w, o.res, o.f)
+	if o.s.Heartbeat > 0 {
+		o.hb = time.AfterFunc(o.s.Heartbeat, o.heartbeat)
 	}
-	<-p.producerDone // res is complete once the producer returned
-	p.deadline()
-	// Headers left with the first byte: the overhead goes as a trailer
-	// (declared in startStream).
-	p.w.Header().Set("X-Overhead-Ms", overheadMs(p.res))
-	p.s.annotateResult(p.w, p.res)
-	// Flushed here, under the write deadline the deferred reset clears: a
-	// client that stopped reading cannot pin the handler on the last events.
-	if p.res.Err != nil {
-		_ = p.f.fail(p.sw, p.s.endErr(p.res.Err))
-	} else {
-		_ = p.f.done(p.sw, p.res, RequestID(p.ctx))
-	}
-	_ = p.sw.Flush()
 }
 
-// canceled ends a stream whose request context ended: if shutdown, not
-// the client, ended it, say so.
-func (p *pumper) canceled() {
-	err := p.s.endErr(nil)
-	if err == nil {
+// fail ends the stream with err: an error status before the first event,
+// the format's error event after it.
+func (o *streamOut) fail(err error) {
+	if o.sw == nil {
+		o.f.failBeforeStart(o.s, o.w, err)
 		return
 	}
-	p.deadline()
-	if p.sw == nil {
-		p.f.failBeforeStart(p.s, p.w, err)
-	} else {
-		_ = p.f.fail(p.sw, err)
-		_ = p.sw.Flush()
+	_ = o.f.fail(o.sw, err)
+	o.flush()
+}
+
+// deadline moves the write deadline. Moving it costs a timer update:
+// the writes of a burst share one (a deadline at most a second older is
+// still ≥ writeTimeout-1s away).
+func (o *streamOut) deadline() time.Time {
+	now := time.Now()
+	if now.Sub(o.deadlineSet) >= time.Second {
+		o.deadlineSet = now
+		_ = o.rc.SetWriteDeadline(now.Add(o.writeTimeout))
 	}
+	return now
+}
+
+// flush sends what was written: chunks that arrived together leave in
+// one write; none waits for one that has not arrived. It reports false
+// when the client is gone. o.mu is held.
+func (o *streamOut) flush() bool {
+	o.lastFlush = o.deadline()
+	o.pending = false
+	if o.sw.Flush() != nil {
+		o.lost()
+		return false
+	}
+	return true
+}
+
+// lost notes a failed write: the client is gone, so the upstream call
+// ends now rather than at its next chunk.
+func (o *streamOut) lost() {
+	o.gone = true
+	o.cancel()
+}
+
+// heartbeat runs on its timer: a stream that flushed nothing for a
+// Heartbeat gets the format's keep-alive, and the timer is set for the
+// next one. It waits for a write in progress (which may be blocked on a
+// slow client until its deadline).
+func (o *streamOut) heartbeat() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed || o.gone {
+		return
+	}
+	if idle := time.Since(o.lastFlush); idle < o.s.Heartbeat {
+		o.hb.Reset(o.s.Heartbeat - idle)
+		return
+	}
+	o.deadline()
+	if heartbeat(o.sw, o.f) != nil {
+		o.lost()
+		return
+	}
+	o.lastFlush = time.Now()
+	o.hb.Reset(o.s.Heartbeat)
+}
+
+// finish ends a stream whose source is done: the closing event, or the
+// error the gateway ended it with.
+func (o *streamOut) finish() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gone {
+		return
+	}
+	if o.sw == nil { // ended without a chunk: the gateway saw an error or a cancel
+		if o.res.Err != nil {
+			o.f.failBeforeStart(o.s, o.w, o.s.endErr(o.res.Err))
+			return
+		}
+		o.sw = o.s.startStream(o.w, o.res, o.f)
+	}
+	o.deadline()
+	// Headers left with the first byte: the overhead goes as a trailer
+	// (declared in startStream).
+	o.w.Header().Set("X-Overhead-Ms", overheadMs(o.res))
+	o.s.annotateResult(o.w, o.res)
+	// Flushed here, under the write deadline close clears: a client that
+	// stopped reading cannot pin the handler on the last events.
+	if o.res.Err != nil {
+		_ = o.f.fail(o.sw, o.s.endErr(o.res.Err))
+	} else {
+		_ = o.f.done(o.sw, o.res, RequestID(o.ctx))
+	}
+	_ = o.sw.Flush()
 }
 
 func (s *Server) startStream(w http.ResponseWriter, res *gateway.Result, f eventFormat) *sse.Writer {

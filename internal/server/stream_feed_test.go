@@ -91,7 +91,7 @@ func TestStreamBurstLeavesInOneFlush(t *testing.T) {
 }
 
 // TestStreamFlushesBeforeBlockingRead: what arrived leaves before the
-// producer waits on the upstream again. The upstream here sends its next
+// adapter reads the upstream again. The upstream here sends its next
 // chunk only once the client has the previous one: were any chunk held
 // until more came, the stream would never end.
 func TestStreamFlushesBeforeBlockingRead(t *testing.T) {
