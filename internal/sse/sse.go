@@ -350,10 +350,14 @@ func lineBreak(b []byte) int {
 // begin returns the buffer an event is appended to: after the events
 // held so far (Coalesce), else empty.
 func (s *Writer) begin() []byte {
-	if s.hold {
-		return s.buf
+	if !s.hold {
+		return s.buf[:0]
 	}
-	return s.buf[:0]
+	if s.pooled == nil {
+		s.pooled = holdPool.Get().(*[]byte)
+		s.buf = *s.pooled
+	}
+	return s.buf
 }
 
 // end keeps b, which begin started, and writes it now unless Coalesce
@@ -379,10 +383,13 @@ func (s *Writer) end(b []byte) error {
 const holdLimit = 32 << 10
 
 // holdPool holds Coalesce's buffers (a stream's own, grown to holdLimit,
-// was most of the bytes a stream allocated); Release gives one back.
+// was most of the bytes a stream allocated). A writer takes one for the
+// events it holds and gives it back at each Flush, so a stream waiting
+// for its upstream holds none (40 KiB per open stream otherwise).
 var holdPool = sync.Pool{New: func() any { b := make([]byte, 0, holdLimit+8<<10); return &b }}
 
-// Release gives the writer's buffer back; the writer is not used after.
+// Release gives the writer's buffer back, if it holds one; after it the
+// writer may still be used (it takes another).
 func (s *Writer) Release() {
 	if s.pooled != nil && cap(s.buf) <= 4*holdLimit {
 		*s.pooled = s.buf[:0]
@@ -395,7 +402,7 @@ func (s *Writer) Release() {
 func (s *Writer) Comment(text string) error {
 	line := ": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(text) + "\n\n"
 	if s.hold {
-		s.buf = append(s.buf, line...)
+		s.buf = append(s.begin(), line...)
 		return s.Flush()
 	}
 	return s.write([]byte(line))
@@ -415,13 +422,7 @@ func (s *Writer) write(b []byte) error {
 // bytes are held): the caller flushes when no further event is ready (a
 // stream's chunks often arrive together, and one flush — one write(2) —
 // per chunk was most of a stream's cost). Comment still flushes at once.
-func (s *Writer) Coalesce() {
-	s.hold = true
-	if s.pooled == nil {
-		s.pooled = holdPool.Get().(*[]byte)
-		s.buf = *s.pooled
-	}
-}
+func (s *Writer) Coalesce() { s.hold = true }
 
 // send hands the held events to the response, without flushing.
 func (s *Writer) send() error {
@@ -445,5 +446,8 @@ func (s *Writer) Flush() error {
 		s.f.Flush()
 	}
 	s.dirty = false
+	if s.hold {
+		s.Release() // nothing is held now: the next event takes a buffer again
+	}
 	return err
 }
