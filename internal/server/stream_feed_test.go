@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -141,4 +144,64 @@ func TestStreamFlushesBeforeBlockingRead(t *testing.T) {
 	}
 	for ev := next(); ev.Data != "[DONE]"; ev = next() {
 	}
+}
+
+// TestStreamHeartbeatsInterleaveWithChunks: the heartbeat is written
+// from its timer's goroutine while the handler writes chunks; with a
+// heartbeat shorter than the gaps between chunks, concurrent streams
+// still each carry every event whole and in order, end with [DONE], and
+// (with the race detector) no write races another or outlives the
+// handler.
+func TestStreamHeartbeatsInterleaveWithChunks(t *testing.T) {
+	h := newHarness(t)
+	const words = 20
+	var steps []fakeprovider.Step
+	for range words {
+		steps = append(steps, fakeprovider.Text("w "), fakeprovider.Do(func(context.Context) { time.Sleep(200 * time.Microsecond) }))
+	}
+	h.primary.SetDefault(append(steps, answer("end", 30, "google", "gemini-2.5-flash")...)...)
+	s := &Server{GW: h.gw, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Heartbeat: 50 * time.Microsecond}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	want := strings.Repeat("w ", words) + "end"
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json",
+				strings.NewReader(`{"model":"default","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var text strings.Builder
+			last := ""
+			for ev, err := range sse.Read(resp.Body) {
+				if err != nil {
+					t.Errorf("sse: %v", err)
+					return
+				}
+				last = ev.Data
+				if ev.Data == "[DONE]" {
+					continue
+				}
+				var c struct {
+					Choices []struct {
+						Delta struct{ Content string } `json:"delta"`
+					} `json:"choices"`
+				}
+				if err := json.Unmarshal([]byte(ev.Data), &c); err != nil {
+					t.Errorf("event %q: %v", ev.Data, err)
+					return
+				}
+				for _, ch := range c.Choices {
+					text.WriteString(ch.Delta.Content)
+				}
+			}
+			if last != "[DONE]" || text.String() != want {
+				t.Errorf("stream ended with %q, text %q; want [DONE] and %q", last, text.String(), want)
+			}
+		})
+	}
+	wg.Wait()
 }
