@@ -233,7 +233,10 @@ type results struct {
 	targets  []*target
 	s        [][]*samples // [target][measure]
 	rss64    map[*proc]rssPeak
-	drainErr error
+	// rssStream is the peak while streaming: with -delta-delay the
+	// streams stay open, and this is what many open streams hold.
+	rssStream map[*proc]rssPeak
+	drainErr  error
 }
 
 func runCompare(ctx context.Context, o options, e env, bin, tmp string, core int, up *upstream) error {
@@ -248,7 +251,7 @@ func runCompare(ctx context.Context, o options, e env, bin, tmp string, core int
 		ms = append(ms, measure{name: fmt.Sprintf("open loop %.0f req/s", r), rate: r})
 	}
 	ms = append(ms, measure{name: fmt.Sprintf("streaming, open loop %.0f req/s", o.streamRate), rate: o.streamRate, stream: true})
-	res := &results{measures: ms, targets: ts, rss64: map[*proc]rssPeak{}}
+	res := &results{measures: ms, targets: ts, rss64: map[*proc]rssPeak{}, rssStream: map[*proc]rssPeak{}}
 	res.s = make([][]*samples, len(ts))
 	for i := range ts {
 		res.s[i] = make([]*samples, len(ms))
@@ -309,16 +312,25 @@ func (res *results) runSlice(ctx context.Context, o options, t *target, m measur
 	s.mu.Lock()
 	from, doneFrom := len(s.lat), s.done
 	s.mu.Unlock()
+	var peaks map[*proc]rssPeak
+	switch {
+	case m.rate == 0:
+		peaks = res.rss64
+	case m.stream:
+		peaks = res.rssStream
+	}
 	var rs *rssSampler
-	if m.rate == 0 {
+	if peaks != nil {
 		rs = sampleRSS(t.proc, 50*time.Millisecond)
+	}
+	if m.rate == 0 {
 		closedLoop(ctx, o.conns, d, t.fire(false), s)
 	} else {
 		openLoop(ctx, m.rate, d, o.maxInFlight, t.fire(m.stream), s)
 	}
 	if rs != nil {
-		pk, prev := rs.end(), res.rss64[t.proc]
-		res.rss64[t.proc] = rssPeak{max(prev.total, pk.total), max(prev.anon, pk.anon)}
+		pk, prev := rs.end(), peaks[t.proc]
+		peaks[t.proc] = rssPeak{max(prev.total, pk.total), max(prev.anon, pk.anon)}
 	}
 	if t.drain != nil {
 		if err := t.drain(ctx); err != nil && res.drainErr == nil {

@@ -185,8 +185,9 @@ func median[T float64 | time.Duration](xs []T) T {
 func memoryTable(res *results, ps []*proc) string {
 	var b strings.Builder
 	b.WriteString(row("process", "idle RSS, MiB (after start)", "RSS at 64 connections, MiB (max sampled)",
-		"of it anonymous (heap, stacks), MiB (max sampled)", "peak RSS (VmHWM), MiB", "RSS at the end, MiB"))
-	b.WriteString(row(repeat("---", 6)...))
+		"of it anonymous (heap, stacks), MiB (max sampled)", "RSS while streaming, MiB (max sampled)",
+		"peak RSS (VmHWM), MiB", "RSS at the end, MiB"))
+	b.WriteString(row(repeat("---", 7)...))
 	for _, p := range ps {
 		if p == nil {
 			continue
@@ -194,7 +195,7 @@ func memoryTable(res *results, ps []*proc) string {
 		hwm, _ := p.hwm()
 		end, _ := p.rss()
 		pk := res.rss64[p]
-		b.WriteString(row(p.name, mib(p.idle), mib(pk.total), mib(pk.anon), mib(hwm), mib(end)))
+		b.WriteString(row(p.name, mib(p.idle), mib(pk.total), mib(pk.anon), mib(res.rssStream[p].total), mib(hwm), mib(end)))
 	}
 	return b.String()
 }
