@@ -139,13 +139,15 @@ func (e *anEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 		if err := e.block(sw, "thinking", anBlockOut{Type: "thinking", Thinking: &empty, Signature: &empty}); err != nil {
 			return err
 		}
-		if c.Thinking != "" {
-			if err := e.delta(sw, anDelta{Type: "thinking_delta", Thinking: &c.Thinking}); err != nil {
+		// Copies, not &c.Thinking: a pointer into c moved every chunk
+		// to the heap.
+		if text := c.Thinking; text != "" {
+			if err := e.delta(sw, anDelta{Type: "thinking_delta", Thinking: &text}); err != nil {
 				return err
 			}
 		}
-		if c.ThinkingSignature != "" {
-			if err := e.delta(sw, anDelta{Type: "signature_delta", Signature: &c.ThinkingSignature}); err != nil {
+		if sig := c.ThinkingSignature; sig != "" {
+			if err := e.delta(sw, anDelta{Type: "signature_delta", Signature: &sig}); err != nil {
 				return err
 			}
 		}
@@ -155,7 +157,8 @@ func (e *anEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 		if err := e.block(sw, "text", anBlockOut{Type: "text", Text: &empty}); err != nil {
 			return err
 		}
-		if err := e.delta(sw, anDelta{Type: "text_delta", Text: &c.Delta}); err != nil {
+		text := c.Delta
+		if err := e.delta(sw, anDelta{Type: "text_delta", Text: &text}); err != nil {
 			return err
 		}
 	}

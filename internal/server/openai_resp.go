@@ -257,7 +257,8 @@ func (e *oaEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 		delta.Content = &empty
 	}
 	if c.Delta != "" {
-		delta.Content = &c.Delta
+		text := c.Delta // not &c.Delta: that moved every chunk to the heap, fast path too
+		delta.Content = &text
 	}
 	if len(c.ToolCalls) > 0 {
 		delta.ToolCalls = oaToolCalls(c.ToolCalls, *tools)

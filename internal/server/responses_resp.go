@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
+	"github.com/llm-connector/llm-connector/internal/jsonscan"
 	"github.com/llm-connector/llm-connector/internal/llm"
 	"github.com/llm-connector/llm-connector/internal/sse"
 )
@@ -128,6 +130,7 @@ type rsEvents struct {
 	started bool
 	items   []rsOutItem // finished output items
 	msgOpen bool
+	msgID   string // the open message item's id
 	text    strings.Builder
 	calls   int
 }
@@ -240,9 +243,9 @@ func (e *rsEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 
 func (e *rsEvents) textDelta(sw *sse.Writer, delta string) error {
 	idx := len(e.items)
-	item := e.message("", "in_progress")
 	if !e.msgOpen {
-		e.msgOpen = true
+		item := e.message("", "in_progress")
+		e.msgOpen, e.msgID = true, item.ID
 		added := item
 		added.Content = []rsPart{}
 		if err := e.emit(sw, "response.output_item.added", map[string]any{"output_index": idx, "item": added}); err != nil {
@@ -254,8 +257,30 @@ func (e *rsEvents) textDelta(sw *sse.Writer, delta string) error {
 		}
 	}
 	e.text.WriteString(delta)
-	return e.emit(sw, "response.output_text.delta", map[string]any{"item_id": item.ID, "output_index": idx,
-		"content_index": 0, "delta": delta, "logprobs": []any{}})
+	// What emit writes for {"item_id", "output_index", "content_index": 0,
+	// "delta", "logprobs": []} (TestRSTextDeltaMatchesJSON), appended
+	// without a map and json.Marshal: 24 allocations a delta.
+	b, err := sw.BeginJSON("response.output_text.delta")
+	if err != nil {
+		return err
+	}
+	b = appendRSTextDelta(b, e.msgID, idx, e.seq, delta)
+	e.seq++
+	return sw.EndJSON(b)
+}
+
+// appendRSTextDelta appends a response.output_text.delta event's data
+// with json.Marshal's key order (a map's: sorted) and string escaping.
+func appendRSTextDelta(b []byte, itemID string, idx, seq int, delta string) []byte {
+	b = append(b, `{"content_index":0,"delta":`...)
+	b = jsonscan.AppendString(b, delta)
+	b = append(b, `,"item_id":`...)
+	b = jsonscan.AppendString(b, itemID)
+	b = append(b, `,"logprobs":[],"output_index":`...)
+	b = strconv.AppendInt(b, int64(idx), 10)
+	b = append(b, `,"sequence_number":`...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	return append(b, `,"type":"response.output_text.delta"}`...)
 }
 
 // closeMessage ends the open message item, if any.
