@@ -18,7 +18,11 @@ import (
 // one final chunk at message_stop.
 func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(llm.Chunk, error) bool) {
 	var st streamState
-	// json.Unmarshal copies what it keeps: the raw event data need not be.
+	// One event for the stream, cleared per event (a new one per event
+	// was an allocation each: json.Unmarshal's target escapes). What st
+	// keeps is copied out of it, and json.Unmarshal copies what it keeps:
+	// the raw event data need not be.
+	var ev event
 	for sev, err := range sse.ReadRaw(body) {
 		if err != nil {
 			if errors.Is(err, sse.ErrTooLarge) {
@@ -29,7 +33,7 @@ func (c *Client) decodeStream(ctx context.Context, body io.Reader, yield func(ll
 			yield(llm.Chunk{}, err)
 			return
 		}
-		var ev event
+		ev = event{}
 		if err := json.Unmarshal(sev.Data, &ev); err != nil {
 			yield(llm.Chunk{}, upstream.BadAnswer(providerName, "malformed stream event", err))
 			return
