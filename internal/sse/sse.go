@@ -385,8 +385,11 @@ const holdLimit = 32 << 10
 // holdPool holds Coalesce's buffers (a stream's own, grown to holdLimit,
 // was most of the bytes a stream allocated). A writer takes one for the
 // events it holds and gives it back at each Flush, so a stream waiting
-// for its upstream holds none (40 KiB per open stream otherwise).
-var holdPool = sync.Pool{New: func() any { b := make([]byte, 0, holdLimit+8<<10); return &b }}
+// for its upstream holds none. A new one starts at 4 KiB, what a few
+// paced deltas need, and goes back grown by a burst (Release): taken
+// per flush, buffers of holdLimit made anew after each collection had
+// emptied the pool were most of what paced streams allocated.
+var holdPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // Release gives the writer's buffer back, if it holds one; after it the
 // writer may still be used (it takes another).
