@@ -46,6 +46,7 @@ FUZZ_TARGETS = \
 	./internal/provider/openai:FuzzShape \
 	./internal/provider/openai:FuzzPlainRequest \
 	./internal/provider/gemini:FuzzFastResponse \
+	./internal/provider/gemini:FuzzReuse \
 	./internal/server:FuzzAppendJSONString \
 	./internal/server:FuzzFastBodies \
 	./internal/server:FuzzPlainJSONString \

@@ -27,8 +27,8 @@ func decodeResponse(data string, r *generateResponse) error {
 // scanner is jsonscan's reader with the response's own readers.
 type scanner struct{ jsonscan.Scanner }
 
-// fastResponse decodes data into r (which must be zero) and reports
-// whether it could; on false r holds garbage.
+// fastResponse decodes data into r (which must be zero, or emptied by
+// reuse) and reports whether it could; on false r holds garbage.
 func fastResponse(data string, r *generateResponse) bool {
 	p := scanner{jsonscan.New(data)}
 	p.WS()
@@ -37,7 +37,7 @@ func fastResponse(data string, r *generateResponse) bool {
 		case "candidates":
 			return 0, p.candidates(&r.Candidates)
 		case "usageMetadata":
-			return 1, p.usage(&r.UsageMetadata)
+			return 1, p.usage(&r.UsageMetadata, r.spare)
 		case "modelVersion":
 			return 2, p.Str(&r.ModelVersion)
 		case "responseId":
@@ -52,14 +52,23 @@ func fastResponse(data string, r *generateResponse) bool {
 	return ok && p.AtEnd()
 }
 
+// candidates reads the list into *out, reusing its array and the
+// content objects its elements held (generateResponse.reuse).
 func (p *scanner) candidates(out *[]candidate) bool {
 	if p.Null() {
 		*out = nil
 		return true
 	}
-	*out = []candidate{}
-	return p.Array(func() bool {
+	cs := (*out)[:0]
+	if cs == nil {
+		cs = []candidate{}
+	}
+	ok := p.Array(func() bool {
 		var c candidate
+		var spare *content // what the element this one overwrites held
+		if len(cs) < cap(cs) {
+			spare = cs[:len(cs)+1][len(cs)].Content
+		}
 		ok := p.Object(func(key string) (int, bool) {
 			switch key {
 			case "content":
@@ -67,7 +76,7 @@ func (p *scanner) candidates(out *[]candidate) bool {
 					c.Content = nil
 					return 0, true
 				}
-				c.Content = &content{}
+				c.Content = emptied(spare)
 				return 0, p.content(c.Content)
 			case "finishReason":
 				return 1, p.Str(&c.FinishReason)
@@ -76,9 +85,20 @@ func (p *scanner) candidates(out *[]candidate) bool {
 			}
 			return jsonscan.NoField, p.Other(key, "content", "finishReason", "index")
 		})
-		*out = append(*out, c)
+		cs = append(cs, c)
 		return ok
 	})
+	*out = cs
+	return ok
+}
+
+// emptied returns c emptied but for its parts' array, or a new content.
+func emptied(c *content) *content {
+	if c == nil {
+		return &content{}
+	}
+	*c = content{Parts: c.Parts[:0]}
+	return c
 }
 
 func (p *scanner) content(c *content) bool {
@@ -91,8 +111,11 @@ func (p *scanner) content(c *content) bool {
 				c.Parts = nil
 				return 1, true
 			}
-			c.Parts = []part{}
-			return 1, p.Array(func() bool {
+			parts := c.Parts[:0] // an emptied content's array
+			if parts == nil {
+				parts = []part{}
+			}
+			ok := p.Array(func() bool {
 				var pt part
 				ok := p.Object(func(key string) (int, bool) {
 					switch key {
@@ -107,20 +130,29 @@ func (p *scanner) content(c *content) bool {
 					}
 					return jsonscan.NoField, p.Other(key, "text", "thought", "functionCall", "functionResponse")
 				})
-				c.Parts = append(c.Parts, pt)
+				parts = append(parts, pt)
 				return ok
 			})
+			c.Parts = parts
+			return 1, ok
 		}
 		return jsonscan.NoField, p.Other(key, "role", "parts")
 	})
 }
 
-func (p *scanner) usage(out **usageMetadata) bool {
+// usage reads the usage object into *out: spare, emptied, when there
+// is one (generateResponse.reuse).
+func (p *scanner) usage(out **usageMetadata, spare *usageMetadata) bool {
 	if p.Null() {
 		*out = nil
 		return true
 	}
-	u := &usageMetadata{}
+	u := spare
+	if u == nil {
+		u = &usageMetadata{}
+	} else {
+		*u = usageMetadata{}
+	}
 	*out = u
 	return p.Object(func(key string) (int, bool) {
 		switch key {

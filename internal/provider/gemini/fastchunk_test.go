@@ -92,3 +92,65 @@ func BenchmarkDecodeResponse(b *testing.B) {
 		}
 	})
 }
+
+// reusedAgrees checks the reuse contract: a response emptied by reuse
+// after event a and decoded from b holds what a zero one decoded from b
+// holds, but that an absent candidates or parts list may be empty
+// rather than nil.
+func reusedAgrees(t *testing.T, a, b string) {
+	t.Helper()
+	var r generateResponse
+	_ = decodeResponse(a, &r)
+	r.reuse()
+	err := decodeResponse(b, &r)
+	var ref generateResponse
+	refErr := decodeResponse(b, &ref)
+	if (err == nil) != (refErr == nil) {
+		t.Fatalf("after %q, %q: error %v, afresh %v", a, b, err, refErr)
+	}
+	if err != nil {
+		return
+	}
+	norm := func(r generateResponse) generateResponse {
+		r.spare = nil
+		if len(r.Candidates) == 0 {
+			r.Candidates = nil
+		}
+		cs := make([]candidate, len(r.Candidates)) // a copy: r's content objects are shared with reuse
+		for i, c := range r.Candidates {
+			if c.Content != nil {
+				cc := *c.Content
+				if len(cc.Parts) == 0 {
+					cc.Parts = nil
+				}
+				c.Content = &cc
+			}
+			cs[i] = c
+		}
+		if r.Candidates != nil {
+			r.Candidates = cs
+		}
+		return r
+	}
+	if got, want := norm(r), norm(ref); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after %q, %q:\nreused %+v\nafresh %+v", a, b, got, want)
+	}
+}
+
+// TestReuseAgrees: every pair of the cases, in both orders.
+func TestReuseAgrees(t *testing.T) {
+	for _, a := range fastResponseCases {
+		for _, b := range fastResponseCases {
+			reusedAgrees(t, a.data, b.data)
+		}
+	}
+}
+
+// FuzzReuse: decoding into a reused response agrees with decoding afresh
+// whatever came before.
+func FuzzReuse(f *testing.F) {
+	for i, tc := range fastResponseCases {
+		f.Add(tc.data, fastResponseCases[(i+1)%len(fastResponseCases)].data)
+	}
+	f.Fuzz(reusedAgrees)
+}

@@ -18,14 +18,18 @@ import (
 type decoder struct {
 	model  string // modelVersion once seen, else the requested model
 	errs   errorMapper
-	finish string // Gemini's finishReason; "" until seen
-	usage  *usageMetadata
+	finish string         // Gemini's finishReason; "" until seen
+	usage  *usageMetadata // the last snapshot (&snap), nil until seen
+	snap   usageMetadata
 	text   bool // an answer text part was seen
 	calls  int  // function calls seen
 	// others are candidates 1.. of a candidateCount > 1 request.
 	others candidates
 	// strs holds own's copies.
 	strs upstream.Strings
+	// r is what each event is decoded into, its storage reused
+	// (generateResponse.reuse).
+	r generateResponse
 }
 
 func newDecoder(model string, errs errorMapper) *decoder {
@@ -37,12 +41,13 @@ func newDecoder(model string, errs errorMapper) *decoder {
 // borrowed says data is memory that is reused after decode returns (an
 // sse.ReadRaw event): the strings kept or yielded are copied first.
 func (d *decoder) decode(data string, borrowed bool) (llm.Chunk, error) {
-	var r generateResponse
-	if err := decodeResponse(data, &r); err != nil {
+	r := &d.r
+	r.reuse()
+	if err := decodeResponse(data, r); err != nil {
 		return llm.Chunk{}, upstreamError("malformed stream chunk", fmt.Errorf("decode chunk: %w", err))
 	}
 	if borrowed {
-		d.own(&r)
+		d.own(r)
 	}
 	if r.Error != nil {
 		return llm.Chunk{}, d.errs.fromStatus(r.Error.Code, nil, r.Error)
@@ -51,7 +56,8 @@ func (d *decoder) decode(data string, borrowed bool) (llm.Chunk, error) {
 		d.model = r.ModelVersion
 	}
 	if r.UsageMetadata != nil {
-		d.usage = r.UsageMetadata
+		d.snap = *r.UsageMetadata // r's is reused by the next event
+		d.usage = &d.snap
 	}
 	if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
 		return llm.Chunk{}, llm.Errorf(llm.KindBlocked, ProviderName,

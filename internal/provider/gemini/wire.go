@@ -104,6 +104,23 @@ type generateResponse struct {
 	ModelVersion   string          `json:"modelVersion"`
 	ResponseID     string          `json:"responseId"`
 	Error          *apiError       `json:"error"`
+	// spare is a usage object the fast reader may fill (reuse).
+	spare *usageMetadata
+}
+
+// reuse empties r for the next event of a stream but keeps the storage
+// the fast reader (fastchunk.go) fills again: the candidates' array, the
+// content objects and parts' arrays of its elements, and the usage
+// object. Decoded into afresh, every event cost six allocations. r then
+// reads as a zero response but that an absent candidates or parts list
+// is empty instead of nil. Nothing of r may be kept past the event but
+// copies (decoder.decode keeps a copy of the usage).
+func (r *generateResponse) reuse() {
+	spare := r.UsageMetadata
+	if spare == nil {
+		spare = r.spare
+	}
+	*r = generateResponse{Candidates: r.Candidates[:0], spare: spare}
 }
 
 type candidate struct {
