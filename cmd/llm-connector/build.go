@@ -42,6 +42,9 @@ type app struct {
 	closeTimeout time.Duration
 	// stopStreams ends the requests still running (server.Server.Stopping).
 	stopStreams context.CancelFunc
+	// baseContext is the HTTP server's base context (server.Server.BaseContext):
+	// its requests end when stopStreams is called.
+	baseContext func(context.Context) context.Context
 }
 
 // close flushes and closes every component by deadline (the shutdown's
@@ -82,6 +85,7 @@ func build(ctx context.Context, cfg *config.Config, tcfg tracing.Config, log *sl
 	srv.Health = w.health()
 	w.acc.deps.Providers = providersStatus(w.cfg, srv.Health, w.table, w.acc.ledger, w.met, w.degraded)
 	w.a.handler = srv.Handler()
+	w.a.baseContext = srv.BaseContext
 	return w.a, nil
 }
 

@@ -145,6 +145,10 @@ func serve(ctx context.Context, cfg *config.Config, a *app, sd *shutdown, log *s
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
+	base := context.WithoutCancel(ctx) // SIGTERM starts the drain; it cancels no request
+	if a.baseContext != nil {
+		base = a.baseContext(ctx)
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -152,7 +156,7 @@ func serve(ctx context.Context, cfg *config.Config, a *app, sd *shutdown, log *s
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	errc := make(chan error, 1)
 	// net/http's own plain-text 400/431 answers become JSON.

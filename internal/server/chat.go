@@ -69,13 +69,11 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 // event stream in format f, or as the single JSON body made by body. The
 // two paths share everything up to the last step.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, in *gateway.Input, f eventFormat, body func(*gateway.Result) any) {
-	ctx, cancel := context.WithCancel(r.Context())
+	// Shutdown ends the request: its upstream call is canceled and the
+	// answer says why (s.endErr). A stream also ends its upstream call
+	// itself when the client is gone (streamOut.lost).
+	ctx, cancel := s.requestContext(r, in.Stream)
 	defer cancel()
-	if s.Stopping != nil {
-		// Shutdown ends the request: its upstream call is canceled and
-		// the answer says why (s.endErr).
-		defer context.AfterFunc(s.Stopping, cancel)()
-	}
 	var out *streamOut
 	if in.Stream {
 		out = newStreamOut()

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -171,11 +170,8 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 		writeOAError(w, f)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := s.requestContext(r, false)
 	defer cancel()
-	if s.Stopping != nil {
-		defer context.AfterFunc(s.Stopping, cancel)()
-	}
 	who := s.identity(r)
 	if req.User == "" {
 		req.User = who.User

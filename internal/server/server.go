@@ -67,7 +67,9 @@ type Server struct {
 	Trace func(http.Handler) http.Handler
 	// Stopping, when set, is done when the service shuts down and
 	// requests still running must end: streams end with their API's
-	// error event, other requests with a 503.
+	// error event, other requests with a 503. An http.Server whose base
+	// context is BaseContext's ends its requests' contexts then; on any
+	// other, each request hooks itself to Stopping.
 	Stopping context.Context
 
 	// countTokens and embed replace the gateway's in tests.
@@ -360,4 +362,41 @@ func orIdentity(wrap func(http.Handler) http.Handler) func(http.Handler) http.Ha
 		return func(h http.Handler) http.Handler { return h }
 	}
 	return wrap
+}
+
+// stopsKey marks a context that ends when Server.Stopping does
+// (BaseContext); its value is that Stopping.
+type stopsKey struct{}
+
+// BaseContext returns the base context for an http.Server that serves s
+// (http.Server.BaseContext): ctx's values without its cancellation, and
+// done when s.Stopping is, so that every request's context ends at
+// shutdown without a hook of its own (a context and a registration with
+// Stopping, under its lock, per request).
+func (s *Server) BaseContext(ctx context.Context) context.Context {
+	base := context.WithoutCancel(ctx)
+	if s.Stopping == nil {
+		return base
+	}
+	base, cancel := context.WithCancel(base)
+	context.AfterFunc(s.Stopping, cancel) // as long-lived as the server
+	return context.WithValue(base, stopsKey{}, s.Stopping)
+}
+
+// requestContext is the context a model request runs under: r's, ended
+// at shutdown (Stopping) and, when cancelable, by the returned cancel
+// too. A request whose context already ends at shutdown (BaseContext)
+// and that needs no cancel of its own gets r's context as it is.
+func (s *Server) requestContext(r *http.Request, cancelable bool) (context.Context, context.CancelFunc) {
+	ctx := r.Context()
+	hooked := s.Stopping == nil || ctx.Value(stopsKey{}) == s.Stopping
+	if hooked && !cancelable {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	if hooked {
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(s.Stopping, cancel)
+	return ctx, func() { stop(); cancel() }
 }
