@@ -213,12 +213,12 @@ func (o *streamOut) heartbeat() {
 		o.hb.Reset(o.s.Heartbeat - idle)
 		return
 	}
-	o.deadline()
+	now := o.deadline()
 	if heartbeat(o.sw, o.f) != nil {
 		o.lost()
 		return
 	}
-	o.lastFlush = time.Now()
+	o.lastFlush = now
 	o.hb.Reset(o.s.Heartbeat)
 }
 
