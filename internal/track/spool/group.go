@@ -32,10 +32,10 @@ const (
 var ErrBadGroup = errors.New("spool: bad group")
 
 type group struct {
-	name  string
-	seqs  []uint64 // sorted
-	live  int      // members not yet done
-	order uint64   // creation order, for compaction
+	id   uint64 // the creation order: entries name their group by it
+	name string
+	seqs []uint64 // sorted
+	live int      // members not yet done
 }
 
 func validGroupName(name string) bool {
@@ -94,30 +94,32 @@ func dedup(sorted []uint64) []uint64 {
 func (s *Spool) installGroupLocked(name string, members []uint64) *group {
 	if s.groups == nil {
 		s.groups = make(map[string]*group)
+		s.groupIDs = make(map[uint64]*group)
 	}
 	if old := s.groups[name]; old != nil {
 		for _, seq := range old.seqs {
-			if e := s.lookupLocked(seq); e != nil && e.grp == old {
-				e.grp = nil
+			if e := s.lookupLocked(seq); e != nil && e.grp == old.id {
+				e.grp = 0
 			}
 		}
-		delete(s.groups, name)
+		s.forgetGroupLocked(old)
 	}
 	s.groupOrder++
-	g := &group{name: name, seqs: members, order: s.groupOrder}
+	g := &group{id: s.groupOrder, name: name, seqs: members}
 	for _, seq := range members {
 		e := s.lookupLocked(seq)
 		if e == nil {
 			continue
 		}
-		if e.grp != nil {
+		if e.grp != 0 {
 			s.leaveGroupLocked(e)
 		}
-		e.grp = g
+		e.grp = g.id
 		g.live++
 	}
 	if g.live > 0 {
 		s.groups[name] = g
+		s.groupIDs[g.id] = g
 	}
 	return g
 }
@@ -125,12 +127,22 @@ func (s *Spool) installGroupLocked(name string, members []uint64) *group {
 // leaveGroupLocked detaches e from its group, forgetting the group once
 // no undelivered member is left.
 func (s *Spool) leaveGroupLocked(e *entry) {
-	g := e.grp
-	e.grp = nil
+	g := s.groupIDs[e.grp]
+	e.grp = 0
+	if g == nil {
+		return
+	}
 	g.live--
-	if g.live <= 0 && s.groups[g.name] == g {
+	if g.live <= 0 {
+		s.forgetGroupLocked(g)
+	}
+}
+
+func (s *Spool) forgetGroupLocked(g *group) {
+	if s.groups[g.name] == g {
 		delete(s.groups, g.name)
 	}
+	delete(s.groupIDs, g.id)
 }
 
 // appendGroupsLocked appends the G lines of the live groups, oldest first.
@@ -139,7 +151,7 @@ func (s *Spool) appendGroupsLocked(dst []byte) []byte {
 	for _, g := range s.groups {
 		gs = append(gs, g)
 	}
-	sort.Slice(gs, func(i, j int) bool { return gs[i].order < gs[j].order })
+	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
 	for _, g := range gs {
 		dst = appendGroup(dst, g)
 	}

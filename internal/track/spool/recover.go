@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"io"
@@ -62,7 +61,7 @@ func (s *Spool) loadSegment(name string, acked map[uint64]bool, wm uint64) (uint
 	if err != nil {
 		return 0, fmt.Errorf("spool: open segment: %w", err)
 	}
-	seg := &segment{first: first, path: name, f: f}
+	seg := s.newSegment(first, name, f)
 	var hi uint64
 	err = scanLines(io.NewSectionReader(f, 0, 1<<62), func(off int64, line []byte, complete bool) {
 		seg.size = off + int64(len(line)) + 1
@@ -77,18 +76,22 @@ func (s *Spool) loadSegment(name string, acked map[uint64]bool, wm uint64) (uint
 			return // done, or seen already: all stays ascending
 		}
 		if acked[seq] { // keep it known so a compacted ack log still lists it
-			s.all = append(s.all, &entry{seq: seq, state: stDone})
+			s.all = append(s.all, entry{seq: seq, state: stDone})
 			return
 		}
-		e := &entry{seq: seq, seg: seg, off: off, n: int64(len(line)) + 1, at: at, recovered: true}
+		if len(line)+1 > maxLine { // no Record writes such a line
+			s.stats.Corrupt++
+			return
+		}
 		seg.live++
-		s.addLocked(e)
+		s.addLocked(entry{seq: seq, seg: seg.id, off: off, n: uint32(len(line) + 1), at: at, recovered: true})
 	})
 	if err != nil {
 		f.Close()
 		return 0, fmt.Errorf("spool: read segment: %w", err)
 	}
 	if seg.live == 0 {
+		delete(s.segByID, seg.id)
 		f.Close()
 		if err := os.Remove(name); err != nil {
 			return 0, fmt.Errorf("spool: remove segment: %w", err)
@@ -168,8 +171,8 @@ func (s *Spool) compactAcksLocked() []byte {
 		wm = e.seq
 	}
 	buf := appendAck(nil, 'W', wm)
-	for _, e := range s.all[s.head:] {
-		if e.state == stDone && e.seq > wm {
+	for i := s.head; i < len(s.all); i++ {
+		if e := &s.all[i]; e.state == stDone && e.seq > wm {
 			buf = appendAck(buf, 'A', e.seq)
 		}
 	}
@@ -324,6 +327,7 @@ func (s *Spool) removeSegment(seg *segment) {
 			break
 		}
 	}
+	delete(s.segByID, seg.id)
 	s.mu.Unlock()
 	seg.f.Close()
 	if err := os.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -331,51 +335,76 @@ func (s *Spool) removeSegment(seg *segment) {
 	}
 }
 
-// seqHeap orders ready entries by sequence.
-type seqHeap struct{ h seqSlice }
+// seqHeap is a min-heap of ready entries' seqs; timeHeap one of delayed
+// entries' retry times. Both hold values, not pointers.
+type seqHeap struct{ minHeap[uint64] }
 
-type seqSlice []*entry
+func (q *seqHeap) push(seq uint64) { q.minHeap.push(seq, seqLess) }
+func (q *seqHeap) pop() uint64     { return q.minHeap.pop(seqLess) }
 
-func (h seqSlice) Len() int           { return len(h) }
-func (h seqSlice) Less(i, j int) bool { return h[i].seq < h[j].seq }
-func (h seqSlice) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *seqSlice) Push(x any)        { *h = append(*h, x.(*entry)) }
-func (h *seqSlice) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
+func seqLess(a, b uint64) bool { return a < b }
+
+// retry is a delayed entry's place in timeHeap.
+type retry struct {
+	at  int64 // unix ns
+	seq uint64
 }
 
-func (q *seqHeap) Len() int      { return q.h.Len() }
-func (q *seqHeap) push(e *entry) { heap.Push(&q.h, e) }
-func (q *seqHeap) pop() *entry   { return heap.Pop(&q.h).(*entry) }
+type timeHeap struct{ minHeap[retry] }
 
-// timeHeap orders delayed entries by retry time.
-type timeHeap struct{ h timeSlice }
+func (q *timeHeap) push(r retry) { q.minHeap.push(r, retryLess) }
+func (q *timeHeap) pop() retry   { return q.minHeap.pop(retryLess) }
 
-type timeSlice []*entry
-
-func (h timeSlice) Len() int           { return len(h) }
-func (h timeSlice) Less(i, j int) bool { return h[i].retryAt < h[j].retryAt }
-func (h timeSlice) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timeSlice) Push(x any)        { *h = append(*h, x.(*entry)) }
-func (h *timeSlice) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
-}
-
-func (q *timeHeap) push(e *entry) { heap.Push(&q.h, e) }
-func (q *timeHeap) pop() *entry   { return heap.Pop(&q.h).(*entry) }
-func (q *timeHeap) peek() *entry {
-	if len(q.h) == 0 {
-		return nil
+func (q *timeHeap) peek() (retry, bool) {
+	if len(q.a) == 0 {
+		return retry{}, false
 	}
-	return q.h[0]
+	return q.a[0], true
+}
+
+func retryLess(a, b retry) bool { return a.at < b.at || (a.at == b.at && a.seq < b.seq) }
+
+// minHeap is a binary heap of values, ordered by the less it is given
+// (container/heap would box every value in an interface).
+type minHeap[T any] struct{ a []T }
+
+func (h *minHeap[T]) Len() int { return len(h.a) }
+
+func (h *minHeap[T]) push(v T, less func(a, b T) bool) {
+	h.a = append(h.a, v)
+	for i := len(h.a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !less(h.a[i], h.a[p]) {
+			break
+		}
+		h.a[i], h.a[p] = h.a[p], h.a[i]
+		i = p
+	}
+}
+
+func (h *minHeap[T]) pop(less func(a, b T) bool) T {
+	top := h.a[0]
+	last := len(h.a) - 1
+	h.a[0] = h.a[last]
+	h.a = h.a[:last]
+	for i := 0; ; {
+		m, l, r := i, 2*i+1, 2*i+2
+		if l < last && less(h.a[l], h.a[m]) {
+			m = l
+		}
+		if r < last && less(h.a[r], h.a[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h.a[i], h.a[m] = h.a[m], h.a[i]
+		i = m
+	}
+	if cap(h.a) > 1024 && len(h.a) < cap(h.a)/4 {
+		h.a = append([]T(nil), h.a...) // a drained backlog lets go
+	}
+	return top
 }
 
 var _ track.Sink = (*Spool)(nil)

@@ -135,20 +135,27 @@ const (
 	stDone
 )
 
+// entry is one record's place in the index. It holds no pointer (its
+// segment and group are ids), and the index keeps entries by value, so a
+// backlog of undelivered records is memory the collector does not scan.
 type entry struct {
 	seq       uint64
-	seg       *segment
 	off       int64
-	n         int64
-	at        int64 // appended, unix ns
-	retryAt   int64 // unix ns, for stDelayed
-	attempts  int
+	at        int64  // appended, unix ns
+	retryAt   int64  // unix ns, for stDelayed
+	grp       uint64 // delivery group id, 0 if none
+	n         uint32 // line length
+	attempts  int32
+	seg       uint32 // segment id
 	state     uint8
 	recovered bool
-	grp       *group // delivery group, nil if none
 }
 
+// maxLine bounds one record's line (entry.n).
+const maxLine = 1 << 30
+
 type segment struct {
+	id    uint32
 	first uint64
 	path  string
 	f     *os.File // read handle; also the write handle of the active segment
@@ -167,11 +174,13 @@ type Spool struct {
 	mu       sync.Mutex
 	closed   bool
 	nextSeq  uint64
-	all      []*entry // by seq, ascending; entries before head are done (and nil)
+	all      []entry // by seq, ascending; entries before head are done
 	head     int
-	ready    seqHeap
-	delayed  timeHeap
+	ready    seqHeap    // seqs of ready entries (and of some no longer ready)
+	delayed  timeHeap   // retry times of delayed entries (and stale ones)
 	segs     []*segment // by first seq; last is active
+	segByID  map[uint32]*segment
+	segIDs   uint32 // ids handed out
 	active   *segment
 	bytes    int64
 	live     int
@@ -180,6 +189,7 @@ type Spool struct {
 	wakeUsed bool          // someone waits on wake
 	stats    Stats
 	groups   map[string]*group // live delivery groups by name
+	groupIDs map[uint64]*group // the same groups by id
 	// groupOrder numbers groups as they are made.
 	groupOrder uint64
 
@@ -233,6 +243,7 @@ func Open(opt Options) (*Spool, error) {
 		syncedCh: make(chan struct{}),
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		segByID:  make(map[uint32]*segment),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -286,7 +297,7 @@ func (s *Spool) Record(_ context.Context, c track.Call) error {
 		return ErrClosed
 	}
 	need := int64(len(buf)-headRoom-1) + 48
-	if s.bytes+need > s.opt.MaxBytes {
+	if s.bytes+need > s.opt.MaxBytes || len(buf) > maxLine {
 		if !s.makeRoomLocked(need) {
 			return track.ErrDropped
 		}
@@ -307,11 +318,10 @@ func (s *Spool) Record(_ context.Context, c track.Call) error {
 		return fmt.Errorf("spool: write: %w", err)
 	}
 	s.nextSeq++
-	e := &entry{seq: seq, seg: seg, off: seg.size, n: int64(len(line)), at: now}
-	seg.size += e.n
+	s.addLocked(entry{seq: seq, seg: seg.id, off: seg.size, n: uint32(len(line)), at: now})
+	seg.size += int64(len(line))
 	seg.live++
 	seg.dirty = true
-	s.addLocked(e)
 	s.stats.Appended++
 	s.markDirtyLocked()
 	return nil
@@ -328,7 +338,7 @@ func putLineBuf(bp *[]byte) {
 
 // makeRoomLocked applies the full policy; false means the record is refused.
 func (s *Spool) makeRoomLocked(need int64) bool {
-	if s.opt.Policy == Reject || need > s.opt.MaxBytes {
+	if s.opt.Policy == Reject || need > s.opt.MaxBytes || need > maxLine {
 		s.stats.Rejected++
 		s.dropLogLocked("mlflow spool full: record rejected", 1)
 		return false
@@ -361,11 +371,11 @@ func (s *Spool) dropLogLocked(msg string, n uint64) {
 	s.dropsSinceLog = 0
 }
 
-func (s *Spool) addLocked(e *entry) {
+func (s *Spool) addLocked(e entry) {
 	s.all = append(s.all, e)
-	s.bytes += e.n
+	s.bytes += int64(e.n)
 	s.live++
-	s.ready.push(e)
+	s.ready.push(e.seq)
 	s.wakeLocked()
 }
 
@@ -391,6 +401,8 @@ func (s *Spool) markDirtyLocked() {
 
 // lookupLocked returns the entry of seq if it is not done, else nil: a
 // binary search of all (a map by seq cost more than the rest of Record).
+// The pointer is into all: it is good until all next grows or is
+// compacted, so only while s.mu stays held.
 func (s *Spool) lookupLocked(seq uint64) *entry {
 	lo, hi := s.head, len(s.all)
 	for lo < hi {
@@ -402,22 +414,23 @@ func (s *Spool) lookupLocked(seq uint64) *entry {
 		}
 	}
 	if lo < len(s.all) && s.all[lo].seq == seq && s.all[lo].state != stDone {
-		return s.all[lo]
+		return &s.all[lo]
 	}
 	return nil
 }
 
+// oldestLocked returns the oldest entry not done (a pointer into all, as
+// lookupLocked's), or nil.
 func (s *Spool) oldestLocked() *entry {
 	for s.head < len(s.all) && s.all[s.head].state == stDone {
-		s.all[s.head] = nil
 		s.head++
 	}
 	if s.head > 1024 && s.head > len(s.all)/2 {
-		s.all = append([]*entry(nil), s.all[s.head:]...)
+		s.all = append([]entry(nil), s.all[s.head:]...) // a copy: a drained backlog lets go
 		s.head = 0
 	}
 	if s.head < len(s.all) {
-		return s.all[s.head]
+		return &s.all[s.head]
 	}
 	return nil
 }
@@ -428,14 +441,16 @@ func (s *Spool) doneLocked(e *entry) {
 		s.inflight--
 	}
 	e.state = stDone
-	if e.grp != nil {
+	if e.grp != 0 {
 		s.leaveGroupLocked(e)
 	}
-	s.bytes -= e.n
+	s.bytes -= int64(e.n)
 	s.live--
-	e.seg.live--
-	if e.seg.live == 0 && e.seg != s.active {
-		s.toRemove = append(s.toRemove, e.seg)
+	if seg := s.segByID[e.seg]; seg != nil {
+		seg.live--
+		if seg.live == 0 && seg != s.active {
+			s.toRemove = append(s.toRemove, seg)
+		}
 	}
 	s.ackBuf = appendAck(s.ackBuf, 'A', e.seq)
 	s.markDirtyLocked()
@@ -466,7 +481,15 @@ func (s *Spool) createSegment(first uint64) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: create segment: %w", err)
 	}
-	return &segment{first: first, path: path, f: f}, nil
+	return s.newSegment(first, path, f), nil
+}
+
+// newSegment makes a segment known under a fresh id.
+func (s *Spool) newSegment(first uint64, path string, f *os.File) *segment {
+	s.segIDs++
+	seg := &segment{id: s.segIDs, first: first, path: path, f: f}
+	s.segByID[seg.id] = seg
+	return seg
 }
 
 // Next blocks until a record is ready and hands it out; it stays in the
@@ -482,24 +505,11 @@ func (s *Spool) Next(ctx context.Context) (Entry, error) {
 		now := s.opt.Now().UnixNano()
 		e := s.popLocked(now)
 		if e != nil {
-			e.state = stInFlight
-			e.attempts++
-			s.inflight++
-			out := Entry{Seq: e.seq, Appended: time.Unix(0, e.at), Recovered: e.recovered, Attempts: e.attempts}
-			if e.grp != nil {
-				out.Group, out.GroupSize = e.grp.name, len(e.grp.seqs)
-			}
-			seg, off, n := e.seg, e.off, e.n
+			out, seg, off, n := s.handOutLocked(e)
 			s.mu.Unlock()
 			call, err := readCall(seg.f, off, n)
 			if err != nil {
-				s.mu.Lock()
-				if e.state == stInFlight { // not dropped meanwhile: the line is bad
-					s.stats.Corrupt++
-					s.doneLocked(e)
-					s.log.Error("spool: skipping unreadable record", "seq", e.seq, "err", err)
-				}
-				s.mu.Unlock()
+				s.skipUnreadable(out.Seq, err)
 				continue
 			}
 			out.Call = call
@@ -509,8 +519,8 @@ func (s *Spool) Next(ctx context.Context) (Entry, error) {
 		s.wakeUsed = true
 		var timer *time.Timer
 		var fire <-chan time.Time
-		if d := s.delayed.peek(); d != nil {
-			timer = time.NewTimer(time.Duration(d.retryAt - now))
+		if d, ok := s.delayed.peek(); ok {
+			timer = time.NewTimer(time.Duration(d.at - now))
 			fire = timer.C
 		}
 		s.mu.Unlock()
@@ -528,21 +538,44 @@ func (s *Spool) Next(ctx context.Context) (Entry, error) {
 	}
 }
 
+// handOutLocked puts e in flight and returns what Next hands out and
+// where e's line is.
+func (s *Spool) handOutLocked(e *entry) (out Entry, seg *segment, off, n int64) {
+	e.state = stInFlight
+	e.attempts++
+	s.inflight++
+	out = Entry{Seq: e.seq, Appended: time.Unix(0, e.at), Recovered: e.recovered, Attempts: int(e.attempts)}
+	if g := s.groupIDs[e.grp]; e.grp != 0 && g != nil {
+		out.Group, out.GroupSize = g.name, len(g.seqs)
+	}
+	return out, s.segByID[e.seg], e.off, int64(e.n)
+}
+
+// skipUnreadable retires a handed-out record whose line cannot be read.
+func (s *Spool) skipUnreadable(seq uint64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.lookupLocked(seq); e != nil && e.state == stInFlight { // not dropped meanwhile: the line is bad
+		s.stats.Corrupt++
+		s.doneLocked(e)
+		s.log.Error("spool: skipping unreadable record", "seq", seq, "err", err)
+	}
+}
+
 func (s *Spool) popLocked(now int64) *entry {
 	for {
-		d := s.delayed.peek()
-		if d == nil || d.retryAt > now {
+		d, ok := s.delayed.peek()
+		if !ok || d.at > now {
 			break
 		}
 		s.delayed.pop()
-		if d.state == stDelayed {
-			d.state = stReady
-			s.ready.push(d)
+		if e := s.lookupLocked(d.seq); e != nil && e.state == stDelayed && e.retryAt == d.at {
+			e.state = stReady
+			s.ready.push(e.seq)
 		}
 	}
 	for s.ready.Len() > 0 {
-		e := s.ready.pop()
-		if e.state == stReady {
+		if e := s.lookupLocked(s.ready.pop()); e != nil && e.state == stReady {
 			return e
 		}
 	}
@@ -579,10 +612,10 @@ func (s *Spool) Release(seq uint64, retryAt time.Time) {
 	if r := retryAt.UnixNano(); !retryAt.IsZero() && r > s.opt.Now().UnixNano() {
 		e.state = stDelayed
 		e.retryAt = r
-		s.delayed.push(e)
+		s.delayed.push(retry{at: r, seq: seq})
 	} else {
 		e.state = stReady
-		s.ready.push(e)
+		s.ready.push(seq)
 	}
 	s.wakeLocked()
 }
