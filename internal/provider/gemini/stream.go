@@ -30,6 +30,8 @@ type decoder struct {
 	// r is what each event is decoded into, its storage reused
 	// (generateResponse.reuse).
 	r generateResponse
+	// usages hands out the chunks' usage (usageOf).
+	usages usageSlab
 }
 
 func newDecoder(model string, errs errorMapper) *decoder {
@@ -66,7 +68,7 @@ func (d *decoder) decode(data string, borrowed bool) (llm.Chunk, error) {
 	c := d.chunk()
 	if r.UsageMetadata != nil {
 		// Cumulative: a caller that stops here is billed what was spent.
-		c.Usage = r.UsageMetadata.normalise()
+		c.Usage = d.usages.of(r.UsageMetadata.normalise())
 	}
 	for _, cand := range r.Candidates {
 		if cand.Index != 0 {
@@ -160,9 +162,35 @@ func (d *decoder) end() (llm.Chunk, error) {
 	c := d.chunk()
 	c.FinishReason = reason
 	if d.usage != nil {
-		c.Usage = d.usage.normalise()
+		c.Usage = d.usages.of(d.usage.normalise())
 	}
 	return c, nil
+}
+
+// usageSlab hands out the *llm.Usage of a stream's chunks. Gemini repeats
+// a usage snapshot on every event: an unchanged one gets the pointer the
+// last chunk got, a changed one a fresh slot of a small block, so a
+// stream allocates one block per usageBlock changes instead of one Usage
+// per event. Every pointer handed out is never written again: a consumer
+// may keep it (as llm.Chunk.Usage always allowed).
+type usageSlab struct {
+	last  *llm.Usage
+	block []llm.Usage
+}
+
+const usageBlock = 16
+
+func (s *usageSlab) of(u llm.Usage) *llm.Usage {
+	if s.last != nil && *s.last == u {
+		return s.last
+	}
+	if len(s.block) == 0 {
+		s.block = make([]llm.Usage, usageBlock)
+	}
+	s.block[0] = u
+	s.last = &s.block[0]
+	s.block = s.block[1:]
+	return s.last
 }
 
 func (d *decoder) emptyError(reason string) error {
@@ -198,8 +226,8 @@ func mapFinish(reason string, calls bool) string {
 
 // normalise maps usageMetadata to llm.Usage: thoughts are output tokens
 // (billed at the output rate), cached tokens are part of the prompt.
-func (u *usageMetadata) normalise() *llm.Usage {
-	return &llm.Usage{
+func (u *usageMetadata) normalise() llm.Usage {
+	return llm.Usage{
 		InputTokens:        u.PromptTokenCount,
 		OutputTokens:       u.CandidatesTokenCount + u.ThoughtsTokenCount,
 		ThinkingTokens:     u.ThoughtsTokenCount,
