@@ -15,11 +15,13 @@ import (
 const profileAdminKey = "bench-admin-key-not-a-secret"
 
 // runProfile loads the service at -profile-rate on -profile-path and
-// fetches, while the load runs, a CPU profile, an allocation profile and
-// an execution trace of the service process into -profile. Read them with
+// fetches, while the load runs, a CPU profile, an allocation profile, an
+// execution trace and, at the end, the heap in use of the service process
+// into -profile. Read them with
 //
 //	go tool pprof -top DIR/cpu.prof
 //	go tool pprof -sample_index=alloc_space -top DIR/allocs.prof
+//	go tool pprof -sample_index=inuse_space -top DIR/heap.prof
 //	go tool trace -pprof=sched DIR/trace.out > sched.prof; go tool pprof -top sched.prof
 //
 // The scheduler-latency profile names what kept runnable goroutines
@@ -82,10 +84,13 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 	if err := fetchTo(ctx, svc.addr, "/debug/pprof/trace?seconds=2", filepath.Join(o.profile, "trace.out")); err != nil {
 		return err
 	}
+	if err := fetchTo(ctx, svc.addr, "/debug/pprof/heap", filepath.Join(o.profile, "heap.prof")); err != nil {
+		return err
+	}
 	<-done
 	fmt.Printf("profile of %s at %.0f req/s: %d requests, %d errors, p50 %s ms, p99 %s ms\n",
 		t.name, o.profileRate, len(s.lat), s.errors+s.overflow, ms(percentile(s.lat, 50)), ms(percentile(s.lat, 99)))
-	fmt.Printf("wrote cpu.prof, allocs.prof and trace.out in %s\n", o.profile)
+	fmt.Printf("wrote cpu.prof, allocs.prof, trace.out and heap.prof in %s\n", o.profile)
 	return nil
 }
 
