@@ -127,7 +127,7 @@ type MLflow struct {
 	SpoolDir       string        // MLFLOW_SPOOL_DIR; default DATA_DIR/spool
 	SpoolMaxBytes  int64         // MLFLOW_SPOOL_MAX_BYTES; default 256 MiB
 	SpoolFull      string        // MLFLOW_SPOOL_FULL: drop_oldest (default) | reject
-	SpoolSync      time.Duration // MLFLOW_SPOOL_SYNC_INTERVAL: group fsync delay, the machine-crash loss window; default 20ms
+	SpoolSync      time.Duration // MLFLOW_SPOOL_SYNC_INTERVAL: group fsync delay, the machine-crash loss window; default 100ms
 	Workers        int           // MLFLOW_WORKERS; default 4
 	LogContent     string        // MLFLOW_LOG_CONTENT: full (default) | redacted | none; per caller: the file's log_content
 }
@@ -597,7 +597,7 @@ func (l *loader) mlflow() MLflow {
 		SpoolDir:       l.str("MLFLOW_SPOOL_DIR", ""),
 		SpoolMaxBytes:  int64(l.int("MLFLOW_SPOOL_MAX_BYTES", 256<<20)),
 		SpoolFull:      strings.ToLower(l.str("MLFLOW_SPOOL_FULL", "drop_oldest")),
-		SpoolSync:      l.dur("MLFLOW_SPOOL_SYNC_INTERVAL", 20*time.Millisecond),
+		SpoolSync:      l.dur("MLFLOW_SPOOL_SYNC_INTERVAL", 100*time.Millisecond),
 		Workers:        l.int("MLFLOW_WORKERS", 4),
 		LogContent:     strings.ToLower(strings.TrimSpace(l.str("MLFLOW_LOG_CONTENT", "full"))),
 	}

@@ -31,7 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"mlflow disabled", c.MLflow.TrackingURI, ""},
 		{"experiment", c.MLflow.ExperimentName, "llm-connector"},
 		{"thinking budget", c.Google.ThinkingBudget, 0},
-		{"spool sync interval", c.MLflow.SpoolSync, 20 * time.Millisecond},
+		{"spool sync interval", c.MLflow.SpoolSync, 100 * time.Millisecond},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -138,7 +138,7 @@ func TestVariables(t *testing.T) {
 	for name, def := range map[string]string{
 		"PORT": "8000", "LLM_PROVIDER": "google", "LLM_FALLBACK": "ollama", "CACHE_TTL": "1h",
 		"REQUEST_TIMEOUT": "1m", "GOOGLE_API_KEY": "", "GOOGLE_API_KEY_FILE": DefaultGoogleKeyFile,
-		"LLM_ADMIN_KEY_FILE": "", "MLFLOW_SPOOL_SYNC_INTERVAL": "20ms", "OLLAMA_MODEL": "llama2",
+		"LLM_ADMIN_KEY_FILE": "", "MLFLOW_SPOOL_SYNC_INTERVAL": "100ms", "OLLAMA_MODEL": "llama2",
 		"SHUTDOWN_TIMEOUT": "30s", "LLM_RETRY_BASE_DELAY": "500ms", "IDLE_TIMEOUT": "2m",
 	} {
 		if d, ok := got[name]; !ok || d != def {

@@ -104,3 +104,21 @@ func TestReleasedRecordsComeBackInOrder(t *testing.T) {
 		t.Fatalf("stats = %+v", st)
 	}
 }
+
+// Sync flushes at once: it does not wait out a long group-commit delay.
+func TestSyncDoesNotWaitForTheGroupCommit(t *testing.T) {
+	s := open(t, Options{Dir: t.TempDir(), SyncInterval: time.Hour})
+	record(t, s, 0, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Sync(ctx); err != nil {
+		t.Fatalf("Sync with an hour's group-commit delay: %v", err)
+	}
+	e := next(t, s)
+	if err := s.Ack(e.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatalf("Sync of an ack: %v", err)
+	}
+}

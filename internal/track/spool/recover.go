@@ -227,12 +227,15 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// flusher group-commits: SyncInterval after the first unsynced write,
+// at once when Sync waits.
 func (s *Spool) flusher() {
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-s.kick:
+		case <-s.urgent:
 		}
 		t := time.NewTimer(s.opt.SyncInterval)
 		select {
@@ -240,6 +243,8 @@ func (s *Spool) flusher() {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-s.urgent:
+			t.Stop()
 		}
 		if err := s.flush(false); err != nil {
 			s.log.Error("spool: flush", "err", err)
