@@ -34,11 +34,11 @@ var extraServiceEnv []string
 
 // procs are the measured subprocesses of a comparison run.
 type procs struct {
-	floor, svc, svcT, mlflow, base *proc
+	floor, svc, svcT, mlflow, base, baseT *proc
 }
 
 func (p *procs) stop() {
-	for _, x := range []*proc{p.floor, p.svc, p.svcT, p.mlflow, p.base} {
+	for _, x := range []*proc{p.floor, p.svc, p.svcT, p.mlflow, p.base, p.baseT} {
 		if x != nil {
 			x.stop()
 		}
@@ -81,6 +81,14 @@ func startProcs(ctx context.Context, o options, bin, tmp string, core int, upURL
 		dir: tmp, core: core, readyPath: "/health"}); err != nil {
 		p.stop()
 		return nil, err
+	}
+	if o.baselineBin != "" && o.baselineTracking {
+		env := append(serviceEnv(upURL, filepath.Join(tmp, "baset")), mlflowEnv...)
+		if p.baseT, err = startProc(ctx, procSpec{name: "baseline+mlflow", argv: []string{o.baselineBin}, env: env,
+			dir: tmp, core: core, readyPath: "/health"}); err != nil {
+			p.stop()
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -205,6 +213,14 @@ func targetsOf(o options, p *procs) []*target {
 			t := sf.target(label, p.svcT)
 			t.drain = drain
 			ts = append(ts, t)
+			if p.baseT != nil {
+				b := sf.target("baseline"+strings.TrimPrefix(label, "service"), p.baseT)
+				b.drain = drainTracking(p.baseT.addr, 30*time.Second)
+				if o.mlflowDown {
+					b.drain = nil
+				}
+				ts = append(ts, b)
+			}
 		}
 	}
 	for _, t := range ts {
@@ -281,7 +297,7 @@ func runCompare(ctx context.Context, o options, e env, bin, tmp string, core int
 			}
 		}
 	}
-	report := renderReport(o, e, res, []*proc{p.floor, p.svc, p.base, p.svcT})
+	report := renderReport(o, e, res, []*proc{p.floor, p.svc, p.base, p.svcT, p.baseT})
 	fmt.Print(report)
 	if o.out != "" {
 		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {

@@ -46,6 +46,7 @@ type options struct {
 	profileTracking   bool
 	profileStream     bool
 	mlflowDown        bool
+	baselineTracking  bool
 	trackingLoad      bool
 	trackingScale     float64
 	chunks            int
@@ -83,6 +84,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "profile mode: load the service and write CPU and allocation profiles and an execution trace of it into this folder")
 	flag.StringVar(&o.profilePath, "profile-path", "/v1/chat/completions", "profile mode: the endpoint to load")
 	flag.Float64Var(&o.profileRate, "profile-rate", 1000, "profile mode: requests/s")
+	flag.BoolVar(&o.baselineTracking, "baseline-tracking", false, "with -baseline-src and -tracking: also run the baseline with MLflow tracking, as \"baseline+…\" columns beside the tracking service's")
 	flag.BoolVar(&o.mlflowDown, "mlflow-down", false, "the tracking columns point at an MLflow address that refuses connections: records are spooled, none shipped (the request path's share of tracking)")
 	flag.BoolVar(&o.profileStream, "profile-stream", false, "profile mode: load with streaming requests")
 	flag.BoolVar(&o.profileTracking, "profile-tracking", false, "profile mode: also track every interaction to a fake MLflow")

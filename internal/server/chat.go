@@ -58,9 +58,12 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, cr *ChatReque
 	req.User = in.Who.User
 	id := RequestID(r.Context())
 	s.answer(w, r, in, &chatEvents{}, func(res *gateway.Result) any {
-		if b, ok := appendChatResponse(make([]byte, 0, bodyCap(res, chatFixed)), res, id); ok {
-			return encodedJSON(b)
+		p := bodyBuf(bodyCap(res, chatFixed))
+		if b, ok := appendChatResponse(p.b, res, id); ok {
+			p.b = b
+			return p
 		}
+		p.release()
 		return chatResponse(res, id) // a cost json.Marshal refuses: its 500
 	})
 }

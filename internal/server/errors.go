@@ -94,24 +94,30 @@ func writeDetail(w http.ResponseWriter, status int, detail any) {
 	writeJSON(w, status, map[string]any{"detail": detail})
 }
 
-// encodedJSON is a body a fast encoder (fastenc.go) has already written;
-// writeJSON sends it as it is.
-type encodedJSON []byte
-
 // jsonContentType is the Content-Type value of every JSON answer, shared
 // (header values are replaced, never written in place).
 var jsonContentType = []string{"application/json"}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, ok := v.(encodedJSON)
-	if !ok {
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			status, b = http.StatusInternalServerError, []byte(`{"detail":"internal error"}`)
-		}
+	if p, ok := v.(*pooledJSON); ok {
+		p.b = writeBody(w, status, p.b) // net/http has copied it: the buffer is free again
+		p.release()
+		return
 	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"detail":"internal error"}`)
+	}
+	writeBody(w, status, b)
+}
+
+// writeBody writes the JSON body b and a final newline (appended to b,
+// which it returns).
+func writeBody(w http.ResponseWriter, status int, b []byte) []byte {
 	w.Header()["Content-Type"] = jsonContentType
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	b = append(b, '\n')
+	_, _ = w.Write(b)
+	return b
 }

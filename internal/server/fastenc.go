@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/llm-connector/llm-connector/internal/gateway"
 	"github.com/llm-connector/llm-connector/internal/jsonscan"
@@ -175,6 +176,33 @@ func appendChatResponse(b []byte, res *gateway.Result, id string) (_ []byte, ok 
 // bodyCap is a capacity that holds res's non-stream body of fixed bytes
 // besides its strings, and writeJSON's newline, in one allocation in the
 // common case.
+// A pooledJSON is a body a fast encoder below has already written, in a
+// recycled buffer: writeJSON sends it as it is and gives the buffer back
+// (net/http has copied it by then).
+type pooledJSON struct{ b []byte }
+
+var bodyBufs = sync.Pool{New: func() any { return &pooledJSON{b: make([]byte, 0, 2048)} }}
+
+// maxPooledBody is the largest buffer kept for reuse: a rare long answer
+// does not pin its buffer.
+const maxPooledBody = 64 << 10
+
+// bodyBuf returns an empty pooledJSON of at least n bytes' capacity.
+func bodyBuf(n int) *pooledJSON {
+	p := bodyBufs.Get().(*pooledJSON)
+	if cap(p.b) < n {
+		p.b = make([]byte, 0, n)
+	}
+	p.b = p.b[:0]
+	return p
+}
+
+func (p *pooledJSON) release() {
+	if cap(p.b) <= maxPooledBody {
+		bodyBufs.Put(p)
+	}
+}
+
 func bodyCap(res *gateway.Result, fixed int) int {
 	r := &res.Response
 	n := fixed + 64 + len(r.Model) + len(r.Provider) + len(r.Text) + len(r.Text)/8

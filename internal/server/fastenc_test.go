@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +200,27 @@ func BenchmarkNonStreamBody(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A recycled body buffer is written whole and then reused: a short answer
+// after a long one carries nothing of it, and the long one stays as sent.
+func TestPooledBodyReuse(t *testing.T) {
+	long := `{"response":"` + strings.Repeat("x", 5000) + `"}`
+	var recs []*httptest.ResponseRecorder
+	for _, body := range []string{long, `{"response":"hi"}`, long, `{}`} {
+		p := bodyBuf(len(body))
+		p.b = append(p.b, body...)
+		rec := httptest.NewRecorder()
+		writeJSON(rec, http.StatusOK, p)
+		recs = append(recs, rec)
+	}
+	for i, want := range []string{long, `{"response":"hi"}`, long, `{}`} {
+		if got := recs[i].Body.String(); got != want+"\n" {
+			t.Errorf("answer %d: %d bytes, want %d", i, len(got), len(want)+1)
+		}
+		if cl := recs[i].Header().Get("Content-Length"); cl != strconv.Itoa(len(want)+1) {
+			t.Errorf("answer %d: Content-Length %s, want %d", i, cl, len(want)+1)
+		}
 	}
 }

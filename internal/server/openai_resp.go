@@ -32,7 +32,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 	ev := &oaEvents{id: id, created: time.Now().Unix(), model: oreq.Model,
 		usage: oreq.StreamOptions != nil && oreq.StreamOptions.IncludeUsage}
 	s.answer(w, r, in, ev, func(res *gateway.Result) any {
-		return encodedJSON(appendCompletion(make([]byte, 0, bodyCap(res, completionFixed)), id, res))
+		p := bodyBuf(bodyCap(res, completionFixed))
+		p.b = appendCompletion(p.b, id, res)
+		return p
 	})
 }
 
