@@ -35,9 +35,7 @@ type eventFormat interface {
 // read buffer and leaves in one flush, as a reverse proxy writes what one
 // read gave, and nothing waits while the upstream is read again. A
 // stream whose source reports no reads (a cached answer) flushes every
-// event. The first event, like the finish, leaves with the rest of its
-// read (the floor's first write is that read's too): a flush of its own
-// was one more write(2) per stream, and the client's wake-up with it.
+// event. The first event leaves at once.
 //
 // The heartbeat is the one thing written from another goroutine (a
 // timer's): mu makes it and the stream's writes take turns, and closed
@@ -144,7 +142,7 @@ func (o *streamOut) chunk(c llm.Chunk, err error) bool {
 		return false
 	}
 	o.pending = true
-	if !o.reads {
+	if first || !o.reads || c.FinishReason != "" {
 		return o.flush()
 	}
 	return true
