@@ -181,7 +181,7 @@ func appendChatResponse(b []byte, res *gateway.Result, id string) (_ []byte, ok 
 // (net/http has copied it by then).
 type pooledJSON struct{ b []byte }
 
-var bodyBufs = sync.Pool{New: func() any { return &pooledJSON{b: make([]byte, 0, 2048)} }}
+var bodyBufs = sync.Pool{New: func() any { return new(pooledJSON) }}
 
 // maxPooledBody is the largest buffer kept for reuse: a rare long answer
 // does not pin its buffer.

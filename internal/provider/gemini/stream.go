@@ -169,13 +169,15 @@ func (d *decoder) end() (llm.Chunk, error) {
 
 // usageSlab hands out the *llm.Usage of a stream's chunks. Gemini repeats
 // a usage snapshot on every event: an unchanged one gets the pointer the
-// last chunk got, a changed one a fresh slot of a small block, so a
-// stream allocates one block per usageBlock changes instead of one Usage
-// per event. Every pointer handed out is never written again: a consumer
-// may keep it (as llm.Chunk.Usage always allowed).
+// last chunk got, a changed one a fresh slot of a block (blocks of 1, 2,
+// 4 … usageBlock slots: a one-chunk answer allocates one Usage, a long
+// stream one block per usageBlock changes instead of one Usage per event).
+// Every pointer handed out is never written again: a consumer may keep
+// it (as llm.Chunk.Usage always allowed).
 type usageSlab struct {
 	last  *llm.Usage
 	block []llm.Usage
+	size  int // of the last block
 }
 
 const usageBlock = 16
@@ -185,7 +187,8 @@ func (s *usageSlab) of(u llm.Usage) *llm.Usage {
 		return s.last
 	}
 	if len(s.block) == 0 {
-		s.block = make([]llm.Usage, usageBlock)
+		s.size = min(max(2*s.size, 1), usageBlock)
+		s.block = make([]llm.Usage, s.size)
 	}
 	s.block[0] = u
 	s.last = &s.block[0]
