@@ -114,7 +114,7 @@ func measureRows(res *results, j int, m measure) string {
 func comparison(res *results) string {
 	var b strings.Builder
 	b.WriteString(row("service column vs its floor", "CPU/request ratio, max throughput (non-stream)", "CPU/request ratio (highest fixed rate, non-stream)",
-		"added p99 at highest fixed rate, ms", "median over slices: CPU ratio / added p99, ms", "CPU/request ratio, streaming", "added streaming TTFT p50, ms"))
+		"added p99 at highest fixed rate, ms", "median over slices: CPU ratio / added p99, ms", "CPU/request ratio, streaming: pooled / median over slices", "added streaming TTFT p50, ms"))
 	b.WriteString(row(repeat("---", 7)...))
 	mx, hi, st := -1, -1, -1
 	for j, m := range res.measures {
@@ -136,8 +136,9 @@ func comparison(res *results) string {
 		addP99 := percentile(svc.lat, 99) - percentile(flo.lat, 99)
 		addTTFB := percentile(res.s[i][st].ttfb, 50) - percentile(res.s[f][st].ttfb, 50)
 		medRatio, medP99 := sliceMedians(svc.slices, flo.slices)
+		stMed, _ := sliceMedians(res.s[i][st].slices, res.s[f][st].slices)
 		b.WriteString(row(t.name+" vs "+res.targets[f].name, cpuRatio(res.s[i][mx], res.s[f][mx]), cpuRatio(svc, flo), ms(addP99),
-			fmt.Sprintf("%.2f× / %s", medRatio, ms(medP99)), cpuRatio(res.s[i][st], res.s[f][st]), ms(addTTFB)))
+			fmt.Sprintf("%.2f× / %s", medRatio, ms(medP99)), fmt.Sprintf("%s / %.2f×", cpuRatio(res.s[i][st], res.s[f][st]), stMed), ms(addTTFB)))
 	}
 	b.WriteString("\nThe median columns compare each slice of a service column with the floor's slice of the same round\n" +
 		"(adjacent in time) and take the median over the rounds, so that a burst of noise on this shared machine\n" +
