@@ -122,3 +122,97 @@ func TestSyncDoesNotWaitForTheGroupCommit(t *testing.T) {
 		t.Fatalf("Sync of an ack: %v", err)
 	}
 }
+
+// TestIndexAgainstModel runs random records, hand-outs, acks, releases
+// and reopens against a map of what is undelivered: Next hands out the
+// lowest ready record, Stats agree, and a reopen keeps exactly the
+// undelivered ones. Small segments make rotation and deletion, and
+// enough records the index's compaction, happen on the way.
+func TestIndexAgainstModel(t *testing.T) {
+	dir := t.TempDir()
+	opt := Options{Dir: dir, SegmentBytes: 8 << 10}
+	s := open(t, opt)
+	r := rand.New(rand.NewPCG(5, 6))
+	undelivered := map[uint64]bool{} // seq → in flight
+	byID := map[uint64]string{}      // seq → the call's ID
+	id, seq := 0, uint64(1)          // seqs start at 1 and go up by one, across reopens
+	lowestReady := func() (uint64, bool) {
+		var lo uint64
+		found := false
+		for seq, inFlight := range undelivered {
+			if !inFlight && (!found || seq < lo) {
+				lo, found = seq, true
+			}
+		}
+		return lo, found
+	}
+	for step := range 6000 {
+		switch k := r.IntN(100); {
+		case k < 45:
+			record(t, s, id, id+1)
+			undelivered[seq], byID[seq] = false, call(id).ID
+			id, seq = id+1, seq+1
+		case k < 75:
+			want, ok := lowestReady()
+			if !ok {
+				continue
+			}
+			e := next(t, s)
+			if e.Seq != want || e.Call.ID != byID[want] {
+				t.Fatalf("step %d: handed out %d (%s), want %d (%s)", step, e.Seq, e.Call.ID, want, byID[want])
+			}
+			undelivered[e.Seq] = true
+		case k < 99:
+			for seq, inFlight := range undelivered {
+				if !inFlight {
+					continue
+				}
+				if r.IntN(3) == 0 {
+					s.Release(seq, time.Time{})
+					undelivered[seq] = false
+				} else {
+					if err := s.Ack(seq); err != nil {
+						t.Fatal(err)
+					}
+					delete(undelivered, seq)
+				}
+				break
+			}
+		default: // reopen: in-flight records come back ready
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = open(t, opt)
+			for seq := range undelivered {
+				undelivered[seq] = false
+			}
+		}
+		inFlight := 0
+		for _, f := range undelivered {
+			if f {
+				inFlight++
+			}
+		}
+		if st := s.Stats(); st.Backlog != len(undelivered) || st.InFlight != inFlight {
+			t.Fatalf("step %d: stats %+v, model has %d undelivered, %d in flight", step, st, len(undelivered), inFlight)
+		}
+	}
+	for seq, inFlight := range undelivered {
+		if inFlight {
+			s.Release(seq, time.Time{})
+		}
+	}
+	for s.Stats().Backlog > 0 {
+		e := next(t, s)
+		if _, ok := undelivered[e.Seq]; !ok || byID[e.Seq] != e.Call.ID {
+			t.Fatalf("seq %d (%s) came out: delivered already, or recorded as %s", e.Seq, e.Call.ID, byID[e.Seq])
+		}
+		delete(undelivered, e.Seq)
+		if err := s.Ack(e.Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(undelivered) != 0 {
+		t.Fatalf("%d records the model holds never came out", len(undelivered))
+	}
+}
