@@ -304,7 +304,12 @@ func (s *Spool) Record(_ context.Context, c track.Call) error {
 		return ErrClosed
 	}
 	need := int64(len(buf)-headRoom-1) + 48
-	if s.bytes+need > s.opt.MaxBytes || len(buf) > maxLine {
+	if len(buf) > maxLine { // entry.n's bound; far above any MaxBytes in use
+		s.stats.Rejected++
+		s.dropLogLocked("mlflow spool: record too large: rejected", 1)
+		return track.ErrDropped
+	}
+	if s.bytes+need > s.opt.MaxBytes {
 		if !s.makeRoomLocked(need) {
 			return track.ErrDropped
 		}
@@ -345,7 +350,7 @@ func putLineBuf(bp *[]byte) {
 
 // makeRoomLocked applies the full policy; false means the record is refused.
 func (s *Spool) makeRoomLocked(need int64) bool {
-	if s.opt.Policy == Reject || need > s.opt.MaxBytes || need > maxLine {
+	if s.opt.Policy == Reject || need > s.opt.MaxBytes {
 		s.stats.Rejected++
 		s.dropLogLocked("mlflow spool full: record rejected", 1)
 		return false
@@ -514,6 +519,10 @@ func (s *Spool) Next(ctx context.Context) (Entry, error) {
 		if e != nil {
 			out, seg, off, n := s.handOutLocked(e)
 			s.mu.Unlock()
+			if seg == nil { // cannot be while e is undelivered; never a nil dereference
+				s.skipUnreadable(out.Seq, errors.New("its segment is gone"))
+				continue
+			}
 			call, err := readCall(seg.f, off, n)
 			if err != nil {
 				s.skipUnreadable(out.Seq, err)
