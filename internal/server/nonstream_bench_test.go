@@ -57,13 +57,19 @@ func jsonUpstream(answer string) *httptest.Server {
 type memUpstream string
 
 func (a memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	return memAnswer(r, "application/json", string(a), int64(len(a))), nil
+}
+
+// memAnswer reads r's body and answers it with body (length -1: unknown,
+// as a stream's).
+func memAnswer(r *http.Request, contentType, body string, length int64) *http.Response {
 	if r.Body != nil {
 		_, _ = io.Copy(io.Discard, r.Body)
 		r.Body.Close()
 	}
 	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r,
-		Header:        http.Header{"Content-Type": {"application/json"}},
-		ContentLength: int64(len(a)), Body: io.NopCloser(strings.NewReader(string(a)))}, nil
+		Header:        http.Header{"Content-Type": {contentType}},
+		ContentLength: length, Body: io.NopCloser(strings.NewReader(body))}
 }
 
 // BenchmarkNonStream is one non-stream request through the real handler
@@ -90,17 +96,21 @@ func BenchmarkNonStream(b *testing.B) {
 		{"chat-gemini-mem", "/chat", benchChatBody,
 			nonStreamServer(b, "google", "gemini-2.5-flash", gemini.New(gemini.Config{BaseURL: "http://upstream", APIKey: "bench", HTTPClient: memGM}))},
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				req := httptest.NewRequest("POST", c.path, strings.NewReader(c.body))
-				w := httptest.NewRecorder()
-				c.h.ServeHTTP(w, req)
-				if w.Code != 200 {
-					b.Fatal(w.Code, w.Body.String())
-				}
-			}
-		})
+		b.Run(c.name, func(b *testing.B) { postLoop(b, c.h, c.path, c.body, "") })
+	}
+}
+
+// postLoop posts body to path on h once per benchmark iteration; each
+// answer must be a 200 containing want.
+func postLoop(b *testing.B, h http.Handler, path, body, want string) {
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 || !strings.Contains(w.Body.String(), want) {
+			b.Fatal(w.Code, w.Body.String())
+		}
 	}
 }
 

@@ -2,9 +2,7 @@ package server
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -16,13 +14,7 @@ import (
 type sseUpstream string
 
 func (a sseUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r,
-		Header: http.Header{"Content-Type": {"text/event-stream"}}, ContentLength: -1,
-		Body: io.NopCloser(strings.NewReader(string(a)))}, nil
+	return memAnswer(r, "text/event-stream", string(a), -1), nil
 }
 
 // oaSSE and geminiSSE are n-chunk streamed answers as the APIs send them.
@@ -66,15 +58,7 @@ func BenchmarkStreamChunks(b *testing.B) {
 				HTTPClient: &http.Client{Transport: sseUpstream(geminiSSE(n))}}))},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				req := httptest.NewRequest("POST", c.path, strings.NewReader(c.body))
-				w := httptest.NewRecorder()
-				c.h.ServeHTTP(w, req)
-				if w.Code != 200 || !strings.Contains(w.Body.String(), "word199") {
-					b.Fatal(w.Code, w.Body.String())
-				}
-			}
+			postLoop(b, c.h, c.path, c.body, "word199")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/chunk")
 		})
 	}
