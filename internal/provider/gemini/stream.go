@@ -30,7 +30,7 @@ type decoder struct {
 	// r is what each event is decoded into, its storage reused
 	// (generateResponse.reuse).
 	r generateResponse
-	// usages hands out the chunks' usage (usageOf).
+	// usages hands out the chunks' usage (usageSlab.of).
 	usages usageSlab
 }
 
