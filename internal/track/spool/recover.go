@@ -231,25 +231,35 @@ func syncDir(dir string) error {
 // at once when Sync waits.
 func (s *Spool) flusher() {
 	for {
+		urgent := false
 		select {
 		case <-s.done:
 			return
 		case <-s.kick:
 		case <-s.urgent:
+			urgent = true // a kick may be pending too: it only brings a later, idle flush
 		}
-		t := time.NewTimer(s.opt.SyncInterval)
-		select {
-		case <-s.done:
-			t.Stop()
+		if !urgent && !s.waitGroupCommit() {
 			return
-		case <-t.C:
-		case <-s.urgent:
-			t.Stop()
 		}
 		if err := s.flush(false); err != nil {
 			s.log.Error("spool: flush", "err", err)
 		}
 	}
+}
+
+// waitGroupCommit waits SyncInterval, or less when Sync asks; false when
+// the spool closes meanwhile.
+func (s *Spool) waitGroupCommit() bool {
+	t := time.NewTimer(s.opt.SyncInterval)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return false
+	case <-t.C:
+	case <-s.urgent:
+	}
+	return true
 }
 
 const compactAfter = 100_000 // ack lines
