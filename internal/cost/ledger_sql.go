@@ -119,8 +119,10 @@ func (y *yielder) maybe() {
 // keeps them per connection, so a batch does not compile its SQL again.
 // insert[k] carries 1<<k rows.
 type ledgerStmts struct {
-	insert                                 []*sql.Stmt
-	daily, hourly, dailyBy, hourlyBy, team *sql.Stmt
+	insert []*sql.Stmt
+	// The rollup upserts of 1, 2, 4 … maxUpsertRows groups.
+	daily, hourly, dailyBy, hourlyBy []*sql.Stmt
+	team                             *sql.Stmt
 }
 
 // statements prepares the writer's statements on first use (and again
@@ -141,12 +143,16 @@ func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
 	}
 	var err error
 	for _, p := range []struct {
-		t    rollupTable
-		stmt **sql.Stmt
+		t     rollupTable
+		stmts *[]*sql.Stmt
 	}{{dailyTable, &st.daily}, {hourlyTable, &st.hourly}, {dailyByTable, &st.dailyBy}, {hourlyByTable, &st.hourlyBy}} {
-		if *p.stmt, err = l.db.PrepareContext(ctx, l.db.Rebind(p.t.upsert())); err != nil {
-			st.close()
-			return nil, fmt.Errorf("cost: ledger: prepare %s: %w", p.t.name, err)
+		for n := 1; n <= maxUpsertRows; n *= 2 {
+			up, err := l.db.PrepareContext(ctx, l.db.Rebind(p.t.upsert(n)))
+			if err != nil {
+				st.close()
+				return nil, fmt.Errorf("cost: ledger: prepare %s: %w", p.t.name, err)
+			}
+			*p.stmts = append(*p.stmts, up)
 		}
 	}
 	if st.team, err = l.db.PrepareContext(ctx, l.db.Rebind(upsertTeamDaily)); err != nil {
@@ -165,7 +171,8 @@ func (l *Ledger) closeStatements() {
 }
 
 func (st *ledgerStmts) close() {
-	for _, s := range append(slices.Clone(st.insert), st.daily, st.hourly, st.dailyBy, st.hourlyBy, st.team) {
+	all := slices.Concat(st.insert, st.daily, st.hourly, st.dailyBy, st.hourlyBy)
+	for _, s := range append(all, st.team) {
 		if s != nil {
 			s.Close()
 		}
@@ -321,22 +328,46 @@ func (f *batchFold) upsert(ctx context.Context, tx *sql.Tx, st *ledgerStmts, y *
 	b := f.rollups()
 	for _, rs := range []struct {
 		name   string
-		stmt   *sql.Stmt
+		stmts  []*sql.Stmt // stmts[k] upserts 1<<k groups
 		groups *rollups
 		args   func(rollupKey) []any
 	}{{"daily", st.daily, b.daily, b.daily.args}, {"hourly", st.hourly, b.hourly, b.hourly.args},
 		{"daily by dimension", st.dailyBy, b.dailyBy, b.dailyBy.args},
-		{"hourly by dimension", st.hourlyBy, b.hourlyBy, b.hourlyBy.args}, {"team", st.team, b.team, b.team.teamArgs}} {
-		y.maybe()
-		up := tx.StmtContext(ctx, rs.stmt)
-		for _, k := range rs.groups.order {
-			y.maybe()
-			if _, err := up.ExecContext(ctx, rs.args(k)...); err != nil {
-				up.Close()
-				return fmt.Errorf("cost: ledger: rollup %s: %w", rs.name, err)
+		{"hourly by dimension", st.hourlyBy, b.hourlyBy, b.hourlyBy.args},
+		{"team", []*sql.Stmt{st.team}, b.team, b.team.teamArgs}} {
+		if err := upsertGroups(ctx, tx, rs.stmts, rs.groups.order, rs.args, y); err != nil {
+			return fmt.Errorf("cost: ledger: rollup %s: %w", rs.name, err)
+		}
+	}
+	return nil
+}
+
+// upsertGroups upserts the groups of keys, as many per statement as
+// stmts allow (stmts[k] takes 1<<k groups), in the transaction tx.
+func upsertGroups(ctx context.Context, tx *sql.Tx, stmts []*sql.Stmt, keys []rollupKey, args func(rollupKey) []any, y *yielder) error {
+	inTx := make([]*sql.Stmt, len(stmts)) // made on first use
+	defer func() {
+		for _, s := range inTx {
+			if s != nil {
+				s.Close()
 			}
 		}
-		up.Close()
+	}()
+	var vals []any
+	for len(keys) > 0 {
+		y.maybe()
+		k := min(bits.Len(uint(len(keys)))-1, len(stmts)-1)
+		if inTx[k] == nil {
+			inTx[k] = tx.StmtContext(ctx, stmts[k])
+		}
+		vals = vals[:0]
+		for _, key := range keys[:1<<k] {
+			vals = append(vals, args(key)...)
+		}
+		if _, err := inTx[k].ExecContext(ctx, vals...); err != nil {
+			return err
+		}
+		keys = keys[1<<k:]
 	}
 	return nil
 }

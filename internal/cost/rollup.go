@@ -148,9 +148,11 @@ func (t rollupTable) keyColumns() []string {
 	return []string{t.timeCol, "user_id", "key_id", "provider", "model"}
 }
 
-// upsert adds one group's measures to its rollup row. team is written on
+// upsert adds n groups' measures to their rollup rows, one VALUES tuple
+// each (the groups of one statement have distinct keys: PostgreSQL
+// refuses a statement that would update a row twice). team is written on
 // the first insert only: it is the key's team and does not change.
-func (t rollupTable) upsert() string {
+func (t rollupTable) upsert(n int) string {
 	cols := t.keyColumns()
 	if !t.byDim {
 		cols = append(cols, "team")
@@ -160,10 +162,17 @@ func (t rollupTable) upsert() string {
 	for i, c := range measureColumns {
 		sets[i] = fmt.Sprintf("%s = %s.%s + excluded.%s", c, t.name, c, c)
 	}
-	return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s",
-		t.name, strings.Join(cols, ", "), strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", "),
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	return fmt.Sprintf("INSERT INTO %s (%s) VALUES %s ON CONFLICT (%s) DO UPDATE SET %s",
+		t.name, strings.Join(cols, ", "), strings.TrimSuffix(strings.Repeat(tuple+", ", n), ", "),
 		strings.Join(t.keyColumns(), ", "), strings.Join(sets, ", "))
 }
+
+// maxUpsertRows is the most groups one rollup statement upserts: a batch
+// has one statement per rollup table in the common case (five groups per
+// per-dimension table: user, key, model, provider, team) instead of one
+// per group.
+const maxUpsertRows = 8
 
 // measureDDL declares the measure columns (for CREATE TABLE).
 func measureDDL(cols []string) string {
