@@ -173,9 +173,6 @@ func appendChatResponse(b []byte, res *gateway.Result, id string) (_ []byte, ok 
 	return append(b, '}'), true
 }
 
-// bodyCap is a capacity that holds res's non-stream body of fixed bytes
-// besides its strings, and writeJSON's newline, in one allocation in the
-// common case.
 // A pooledJSON is a body a fast encoder below has already written, in a
 // recycled buffer: writeJSON sends it as it is and gives the buffer back
 // (net/http has copied it by then).
@@ -203,6 +200,9 @@ func (p *pooledJSON) release() {
 	}
 }
 
+// bodyCap is a capacity that holds res's non-stream body of fixed bytes
+// besides its strings, and writeJSON's newline, in one allocation in the
+// common case.
 func bodyCap(res *gateway.Result, fixed int) int {
 	r := &res.Response
 	n := fixed + 64 + len(r.Model) + len(r.Provider) + len(r.Text) + len(r.Text)/8
