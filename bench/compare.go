@@ -205,21 +205,24 @@ func targetsOf(o options, p *procs) []*target {
 		}
 	}
 	if p.svcT != nil {
-		drain, label := drainTracking(p.svcT.addr, 30*time.Second), "service+MLflow"
+		suffix := "+MLflow"
 		if o.mlflowDown {
-			drain, label = nil, "service+spool (MLflow down)"
+			suffix = "+spool (MLflow down)"
 		}
+		tracked := []struct {
+			name string
+			p    *proc
+		}{{"service", p.svcT}, {"baseline", p.baseT}}
 		for _, sf := range activeSurfaces() {
-			t := sf.target(label, p.svcT)
-			t.drain = drain
-			ts = append(ts, t)
-			if p.baseT != nil {
-				b := sf.target("baseline"+strings.TrimPrefix(label, "service"), p.baseT)
-				b.drain = drainTracking(p.baseT.addr, 30*time.Second)
-				if o.mlflowDown {
-					b.drain = nil
+			for _, tp := range tracked {
+				if tp.p == nil {
+					continue
 				}
-				ts = append(ts, b)
+				t := sf.target(tp.name+suffix, tp.p)
+				if !o.mlflowDown { // nothing ships while MLflow is down
+					t.drain = drainTracking(tp.p.addr, 30*time.Second)
+				}
+				ts = append(ts, t)
 			}
 		}
 	}
