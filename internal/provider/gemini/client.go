@@ -137,7 +137,7 @@ const maxWhole = upstream.MaxBody
 // yields it as the stream's decoder does: its content as one chunk, then
 // the final chunk, or the error an empty, blocked or bad answer is.
 func (c *Client) whole(ctx context.Context, body io.Reader, size int64, d *decoder, yield func(llm.Chunk, error) bool) {
-	raw, err := upstream.ReadSized(io.LimitReader(body, maxWhole+1), size)
+	raw, err := upstream.ReadSizedString(io.LimitReader(body, maxWhole+1), size)
 	if err != nil {
 		if ctx.Err() != nil {
 			yield(llm.Chunk{}, fmt.Errorf("gemini: read answer: %w", ctx.Err()))
@@ -150,7 +150,7 @@ func (c *Client) whole(ctx context.Context, body io.Reader, size int64, d *decod
 		yield(llm.Chunk{}, upstreamError(fmt.Sprintf("answer larger than %d bytes", maxWhole), nil))
 		return
 	}
-	chunk, err := d.decode(string(raw), false)
+	chunk, err := d.decode(raw, false)
 	if err != nil {
 		yield(llm.Chunk{}, err)
 		return

@@ -85,13 +85,13 @@ const maxCompletion = upstream.MaxBody
 // unknown), the answer to a collected request or sent by compatible
 // servers that ignore "stream": true, and yields it as a stream would.
 func (c *Client) decodeCompletion(ctx context.Context, body io.Reader, size int64, yield func(llm.Chunk, error) bool) {
-	raw, err := upstream.ReadSized(io.LimitReader(body, maxCompletion), size)
+	raw, err := upstream.ReadSizedString(io.LimitReader(body, maxCompletion), size)
 	if err != nil {
 		yield(llm.Chunk{}, upstream.TransportError(ctx, c.name, upstream.OpRead, err))
 		return
 	}
 	var ch chunk
-	if err := decodeChunk(string(raw), &ch); err != nil {
+	if err := decodeChunk(raw, &ch); err != nil {
 		yield(llm.Chunk{}, upstream.BadAnswer(c.name, "malformed completion", err))
 		return
 	}

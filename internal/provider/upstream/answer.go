@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unsafe"
 )
 
 // ReadAnswer reads a whole 2xx answer body, at most limit bytes of it
@@ -55,6 +56,16 @@ func ReadSized(r io.Reader, size int64) ([]byte, error) {
 			b = append(b, 0)[:len(b)] // longer than announced: grow
 		}
 	}
+}
+
+// ReadSizedString is ReadSized as a string, without the copy string(b)
+// makes (a non-stream answer's body was two allocations of its size).
+// The bytes are never reachable as a slice afterwards, so the string is
+// as immutable as any other; an answer's text sliced out of it keeps the
+// body alive, as it kept the copy.
+func ReadSizedString(r io.Reader, size int64) (string, error) {
+	b, err := ReadSized(r, size)
+	return unsafe.String(unsafe.SliceData(b), len(b)), err
 }
 
 // Bounds of DrainEnd.

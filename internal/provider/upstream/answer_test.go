@@ -54,8 +54,9 @@ func TestEmbedProblem(t *testing.T) {
 	}
 }
 
-// TestReadSized: whatever the announced size, ReadSized reads what
-// io.ReadAll reads and hands back the same error.
+// TestReadSized: whatever the announced size, ReadSized (and
+// ReadSizedString) reads what io.ReadAll reads and hands back the same
+// error.
 func TestReadSized(t *testing.T) {
 	boom := errors.New("boom")
 	body := strings.Repeat("0123456789", 300)
@@ -72,6 +73,10 @@ func TestReadSized(t *testing.T) {
 			raw, err := ReadSized(src.r(), size)
 			if string(raw) != body || !errors.Is(err, src.err) {
 				t.Errorf("size %d, %s: ReadSized = %d bytes, %v; want %d bytes, %v", size, src.name, len(raw), err, len(body), src.err)
+			}
+			text, err := ReadSizedString(src.r(), size)
+			if text != body || !errors.Is(err, src.err) {
+				t.Errorf("size %d, %s: ReadSizedString = %d bytes, %v; want %d bytes, %v", size, src.name, len(text), err, len(body), src.err)
 			}
 		}
 	}
