@@ -753,3 +753,60 @@ func explainPlan(t *testing.T, db *store.DB, query string, args []any) []string 
 	}
 	return plan
 }
+
+// TestDropWritten: after a batch, the rows that arrived meanwhile stay
+// queued in order; the array is kept when they are at most a batch
+// (and the array at most 4 batches), and no row past the queue's end
+// stays reachable through it.
+func TestDropWritten(t *testing.T) {
+	const batch = 4
+	for _, tt := range []struct {
+		name          string
+		queued, cap_  int
+		written       int
+		wantKeepArray bool
+	}{
+		{"emptied", 4, 8, 4, true},
+		{"a few arrived meanwhile", 7, 8, 4, true},
+		{"a batch arrived meanwhile", 8, 8, 4, true},
+		{"a backlog", 14, 16, 4, false},
+		{"an array grown past 4 batches, emptied", 20, 32, 20, false},
+		{"an array grown past 4 batches, rows left", 21, 32, 20, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := &Ledger{cfg: LedgerConfig{BatchSize: batch}}
+			l.queue = make([]row, tt.queued, tt.cap_)
+			for i := range l.queue {
+				l.queue[i].requestID = fmt.Sprint(i)
+			}
+			array := l.queue[:cap(l.queue)]
+			l.dropWritten(tt.written)
+			if len(l.queue) != tt.queued-tt.written {
+				t.Fatalf("%d rows left, want %d", len(l.queue), tt.queued-tt.written)
+			}
+			for i, r := range l.queue {
+				if want := fmt.Sprint(tt.written + i); r.requestID != want {
+					t.Fatalf("row %d is %q, want %q", i, r.requestID, want)
+				}
+			}
+			kept := cap(l.queue) > 0 && &l.queue[:1][0] == &array[0]
+			if kept != tt.wantKeepArray {
+				t.Fatalf("array kept = %v, want %v", kept, tt.wantKeepArray)
+			}
+			if kept {
+				for i, r := range array[len(l.queue):] {
+					if r.requestID != "" {
+						t.Fatalf("slot %d past the queue still holds row %q", len(l.queue)+i, r.requestID)
+					}
+				}
+			}
+			if !kept && len(l.queue) > 0 { // sliced off: the queue still holds the array
+				for i, r := range array[:tt.written] {
+					if r.requestID != "" {
+						t.Fatalf("written row %d still reachable through the array", i)
+					}
+				}
+			}
+		})
+	}
+}
