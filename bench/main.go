@@ -83,7 +83,7 @@ func main() {
 	flag.StringVar(&o.out, "o", "", "also write the Markdown report to this file")
 	flag.StringVar(&o.profile, "profile", "", "profile mode: load the service and write CPU and allocation profiles and an execution trace of it into this folder")
 	flag.StringVar(&o.profilePath, "profile-path", "/v1/chat/completions", "profile mode: the endpoint to load")
-	flag.Float64Var(&o.profileRate, "profile-rate", 1000, "profile mode: requests/s")
+	flag.Float64Var(&o.profileRate, "profile-rate", 1000, "profile mode: requests/s (0: closed loop at -conns connections, the max-throughput load)")
 	flag.BoolVar(&o.baselineTracking, "baseline-tracking", false, "with -baseline-src and -tracking: also run the baseline with MLflow tracking, as \"baseline+…\" columns beside the tracking service's")
 	flag.BoolVar(&o.mlflowDown, "mlflow-down", false, "the tracking columns point at an MLflow address that refuses connections: records are spooled, none shipped (the request path's share of tracking)")
 	flag.BoolVar(&o.profileStream, "profile-stream", false, "profile mode: load with streaming requests")

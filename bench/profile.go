@@ -16,8 +16,8 @@ const profileAdminKey = "bench-admin-key-not-a-secret"
 
 // runProfile loads the service at -profile-rate on -profile-path and
 // fetches, while the load runs, a CPU profile, an allocation profile, an
-// execution trace and, at the end, the heap in use of the service process
-// into -profile. Read them with
+// execution trace and, at the end, the heap in use and the goroutines of
+// the service process into -profile. Read them with
 //
 //	go tool pprof -top DIR/cpu.prof
 //	go tool pprof -sample_index=alloc_space -top DIR/allocs.prof
@@ -69,10 +69,14 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		openLoop(ctx, o.profileRate, loadFor, o.maxInFlight, t.fire(o.profileStream), s)
+		if o.profileRate > 0 {
+			openLoop(ctx, o.profileRate, loadFor, o.maxInFlight, t.fire(o.profileStream), s)
+		} else {
+			closedLoop(ctx, o.conns, loadFor, t.fire(o.profileStream), s)
+		}
 	}()
 	sleep(ctx, 500*time.Millisecond)
-	fmt.Fprintf(os.Stderr, "bench: CPU profile of %s for %ds at %.0f req/s …\n", t.name, cpuSecs, o.profileRate)
+	fmt.Fprintf(os.Stderr, "bench: CPU profile of %s for %ds at %s …\n", t.name, cpuSecs, profileLoad(o))
 	if err := fetchTo(ctx, svc.addr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", cpuSecs), filepath.Join(o.profile, "cpu.prof")); err != nil {
 		return err
 	}
@@ -87,11 +91,23 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 	if err := fetchTo(ctx, svc.addr, "/debug/pprof/heap", filepath.Join(o.profile, "heap.prof")); err != nil {
 		return err
 	}
+	if err := fetchTo(ctx, svc.addr, "/debug/pprof/goroutine?debug=1", filepath.Join(o.profile, "goroutines.txt")); err != nil {
+		return err
+	}
 	<-done
-	fmt.Printf("profile of %s at %.0f req/s: %d requests, %d errors, p50 %s ms, p99 %s ms\n",
-		t.name, o.profileRate, len(s.lat), s.errors+s.overflow, ms(percentile(s.lat, 50)), ms(percentile(s.lat, 99)))
-	fmt.Printf("wrote cpu.prof, allocs.prof, trace.out and heap.prof in %s\n", o.profile)
+	fmt.Printf("profile of %s at %s: %d requests, %d errors, p50 %s ms, p99 %s ms\n",
+		t.name, profileLoad(o), len(s.lat), s.errors+s.overflow, ms(percentile(s.lat, 50)), ms(percentile(s.lat, 99)))
+	fmt.Printf("wrote cpu.prof, allocs.prof, trace.out, heap.prof and goroutines.txt in %s\n", o.profile)
 	return nil
+}
+
+// profileLoad names profile mode's load: a rate, or -conns connections
+// as fast as the service answers (-profile-rate 0).
+func profileLoad(o options) string {
+	if o.profileRate > 0 {
+		return fmt.Sprintf("%.0f req/s", o.profileRate)
+	}
+	return fmt.Sprintf("%d connections (closed loop)", o.conns)
 }
 
 func fetchTo(ctx context.Context, addr, path, file string) error {
