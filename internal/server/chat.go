@@ -199,8 +199,11 @@ var (
 	hdrOverhead = http.CanonicalHeaderKey("X-Overhead-Ms")
 	hdrProvider = http.CanonicalHeaderKey("X-LLM-Provider")
 	hdrID       = http.CanonicalHeaderKey("X-Request-ID")
-	cacheHit    = []string{"HIT"}
-	cacheMiss   = []string{"MISS"}
+	// hdrInteraction names the interaction's ID when it is not the
+	// X-Request-ID answered (the caller sent one: requestIDs).
+	hdrInteraction = http.CanonicalHeaderKey("X-Interaction-ID")
+	cacheHit       = []string{"HIT"}
+	cacheMiss      = []string{"MISS"}
 )
 
 func overheadMs(res *gateway.Result) string {

@@ -131,8 +131,11 @@ func RequestID(ctx context.Context) string {
 func (s *Server) middleware(mux *http.ServeMux, routed http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := requestIDFrom(r.Header.Get("X-Request-ID"))
-		w.Header()[hdrID] = []string{id}
+		id, echo := requestIDs(r.Header.Get("X-Request-ID"), start)
+		w.Header()[hdrID] = []string{echo}
+		if id != echo {
+			w.Header()[hdrInteraction] = []string{id}
+		}
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
@@ -257,14 +260,24 @@ func (s *Server) userHeader() string {
 	return s.UserHeader
 }
 
-// requestIDFrom accepts a caller's ID when it is short and plain, else
-// makes a new one.
-func requestIDFrom(h string) string {
-	if h != "" && len(h) <= 128 && sanitize(h, 128) == h {
-		return h
+// requestIDs returns the interaction's ID and the X-Request-ID to answer
+// with. The ID keys the ledger row, the MLflow record and the spool's
+// replay, which all skip an ID they already hold, so it is unique per
+// request whatever the caller sends: a caller's ID (kept when short and
+// plain, and echoed) becomes its prefix, "<caller's ID>.<new ID>". Used
+// as the ID itself, a caller repeating one X-Request-ID (a client
+// library's retry, a constant in a script) had every later interaction
+// dropped as a replay of the first: unbilled, untracked.
+func requestIDs(h string, now time.Time) (id, echo string) {
+	made := NewRequestID(now)
+	if h != "" && len(h) <= maxCallerID && sanitize(h, maxCallerID) == h {
+		return h + "." + made, h
 	}
-	return NewRequestID(time.Now())
+	return made, made
 }
+
+// maxCallerID bounds the caller's part of an interaction ID.
+const maxCallerID = 128
 
 // NewRequestID returns 24 hex characters: the Unix time in milliseconds
 // (6 bytes), then 6 random bytes. IDs made later sort later, so the

@@ -279,13 +279,28 @@ func TestHealthAndInfo(t *testing.T) {
 func TestRequestIDEchoed(t *testing.T) {
 	h := newHarness(t)
 	h.primary.SetDefault(answer("ok", 7, "google", "gemini-2.5-flash")...)
-	resp, _ := h.post(t, "/chat", `{"prompt":"a"}`, "X-Request-ID", "abc-123")
-	if got := resp.Header.Get("X-Request-ID"); got != "abc-123" {
-		t.Errorf("X-Request-ID = %q", got)
+	// The same caller ID twice (a retry): both echo it, and each
+	// interaction has an ID of its own that starts with it, so neither the
+	// ledger nor the tracker takes the second for a replay of the first.
+	seen := map[string]bool{}
+	for range 2 {
+		resp, _ := h.post(t, "/chat", `{"prompt":"a"}`, "X-Request-ID", "abc-123")
+		c := <-h.calls
+		if got := resp.Header.Get("X-Request-ID"); got != "abc-123" {
+			t.Errorf("X-Request-ID = %q", got)
+		}
+		if got := resp.Header.Get("X-Interaction-ID"); got != c.ID || !strings.HasPrefix(c.ID, "abc-123.") || len(c.ID) != len("abc-123.")+24 || seen[c.ID] {
+			t.Errorf("X-Interaction-ID %q, recorded ID %q (seen before: %v)", got, c.ID, seen[c.ID])
+		}
+		seen[c.ID] = true
 	}
-	resp, _ = h.post(t, "/chat", `{"prompt":"a"}`, "X-Request-ID", "bad id\twith stuff")
-	if got := resp.Header.Get("X-Request-ID"); got == "" || strings.ContainsAny(got, " \t") {
-		t.Errorf("unsafe X-Request-ID kept: %q", got)
+	resp, _ := h.post(t, "/chat", `{"prompt":"a"}`, "X-Request-ID", "bad id\twith stuff")
+	c := <-h.calls
+	if got := resp.Header.Get("X-Request-ID"); got == "" || strings.ContainsAny(got, " \t") || got != c.ID {
+		t.Errorf("unsafe X-Request-ID kept: %q (recorded %q)", got, c.ID)
+	}
+	if got := resp.Header.Get("X-Interaction-ID"); got != "" {
+		t.Errorf("X-Interaction-ID %q on a request whose ID the service made", got)
 	}
 }
 
