@@ -195,3 +195,49 @@ func TestKeysCostAndBudgets(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedRequestIDIsBilledEachTime: a caller sending one
+// X-Request-ID on every call (a retrying client, a constant in a script)
+// gets a ledger row per call, each under an ID of its own that starts
+// with theirs; none is skipped as a replay.
+func TestRepeatedRequestIDIsBilledEachTime(t *testing.T) {
+	gem := fakegemini.New(t)
+	url, _ := startService(t, map[string]string{
+		"GOOGLE_API_KEY": gem.Key, "GOOGLE_GEMINI_BASE_URL": gem.URL, "OLLAMA_HOST": "127.0.0.1:1",
+		"LLM_ADMIN_KEY": "admin-secret-123", "CACHE_ENABLED": "false",
+	})
+	ids := map[string]bool{}
+	for range 3 {
+		resp, body := do(t, "POST", url+"/chat", `{"prompt":"hi"}`, "X-Request-ID", "retry-1")
+		if resp.StatusCode != 200 || resp.Header.Get("X-Request-ID") != "retry-1" {
+			t.Fatalf("%d %s %v", resp.StatusCode, body, resp.Header)
+		}
+		ids[resp.Header.Get("X-Interaction-ID")] = true
+	}
+	if len(ids) != 3 {
+		t.Fatalf("interaction IDs %v, want 3 distinct", ids)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body := do(t, "GET", url+"/admin/requests", "", "X-Admin-Key", "admin-secret-123")
+		var page struct {
+			Rows []struct {
+				ID string `json:"id"`
+			} `json:"rows"`
+		}
+		_ = json.Unmarshal([]byte(body), &page)
+		got := 0
+		for _, r := range page.Rows {
+			if ids[r.ID] && strings.HasPrefix(r.ID, "retry-1.") {
+				got++
+			}
+		}
+		if got == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ledger holds %d of the 3 calls: %d %s", got, resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
