@@ -33,8 +33,12 @@ var nEventColumns = strings.Count(eventColumns, ",") + 1
 // far below SQLite's (32766) and PostgreSQL's (65535) limits.
 const maxInsertRows = 16
 
-// insertEvents is the INSERT of n rows. It skips replays; RETURNING names
-// the rows inserted, so that only those are folded into the rollups.
+// insertEvents is the INSERT of n rows. It skips replays. On PostgreSQL
+// RETURNING names the rows inserted, so that only those are folded into
+// the rollups; on SQLite the writer asks which only when a statement
+// inserted fewer rows than it carried (newestEvents), since RETURNING
+// and reading its rows were a fifth of the SQLite writer's CPU per row
+// (BenchmarkLedgerBatch, 200 rows: 17.0 → 13.4 µs).
 //
 // On SQLite it is INSERT OR IGNORE: a statement of several rows that may
 // abort halfway (a NOT NULL check's default conflict action) keeps a
@@ -43,15 +47,23 @@ const maxInsertRows = 16
 // NULL and usage_events has no constraint but its key, so OR IGNORE skips
 // what ON CONFLICT skips and nothing else.
 func insertEvents(d store.Dialect, n int) string {
-	verb := "INSERT"
+	verb, returning := "INSERT", "\nRETURNING request_id"
 	if d != store.Postgres {
-		verb = "INSERT OR IGNORE"
+		verb, returning = "INSERT OR IGNORE", ""
 	}
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", nEventColumns), ", ") + ")"
 	return verb + " INTO usage_events (" + eventColumns + ")\nVALUES " +
 		strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") +
-		"\nON CONFLICT (request_id) DO NOTHING\nRETURNING request_id"
+		"\nON CONFLICT (request_id) DO NOTHING" + returning
 }
+
+// newestEvents names the k rows inserted last, on SQLite: usage_events
+// is a rowid table, a new row's rowid is one more than the largest, and
+// the writer's transaction is the only writer (BEGIN IMMEDIATE), so the
+// k rows a statement inserted are the k with the largest rowids. They
+// come back in the statement's row order, as fold expects.
+const newestEvents = `SELECT request_id FROM
+	(SELECT rowid AS r, request_id FROM usage_events ORDER BY rowid DESC LIMIT ?) ORDER BY r`
 
 // upsertTeamDaily is the same rollup per day × team × model, for the
 // rows that carry a team.
@@ -120,6 +132,7 @@ func (y *yielder) maybe() {
 // insert[k] carries 1<<k rows.
 type ledgerStmts struct {
 	insert []*sql.Stmt
+	newest *sql.Stmt // SQLite only: newestEvents
 	// The rollup upserts of 1, 2, 4 … maxUpsertRows groups.
 	daily, hourly, dailyBy, hourlyBy []*sql.Stmt
 	team                             *sql.Stmt
@@ -142,6 +155,12 @@ func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
 		st.insert = append(st.insert, ins)
 	}
 	var err error
+	if l.db.Dialect != store.Postgres {
+		if st.newest, err = l.db.PrepareContext(ctx, newestEvents); err != nil {
+			st.close()
+			return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
+		}
+	}
 	for _, p := range []struct {
 		t     rollupTable
 		stmts *[]*sql.Stmt
@@ -172,7 +191,7 @@ func (l *Ledger) closeStatements() {
 
 func (st *ledgerStmts) close() {
 	all := slices.Concat(st.insert, st.daily, st.hourly, st.dailyBy, st.hourlyBy)
-	for _, s := range append(all, st.team) {
+	for _, s := range append(all, st.team, st.newest) {
 		if s != nil {
 			s.Close()
 		}
@@ -194,10 +213,10 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	}
 	y := l.newYielder()
 	f := newBatchFold()
-	w := chunkWriter{args: make([]any, 0, maxInsertRows*nEventColumns)}
+	w := chunkWriter{args: make([]any, 0, maxInsertRows*nEventColumns), tx: tx, newest: st.newest}
 	ins := make([]*sql.Stmt, len(st.insert)) // the batch's transaction statements, made on first use
 	defer func() {
-		for _, s := range ins {
+		for _, s := range append(ins, w.inTx) {
 			if s != nil {
 				s.Close()
 			}
@@ -227,15 +246,55 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 // buffers across statements.
 type chunkWriter struct {
 	args  []any
-	got   []string // the request ids a statement returned
+	got   []string // the request ids a statement inserted
 	taken [maxInsertRows]bool
 	at    timeKeys // the day argument, formatted once per distinct day
+	// SQLite: the transaction and the prepared newestEvents, made the
+	// transaction's on first use (nil on PostgreSQL, which RETURNs).
+	tx           *sql.Tx
+	newest, inTx *sql.Stmt
 }
 
 // insert inserts rows with one statement and folds each row it inserted:
 // a request id already present (a replay), or twice in rows, is inserted
 // once, its first row.
 func (w *chunkWriter) insert(ctx context.Context, ins *sql.Stmt, rows []row, f *batchFold) error {
+	w.bind(rows)
+	if w.newest == nil {
+		res, err := ins.QueryContext(ctx, w.args...)
+		if err != nil {
+			return fmt.Errorf("cost: ledger: insert: %w", err)
+		}
+		return w.foldReturned(res, rows, f)
+	}
+	res, err := ins.ExecContext(ctx, w.args...)
+	if err != nil {
+		return fmt.Errorf("cost: ledger: insert: %w", err)
+	}
+	n, err := res.RowsAffected()
+	switch {
+	case err != nil:
+		return fmt.Errorf("cost: ledger: insert: %w", err)
+	case n == int64(len(rows)): // no replay: every row is new
+		for i := range rows {
+			f.add(&rows[i])
+		}
+		return nil
+	case n == 0:
+		return nil
+	}
+	if w.inTx == nil {
+		w.inTx = w.tx.StmtContext(ctx, w.newest)
+	}
+	ids, err := w.inTx.QueryContext(ctx, n)
+	if err != nil {
+		return fmt.Errorf("cost: ledger: inserted rows: %w", err)
+	}
+	return w.foldReturned(ids, rows, f)
+}
+
+// bind sets w.args to rows' values in eventColumns' order.
+func (w *chunkWriter) bind(rows []row) {
 	args := w.args[:0]
 	for i := range rows {
 		r := &rows[i]
@@ -247,10 +306,11 @@ func (w *chunkWriter) insert(ctx context.Context, ins *sql.Stmt, rows []row, f *
 			int64(r.cacheWrite1h), r.ttftMS, b2i(r.fallback), int64(r.attempts), r.errorMessage)
 	}
 	w.args = args
-	res, err := ins.QueryContext(ctx, args...)
-	if err != nil {
-		return fmt.Errorf("cost: ledger: insert: %w", err)
-	}
+}
+
+// foldReturned reads the request ids res names (the rows a statement
+// inserted) and folds those rows.
+func (w *chunkWriter) foldReturned(res *sql.Rows, rows []row, f *batchFold) error {
 	defer res.Close()
 	w.got = w.got[:0]
 	for res.Next() {
