@@ -38,7 +38,7 @@ const maxInsertRows = 16
 // the rollups; on SQLite the writer asks which only when a statement
 // inserted fewer rows than it carried (newestEvents), since RETURNING
 // and reading its rows were a fifth of the SQLite writer's CPU per row
-// (BenchmarkLedgerBatch, 200 rows: 17.0 → 13.4 µs).
+// (BenchmarkLedgerBatch, 200 rows: 16–18 → 13–14 µs).
 //
 // On SQLite it is INSERT OR IGNORE: a statement of several rows that may
 // abort halfway (a NOT NULL check's default conflict action) keeps a
