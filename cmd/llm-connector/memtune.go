@@ -21,12 +21,17 @@ import (
 // below what GOGC=100 would allow (2 × live heap + the runtime's other
 // memory), so a service holding many streams collects as Go's default
 // would, never in a loop against a limit. The floor was 20 MiB until the
-// request path allocated less (issue 17): at 16 MiB the Go memory at 64
-// connections in the load benchmark is ~17 MiB, and the collections it
-// adds are a few per second at 1,000 req/s (BENCHMARKS.md).
+// request path allocated less (issue 17), then 16 MiB; at 64 connections
+// that floor is what binds, and Go's non-heap memory (GC metadata,
+// stacks, the profiler's table: ~8.4 MiB) left about 2 MiB of heap
+// between collections: 150 a second, a fifth of the CPU at saturation.
+// 18 MiB, paid for by SQLite's smaller page caches (store.pageCacheKiB),
+// gave 1.30–1.32× the bare proxy's CPU per request at saturation instead
+// of 1.68–1.71× at 1.1 MiB less RSS (38.4 MiB; BENCHMARKS.md, issue 17's
+// eighth round).
 const (
 	defaultGCPercent   = 300
-	defaultMemoryFloor = 16 << 20
+	defaultMemoryFloor = 18 << 20
 	memTuneEvery       = 250 * time.Millisecond
 )
 
