@@ -96,7 +96,7 @@ func loadLedger(b *testing.B, db *store.DB, n int) {
 	if db.Dialect == store.Postgres {
 		// What autovacuum does after a bulk of writes: without statistics
 		// the planner scans whole rollups instead of their key ranges.
-		if _, err := db.ExecContext(ctx, "ANALYZE usage_events, usage_daily, usage_hourly, usage_daily_by, usage_hourly_by"); err != nil {
+		if _, err := db.ExecContext(ctx, "ANALYZE usage_segments, usage_request_ids, usage_segment_keys, usage_daily, usage_hourly, usage_daily_by, usage_hourly_by"); err != nil {
 			b.Fatal(err)
 		}
 	}

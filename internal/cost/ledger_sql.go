@@ -13,57 +13,39 @@ import (
 	"github.com/llm-connector/llm-connector/internal/store"
 )
 
-// eventColumns are usage_events' columns in the order insertChunk binds
-// them.
-const eventColumns = `request_id, ts, day, user_id, key_id, team, endpoint, provider, model,
-	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_known, price_version,
-	latency_ms, status, cache_hit, cache_write_tokens, cache_write_1h_tokens, ttft_ms, fallback, attempts, error_message`
-
-// nEventColumns is how many arguments one row binds.
-var nEventColumns = strings.Count(eventColumns, ",") + 1
-
-// maxInsertRows is the most rows one INSERT statement carries. A batch is
-// written in statements of 16, 8, 4, 2 and 1 rows (five prepared
-// statements): database/sql's and the driver's per-call work (binding,
-// driverArgs, and the goroutine modernc.org/sqlite starts per call to
-// watch the context) was half of the writer's CPU with one row per
-// statement. One statement is the longest stretch the yielder cannot
-// split: about 16 × 11 µs of SQLite work on the benchmark machine (8 rows
-// per statement measured the same CPU per row). 16 × 25 placeholders is
-// far below SQLite's (32766) and PostgreSQL's (65535) limits.
+// maxInsertRows is the most rows (request ids, segment keys) one INSERT
+// statement carries. They go in statements of 16, 8, 4, 2 and 1 rows
+// (five prepared statements each): database/sql's and the driver's
+// per-call work (binding, driverArgs, and the goroutine
+// modernc.org/sqlite starts per call to watch the context) was half of
+// the writer's CPU with one row per statement.
 const maxInsertRows = 16
 
-// insertEvents is the INSERT of n rows. It skips replays. On PostgreSQL
-// RETURNING names the rows inserted, so that only those are folded into
-// the rollups; on SQLite the writer asks which only when a statement
-// inserted fewer rows than it carried (newestEvents), since RETURNING
-// and reading its rows were a fifth of the SQLite writer's CPU per row
-// (BenchmarkLedgerBatch, 200 rows: 16–18 → 13–14 µs).
-//
-// On SQLite it is INSERT OR IGNORE: a statement of several rows that may
-// abort halfway (a NOT NULL check's default conflict action) keeps a
-// statement journal, which spills to a temporary file past 64 KiB; its
-// pwrite calls were a fifth of the writer's CPU. The writer never binds
-// NULL and usage_events has no constraint but its key, so OR IGNORE skips
-// what ON CONFLICT skips and nothing else.
-func insertEvents(d store.Dialect, n int) string {
-	verb, returning := "INSERT", "\nRETURNING request_id"
-	if d != store.Postgres {
-		verb, returning = "INSERT OR IGNORE", ""
+// insertValues is an INSERT of n rows of cols into table that skips a
+// key already present: INSERT OR IGNORE on SQLite (a statement of several
+// rows that may abort halfway keeps a statement journal, which spilled to
+// a temporary file and was a fifth of the writer's CPU; the writer never
+// binds NULL and these tables have no constraint but their key), ON
+// CONFLICT DO NOTHING on PostgreSQL.
+func insertValues(d store.Dialect, table, cols string, n int) string {
+	verb, tail := "INSERT OR IGNORE", ""
+	if d == store.Postgres {
+		verb, tail = "INSERT", "\nON CONFLICT DO NOTHING"
 	}
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", nEventColumns), ", ") + ")"
-	return verb + " INTO usage_events (" + eventColumns + ")\nVALUES " +
-		strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") +
-		"\nON CONFLICT (request_id) DO NOTHING" + returning
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", strings.Count(cols, ",")+1), ", ") + ")"
+	return verb + " INTO " + table + " (" + cols + ")\nVALUES " +
+		strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") + tail
 }
 
-// newestEvents names the k rows inserted last, on SQLite: usage_events
-// is a rowid table, a new row's rowid is one more than the largest, and
-// the writer's transaction is the only writer (BEGIN IMMEDIATE), so the
-// k rows a statement inserted are the k with the largest rowids. They
-// come back in the statement's row order, as fold expects.
-const newestEvents = `SELECT request_id FROM
-	(SELECT rowid AS r, request_id FROM usage_events ORDER BY rowid DESC LIMIT ?) ORDER BY r`
+// The segment statements (segment.go).
+const (
+	insertSegment = `INSERT INTO usage_segments (ts_min, ts_max, rows, data) VALUES (?, ?, ?, ?) RETURNING id`
+	updateSegment = `UPDATE usage_segments SET ts_min = ?, ts_max = ?, rows = ?, data = ? WHERE id = ?`
+	deleteSegment = `DELETE FROM usage_segments WHERE id = ?`
+	segmentOfID   = `SELECT segment FROM usage_request_ids WHERE request_id = ?`
+	idColumns     = "request_id, segment"
+	keyColumns    = "dim, value, ts_max, segment"
+)
 
 // upsertTeamDaily is the same rollup per day × team × model, for the
 // rows that carry a team.
@@ -129,10 +111,10 @@ func (y *yielder) maybe() {
 
 // ledgerStmts are the writer's statements, prepared once: database/sql
 // keeps them per connection, so a batch does not compile its SQL again.
-// insert[k] carries 1<<k rows.
+// ids[k] and keys[k] carry 1<<k rows.
 type ledgerStmts struct {
-	insert []*sql.Stmt
-	newest *sql.Stmt // SQLite only: newestEvents
+	segment, update, remove, owner *sql.Stmt
+	ids, keys                      []*sql.Stmt
 	// The rollup upserts of 1, 2, 4 … maxUpsertRows groups.
 	daily, hourly, dailyBy, hourlyBy []*sql.Stmt
 	team                             *sql.Stmt
@@ -146,37 +128,32 @@ func (l *Ledger) statements(ctx context.Context) (*ledgerStmts, error) {
 		return l.stmts, nil
 	}
 	st := &ledgerStmts{}
-	for n := 1; n <= maxInsertRows; n *= 2 {
-		ins, err := l.db.PrepareContext(ctx, l.db.Rebind(insertEvents(l.db.Dialect, n)))
-		if err != nil {
-			st.close()
-			return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
-		}
-		st.insert = append(st.insert, ins)
+	prep := func(dst **sql.Stmt, q string) error {
+		s, err := l.db.PrepareContext(ctx, l.db.Rebind(q))
+		*dst = s
+		return err
 	}
-	var err error
-	if l.db.Dialect != store.Postgres {
-		if st.newest, err = l.db.PrepareContext(ctx, newestEvents); err != nil {
-			st.close()
-			return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
-		}
+	err := errors.Join(prep(&st.segment, insertSegment), prep(&st.update, updateSegment),
+		prep(&st.remove, deleteSegment), prep(&st.owner, segmentOfID), prep(&st.team, upsertTeamDaily))
+	for n := 1; n <= maxInsertRows && err == nil; n *= 2 {
+		st.ids, st.keys = append(st.ids, nil), append(st.keys, nil)
+		err = errors.Join(prep(&st.ids[len(st.ids)-1], insertValues(l.db.Dialect, "usage_request_ids", idColumns, n)),
+			prep(&st.keys[len(st.keys)-1], insertValues(l.db.Dialect, "usage_segment_keys", keyColumns, n)))
 	}
 	for _, p := range []struct {
 		t     rollupTable
 		stmts *[]*sql.Stmt
 	}{{dailyTable, &st.daily}, {hourlyTable, &st.hourly}, {dailyByTable, &st.dailyBy}, {hourlyByTable, &st.hourlyBy}} {
-		for n := 1; n <= maxUpsertRows; n *= 2 {
-			up, err := l.db.PrepareContext(ctx, l.db.Rebind(p.t.upsert(n)))
-			if err != nil {
-				st.close()
-				return nil, fmt.Errorf("cost: ledger: prepare %s: %w", p.t.name, err)
+		for n := 1; n <= maxUpsertRows && err == nil; n *= 2 {
+			*p.stmts = append(*p.stmts, nil)
+			if err = prep(&(*p.stmts)[len(*p.stmts)-1], p.t.upsert(n)); err != nil {
+				err = fmt.Errorf("%s: %w", p.t.name, err)
 			}
-			*p.stmts = append(*p.stmts, up)
 		}
 	}
-	if st.team, err = l.db.PrepareContext(ctx, l.db.Rebind(upsertTeamDaily)); err != nil {
+	if err != nil {
 		st.close()
-		return nil, fmt.Errorf("cost: ledger: prepare team rollup: %w", err)
+		return nil, fmt.Errorf("cost: ledger: prepare: %w", err)
 	}
 	l.stmts = st
 	return l.stmts, nil
@@ -190,17 +167,42 @@ func (l *Ledger) closeStatements() {
 }
 
 func (st *ledgerStmts) close() {
-	all := slices.Concat(st.insert, st.daily, st.hourly, st.dailyBy, st.hourlyBy)
-	for _, s := range append(all, st.team, st.newest) {
+	all := slices.Concat(st.ids, st.keys, st.daily, st.hourly, st.dailyBy, st.hourlyBy)
+	for _, s := range append(all, st.segment, st.update, st.remove, st.owner, st.team) {
 		if s != nil {
 			s.Close()
 		}
 	}
 }
 
-// writeBatch inserts rows and folds the newly inserted ones (not the
-// replays) into the rollups, all in one transaction. Rows go in
-// statements of 16, 8, 4, 2 and 1 rows (maxInsertRows).
+// txStmts are a transaction's copies of prepared statements, made on
+// first use and closed with close.
+type txStmts struct {
+	tx   *sql.Tx
+	made map[*sql.Stmt]*sql.Stmt
+}
+
+func (t *txStmts) get(ctx context.Context, s *sql.Stmt) *sql.Stmt {
+	if ts, ok := t.made[s]; ok {
+		return ts
+	}
+	if t.made == nil {
+		t.made = map[*sql.Stmt]*sql.Stmt{}
+	}
+	ts := t.tx.StmtContext(ctx, s)
+	t.made[s] = ts
+	return ts
+}
+
+func (t *txStmts) close() {
+	for _, s := range t.made {
+		s.Close()
+	}
+}
+
+// writeBatch writes rows as segments of up to segmentRows and folds the
+// newly written ones (not the replays) into the rollups, all in one
+// transaction.
 func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -213,25 +215,14 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	}
 	y := l.newYielder()
 	f := newBatchFold()
-	w := chunkWriter{args: make([]any, 0, maxInsertRows*nEventColumns), tx: tx, newest: st.newest}
-	ins := make([]*sql.Stmt, len(st.insert)) // the batch's transaction statements, made on first use
-	defer func() {
-		for _, s := range append(ins, w.inTx) {
-			if s != nil {
-				s.Close()
-			}
-		}
-	}()
+	w := segmentWriter{st: st, in: txStmts{tx: tx}, y: y, args: make([]any, 0, 4*maxInsertRows)}
+	defer w.in.close()
 	for len(rows) > 0 {
-		y.maybe()
-		k := bits.Len(uint(min(len(rows), maxInsertRows))) - 1 // the largest statement that fits
-		if ins[k] == nil {
-			ins[k] = tx.StmtContext(ctx, st.insert[k])
-		}
-		if err := w.insert(ctx, ins[k], rows[:1<<k], f); err != nil {
+		n := min(len(rows), segmentRows)
+		if err := w.write(ctx, rows[:n], f); err != nil {
 			return 0, err
 		}
-		rows = rows[1<<k:]
+		rows = rows[n:]
 	}
 	if err := f.upsert(ctx, tx, st, y); err != nil {
 		return 0, err
@@ -242,110 +233,136 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	return f.inserted, nil
 }
 
-// chunkWriter inserts a batch's rows one statement at a time, reusing its
-// buffers across statements.
-type chunkWriter struct {
-	args  []any
-	got   []string // the request ids a statement inserted
-	taken [maxInsertRows]bool
-	at    timeKeys // the day argument, formatted once per distinct day
-	// SQLite: the transaction and the prepared newestEvents, made the
-	// transaction's on first use (nil on PostgreSQL, which RETURNs).
-	tx           *sql.Tx
-	newest, inTx *sql.Stmt
+// segmentWriter writes a batch's segments, reusing its buffers.
+type segmentWriter struct {
+	st   *ledgerStmts
+	in   txStmts
+	y    *yielder
+	args []any
+	data []byte
+	keys []segmentKey
 }
 
-// insert inserts rows with one statement and folds each row it inserted:
-// a request id already present (a replay), or twice in rows, is inserted
-// once, its first row.
-func (w *chunkWriter) insert(ctx context.Context, ins *sql.Stmt, rows []row, f *batchFold) error {
-	w.bind(rows)
-	if w.newest == nil {
-		res, err := ins.QueryContext(ctx, w.args...)
-		if err != nil {
-			return fmt.Errorf("cost: ledger: insert: %w", err)
-		}
-		return w.foldReturned(res, rows, f)
+// write stores rows as one segment: the segment, its request ids (a
+// request id already present, a replay, or twice in rows, is kept once:
+// its first row) and its filter keys; it folds the rows it kept.
+func (w *segmentWriter) write(ctx context.Context, rows []row, f *batchFold) error {
+	w.y.maybe()
+	lo, hi := startRange(rows)
+	w.data = appendSegment(w.data[:0], rows)
+	var id int64
+	if err := w.in.get(ctx, w.st.segment).QueryRowContext(ctx, lo, hi, len(rows), string(w.data)).Scan(&id); err != nil {
+		return fmt.Errorf("cost: ledger: insert segment: %w", err)
 	}
-	res, err := ins.ExecContext(ctx, w.args...)
+	n, err := w.insertIDs(ctx, rows, id)
 	if err != nil {
-		return fmt.Errorf("cost: ledger: insert: %w", err)
+		return err
 	}
-	n, err := res.RowsAffected()
-	switch {
-	case err != nil:
-		return fmt.Errorf("cost: ledger: insert: %w", err)
-	case n == int64(len(rows)): // no replay: every row is new
-		for i := range rows {
-			f.add(&rows[i])
+	if n < len(rows) {
+		if rows, err = w.keepNew(ctx, rows, id); err != nil || len(rows) == 0 {
+			return err
 		}
-		return nil
-	case n == 0:
-		return nil
+		if hi, err = w.rewrite(ctx, id, rows); err != nil {
+			return err
+		}
 	}
-	if w.inTx == nil {
-		w.inTx = w.tx.StmtContext(ctx, w.newest)
+	w.keys = segmentKeys(w.keys, rows)
+	if err := w.insertKeys(ctx, w.keys, hi, id); err != nil {
+		return err
 	}
-	ids, err := w.inTx.QueryContext(ctx, n)
-	if err != nil {
-		return fmt.Errorf("cost: ledger: inserted rows: %w", err)
-	}
-	return w.foldReturned(ids, rows, f)
-}
-
-// bind sets w.args to rows' values in eventColumns' order.
-func (w *chunkWriter) bind(rows []row) {
-	args := w.args[:0]
 	for i := range rows {
-		r := &rows[i]
-		ms := r.start.UnixMilli()
-		w.at.set(ms)
-		args = append(args, r.requestID, ms, w.at.dayArg, r.user, r.keyID, r.team, r.endpoint,
-			r.provider, r.model, int64(r.input), int64(r.output), int64(r.thinking), int64(r.cached), r.costUSD,
-			b2i(r.costKnown), r.priceVersion, r.latencyMS, r.status, b2i(r.cacheHit), int64(r.cacheWrite),
-			int64(r.cacheWrite1h), r.ttftMS, b2i(r.fallback), int64(r.attempts), r.errorMessage)
+		f.add(&rows[i])
 	}
-	w.args = args
-}
-
-// foldReturned reads the request ids res names (the rows a statement
-// inserted) and folds those rows.
-func (w *chunkWriter) foldReturned(res *sql.Rows, rows []row, f *batchFold) error {
-	defer res.Close()
-	w.got = w.got[:0]
-	for res.Next() {
-		var id string
-		if err := res.Scan(&id); err != nil {
-			return fmt.Errorf("cost: ledger: insert: %w", err)
-		}
-		w.got = append(w.got, id)
-	}
-	if err := res.Err(); err != nil {
-		return fmt.Errorf("cost: ledger: insert: %w", err)
-	}
-	w.fold(rows, f)
 	return nil
 }
 
-// fold folds the rows whose id the statement returned, each returned id
-// once: the first row that carries it. The ids come back in row order in
-// practice, which the search starts from; any order is right.
-func (w *chunkWriter) fold(rows []row, f *batchFold) {
-	taken := w.taken[:len(w.got)]
-	clear(taken)
-	next := 0 // the first id not taken
-	for i := range rows {
-		for next < len(taken) && taken[next] {
-			next++
+// startRange is the first and last start time of rows (unix ms).
+func startRange(rows []row) (lo, hi int64) {
+	lo, hi = rows[0].start.UnixMilli(), rows[0].start.UnixMilli()
+	for i := range rows[1:] {
+		ms := rows[i+1].start.UnixMilli()
+		lo, hi = min(lo, ms), max(hi, ms)
+	}
+	return lo, hi
+}
+
+// insertIDs records rows' request ids as segment id's and says how many
+// were new.
+func (w *segmentWriter) insertIDs(ctx context.Context, rows []row, id int64) (int, error) {
+	seg := any(id)
+	var n int64
+	for len(rows) > 0 {
+		w.y.maybe()
+		k := bits.Len(uint(min(len(rows), maxInsertRows))) - 1 // the largest statement that fits
+		w.args = w.args[:0]
+		for i := range rows[:1<<k] {
+			w.args = append(w.args, rows[i].requestID, seg)
 		}
-		for j := next; j < len(taken); j++ {
-			if !taken[j] && w.got[j] == rows[i].requestID {
-				taken[j] = true
-				f.add(&rows[i])
-				break
-			}
+		res, err := w.in.get(ctx, w.st.ids[k]).ExecContext(ctx, w.args...)
+		if err != nil {
+			return 0, fmt.Errorf("cost: ledger: insert ids: %w", err)
+		}
+		m, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("cost: ledger: insert ids: %w", err)
+		}
+		n += m
+		rows = rows[1<<k:]
+	}
+	return int(n), nil
+}
+
+// keepNew is the rows whose request id segment id now owns, each id's
+// first row: the others were written before (replays).
+func (w *segmentWriter) keepNew(ctx context.Context, rows []row, id int64) ([]row, error) {
+	var kept []row
+	seen := map[string]bool{}
+	for i := range rows {
+		if seen[rows[i].requestID] {
+			continue
+		}
+		seen[rows[i].requestID] = true
+		var owner int64
+		if err := w.in.get(ctx, w.st.owner).QueryRowContext(ctx, rows[i].requestID).Scan(&owner); err != nil {
+			return nil, fmt.Errorf("cost: ledger: replay check: %w", err)
+		}
+		if owner == id {
+			kept = append(kept, rows[i])
 		}
 	}
+	if len(kept) == 0 {
+		if _, err := w.in.get(ctx, w.st.remove).ExecContext(ctx, id); err != nil {
+			return nil, fmt.Errorf("cost: ledger: drop segment: %w", err)
+		}
+	}
+	return kept, nil
+}
+
+// rewrite stores rows as segment id's content and returns its last start.
+func (w *segmentWriter) rewrite(ctx context.Context, id int64, rows []row) (int64, error) {
+	lo, hi := startRange(rows)
+	w.data = appendSegment(w.data[:0], rows)
+	if _, err := w.in.get(ctx, w.st.update).ExecContext(ctx, lo, hi, len(rows), string(w.data), id); err != nil {
+		return 0, fmt.Errorf("cost: ledger: rewrite segment: %w", err)
+	}
+	return hi, nil
+}
+
+// insertKeys records the filter keys of segment id (last start hi).
+func (w *segmentWriter) insertKeys(ctx context.Context, keys []segmentKey, hi, id int64) error {
+	seg, last := any(id), any(hi)
+	for len(keys) > 0 {
+		k := bits.Len(uint(min(len(keys), maxInsertRows))) - 1
+		w.args = w.args[:0]
+		for _, key := range keys[:1<<k] {
+			w.args = append(w.args, key.dim, key.value, last, seg)
+		}
+		if _, err := w.in.get(ctx, w.st.keys[k]).ExecContext(ctx, w.args...); err != nil {
+			return fmt.Errorf("cost: ledger: insert keys: %w", err)
+		}
+		keys = keys[1<<k:]
+	}
+	return nil
 }
 
 // timeKeys are the day and hour of a unix-millisecond time as rollup
@@ -439,31 +456,119 @@ func b2i(b bool) int64 {
 	return 0
 }
 
-// pruneBatch is how many rows one DELETE removes, so that retention never
-// holds a long lock.
-const pruneBatch = 5000
+// pruneSegments is how many segments one retention transaction reads, so
+// that retention never holds a long lock.
+const pruneSegments = 64
 
-// pruneQuery deletes up to a number of rows older than a time; the
-// subquery reads usage_events_page_ts_id (ts, request_id) alone.
-const pruneQuery = `DELETE FROM usage_events WHERE request_id IN
-	(SELECT request_id FROM usage_events WHERE ts < ? LIMIT ?)`
+// pruneSelect reads the oldest segments holding a row older than a time,
+// by usage_segments_ts_min.
+const pruneSelect = `SELECT id, ts_max, data FROM usage_segments WHERE ts_min < ? ORDER BY ts_min LIMIT ?`
 
-// Prune deletes interaction rows that started before cutoff, in batches.
-// Daily rollups are kept.
+// Prune deletes interaction rows that started before cutoff, a
+// transaction per pruneSegments segments: a segment wholly older is
+// deleted with its ids and keys, one that straddles cutoff is rewritten
+// with the rows it keeps. Daily rollups are kept.
 func (l *Ledger) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
-	q := l.db.Rebind(pruneQuery)
 	var total int64
 	for {
-		res, err := l.db.ExecContext(ctx, q, cutoff.UnixMilli(), pruneBatch)
+		n, segs, err := l.pruneStep(ctx, cutoff.UnixMilli())
+		total += n
 		if err != nil {
 			return total, fmt.Errorf("cost: ledger prune: %w", err)
 		}
-		n, _ := res.RowsAffected()
-		total += n
-		if n < pruneBatch {
+		if segs < pruneSegments {
 			return total, nil
 		}
 	}
+}
+
+// pruneStep prunes the oldest segments that hold a row older than cutoff;
+// it returns the rows deleted and the segments read.
+func (l *Ledger) pruneStep(ctx context.Context, cutoff int64) (int64, int, error) {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback()
+	lock := ""
+	if l.db.Dialect == store.Postgres {
+		lock = " FOR UPDATE SKIP LOCKED" // instances sharing the database prune different segments
+	}
+	rows, err := tx.QueryContext(ctx, l.db.Rebind(pruneSelect+lock), cutoff, pruneSegments)
+	if err != nil {
+		return 0, 0, err
+	}
+	var segs []prunedSegment
+	for rows.Next() {
+		var s prunedSegment
+		var data []byte
+		if err = rows.Scan(&s.id, &s.tsMax, &data); err == nil {
+			s.rows, err = decodeSegment(data)
+		}
+		if err != nil {
+			rows.Close()
+			return 0, 0, err
+		}
+		segs = append(segs, s)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, 0, err
+	}
+	var n int64
+	for _, s := range segs {
+		m, err := l.pruneSegment(ctx, tx, s, cutoff)
+		if err != nil {
+			return 0, 0, err
+		}
+		n += m
+	}
+	return n, len(segs), tx.Commit()
+}
+
+// prunedSegment is a segment retention reads.
+type prunedSegment struct {
+	id, tsMax int64
+	rows      []RequestRow
+}
+
+// pruneSegment removes s's rows older than cutoff.
+func (l *Ledger) pruneSegment(ctx context.Context, tx *sql.Tx, s prunedSegment, cutoff int64) (int64, error) {
+	var old, keep []RequestRow
+	for _, r := range s.rows {
+		if r.ts < cutoff {
+			old = append(old, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	exec := func(q string, args ...any) error {
+		_, err := tx.ExecContext(ctx, l.db.Rebind(q), args...)
+		return err
+	}
+	for _, r := range old {
+		if err := exec(`DELETE FROM usage_request_ids WHERE request_id = ? AND segment = ?`, r.ID, s.id); err != nil {
+			return 0, err
+		}
+	}
+	kept := requestKeys(keep)
+	for _, k := range requestKeys(s.rows) {
+		if slices.Contains(kept, k) {
+			continue
+		}
+		if err := exec(`DELETE FROM usage_segment_keys WHERE dim = ? AND value = ? AND ts_max = ? AND segment = ?`,
+			k.dim, k.value, s.tsMax, s.id); err != nil {
+			return 0, err
+		}
+	}
+	if len(keep) == 0 {
+		return int64(len(old)), exec(deleteSegment, s.id)
+	}
+	rs := make([]row, len(keep))
+	for i, r := range keep {
+		rs[i] = rowOf(r)
+	}
+	lo, hi := startRange(rs)
+	return int64(len(old)), exec(updateSegment, lo, hi, len(rs), string(appendSegment(nil, rs)), s.id)
 }
 
 func (l *Ledger) pruneNow() {
@@ -667,7 +772,7 @@ func (l *Ledger) Totals(ctx context.Context, q UsageQuery) (UsageRow, error) {
 // Count returns how many interaction rows the ledger holds (tests, health).
 func (l *Ledger) Count(ctx context.Context) (int64, error) {
 	var n int64
-	if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM usage_events`).Scan(&n); err != nil {
+	if err := l.db.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(rows), 0) AS BIGINT) FROM usage_segments`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("cost: ledger count: %w", err)
 	}
 	return n, nil

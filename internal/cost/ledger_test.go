@@ -209,7 +209,7 @@ func testBatchMatchesRowByRow(t *testing.T, b storetest.Backend) {
 		ids[c.ID] = true
 	}
 	write := func(oneByOne bool) (map[string][][]any, LedgerStats) {
-		for _, table := range ledgerTables {
+		for _, table := range append([]string{"usage_segments", "usage_request_ids", "usage_segment_keys"}, ledgerTables[1:]...) {
 			if _, err := db.ExecContext(ctx, "DELETE FROM "+table); err != nil {
 				t.Fatal(err)
 			}
@@ -298,7 +298,8 @@ func queryAll(t *testing.T, db *store.DB, query string) ([]string, [][]any) {
 	return cols, out
 }
 
-// ledgerTables are the ledger's tables, usage_events first.
+// ledgerTables are the ledger's tables, usage_events (the view of the
+// segments' rows) first.
 var ledgerTables = []string{"usage_events", "usage_daily", "usage_hourly", "usage_daily_by", "usage_hourly_by", "usage_team_daily"}
 
 // dumpTables reads every ledger table whole, in key order.
@@ -351,7 +352,7 @@ func testOutage(t *testing.T, b storetest.Backend) {
 		t.Fatal(err)
 	}
 	// The database "goes away" for the ledger: its table vanishes.
-	if _, err := db.ExecContext(ctx, `ALTER TABLE usage_events RENAME TO usage_events_gone`); err != nil {
+	if _, err := db.ExecContext(ctx, `ALTER TABLE usage_request_ids RENAME TO usage_request_ids_gone`); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 20 {
@@ -363,7 +364,7 @@ func testOutage(t *testing.T, b storetest.Backend) {
 	if s := l.Stats(); s.Queued != 20 || s.WriteErrors == 0 || s.LastError == "" {
 		t.Errorf("stats during outage = %+v; want 20 queued and a write error", s)
 	}
-	if _, err := db.ExecContext(ctx, `ALTER TABLE usage_events_gone RENAME TO usage_events`); err != nil {
+	if _, err := db.ExecContext(ctx, `ALTER TABLE usage_request_ids_gone RENAME TO usage_request_ids`); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(ctx); err != nil {
@@ -672,62 +673,65 @@ func TestLedgerBoundsCallerValues(t *testing.T) {
 	}
 }
 
-// TestLedgerQueriesUseIndexes: with usage_events_ts and
-// usage_events_user_ts dropped (migration 4), retention and the request
-// listing's filters over a time range still search an index that ends in
-// (ts, request_id) on SQLite, never the whole table.
+// TestLedgerQueriesUseIndexes: retention, the look-up by id and the
+// request listing's walks search an index on SQLite, never a whole table.
 func TestLedgerQueriesUseIndexes(t *testing.T) {
 	l := newLedger(t, storetest.SQLite(t).Open(t), nil)
-	var left int
-	if err := l.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
-		AND name IN ('usage_events_ts', 'usage_events_user_ts')`).Scan(&left); err != nil || left != 0 {
-		t.Fatalf("%d of the redundant indexes left (%v)", left, err)
-	}
 	from, to := day1, day1.Add(time.Hour)
-	listing := func(q RequestQuery) (string, []any) {
-		query, args, err := requestsQuery(q)
+	walk := func(q RequestQuery) (string, []any) {
+		ls, err := newListing(q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return query, append(args, 51)
+		return ls.walk, append(ls.walkArgs, int64(1), int64(1), int64(1))
 	}
 	for _, tc := range []struct {
 		name, want string
 		q          RequestQuery
 	}{
-		{"prune", "SEARCH usage_events USING COVERING INDEX usage_events_page_ts_id (ts<?)", RequestQuery{}},
-		{"user and time range", "SEARCH usage_events USING INDEX usage_events_page_user_id_ts_id (user_id=? AND ts>? AND ts<?)",
+		{"prune", "SEARCH usage_segments USING INDEX usage_segments_ts_min (ts_min<?)", RequestQuery{}},
+		{"by id", "SEARCH i USING PRIMARY KEY (request_id=?)", RequestQuery{}},
+		{"time range", "SEARCH s USING INDEX usage_segments_ts_max (ts_max>? AND ts_max<?)", RequestQuery{From: from, To: to}},
+		{"user and time range", "SEARCH k USING PRIMARY KEY (dim=? AND value=? AND ts_max>? AND ts_max<?)",
 			RequestQuery{User: "u", From: from, To: to}},
-		{"time range", "SEARCH usage_events USING INDEX usage_events_page_ts_id (ts>? AND ts<?)", RequestQuery{From: from, To: to}},
-		{"key and time range", "SEARCH usage_events USING INDEX usage_events_page_key_id_ts_id (key_id=? AND ts>? AND ts<?)",
-			RequestQuery{KeyID: "k", From: from, To: to}},
+		{"errors of a model", "SEARCH k USING PRIMARY KEY (dim=? AND value=? AND ts_max>? AND ts_max<?)",
+			RequestQuery{Model: "m", Status: "error"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			query, args := pruneQuery, []any{from.UnixMilli(), pruneBatch}
-			if tc.name != "prune" {
-				query, args = listing(tc.q)
+			var query string
+			var args []any
+			switch tc.name {
+			case "prune":
+				query, args = pruneSelect, []any{from.UnixMilli(), pruneSegments}
+			case "by id":
+				query, args = requestByID, []any{"r"}
+			default:
+				query, args = walk(tc.q)
 			}
 			plan := explainPlan(t, l.db, query, args)
-			if !slices.Contains(plan, tc.want) || slices.Contains(plan, "SCAN usage_events") {
+			if !slices.Contains(plan, tc.want) || slices.ContainsFunc(plan, func(p string) bool { return strings.HasPrefix(p, "SCAN") }) {
 				t.Errorf("plan %q, want %q and no full scan", plan, tc.want)
 			}
 		})
 	}
 }
 
-// TestLedgerOrIgnoreSkipsOnlyReplays holds insertEvents' assumption on
-// SQLite: usage_events has no unique index but its key and no CHECK, so
-// INSERT OR IGNORE skips nothing that ON CONFLICT (request_id) does not.
+// TestLedgerOrIgnoreSkipsOnlyReplays holds insertValues' assumption on
+// SQLite: the tables it inserts into have no unique index but their key
+// and no CHECK, so INSERT OR IGNORE skips nothing that ON CONFLICT DO
+// NOTHING does not.
 func TestLedgerOrIgnoreSkipsOnlyReplays(t *testing.T) {
 	l := newLedger(t, storetest.SQLite(t).Open(t), nil)
-	var unique int
-	var ddl string
-	if err := l.db.QueryRow(`SELECT (SELECT COUNT(*) FROM pragma_index_list('usage_events') WHERE "unique"),
-		(SELECT sql FROM sqlite_master WHERE name = 'usage_events')`).Scan(&unique, &ddl); err != nil {
-		t.Fatal(err)
-	}
-	if unique != 1 || strings.Contains(strings.ToUpper(ddl), "CHECK") {
-		t.Errorf("usage_events: %d unique indexes (want the key's only), DDL %s", unique, ddl)
+	for _, table := range []string{"usage_request_ids", "usage_segment_keys"} {
+		var unique int
+		var ddl string
+		if err := l.db.QueryRow(`SELECT (SELECT COUNT(*) FROM pragma_index_list(?) WHERE "unique"),
+			(SELECT sql FROM sqlite_master WHERE name = ?)`, table, table).Scan(&unique, &ddl); err != nil {
+			t.Fatal(err)
+		}
+		if unique != 1 || strings.Contains(strings.ToUpper(ddl), "CHECK") {
+			t.Errorf("%s: %d unique indexes (want the key's only), DDL %s", table, unique, ddl)
+		}
 	}
 }
 

@@ -1,11 +1,14 @@
 package cost
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,49 +38,40 @@ type RequestQuery struct {
 // RequestRow is one interaction as the ledger keeps it: no prompt, no
 // answer (the ledger never stores content).
 type RequestRow struct {
-	ID                string  `json:"id"`
-	Time              string  `json:"time"` // start, RFC 3339 with milliseconds
-	User              string  `json:"user"`
-	KeyID             string  `json:"key_id"`
-	Team              string  `json:"team"`
-	Endpoint          string  `json:"endpoint"`
-	Provider          string  `json:"provider"`
-	Model             string  `json:"model"`
-	Status            string  `json:"status"`
-	ErrorMessage      string  `json:"error_message,omitempty"`
-	InputTokens       int64   `json:"input_tokens"`
-	OutputTokens      int64   `json:"output_tokens"`
-	ThinkingTokens    int64   `json:"thinking_tokens"`
-	CachedInputTokens int64   `json:"cached_input_tokens"`
-	CostUSD           float64 `json:"cost_usd"`
-	CostKnown         bool    `json:"cost_known"`
-	PriceVersion      string  `json:"price_version"`
-	LatencyMS         int64   `json:"latency_ms"`
-	TTFTMS            int64   `json:"ttft_ms"`
-	CacheHit          bool    `json:"cache_hit"`
-	Fallback          bool    `json:"fallback"`
-	Attempts          int64   `json:"attempts"`
+	ID                string `json:"id"`
+	Time              string `json:"time"` // start, RFC 3339 with milliseconds
+	User              string `json:"user"`
+	KeyID             string `json:"key_id"`
+	Team              string `json:"team"`
+	Endpoint          string `json:"endpoint"`
+	Provider          string `json:"provider"`
+	Model             string `json:"model"`
+	Status            string `json:"status"`
+	ErrorMessage      string `json:"error_message,omitempty"`
+	InputTokens       int64  `json:"input_tokens"`
+	OutputTokens      int64  `json:"output_tokens"`
+	ThinkingTokens    int64  `json:"thinking_tokens"`
+	CachedInputTokens int64  `json:"cached_input_tokens"`
+	// CacheWriteTokens and CacheWrite1hTokens are prompt tokens written
+	// to the provider's cache (5-minute and 1-hour entries).
+	CacheWriteTokens   int64   `json:"cache_write_tokens,omitempty"`
+	CacheWrite1hTokens int64   `json:"cache_write_1h_tokens,omitempty"`
+	CostUSD            float64 `json:"cost_usd"`
+	CostKnown          bool    `json:"cost_known"`
+	PriceVersion       string  `json:"price_version"`
+	LatencyMS          int64   `json:"latency_ms"`
+	TTFTMS             int64   `json:"ttft_ms"`
+	CacheHit           bool    `json:"cache_hit"`
+	Fallback           bool    `json:"fallback"`
+	Attempts           int64   `json:"attempts"`
+
+	ts int64 // start, unix milliseconds: the listing's order
 }
 
 // RequestPage is one page of the listing; Next is "" on the last page.
 type RequestPage struct {
 	Rows []RequestRow `json:"rows"`
 	Next string       `json:"next,omitempty"`
-}
-
-const requestColumns = `request_id, ts, user_id, key_id, team, endpoint, provider, model, status, error_message,
-	input_tokens, output_tokens, thinking_tokens, cached_input_tokens, cost_usd, cost_known, price_version,
-	latency_ms, ttft_ms, cache_hit, fallback, attempts`
-
-func scanRequest(sc interface{ Scan(...any) error }) (RequestRow, error) {
-	var r RequestRow
-	var ts, known, hit, fb int64
-	err := sc.Scan(&r.ID, &ts, &r.User, &r.KeyID, &r.Team, &r.Endpoint, &r.Provider, &r.Model, &r.Status,
-		&r.ErrorMessage, &r.InputTokens, &r.OutputTokens, &r.ThinkingTokens, &r.CachedInputTokens, &r.CostUSD,
-		&known, &r.PriceVersion, &r.LatencyMS, &r.TTFTMS, &hit, &fb, &r.Attempts)
-	r.Time = time.UnixMilli(ts).UTC().Format("2006-01-02T15:04:05.000Z07:00")
-	r.CostKnown, r.CacheHit, r.Fallback = known != 0, hit != 0, fb != 0
-	return r, err
 }
 
 // encodeCursor and decodeCursor carry the last row's (ts, id): the
@@ -102,87 +96,201 @@ func decodeCursor(c string) (int64, string, error) {
 	return ts, id, nil
 }
 
-// Requests lists ledger rows newest first, by keyset pagination on
-// (start time, request id): a page costs the same however deep it is.
-// Every filter has an index that ends in (ts, request_id).
-func (l *Ledger) Requests(ctx context.Context, q RequestQuery) (RequestPage, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, MaxPage)
-	query, args, err := requestsQuery(q)
-	if err != nil {
-		return RequestPage{}, err
-	}
-	rows, err := l.db.QueryContext(ctx, l.db.Rebind(query), append(args, limit+1)...)
-	if err != nil {
-		return RequestPage{}, fmt.Errorf("cost: requests: %w", err)
-	}
-	defer rows.Close()
-	page := RequestPage{Rows: []RequestRow{}}
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return RequestPage{}, fmt.Errorf("cost: requests: scan: %w", err)
-		}
-		page.Rows = append(page.Rows, r)
-	}
-	if err := rows.Err(); err != nil {
-		return RequestPage{}, fmt.Errorf("cost: requests: %w", err)
-	}
-	if len(page.Rows) > limit {
-		page.Rows = page.Rows[:limit]
-		last := page.Rows[limit-1]
-		t, _ := time.Parse(time.RFC3339, last.Time)
-		page.Next = encodeCursor(t.UnixMilli(), last.ID)
-	}
-	return page, nil
+// segmentsPerQuery is how many segments one query of the listing reads.
+const segmentsPerQuery = 16
+
+// listing is a RequestQuery made ready: the row filter and the segment
+// walk's SQL.
+type listing struct {
+	q        RequestQuery
+	limit    int
+	lo, hi   int64 // the start window, both included
+	cursor   bool
+	cts      int64
+	cid      string
+	keys     []segmentKey // the segments must hold all of these
+	walk     string       // the segment query; its last arguments are the position
+	walkArgs []any
+	byKeys   bool
 }
 
-// requestsQuery is the listing's SELECT for q; its last placeholder is
-// the limit, which args leave out.
-func requestsQuery(q RequestQuery) (string, []any, error) {
-	where, args := []string{"1=1"}, []any{}
-	for _, f := range []struct{ col, v string }{{"user_id", q.User}, {"key_id", q.KeyID}, {"model", q.Model}} {
-		if f.v != "" {
-			where, args = append(where, f.col+" = ?"), append(args, f.v)
+// newListing checks q and builds its walk.
+func newListing(q RequestQuery) (*listing, error) {
+	ls := &listing{q: q, limit: min(cmp.Or(max(q.Limit, 0), 50), MaxPage), lo: math.MinInt64, hi: math.MaxInt64}
+	if !q.From.IsZero() {
+		ls.lo = q.From.UnixMilli()
+	}
+	if !q.To.IsZero() {
+		ls.hi = q.To.UnixMilli()
+	}
+	if q.Cursor != "" {
+		ts, id, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		ls.cursor, ls.cts, ls.cid, ls.hi = true, ts, id, min(ls.hi, ts)
+	}
+	for _, k := range []segmentKey{{keyUser, q.User}, {keyKey, q.KeyID}, {keyModel, q.Model}} {
+		if k.value != "" {
+			ls.keys = append(ls.keys, k)
 		}
 	}
 	switch q.Status {
 	case "":
 	case "error":
-		where = append(where, "(status < 'ok' OR status > 'ok')")
+		ls.keys = append(ls.keys, segmentKey{keyErr, "1"})
 	default:
-		where, args = append(where, "status = ?"), append(args, q.Status)
+		ls.keys = append(ls.keys, segmentKey{keyStatus, q.Status})
 	}
-	if !q.From.IsZero() {
-		where, args = append(where, "ts >= ?"), append(args, q.From.UnixMilli())
-	}
-	if !q.To.IsZero() {
-		where, args = append(where, "ts <= ?"), append(args, q.To.UnixMilli())
-	}
-	if q.Cursor != "" {
-		ts, id, err := decodeCursor(q.Cursor)
-		if err != nil {
-			return "", nil, err
-		}
-		// ts <= gives the index its range; the OR breaks ties by id.
-		where, args = append(where, "ts <= ? AND (ts < ? OR request_id < ?)"), append(args, ts, ts, id)
-	}
-	return "SELECT " + requestColumns + " FROM usage_events WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY ts DESC, request_id DESC LIMIT ?", args, nil
+	ls.build()
+	return ls, nil
 }
+
+// build writes the walk: segments newest first by (ts_max, id) that may
+// hold a row of the window, read through usage_segment_keys when a
+// filter names a value (only the segments holding it), else through
+// usage_segments_ts_max. As in the listing, "ts_max <= ?" gives the
+// index its range and the OR breaks ties by id.
+func (ls *listing) build() {
+	tsMax, id := "s.ts_max", "s.id"
+	from, where := "usage_segments s", []string{}
+	if len(ls.keys) > 0 {
+		tsMax, id = "k.ts_max", "k.segment"
+		from = "usage_segment_keys k JOIN usage_segments s ON s.id = k.segment"
+		where = append(where, "k.dim = ? AND k.value = ?")
+		ls.walkArgs = append(ls.walkArgs, ls.keys[0].dim, ls.keys[0].value)
+		for _, k := range ls.keys[1:] {
+			where = append(where, "EXISTS (SELECT 1 FROM usage_segment_keys k2 WHERE k2.dim = ? AND k2.value = ?"+
+				" AND k2.ts_max = k.ts_max AND k2.segment = k.segment)")
+			ls.walkArgs = append(ls.walkArgs, k.dim, k.value)
+		}
+	}
+	where = append(where, tsMax+" >= ?", "s.ts_min <= ?")
+	ls.walkArgs = append(ls.walkArgs, ls.lo, ls.hi)
+	ls.walk = "SELECT s.id, s.ts_max, s.data FROM " + from + " WHERE " + strings.Join(where, " AND ") +
+		" AND " + tsMax + " <= ? AND (" + tsMax + " < ? OR " + id + " < ?)" +
+		" ORDER BY " + tsMax + " DESC, " + id + " DESC LIMIT " + strconv.Itoa(segmentsPerQuery)
+}
+
+// match says whether a segment's row belongs on the page.
+func (ls *listing) match(r *RequestRow) bool {
+	q := ls.q
+	switch {
+	case r.ts < ls.lo || r.ts > ls.hi,
+		ls.cursor && r.ts == ls.cts && r.ID >= ls.cid,
+		q.User != "" && r.User != q.User, q.KeyID != "" && r.KeyID != q.KeyID, q.Model != "" && r.Model != q.Model,
+		q.Status == "error" && r.Status == "ok", q.Status != "" && q.Status != "error" && r.Status != q.Status:
+		return false
+	}
+	return true
+}
+
+// newer orders the listing: newest start first, then request id
+// descending.
+func newer(a, b RequestRow) int {
+	if c := cmp.Compare(b.ts, a.ts); c != 0 {
+		return c
+	}
+	return strings.Compare(b.ID, a.ID)
+}
+
+// Requests lists ledger rows newest first, by keyset pagination on
+// (start time, request id): the walk reads segments by their last start,
+// newest first, keeps the best limit+1 rows and stops at the first
+// segment that cannot hold a better one. A page reads the segments of
+// its window, however deep it is.
+func (l *Ledger) Requests(ctx context.Context, q RequestQuery) (RequestPage, error) {
+	ls, err := newListing(q)
+	if err != nil {
+		return RequestPage{}, err
+	}
+	kept := []RequestRow{}
+	posTS, posID := int64(math.MaxInt64), int64(math.MaxInt64)
+	for more := true; more; {
+		segs, err := l.segmentWalk(ctx, ls, posTS, posID)
+		if err != nil {
+			return RequestPage{}, err
+		}
+		more = len(segs) == segmentsPerQuery
+		for _, s := range segs {
+			if len(kept) > ls.limit && s.tsMax < kept[ls.limit].ts {
+				more = false
+				break
+			}
+			rows, err := decodeSegment(s.data)
+			if err != nil {
+				return RequestPage{}, err
+			}
+			for _, r := range rows {
+				if ls.match(&r) {
+					kept = append(kept, r)
+				}
+			}
+			slices.SortFunc(kept, newer)
+			kept = kept[:min(len(kept), ls.limit+1)]
+			posTS, posID = s.tsMax, s.id
+		}
+	}
+	page := RequestPage{Rows: kept}
+	if len(kept) > ls.limit {
+		page.Rows = kept[:ls.limit]
+		last := page.Rows[ls.limit-1]
+		page.Next = encodeCursor(last.ts, last.ID)
+	}
+	return page, nil
+}
+
+// walkedSegment is one segment the walk read, decoded only if the page
+// needs it.
+type walkedSegment struct {
+	id, tsMax int64
+	data      []byte
+}
+
+// segmentWalk reads the next segments of the walk after position (ts_max,
+// id).
+func (l *Ledger) segmentWalk(ctx context.Context, ls *listing, posTS, posID int64) ([]walkedSegment, error) {
+	rows, err := l.db.QueryContext(ctx, l.db.Rebind(ls.walk), append(ls.walkArgs, posTS, posTS, posID)...)
+	if err != nil {
+		return nil, fmt.Errorf("cost: requests: %w", err)
+	}
+	defer rows.Close()
+	var out []walkedSegment
+	for rows.Next() {
+		var s walkedSegment
+		if err := rows.Scan(&s.id, &s.tsMax, &s.data); err != nil {
+			return nil, fmt.Errorf("cost: requests: scan: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cost: requests: %w", err)
+	}
+	return out, nil
+}
+
+// requestByID reads the segment holding a request id.
+const requestByID = `SELECT s.data FROM usage_request_ids i JOIN usage_segments s ON s.id = i.segment
+	WHERE i.request_id = ?`
 
 // Request returns one ledger row; user, when set, must own it.
 func (l *Ledger) Request(ctx context.Context, id, user string) (RequestRow, error) {
-	r, err := scanRequest(l.db.QueryRowContext(ctx, l.db.Rebind("SELECT "+requestColumns+
-		" FROM usage_events WHERE request_id = ?"), id))
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && user != "" && r.User != user) {
+	var data []byte
+	err := l.db.QueryRowContext(ctx, l.db.Rebind(requestByID), id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
 		return RequestRow{}, ErrNoRequest
 	}
 	if err != nil {
 		return RequestRow{}, fmt.Errorf("cost: request: %w", err)
 	}
-	return r, nil
+	rows, err := decodeSegment(data)
+	if err != nil {
+		return RequestRow{}, fmt.Errorf("cost: request: %w", err)
+	}
+	for _, r := range rows {
+		if r.ID == id && (user == "" || r.User == user) {
+			return r, nil
+		}
+	}
+	return RequestRow{}, ErrNoRequest
 }

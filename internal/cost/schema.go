@@ -79,6 +79,13 @@ CREATE INDEX usage_daily_user_day ON usage_daily (user_id, day)`,
 	// indexes were dropped by hand migrates all the same.
 	Version: 4,
 	SQL:     "DROP INDEX IF EXISTS usage_events_ts;\nDROP INDEX IF EXISTS usage_events_user_ts",
+}, {
+	// Version 5 stores the interaction rows in segments of up to 64
+	// (segment.go): the rows kept are copied, usage_events becomes a
+	// view over the segments with the same columns.
+	Version:  5,
+	SQL:      segmentMigration(sqliteSegments),
+	Postgres: segmentMigration(postgresSegments),
 }}
 
 // ledgerV2Cache is migration 2's text; ifNotExists is "" (SQLite) or
