@@ -94,6 +94,11 @@ type Ledger struct {
 	abandon chan struct{} // tests: stop without writing (a crash)
 
 	stmts *ledgerStmts // the writer's prepared statements (writer goroutine only)
+	// The writer's buffers (writer goroutine only): a batch's rows, first
+	// of each id (firstOfEach) as recorded and sorted by start, and the
+	// ids seen.
+	first, sorted []row
+	seen          map[string]struct{}
 }
 
 var _ track.Sink = (*Ledger)(nil)

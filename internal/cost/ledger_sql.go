@@ -200,7 +200,38 @@ func (t *txStmts) close() {
 	}
 }
 
-// writeBatch writes rows as segments of up to segmentRows and folds the
+// firstOfEach is rows without a request id's later rows (the first row
+// of an id is the one kept, as for an id already written), in the
+// writer's own buffer: the batch is the queue's, which stays as it is
+// until the write succeeds.
+func (l *Ledger) firstOfEach(rows []row) []row {
+	clear(l.seen)
+	if l.seen == nil {
+		l.seen = make(map[string]struct{}, len(rows))
+	}
+	out := l.first[:0]
+	for i := range rows {
+		if _, dup := l.seen[rows[i].requestID]; !dup {
+			l.seen[rows[i].requestID] = struct{}{}
+			out = append(out, rows[i])
+		}
+	}
+	l.first = out
+	return out
+}
+
+// segmentLen is how many of rows (sorted by start) the next segment
+// takes: up to segmentRows, all in one minute (segmentSpanMS).
+func segmentLen(rows []row) int {
+	first := floorDiv(rows[0].start.UnixMilli(), segmentSpanMS)
+	n := 1
+	for n < min(len(rows), segmentRows) && floorDiv(rows[n].start.UnixMilli(), segmentSpanMS) == first {
+		n++
+	}
+	return n
+}
+
+// writeBatch writes rows, sorted by start, as segments (segmentLen) and folds the
 // newly written ones (not the replays) into the rollups, all in one
 // transaction.
 func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err error) {
@@ -217,12 +248,20 @@ func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err 
 	f := newBatchFold()
 	w := segmentWriter{st: st, in: txStmts{tx: tx}, y: y, args: make([]any, 0, 4*maxInsertRows)}
 	defer w.in.close()
-	for len(rows) > 0 {
-		n := min(len(rows), segmentRows)
-		if err := w.write(ctx, rows[:n], f); err != nil {
+	rows = l.firstOfEach(rows)
+	l.sorted = append(l.sorted[:0], rows...)
+	slices.SortStableFunc(l.sorted, func(a, b row) int { return a.start.Compare(b.start) })
+	for rest := l.sorted; len(rest) > 0; {
+		n := segmentLen(rest)
+		if err := w.write(ctx, rest[:n]); err != nil {
 			return 0, err
 		}
-		rows = rows[n:]
+		rest = rest[n:]
+	}
+	for i := range rows { // in the order recorded: a rollup's team is its last row's
+		if !w.replayed[rows[i].requestID] {
+			f.add(&rows[i])
+		}
 	}
 	if err := f.upsert(ctx, tx, st, y); err != nil {
 		return 0, err
@@ -241,12 +280,15 @@ type segmentWriter struct {
 	args []any
 	data []byte
 	keys []segmentKey
+	// replayed are the request ids already written before the batch
+	// (nil while there are none).
+	replayed map[string]bool
 }
 
 // write stores rows as one segment: the segment, its request ids (a
 // request id already present, a replay, or twice in rows, is kept once:
 // its first row) and its filter keys; it folds the rows it kept.
-func (w *segmentWriter) write(ctx context.Context, rows []row, f *batchFold) error {
+func (w *segmentWriter) write(ctx context.Context, rows []row) error {
 	w.y.maybe()
 	lo, hi := startRange(rows)
 	w.data = appendSegment(w.data[:0], rows)
@@ -269,9 +311,6 @@ func (w *segmentWriter) write(ctx context.Context, rows []row, f *batchFold) err
 	w.keys = segmentKeys(w.keys, rows)
 	if err := w.insertKeys(ctx, w.keys, hi, id); err != nil {
 		return err
-	}
-	for i := range rows {
-		f.add(&rows[i])
 	}
 	return nil
 }
@@ -328,6 +367,11 @@ func (w *segmentWriter) keepNew(ctx context.Context, rows []row, id int64) ([]ro
 		}
 		if owner == id {
 			kept = append(kept, rows[i])
+		} else {
+			if w.replayed == nil {
+				w.replayed = map[string]bool{}
+			}
+			w.replayed[rows[i].requestID] = true
 		}
 	}
 	if len(kept) == 0 {

@@ -111,7 +111,6 @@ type listing struct {
 	keys     []segmentKey // the segments must hold all of these
 	walk     string       // the segment query; its last arguments are the position
 	walkArgs []any
-	byKeys   bool
 }
 
 // newListing checks q and builds its walk.
@@ -130,20 +129,43 @@ func newListing(q RequestQuery) (*listing, error) {
 		}
 		ls.cursor, ls.cts, ls.cid, ls.hi = true, ts, id, min(ls.hi, ts)
 	}
-	for _, k := range []segmentKey{{keyUser, q.User}, {keyKey, q.KeyID}, {keyModel, q.Model}} {
-		if k.value != "" {
-			ls.keys = append(ls.keys, k)
-		}
-	}
-	switch q.Status {
-	case "":
-	case "error":
-		ls.keys = append(ls.keys, segmentKey{keyErr, "1"})
-	default:
-		ls.keys = append(ls.keys, segmentKey{keyStatus, q.Status})
-	}
+	ls.keys = listingKeys(q)
 	ls.build()
 	return ls, nil
+}
+
+// listingKeys are the segment keys q's rows are under, the walk's first:
+// for errors of a user, key or model, the key that names both.
+func listingKeys(q RequestQuery) []segmentKey {
+	var keys []segmentKey
+	errors := q.Status != "" && q.Status != "ok"
+	for _, d := range []struct{ plain, err, value string }{{keyUser, keyErrUser, q.User},
+		{keyKey, keyErrKey, q.KeyID}, {keyModel, keyErrModel, q.Model}} {
+		switch {
+		case d.value == "":
+		case errors && len(keys) == 0:
+			keys = append(keys, segmentKey{d.err, d.value})
+		default:
+			keys = append(keys, segmentKey{d.plain, d.value})
+		}
+	}
+	switch {
+	case q.Status == "error" && len(keys) == 0:
+		keys = append(keys, segmentKey{keyErr, "1"})
+	case q.Status != "" && q.Status != "error":
+		keys = append(keys, segmentKey{keyStatus, q.Status})
+	}
+	return keys
+}
+
+// top is where the walk starts: a segment's rows are within one span
+// (segmentSpanMS), so one whose last start is over a span above the
+// window holds none of it.
+func (ls *listing) top() int64 {
+	if ls.hi > math.MaxInt64-segmentSpanMS {
+		return math.MaxInt64
+	}
+	return ls.hi + segmentSpanMS
 }
 
 // build writes the walk: segments newest first by (ts_max, id) that may
@@ -205,7 +227,7 @@ func (l *Ledger) Requests(ctx context.Context, q RequestQuery) (RequestPage, err
 		return RequestPage{}, err
 	}
 	kept := []RequestRow{}
-	posTS, posID := int64(math.MaxInt64), int64(math.MaxInt64)
+	posTS, posID := ls.top(), int64(math.MaxInt64)
 	for more := true; more; {
 		segs, err := l.segmentWalk(ctx, ls, posTS, posID)
 		if err != nil {

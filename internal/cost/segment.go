@@ -23,6 +23,12 @@ import (
 // SQL by hand.
 const segmentRows = 64
 
+// segmentSpanMS bounds a segment's rows to one minute of start times
+// (unix ms / segmentSpanMS is the same for all): the listing's walk by
+// ts_max starts one span above its window instead of at the newest
+// segment.
+const segmentSpanMS = 60_000
+
 // segmentFields names the positions of a segment row (and the view's
 // columns). Changing the order changes the stored format: append only.
 var segmentFields = []string{"request_id", "ts", "user_id", "key_id", "team", "endpoint", "provider", "model",
@@ -38,6 +44,11 @@ const (
 	keyModel  = "model"
 	keyStatus = "status"
 	keyErr    = "err"
+	// An error row's user, key and model also go under these: "the
+	// errors of one user" reads only the segments that hold one.
+	keyErrUser  = "err_user"
+	keyErrKey   = "err_key"
+	keyErrModel = "err_model"
 )
 
 // segmentKey is one (dimension, value) a segment holds.
@@ -119,6 +130,9 @@ func segmentKeys(keys []segmentKey, rows []row) []segmentKey {
 		add(segmentKey{keyStatus, r.status})
 		if r.status != "ok" {
 			add(segmentKey{keyErr, "1"})
+			add(segmentKey{keyErrUser, r.user})
+			add(segmentKey{keyErrKey, r.keyID})
+			add(segmentKey{keyErrModel, r.model})
 		}
 	}
 	return keys
