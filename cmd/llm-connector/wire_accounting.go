@@ -41,7 +41,7 @@ func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		return nil, err
 	}
 	a.ledger, err = cost.NewLedger(ctx, cost.LedgerConfig{DB: db, Prices: a.prices, Logger: log,
-		Retention: time.Duration(cfg.Budget.RetentionDays) * 24 * time.Hour})
+		Retention: time.Duration(cfg.Budget.RetentionDays) * 24 * time.Hour, FlushInterval: cfg.Budget.FlushInterval})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger: %w", err)

@@ -174,6 +174,9 @@ type Budget struct {
 	UserDailyUSD   float64 // USER_BUDGET_DAILY_USD: per user per UTC day; 0 = none (default)
 	UserMonthlyUSD float64 // USER_BUDGET_MONTHLY_USD: per user per month; 0 = none (default)
 	RetentionDays  int     // LEDGER_RETENTION_DAYS: delete ledger rows older than this; 0 keeps all (default)
+	// LEDGER_FLUSH_INTERVAL: how often queued ledger rows are written,
+	// the crash-loss window of the ledger; default 200ms.
+	FlushInterval time.Duration
 	// Budget alerts (see internal/cost/alerts.go); the file's
 	// budget_alerts section replaces them.
 	AlertWebhookURL string // BUDGET_ALERT_WEBHOOK_URL: POST target of threshold alerts; "" = none
@@ -286,6 +289,7 @@ func (l *loader) config() *Config {
 			UserDailyUSD:    l.float("USER_BUDGET_DAILY_USD", 0),
 			UserMonthlyUSD:  l.float("USER_BUDGET_MONTHLY_USD", 0),
 			RetentionDays:   l.int("LEDGER_RETENTION_DAYS", 0),
+			FlushInterval:   l.dur("LEDGER_FLUSH_INTERVAL", 200*time.Millisecond),
 			AlertWebhookURL: l.str("BUDGET_ALERT_WEBHOOK_URL", ""),
 			AlertSecret:     l.secret("BUDGET_ALERT_SECRET", ""),
 			AlertThresholds: l.str("BUDGET_ALERT_THRESHOLDS", "50,80,100"),
@@ -380,6 +384,9 @@ func (c *Config) Validate() error {
 	case "drop_oldest", "reject":
 	default:
 		bad("MLFLOW_SPOOL_FULL=%q: want drop_oldest or reject", c.MLflow.SpoolFull)
+	}
+	if d := c.Budget.FlushInterval; d < 10*time.Millisecond || d > 10*time.Second {
+		bad("LEDGER_FLUSH_INTERVAL=%s: want from 10ms to 10s", d)
 	}
 	if d := c.MLflow.SpoolSync; d <= 0 || d > time.Second {
 		bad("MLFLOW_SPOOL_SYNC_INTERVAL=%s: want more than 0 and at most 1s", d)

@@ -48,12 +48,13 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"LOG_LEVEL":                  "loud",
 		"GOOGLE_API_KEY":             "AIzaSECRETSECRET",
 		"MLFLOW_SPOOL_SYNC_INTERVAL": "0s",
+		"LEDGER_FLUSH_INTERVAL":      "1ms",
 	}))
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"LLM_PROVIDER", "LLM_RETRIES", "REQUEST_TIMEOUT", "LOG_LEVEL", "MLFLOW_SPOOL_SYNC_INTERVAL"} {
+	for _, want := range []string{"LLM_PROVIDER", "LLM_RETRIES", "REQUEST_TIMEOUT", "LOG_LEVEL", "MLFLOW_SPOOL_SYNC_INTERVAL", "LEDGER_FLUSH_INTERVAL"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %s:\n%s", want, msg)
 		}
