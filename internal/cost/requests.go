@@ -96,8 +96,9 @@ func decodeCursor(c string) (int64, string, error) {
 	return ts, id, nil
 }
 
-// segmentsPerQuery is how many segments one query of the listing reads.
-const segmentsPerQuery = 16
+// segmentsPerQuery is how many segments one query of the listing reads:
+// at most 8 × 64 rows of bounded fields held at once (MaxField).
+const segmentsPerQuery = 8
 
 // listing is a RequestQuery made ready: the row filter and the segment
 // walk's SQL.
