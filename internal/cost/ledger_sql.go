@@ -231,9 +231,9 @@ func segmentLen(rows []row) int {
 	return n
 }
 
-// writeBatch writes rows, sorted by start, as segments (segmentLen) and folds the
-// newly written ones (not the replays) into the rollups, all in one
-// transaction.
+// writeBatch writes rows, each id's first, sorted by start, as segments
+// (segmentLen) and folds the newly written ones (not the replays) into
+// the rollups, all in one transaction.
 func (l *Ledger) writeBatch(ctx context.Context, rows []row) (inserted int, err error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -285,9 +285,9 @@ type segmentWriter struct {
 	replayed map[string]bool
 }
 
-// write stores rows as one segment: the segment, its request ids (a
-// request id already present, a replay, or twice in rows, is kept once:
-// its first row) and its filter keys; it folds the rows it kept.
+// write stores rows (distinct ids) as one segment: the segment, its
+// request ids and its filter keys. A request id already present (a
+// replay) is left out of the segment and noted in w.replayed.
 func (w *segmentWriter) write(ctx context.Context, rows []row) error {
 	w.y.maybe()
 	lo, hi := startRange(rows)
@@ -351,16 +351,11 @@ func (w *segmentWriter) insertIDs(ctx context.Context, rows []row, id int64) (in
 	return int(n), nil
 }
 
-// keepNew is the rows whose request id segment id now owns, each id's
-// first row: the others were written before (replays).
+// keepNew is the rows whose request id segment id now owns (rows' ids
+// are distinct): the others were written before (replays).
 func (w *segmentWriter) keepNew(ctx context.Context, rows []row, id int64) ([]row, error) {
 	var kept []row
-	seen := map[string]bool{}
 	for i := range rows {
-		if seen[rows[i].requestID] {
-			continue
-		}
-		seen[rows[i].requestID] = true
 		var owner int64
 		if err := w.in.get(ctx, w.st.owner).QueryRowContext(ctx, rows[i].requestID).Scan(&owner); err != nil {
 			return nil, fmt.Errorf("cost: ledger: replay check: %w", err)
