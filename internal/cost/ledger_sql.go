@@ -414,8 +414,6 @@ type timeKeys struct {
 	dayArg, hourArg any
 }
 
-func (t *timeKeys) set(ms int64) { t.setDayHour(floorDiv(ms, dayMS), hourOf(ms)) }
-
 // setDayHour sets the keys of a day (days since 1970-01-01 UTC) and an
 // hour (hourOf).
 func (t *timeKeys) setDayHour(day, hour int64) {
@@ -572,25 +570,28 @@ type prunedSegment struct {
 
 // pruneSegment removes s's rows older than cutoff.
 func (l *Ledger) pruneSegment(ctx context.Context, tx *sql.Tx, s prunedSegment, cutoff int64) (int64, error) {
-	var old, keep []RequestRow
-	for _, r := range s.rows {
-		if r.ts < cutoff {
-			old = append(old, r)
-		} else {
-			keep = append(keep, r)
+	all := make([]row, len(s.rows))
+	var keep []row
+	for i, r := range s.rows {
+		all[i] = rowOf(r)
+		if r.ts >= cutoff {
+			keep = append(keep, all[i])
 		}
 	}
 	exec := func(q string, args ...any) error {
 		_, err := tx.ExecContext(ctx, l.db.Rebind(q), args...)
 		return err
 	}
-	for _, r := range old {
+	for _, r := range s.rows {
+		if r.ts >= cutoff {
+			continue
+		}
 		if err := exec(`DELETE FROM usage_request_ids WHERE request_id = ? AND segment = ?`, r.ID, s.id); err != nil {
 			return 0, err
 		}
 	}
-	kept := requestKeys(keep)
-	for _, k := range requestKeys(s.rows) {
+	kept := segmentKeys(nil, keep)
+	for _, k := range segmentKeys(nil, all) {
 		if slices.Contains(kept, k) {
 			continue
 		}
@@ -599,15 +600,12 @@ func (l *Ledger) pruneSegment(ctx context.Context, tx *sql.Tx, s prunedSegment, 
 			return 0, err
 		}
 	}
+	pruned := int64(len(all) - len(keep))
 	if len(keep) == 0 {
-		return int64(len(old)), exec(deleteSegment, s.id)
+		return pruned, exec(deleteSegment, s.id)
 	}
-	rs := make([]row, len(keep))
-	for i, r := range keep {
-		rs[i] = rowOf(r)
-	}
-	lo, hi := startRange(rs)
-	return int64(len(old)), exec(updateSegment, lo, hi, len(rs), string(appendSegment(nil, rs)), s.id)
+	lo, hi := startRange(keep)
+	return pruned, exec(updateSegment, lo, hi, len(keep), string(appendSegment(nil, keep)), s.id)
 }
 
 func (l *Ledger) pruneNow() {

@@ -138,15 +138,6 @@ func segmentKeys(keys []segmentKey, rows []row) []segmentKey {
 	return keys
 }
 
-// requestKeys are the segment keys of listed rows, for pruning.
-func requestKeys(rows []RequestRow) []segmentKey {
-	rs := make([]row, len(rows))
-	for i, r := range rows {
-		rs[i] = row{user: r.User, keyID: r.KeyID, model: r.Model, status: r.Status}
-	}
-	return segmentKeys(nil, rs)
-}
-
 // decodeSegment reads a segment's rows: the format appendSegment writes,
 // read by hand (encoding/json's per-field decoding made a dashboard page
 // cost milliseconds); a string with an escape goes through encoding/json.
