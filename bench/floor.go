@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -39,6 +40,11 @@ func runFloor(upstreamURL string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /bench-ready", func(w http.ResponseWriter, r *http.Request) {})
 	mux.Handle("/", rp)
+	// Profile mode with -profile-floor reads the floor's profiles the way
+	// it reads the service's, so that the two compare function by function.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return serveUntilSignal("floor", mux)
 }
 

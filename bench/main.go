@@ -45,6 +45,7 @@ type options struct {
 	profileRate       float64
 	profileTracking   bool
 	profileStream     bool
+	profileFloor      bool
 	mlflowDown        bool
 	baselineTracking  bool
 	trackingLoad      bool
@@ -87,6 +88,7 @@ func main() {
 	flag.BoolVar(&o.baselineTracking, "baseline-tracking", false, "with -baseline-src and -tracking: also run the baseline with MLflow tracking, as \"baseline+…\" columns beside the tracking service's")
 	flag.BoolVar(&o.mlflowDown, "mlflow-down", false, "the tracking columns point at an MLflow address that refuses connections: records are spooled, none shipped (the request path's share of tracking)")
 	flag.BoolVar(&o.profileStream, "profile-stream", false, "profile mode: load with streaming requests")
+	flag.BoolVar(&o.profileFloor, "profile-floor", false, "profile mode: profile the floor proxying -profile-path's upstream exchange instead of the service, for a side-by-side reading")
 	flag.BoolVar(&o.profileTracking, "profile-tracking", false, "profile mode: also track every interaction to a fake MLflow")
 	flag.StringVar(&surfaceFilter, "surfaces", "", `API surfaces to measure: "" = /v1/chat/completions and /chat, "all" = also /v1/messages and /v1/responses, or comma-separated paths`)
 	svcEnv := flag.String("service-env", "", "extra environment of the service processes, comma-separated NAME=value pairs (e.g. GOGC=100,GOMEMLIMIT=32MiB)")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,27 +31,6 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 	if err := os.MkdirAll(o.profile, 0o755); err != nil {
 		return err
 	}
-	env := append(serviceEnv(up.URL, filepath.Join(tmp, "svc")), "LLM_ADMIN_KEY="+profileAdminKey)
-	if o.profileTracking {
-		self, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("own executable: %w", err)
-		}
-		mlflowEnv, ml, err := startMLflow(ctx, o, self, tmp, core)
-		if err != nil {
-			return err
-		}
-		if ml != nil {
-			defer ml.stop()
-		}
-		env = append(env, mlflowEnv...)
-	}
-	svc, err := startProc(ctx, procSpec{name: "service", argv: []string{bin}, env: env,
-		dir: tmp, core: core, readyPath: "/health"})
-	if err != nil {
-		return err
-	}
-	defer svc.stop()
 	sf, ok := surfaceOf(o.profilePath)
 	if !ok {
 		var paths []string
@@ -59,7 +39,15 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 		}
 		return fmt.Errorf("-profile-path: one of %s, not %q", strings.Join(paths, ", "), o.profilePath)
 	}
-	t := sf.target("service", svc)
+	start := startProfiledService
+	if o.profileFloor {
+		start = startProfiledFloor
+	}
+	svc, t, stop, err := start(ctx, o, sf, bin, tmp, core, up)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	t.client = newClient()
 	closedLoop(ctx, 8, o.warmup, t.fire(false), &samples{})
 
@@ -99,6 +87,54 @@ func runProfile(ctx context.Context, o options, bin, tmp string, core int, up *u
 		t.name, profileLoad(o), len(s.lat), s.errors+s.overflow, ms(percentile(s.lat, 50)), ms(percentile(s.lat, 99)))
 	fmt.Printf("wrote cpu.prof, allocs.prof, trace.out, heap.prof and goroutines.txt in %s\n", o.profile)
 	return nil
+}
+
+// startProfiledService starts the service for profile mode (with a fake
+// MLflow under -profile-tracking) and its target on surface sf.
+func startProfiledService(ctx context.Context, o options, sf surface, bin, tmp string, core int, up *upstream) (*proc, *target, func(), error) {
+	env := append(serviceEnv(up.URL, filepath.Join(tmp, "svc")), "LLM_ADMIN_KEY="+profileAdminKey)
+	stopML := func() {}
+	if o.profileTracking {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("own executable: %w", err)
+		}
+		mlflowEnv, ml, err := startMLflow(ctx, o, self, tmp, core)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if ml != nil {
+			stopML = ml.stop
+		}
+		env = append(env, mlflowEnv...)
+	}
+	svc, err := startProc(ctx, procSpec{name: "service", argv: []string{bin}, env: env,
+		dir: tmp, core: core, readyPath: "/health"})
+	if err != nil {
+		stopML()
+		return nil, nil, nil, err
+	}
+	return svc, sf.target("service", svc), func() { svc.stop(); stopML() }, nil
+}
+
+// startProfiledFloor starts the floor for profile mode (-profile-floor)
+// and its target: the upstream exchange surface sf's adapter makes.
+func startProfiledFloor(ctx context.Context, _ options, sf surface, _, tmp string, core int, up *upstream) (*proc, *target, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("own executable: %w", err)
+	}
+	i := slices.IndexFunc(floors, func(f floorSpec) bool { return f.name == sf.floor })
+	if i < 0 {
+		return nil, nil, nil, fmt.Errorf("no floor %q for %s", sf.floor, sf.path)
+	}
+	f := floors[i]
+	p, err := startProc(ctx, procSpec{name: "floor", argv: []string{self, "-floor", "-upstream", up.URL},
+		dir: tmp, core: core, readyPath: "/bench-ready"})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, &target{name: f.name, floor: true, proc: p, path: f.path, spath: f.spath, body: f.body(), sbody: f.sbody()}, p.stop, nil
 }
 
 // profileLoad names profile mode's load: a rate, or -conns connections
