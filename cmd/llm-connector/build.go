@@ -187,7 +187,7 @@ func (w *wiring) routing() error {
 // MLflow tracker with its queue database.
 func (w *wiring) accounting(ctx context.Context) error {
 	cfg, log, a := w.cfg, w.log, w.a
-	acc, err := openAccounting(ctx, cfg, log)
+	acc, err := openAccounting(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}

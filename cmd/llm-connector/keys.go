@@ -18,7 +18,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	acc, err := openAccounting(ctx, cfg, log)
+	acc, err := openAccounting(ctx, cfg, log, false)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -30,7 +31,10 @@ type accounting struct {
 	deps    admin.Deps
 }
 
-func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (*accounting, error) {
+// openAccounting opens them. The service's ledger (serving true) keeps a
+// journal in DATA_DIR/ledger-journal; the keys subcommand's, which runs
+// beside a service and records nothing, does not.
+func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger, serving bool) (*accounting, error) {
 	db, err := openStore(ctx, cfg, log, sleepCtx)
 	if err != nil {
 		return nil, fmt.Errorf("ledger database: %w", err)
@@ -40,8 +44,12 @@ func openAccounting(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		db.Close()
 		return nil, err
 	}
-	a.ledger, err = cost.NewLedger(ctx, cost.LedgerConfig{DB: db, Prices: a.prices, Logger: log,
-		Retention: time.Duration(cfg.Budget.RetentionDays) * 24 * time.Hour, FlushInterval: cfg.Budget.FlushInterval})
+	lc := cost.LedgerConfig{DB: db, Prices: a.prices, Logger: log,
+		Retention: time.Duration(cfg.Budget.RetentionDays) * 24 * time.Hour, FlushInterval: cfg.Budget.FlushInterval}
+	if serving {
+		lc.JournalDir = filepath.Join(cfg.DataDir, "ledger-journal")
+	}
+	a.ledger, err = cost.NewLedger(ctx, lc)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger: %w", err)

@@ -23,10 +23,16 @@ type LedgerConfig struct {
 	// Prices computes the cost of calls that arrive without one
 	// (Call.PriceVersion empty). Default: Default().
 	Prices *Table
-	// FlushInterval is how often queued rows are written. It is the crash
+	// FlushInterval is how often queued rows are written: how far the
+	// listings and rollups lag. Without a JournalDir it is also the crash
 	// window: after a crash (not a clean Close) at most the rows accepted
 	// in the last FlushInterval are missing. Default: 200ms.
 	FlushInterval time.Duration
+	// JournalDir, when set, keeps every queued row in files there until
+	// it is committed (see journal): a process crash loses none, and rows
+	// a Close could not write (database down) are written at the next
+	// start. One process at a time uses a directory.
+	JournalDir string
 	// BatchSize is the most rows written in one transaction; a full batch
 	// is written at once without waiting for the interval. Default: 500.
 	BatchSize int
@@ -65,12 +71,16 @@ func (c *LedgerConfig) defaults() {
 
 // LedgerStats are the ledger's counters, for /health and metrics.
 type LedgerStats struct {
-	Queued      int    `json:"queued"`       // accepted, not yet written
-	Written     int64  `json:"written"`      // rows inserted
-	Duplicates  int64  `json:"duplicates"`   // rows skipped: request id already present
-	Dropped     int64  `json:"dropped"`      // rows refused because the queue was full
-	WriteErrors int64  `json:"write_errors"` // failed batch attempts (rows stay queued)
-	LastError   string `json:"last_error,omitempty"`
+	Queued      int   `json:"queued"`       // accepted, not yet written
+	Written     int64 `json:"written"`      // rows inserted
+	Duplicates  int64 `json:"duplicates"`   // rows skipped: request id already present
+	Dropped     int64 `json:"dropped"`      // rows refused because the queue was full
+	WriteErrors int64 `json:"write_errors"` // failed batch attempts (rows stay queued)
+	// JournalErrors counts rows the journal could not keep (disk full…):
+	// they are queued in memory only.
+	JournalErrors int64  `json:"journal_errors"`
+	Replayed      int    `json:"replayed"` // rows read back from the journal at start
+	LastError     string `json:"last_error,omitempty"`
 }
 
 // Ledger is the usage ledger: one narrow row per interaction plus daily
@@ -86,6 +96,8 @@ type Ledger struct {
 	queue  []row
 	stats  LedgerStats
 	closed bool
+
+	journal *journal // nil without cfg.JournalDir; guarded by mu
 
 	kick    chan struct{}
 	flushes chan chan error
@@ -116,6 +128,7 @@ type row struct {
 	cacheHit, fallback                                      bool
 	attempts                                                int
 	errorMessage                                            string // public text (track.Call.ErrorMessage)
+	jseq                                                    uint64 // the journal file holding the row
 }
 
 // NewLedger applies the ledger's migrations and starts its writer. Stop it
@@ -132,6 +145,17 @@ func NewLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 		db: cfg.DB, cfg: cfg,
 		kick: make(chan struct{}, 1), flushes: make(chan chan error),
 		stop: make(chan struct{}), done: make(chan struct{}), abandon: make(chan struct{}),
+	}
+	if cfg.JournalDir != "" {
+		j, rows, bad, err := openJournal(cfg.JournalDir)
+		if err != nil {
+			return nil, err
+		}
+		l.journal, l.queue, l.stats.Replayed = j, rows, len(rows)
+		if len(rows) > 0 || bad > 0 {
+			cfg.Logger.Info("ledger: rows from the journal queued again (those already written are skipped)",
+				"rows", len(rows), "unreadable_lines", bad, "dir", cfg.JournalDir)
+		}
 	}
 	go l.run()
 	return l, nil
@@ -152,9 +176,16 @@ func (l *Ledger) Record(_ context.Context, c track.Call) error {
 		}
 		return fmt.Errorf("cost: ledger queue full: %w", track.ErrDropped)
 	}
+	var jerr error
+	if l.journal != nil {
+		r.jseq, jerr = l.journal.append(&r)
+	}
 	l.queue = append(l.queue, r)
 	full := len(l.queue) >= l.cfg.BatchSize
 	l.mu.Unlock()
+	if jerr != nil {
+		l.cfg.Logger.Warn("ledger journal: write failed; the row is queued in memory only", "err", jerr)
+	}
 	if full {
 		select {
 		case l.kick <- struct{}{}:
@@ -245,7 +276,19 @@ func (l *Ledger) Close(ctx context.Context) error {
 	<-l.done
 	err := l.drain(ctx)
 	l.closeStatements()
-	if n := l.Stats().Queued; n > 0 {
+	n := l.Stats().Queued
+	if l.journal != nil {
+		l.mu.Lock()
+		jerr := l.journal.close(n == 0)
+		l.mu.Unlock()
+		if n > 0 {
+			return fmt.Errorf("cost: ledger close: %d rows not written, kept in the journal for the next start: %w", n, cmp.Or(err, ctx.Err()))
+		}
+		if jerr != nil {
+			return fmt.Errorf("cost: ledger close: journal: %w", jerr)
+		}
+	}
+	if n > 0 {
 		return fmt.Errorf("cost: ledger close: %d rows not written: %w", n, cmp.Or(err, ctx.Err()))
 	}
 	return nil
@@ -257,6 +300,9 @@ func (l *Ledger) Stats() LedgerStats {
 	defer l.mu.Unlock()
 	s := l.stats
 	s.Queued = len(l.queue)
+	if l.journal != nil {
+		s.JournalErrors = l.journal.errors
+	}
 	return s
 }
 
@@ -345,6 +391,9 @@ func (l *Ledger) writeQueued(ctx context.Context) error {
 		l.mu.Lock()
 		n := min(len(l.queue), l.cfg.BatchSize)
 		batch := l.queue[:n:n]
+		if l.journal != nil && n > 0 {
+			l.journal.rotate() // rows from now on are not in the batch's files
+		}
 		l.mu.Unlock()
 		if n == 0 {
 			return nil
@@ -365,6 +414,23 @@ func (l *Ledger) writeQueued(ctx context.Context) error {
 		l.stats.Written += int64(inserted)
 		l.stats.Duplicates += int64(n - inserted)
 		l.stats.LastError = ""
+		written := l.journalDone()
 		l.mu.Unlock()
+		if err := remove(written); err != nil {
+			l.cfg.Logger.Warn("ledger journal: remove", "err", err)
+		}
 	}
+}
+
+// journalDone returns the journal files whose rows are all written (l.mu
+// held): those older than the oldest queued row's.
+func (l *Ledger) journalDone() []string {
+	if l.journal == nil {
+		return nil
+	}
+	oldest := l.journal.seq
+	if len(l.queue) > 0 {
+		oldest = l.queue[0].jseq
+	}
+	return l.journal.done(oldest)
 }
