@@ -1,15 +1,20 @@
 package cost
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/llm-connector/llm-connector/internal/llm"
+	"github.com/llm-connector/llm-connector/internal/store"
 	"github.com/llm-connector/llm-connector/internal/store/storetest"
 )
 
@@ -258,5 +263,75 @@ func TestJournalKeepsFilesOfQueuedRows(t *testing.T) {
 	}
 	if got := l.journalDone(); len(got) != 0 || len(j.closed) != 0 {
 		t.Errorf("again: %v, closed %v; want nothing", got, j.closed)
+	}
+}
+
+const ledgerHelperEnv = "LEDGER_JOURNAL_HELPER"
+
+// TestLedgerHelperProcess is the service of TestJournalSurvivesKill: it
+// records rows its writer will not write for an hour, says so, and waits
+// to be killed.
+func TestLedgerHelperProcess(t *testing.T) {
+	if os.Getenv(ledgerHelperEnv) == "" {
+		t.Skip("helper process for TestJournalSurvivesKill")
+	}
+	db, err := store.Open(context.Background(), store.Config{DataDir: os.Getenv("LEDGER_HELPER_DB")})
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(2)
+	}
+	l, err := NewLedger(context.Background(), LedgerConfig{DB: db, FlushInterval: time.Hour,
+		JournalDir: os.Getenv(ledgerHelperEnv), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(2)
+	}
+	for i := range 300 {
+		if err := l.Record(context.Background(), call(fmt.Sprintf("k%03d", i), "u", "gpt-4o", day1, llm.Usage{OutputTokens: 1})); err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(2)
+		}
+	}
+	fmt.Println("RECORDED 300")
+	select {}
+}
+
+// TestJournalSurvivesKill: a service killed with SIGKILL before its writer
+// ran loses no row; the next start writes them.
+func TestJournalSurvivesKill(t *testing.T) {
+	dir, dbDir := t.TempDir(), t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLedgerHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), ledgerHelperEnv+"="+dir, "LEDGER_HELPER_DB="+dbDir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "RECORDED 300") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	db, err := store.Open(context.Background(), store.Config{DataDir: dbDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l := newLedger(t, db, withJournal(dir))
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, s := count(t, l), l.Stats(); got != 300 || s.Replayed != 300 {
+		t.Errorf("after the kill: %d rows, stats %+v; want 300 replayed and written", got, s)
+	}
+	if tot, _ := l.Totals(context.Background(), UsageQuery{}); tot.Requests != 300 || tot.OutputTokens != 300 {
+		t.Errorf("rollups after the kill = %+v", tot)
 	}
 }
