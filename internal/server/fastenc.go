@@ -37,6 +37,36 @@ func (e *oaEvents) appendOADelta(b []byte, role, content string) []byte {
 	return append(b, `},"logprobs":null,"finish_reason":null}],"usage":null,"system_fingerprint":null}`...)
 }
 
+// deltaOpen ends deltaHead: the choice and its delta opened.
+const deltaOpen = `[{"index":0,"delta":{`
+
+// appendOAFinish appends the chunk that ends choice 0 with finish reason
+// fr: what e.write writes for it with json.Marshal.
+func (e *oaEvents) appendOAFinish(b []byte, fr string) []byte {
+	b = append(b, e.deltaHead()...)
+	b = append(b, `},"logprobs":null,"finish_reason":`...)
+	b = jsonscan.AppendString(b, fr)
+	return append(b, `}],"usage":null,"system_fingerprint":null}`...)
+}
+
+// appendOAUsage appends the last chunk of a stream that asked for usage:
+// no choices, the usage.
+func (e *oaEvents) appendOAUsage(b []byte, u *oaUsageT) []byte {
+	h := e.deltaHead()
+	b = append(b, h[:len(h)-len(deltaOpen)]...)
+	b = append(b, `[],"usage":{"prompt_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
+	b = append(b, `,"completion_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)
+	b = append(b, `,"total_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.TotalTokens), 10)
+	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.PromptTokensDetails.CachedTokens), 10)
+	b = append(b, `},"completion_tokens_details":{"reasoning_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.CompletionTokensDetails.ReasoningTokens), 10)
+	return append(b, `}},"system_fingerprint":null}`...)
+}
+
 // deltaHead is a delta chunk up to its delta's first key — the same in
 // every chunk of the stream — encoded once, and again only when the id,
 // the creation time or the model changed.
@@ -51,7 +81,7 @@ func (e *oaEvents) deltaHead() []byte {
 	b = strconv.AppendInt(b, e.created, 10)
 	b = append(b, `,"model":`...)
 	b = jsonscan.AppendString(b, e.model)
-	b = append(b, `,"choices":[{"index":0,"delta":{`...)
+	b = append(b, `,"choices":`+deltaOpen...)
 	*h = oaHead{b: b, id: e.id, created: e.created, model: e.model}
 	return b
 }

@@ -46,6 +46,26 @@ func TestFastEncodersMatchJSON(t *testing.T) {
 	}
 }
 
+// TestFastStreamEndMatchesJSON: the finish and usage chunks are what
+// json.Marshal writes for their typed shapes.
+func TestFastStreamEndMatchesJSON(t *testing.T) {
+	for i, s := range jsonStringCases {
+		e := &oaEvents{id: "chatcmpl-" + s, created: int64(i) * 1733000000, model: "gpt-4o-mini" + s}
+		fr := jsonStringCases[(i+3)%len(jsonStringCases)]
+		want, _ := json.Marshal(oaCompletion{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model,
+			Choices: []oaChoice{{Delta: &oaMsgOut{}, FinishReason: &fr}}})
+		if got := e.appendOAFinish(nil, fr); !bytes.Equal(got, want) {
+			t.Errorf("appendOAFinish(%q) =\n%s\nwant\n%s", fr, got, want)
+		}
+		u := oaUsage(llm.Usage{InputTokens: i * 1000, OutputTokens: -i, CachedInputTokens: i * 7, ThinkingTokens: 1 << (i * 4)})
+		want, _ = json.Marshal(oaCompletion{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model,
+			Choices: []oaChoice{}, Usage: u})
+		if got := e.appendOAUsage(nil, u); !bytes.Equal(got, want) {
+			t.Errorf("appendOAUsage(%+v) =\n%s\nwant\n%s", u, got, want)
+		}
+	}
+}
+
 func FuzzAppendJSONString(f *testing.F) {
 	for _, s := range jsonStringCases {
 		f.Add(s)

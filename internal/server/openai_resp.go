@@ -276,8 +276,11 @@ func (e *oaEvents) done(sw *sse.Writer, res *gateway.Result, _ string) error {
 	if res.Response.Model != "" {
 		e.model = res.Response.Model
 	}
-	fr := finishReason(res.Response)
-	if err := e.write(sw, []oaChoice{{Delta: &oaMsgOut{}, FinishReason: &fr}}, nil); err != nil {
+	b, err := sw.BeginJSON("")
+	if err != nil {
+		return err
+	}
+	if err := sw.EndJSON(e.appendOAFinish(b, finishReason(res.Response))); err != nil {
 		return err
 	}
 	for i, o := range res.Response.Others {
@@ -287,7 +290,11 @@ func (e *oaEvents) done(sw *sse.Writer, res *gateway.Result, _ string) error {
 		}
 	}
 	if e.usage {
-		if err := e.write(sw, []oaChoice{}, oaUsage(res.Response.Usage)); err != nil {
+		b, err := sw.BeginJSON("")
+		if err != nil {
+			return err
+		}
+		if err := sw.EndJSON(e.appendOAUsage(b, oaUsage(res.Response.Usage))); err != nil {
 			return err
 		}
 	}
