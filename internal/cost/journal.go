@@ -14,21 +14,13 @@ import (
 	"syscall"
 )
 
-// journal is the ledger's write-ahead file. Record copies every row it
-// queues into a shared mapping of the current file (no system call, no
-// fsync) before the writer commits the row: the mapping's pages are the
-// kernel's page cache, so a process crash — kill -9, the OOM killer, a
-// panic — loses no row. The next start reads the files back into the
-// queue, and the request-id check of the database drops the rows that
-// were already committed. A machine crash can lose what the kernel had
-// not written out yet, as it can for SQLite's last commits. (One write(2)
-// per row instead cost 0.05–0.2× of the floor's CPU per request at
-// saturation, ext4 updating the file's size and time on every one.)
-//
-// A file is allocated whole (fallocate) before it is mapped, so that a
-// full disk fails there — the rows then stay in memory only, counted —
-// and never as a fault on a page of the mapping. The unused end reads as
-// zero bytes, which no row line holds.
+// journal is the ledger's write-ahead file. Record appends every row it
+// queues (one write(2) into the page cache, no fsync) before the writer
+// commits the row, so a process crash — kill -9, the OOM killer, a panic
+// — loses no row: the next start reads the files back into the queue,
+// and the request-id check of the database drops the rows that were
+// already committed. A machine crash can lose what the kernel had not
+// written out yet, as it can for SQLite's last commits.
 //
 // The files are numbered. The writer starts a new one whenever it takes a
 // batch, and removes a file once no queued row is in it: on disk there
@@ -40,9 +32,8 @@ type journal struct {
 	dir string
 	lk  *os.File // flock on dir/LOCK
 	f   *os.File // the file rows are appended to (nil until the first)
-	m   []byte   // f mapped
 	seq uint64   // f's number, or the next file's while f is nil
-	off int      // bytes of m holding rows
+	off int64    // bytes of f written whole
 	// closed are the numbers of earlier files, oldest first.
 	closed []uint64
 	buf    []byte
@@ -52,10 +43,6 @@ type journal struct {
 }
 
 const journalExt = ".rows"
-
-// journalFileBytes is the size of a journal file: ~20,000 rows, more
-// than a batch holds, so files turn over with batches.
-const journalFileBytes = 8 << 20
 
 // journalMaxLine bounds a line read back: a row is at most ~3 KB (its
 // text fields are cut to MaxField bytes, escapes can sextuple them).
@@ -173,15 +160,11 @@ func (j *journal) read(seq uint64, add func(row)) (bad int, err error) {
 var errLongLine = errors.New("line too long")
 
 // readLine reads one line without its newline; a line longer than
-// journalMaxLine is passed over and reported as errLongLine. A zero byte
-// ends the file: it is the unused end of a file a crash left uncut.
+// journalMaxLine is passed over and reported as errLongLine.
 func readLine(br *bufio.Reader) ([]byte, error) {
 	var line []byte
 	for {
 		part, err := br.ReadSlice('\n')
-		if i := bytes.IndexByte(part, 0); i >= 0 {
-			return append(line, part[:i]...), io.EOF
-		}
 		if len(line)+len(part) > journalMaxLine {
 			for err == bufio.ErrBufferFull { // the rest of the long line
 				_, err = br.ReadSlice('\n')
@@ -208,44 +191,29 @@ func decodeJournalRow(line []byte) (row, bool) {
 	return rowOf(r), true
 }
 
-// append copies r as one line into the current file and returns the
-// number of the file it is in. A file that cannot be made is counted and
-// the row is kept in memory only; the error is returned when the count
-// reaches a power of two (to log, not for every row).
+// append writes r as one line and returns the number of the file it is
+// in. A failed write is counted and the file cut back to its last whole
+// line, so that later lines still read back; the error is returned when
+// the count reaches a power of two (to log, not for every row).
 func (j *journal) append(r *row) (uint64, error) {
-	j.buf = append(appendSegmentRow(j.buf[:0], r), '\n')
-	if j.m != nil && j.off+len(j.buf) > len(j.m) {
-		j.rotate()
-	}
-	if j.m == nil {
-		if err := j.create(max(journalFileBytes, len(j.buf))); err != nil {
+	if j.f == nil {
+		f, err := os.OpenFile(j.path(j.seq), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+		if err != nil {
 			return j.seq, j.fail(err)
 		}
+		j.f, j.off = f, 0
 	}
-	j.off += copy(j.m[j.off:], j.buf)
+	j.buf = append(appendSegmentRow(j.buf[:0], r), '\n')
+	n, err := j.f.Write(j.buf)
+	if err != nil {
+		if n > 0 {
+			_ = j.f.Truncate(j.off)
+			_, _ = j.f.Seek(j.off, io.SeekStart)
+		}
+		return j.seq, j.fail(err)
+	}
+	j.off += int64(n)
 	return j.seq, nil
-}
-
-// create makes file j.seq of size bytes, allocated and mapped.
-func (j *journal) create(size int) error {
-	f, err := os.OpenFile(j.path(j.seq), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, int64(size)); err != nil {
-		return fail(fmt.Errorf("allocate %s: %w", f.Name(), err))
-	}
-	m, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
-	if err != nil {
-		return fail(fmt.Errorf("map %s: %w", f.Name(), err))
-	}
-	j.f, j.m, j.off = f, m, 0
-	return nil
 }
 
 func (j *journal) fail(err error) error {
@@ -256,28 +224,15 @@ func (j *journal) fail(err error) error {
 	return fmt.Errorf("%w (%d rows so far kept in memory only)", err, j.errors)
 }
 
-// rotate closes the current file, cut to the rows it holds: rows from now
-// on go to the next one.
+// rotate closes the current file: rows from now on go to the next one.
 func (j *journal) rotate() {
 	if j.f == nil {
 		return
 	}
-	j.release()
+	_ = j.f.Close()
+	j.f = nil
 	j.closed = append(j.closed, j.seq)
 	j.seq++
-}
-
-// release unmaps and closes the current file, cut to its rows.
-func (j *journal) release() error {
-	err := syscall.Munmap(j.m)
-	if terr := j.f.Truncate(int64(j.off)); err == nil {
-		err = terr
-	}
-	if cerr := j.f.Close(); err == nil {
-		err = cerr
-	}
-	j.f, j.m, j.off = nil, nil, 0
-	return err
 }
 
 // done takes the closed files older than oldest (the file of the oldest
@@ -311,7 +266,8 @@ func (j *journal) close(empty bool) error {
 		j.rotate()
 		err = remove(j.done(j.seq))
 	} else if j.f != nil {
-		err = j.release()
+		err = j.f.Close()
+		j.f = nil
 	}
 	j.unlock()
 	return err
