@@ -335,3 +335,43 @@ func TestJournalSurvivesKill(t *testing.T) {
 		t.Errorf("rollups after the kill = %+v", tot)
 	}
 }
+
+// BenchmarkLedgerRecord is Record's cost on the request path, without and
+// with the journal (the writer's batches are outside the timer).
+func BenchmarkLedgerRecord(b *testing.B) {
+	for _, journaled := range []bool{false, true} {
+		b.Run(fmt.Sprintf("journal=%v", journaled), func(b *testing.B) {
+			db, err := store.Open(context.Background(), store.Config{DataDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			cfg := LedgerConfig{DB: db, FlushInterval: time.Hour, BatchSize: 50_000, QueueSize: 50_000,
+				Logger: slog.New(slog.DiscardHandler)}
+			if journaled {
+				cfg.JournalDir = b.TempDir()
+			}
+			l, err := NewLedger(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close(context.Background())
+			c := call("", "user-1", "gpt-4o-mini", day1, llm.Usage{InputTokens: 120, OutputTokens: 340})
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				c.ID = fmt.Sprintf("req-%016x", i)
+				if err := l.Record(context.Background(), c); err != nil {
+					b.Fatal(err)
+				}
+				if i++; i%20_000 == 0 {
+					b.StopTimer()
+					if err := l.Flush(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+			}
+		})
+	}
+}

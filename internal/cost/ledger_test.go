@@ -536,16 +536,6 @@ func benchLedger(b *testing.B, cfg ...store.Config) (*Ledger, track.Call) {
 	return l, c
 }
 
-func BenchmarkLedgerRecord(b *testing.B) {
-	l, c := benchLedger(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		l.Record(context.Background(), c) // same id: the writer dedups, Record's cost is the same
-	}
-	b.StopTimer()
-	l.Close(context.Background())
-}
-
 // BenchmarkLedgerWrite is the whole cost of one interaction in the
 // SQLite ledger: Record plus its share of the batched INSERT and rollup,
 // measured by closing (flushing) inside the timed loop's span. The
