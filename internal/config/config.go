@@ -175,7 +175,8 @@ type Budget struct {
 	UserMonthlyUSD float64 // USER_BUDGET_MONTHLY_USD: per user per month; 0 = none (default)
 	RetentionDays  int     // LEDGER_RETENTION_DAYS: delete ledger rows older than this; 0 keeps all (default)
 	// LEDGER_FLUSH_INTERVAL: how often queued ledger rows are written,
-	// the crash-loss window of the ledger; default 200ms.
+	// how far the usage listings lag (the journal in DATA_DIR holds the
+	// rows meanwhile); default 1s.
 	FlushInterval time.Duration
 	// Budget alerts (see internal/cost/alerts.go); the file's
 	// budget_alerts section replaces them.
@@ -289,7 +290,7 @@ func (l *loader) config() *Config {
 			UserDailyUSD:    l.float("USER_BUDGET_DAILY_USD", 0),
 			UserMonthlyUSD:  l.float("USER_BUDGET_MONTHLY_USD", 0),
 			RetentionDays:   l.int("LEDGER_RETENTION_DAYS", 0),
-			FlushInterval:   l.dur("LEDGER_FLUSH_INTERVAL", 200*time.Millisecond),
+			FlushInterval:   l.dur("LEDGER_FLUSH_INTERVAL", time.Second),
 			AlertWebhookURL: l.str("BUDGET_ALERT_WEBHOOK_URL", ""),
 			AlertSecret:     l.secret("BUDGET_ALERT_SECRET", ""),
 			AlertThresholds: l.str("BUDGET_ALERT_THRESHOLDS", "50,80,100"),

@@ -26,7 +26,8 @@ type LedgerConfig struct {
 	// FlushInterval is how often queued rows are written: how far the
 	// listings and rollups lag. Without a JournalDir it is also the crash
 	// window: after a crash (not a clean Close) at most the rows accepted
-	// in the last FlushInterval are missing. Default: 200ms.
+	// in the last FlushInterval are missing. Default: 1s with a
+	// JournalDir, else 200ms.
 	FlushInterval time.Duration
 	// JournalDir, when set, keeps every queued row in files there until
 	// it is committed (see journal): a process crash loses none, and rows
@@ -57,6 +58,9 @@ type LedgerConfig struct {
 
 func (c *LedgerConfig) defaults() {
 	c.Prices = cmp.Or(c.Prices, Default())
+	if c.FlushInterval == 0 && c.JournalDir != "" {
+		c.FlushInterval = time.Second // the journal holds the rows meanwhile
+	}
 	c.FlushInterval = cmp.Or(c.FlushInterval, 200*time.Millisecond)
 	c.BatchSize = cmp.Or(c.BatchSize, 500)
 	c.QueueSize = cmp.Or(c.QueueSize, 100_000)
