@@ -49,6 +49,8 @@ db=$(find "$rootfs/data" -name '*.db' | head -1)
 [ -n "$db" ] || fail "nothing written under /data"
 owner=$(stat -c %u "$db")
 [ "$owner" = "${user%%:*}" ] || fail "$db owned by $owner, not ${user%%:*}"
+[ -d "$rootfs/data/ledger-journal" ] || fail "no ledger journal under /data"
+[ "$(stat -c %u "$rootfs/data/ledger-journal")" = "${user%%:*}" ] || fail "/data/ledger-journal not owned by ${user%%:*}"
 kill -TERM "$pid"
 wait "$pid" || fail "exit status $? after SIGTERM"
 pid=

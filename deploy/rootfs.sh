@@ -9,9 +9,10 @@
 #
 # Needs root (chown). The runtime user is uid/gid 65532 ("nonroot", as in
 # distroless images); /data and /data/spool belong to it because the
-# service writes the SQLite ledger (/data/ledger.db) and the MLflow spool
-# (/data/spool) there, and Docker initialises a new named volume mounted
-# on /data with the image's ownership of /data.
+# service writes the SQLite ledger (/data/ledger.db), the ledger's journal
+# (/data/ledger-journal, made at start) and the MLflow spool (/data/spool)
+# there, and Docker initialises a new named volume mounted on /data with
+# the image's ownership of /data.
 set -eu
 OUT=${1:?usage: rootfs.sh OUT BINARY}
 BIN=${2:?usage: rootfs.sh OUT BINARY}
