@@ -87,6 +87,15 @@ func testJournalCrash(t *testing.T, b storetest.Backend) {
 	record(t, l, call("after0", "u", "gpt-4o", day1, llm.Usage{OutputTokens: 1}),
 		call("after1", "u", "gpt-4o", day1, llm.Usage{OutputTokens: 1}), failed)
 	crash(l)
+	for _, f := range journalFiles(t, dir) { // what the ledger keeps, never the texts
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "PROMPT-TEXT") || strings.Contains(string(b), "ANSWER-TEXT") {
+			t.Errorf("%s holds prompt or answer text: %s", f, b)
+		}
+	}
 
 	l2 := newLedger(t, b.Open(t), withJournal(dir))
 	if err := l2.Flush(ctx); err != nil {
