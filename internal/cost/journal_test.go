@@ -384,3 +384,28 @@ func BenchmarkLedgerRecord(b *testing.B) {
 		})
 	}
 }
+
+// TestJournalUnavailable: a journal directory that cannot be made, or one
+// another ledger holds, leaves the ledger working without a journal and
+// saying why.
+func TestJournalUnavailable(t *testing.T) {
+	b := storetest.Backends(t)[0]
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	held := t.TempDir()
+	newLedger(t, b.Open(t), withJournal(held))
+	for name, dir := range map[string]string{"not a directory": filepath.Join(file, "journal"), "in use": held} {
+		t.Run(name, func(t *testing.T) {
+			l := newLedger(t, b.Open(t), withJournal(dir))
+			record(t, l, call("r-"+name, "u", "m", day1, llm.Usage{}))
+			if err := l.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if s := l.Stats(); s.JournalOff == "" || s.Written != 1 {
+				t.Errorf("stats %+v; want the row written and why there is no journal", s)
+			}
+		})
+	}
+}

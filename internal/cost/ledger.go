@@ -82,9 +82,12 @@ type LedgerStats struct {
 	WriteErrors int64 `json:"write_errors"` // failed batch attempts (rows stay queued)
 	// JournalErrors counts rows the journal could not keep (disk full…):
 	// they are queued in memory only.
-	JournalErrors int64  `json:"journal_errors"`
-	Replayed      int    `json:"replayed"` // rows read back from the journal at start
-	LastError     string `json:"last_error,omitempty"`
+	JournalErrors int64 `json:"journal_errors"`
+	Replayed      int   `json:"replayed"` // rows read back from the journal at start
+	// JournalOff is why a ledger configured with a journal runs without
+	// one (its directory could not be made or is in use).
+	JournalOff string `json:"journal_off,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // Ledger is the usage ledger: one narrow row per interaction plus daily
@@ -151,18 +154,29 @@ func NewLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 		stop: make(chan struct{}), done: make(chan struct{}), abandon: make(chan struct{}),
 	}
 	if cfg.JournalDir != "" {
-		j, rows, bad, err := openJournal(cfg.JournalDir)
-		if err != nil {
-			return nil, err
-		}
-		l.journal, l.queue, l.stats.Replayed = j, rows, len(rows)
-		if len(rows) > 0 || bad > 0 {
-			cfg.Logger.Info("ledger: rows from the journal queued again (those already written are skipped)",
-				"rows", len(rows), "unreadable_lines", bad, "dir", cfg.JournalDir)
-		}
+		l.openJournal()
 	}
 	go l.run()
 	return l, nil
+}
+
+// openJournal opens cfg.JournalDir and queues the rows its files hold.
+// A directory that cannot be made (a read-only DATA_DIR) or is in use by
+// another process leaves the ledger without a journal, as it was before
+// there was one, and says so in the log and in Stats.
+func (l *Ledger) openJournal() {
+	j, rows, bad, err := openJournal(l.cfg.JournalDir)
+	if err != nil {
+		l.stats.JournalOff = err.Error()
+		l.cfg.Logger.Warn("ledger: no journal; a crash loses the rows of the last flush interval",
+			"err", err, "flush_interval", l.cfg.FlushInterval.String())
+		return
+	}
+	l.journal, l.queue, l.stats.Replayed = j, rows, len(rows)
+	if len(rows) > 0 || bad > 0 {
+		l.cfg.Logger.Info("ledger: rows from the journal queued again (those already written are skipped)",
+			"rows", len(rows), "unreadable_lines", bad, "dir", l.cfg.JournalDir)
+	}
 }
 
 // Record implements track.Sink. It queues the call and returns at once;
