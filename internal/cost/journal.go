@@ -11,7 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/llm-connector/llm-connector/internal/dirlock"
 )
 
 // journal is the ledger's write-ahead file. Record appends every row it
@@ -81,13 +82,9 @@ func openJournal(dir string) (j *journal, rows []row, bad int, err error) {
 }
 
 func (j *journal) lock() error {
-	f, err := os.OpenFile(filepath.Join(j.dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	f, err := dirlock.Lock(j.dir)
 	if err != nil {
-		return fmt.Errorf("cost: ledger journal: lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return fmt.Errorf("cost: ledger journal %s is in use by another process: %w", j.dir, err)
+		return fmt.Errorf("cost: ledger journal: %w", err)
 	}
 	j.lk = f
 	return nil

@@ -44,9 +44,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/llm-connector/llm-connector/internal/dirlock"
 	"github.com/llm-connector/llm-connector/internal/track"
 )
 
@@ -270,13 +270,9 @@ func Open(opt Options) (*Spool, error) {
 }
 
 func (s *Spool) lock() error {
-	f, err := os.OpenFile(filepath.Join(s.dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	f, err := dirlock.Lock(s.dir)
 	if err != nil {
-		return fmt.Errorf("spool: lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return fmt.Errorf("spool: %s is in use by another process: %w", s.dir, err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	s.lk = f
 	return nil
