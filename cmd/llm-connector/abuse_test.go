@@ -139,14 +139,7 @@ func abuseGemini(w http.ResponseWriter, r *http.Request) {
 // and holds it to fixed bounds on peak RSS, /metrics, the ledger and the
 // log.
 func TestAbuseBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "llm-connector")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	dir, bin := buildBinary(t)
 	gem := httptest.NewServer(http.HandlerFunc(abuseGemini))
 	defer gem.Close()
 	addr := freeAddr(t)
@@ -243,6 +236,21 @@ func checkAbortedBilled(t *testing.T, data string) {
 	if n != 5 {
 		t.Errorf("%d ledger rows for 5 aborted streams", n)
 	}
+}
+
+// buildBinary builds the service into a temporary directory and returns
+// both; with -short the test is skipped instead.
+func buildBinary(t *testing.T) (dir, bin string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "llm-connector")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return dir, bin
 }
 
 func freeAddr(t *testing.T) string {

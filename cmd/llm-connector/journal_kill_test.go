@@ -19,14 +19,7 @@ import (
 // after answering 20 calls its ledger writer had not written yet (a 10 s
 // flush interval), has all 20 in its ledger after the next start, once.
 func TestKilledServiceLosesNoLedgerRow(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "llm-connector")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	dir, bin := buildBinary(t)
 	gem := httptest.NewServer(http.HandlerFunc(abuseGemini))
 	defer gem.Close()
 	addr, data := freeAddr(t), filepath.Join(dir, "data")
