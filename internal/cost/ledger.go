@@ -32,7 +32,8 @@ type LedgerConfig struct {
 	// JournalDir, when set, keeps every queued row in files there until
 	// it is committed (see journal): a process crash loses none, and rows
 	// a Close could not write (database down) are written at the next
-	// start. One process at a time uses a directory.
+	// start. A directory another process holds, or one that cannot be
+	// made, leaves the ledger without a journal (Stats().JournalOff).
 	JournalDir string
 	// BatchSize is the most rows written in one transaction; a full batch
 	// is written at once without waiting for the interval. Default: 500.
@@ -154,17 +155,17 @@ func NewLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 		stop: make(chan struct{}), done: make(chan struct{}), abandon: make(chan struct{}),
 	}
 	if cfg.JournalDir != "" {
-		l.openJournal()
+		l.startJournal()
 	}
 	go l.run()
 	return l, nil
 }
 
-// openJournal opens cfg.JournalDir and queues the rows its files hold.
+// startJournal opens cfg.JournalDir and queues the rows its files hold.
 // A directory that cannot be made (a read-only DATA_DIR) or is in use by
 // another process leaves the ledger without a journal, as it was before
 // there was one, and says so in the log and in Stats.
-func (l *Ledger) openJournal() {
+func (l *Ledger) startJournal() {
 	j, rows, bad, err := openJournal(l.cfg.JournalDir)
 	if err != nil {
 		l.stats.JournalOff = err.Error()
