@@ -242,9 +242,18 @@ func (e *chatEvents) chunk(sw *sse.Writer, c llm.Chunk) error {
 	return sw.EndJSON(appendChatDelta(b, c.Delta))
 }
 
+// done ends the stream with the non-stream body, appended as the body
+// is (TestFastBodiesMatchJSON: what json.Marshal writes); a cost JSON
+// cannot hold leaves its data empty, as json.Marshal's refusal did.
 func (*chatEvents) done(sw *sse.Writer, res *gateway.Result, id string) error {
-	b, _ := json.Marshal(chatResponse(res, id))
-	return sw.Event("done", b)
+	b, err := sw.BeginJSON("done")
+	if err != nil {
+		return err
+	}
+	if out, ok := appendChatResponse(b, res, id); ok {
+		return sw.EndJSON(out)
+	}
+	return sw.EndJSON(b)
 }
 
 func (*chatEvents) fail(sw *sse.Writer, err error) error {
