@@ -18,24 +18,6 @@ import (
 	"github.com/llm-connector/llm-connector/internal/store/storetest"
 )
 
-// TestJournal runs the journal's guarantees over SQLite and PostgreSQL.
-func TestJournal(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		fn   func(*testing.T, storetest.Backend)
-	}{
-		{"a crash loses no row", testJournalCrash},
-		{"a replay of written rows adds nothing", testJournalReplayWritten},
-		{"rows a Close could not write are written at the next start", testJournalCloseDuringOutage},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, b := range storetest.Backends(t) {
-				t.Run(b.Name, func(t *testing.T) { tc.fn(t, b) })
-			}
-		})
-	}
-}
-
 func withJournal(dir string) func(*LedgerConfig) {
 	return func(c *LedgerConfig) { c.JournalDir = dir }
 }

@@ -82,6 +82,9 @@ func TestLedger(t *testing.T) {
 		{"retention", testRetention},
 		{"writer flushes by itself", testBackgroundWriter},
 		{"no prompt text stored", testNoPromptText},
+		{"journal: a crash loses no row", testJournalCrash},
+		{"journal: a replay of written rows adds nothing", testJournalReplayWritten},
+		{"journal: rows a Close could not write are written at the next start", testJournalCloseDuringOutage},
 	}
 	for _, tc := range suite {
 		t.Run(tc.name, func(t *testing.T) {
