@@ -51,7 +51,11 @@ func TestDrainEndKeepsTheConnection(t *testing.T) {
 			}
 		}
 		srv.Close()
-		if got := conns.Load(); drain && got != 1 || !drain && got != 3 {
+		// Without the drain every stream should dial again; net/http now
+		// and then still pools a body closed early (7 runs in 300 under
+		// -race saw 2 connections), so the control asks only that the
+		// connection was not kept every time.
+		if got := conns.Load(); drain && got != 1 || !drain && got < 2 {
 			t.Errorf("drain %v: %d connections for 3 streams", drain, got)
 		}
 	}
